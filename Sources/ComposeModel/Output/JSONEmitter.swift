@@ -1,0 +1,90 @@
+/// Writes a `GoValue` as Go's `json.MarshalIndent(v, "", "  ")` does: sorted map keys, HTML-safe
+/// escaping of `<`, `>` and `&`, `\u` escapes for control characters.
+public enum JSONEmitter {
+    public static func emit(_ value: GoValue) -> String {
+        var out = ""
+        out.reserveCapacity(4096)
+        write(value, indent: 0, to: &out)
+        return out
+    }
+
+    static func write(_ value: GoValue, indent: Int, to out: inout String) {
+        switch value {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .float(let f): out += GoFormat.jsonFloat(f)
+        case .float32(let f): out += GoFormat.jsonFloat(Double(f), bits: 32)
+        case .string(let s): writeString(s, to: &out)
+        case .list(let items):
+            if items.isEmpty { out += "[]"; return }
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                pad(indent + 1, &out)
+                write(item, indent: indent + 1, to: &out)
+                out += i + 1 < items.count ? ",\n" : "\n"
+            }
+            pad(indent, &out)
+            out += "]"
+        case .map(let m):
+            writeObject(m.keys.sorted(by: byteOrder).map { ($0, m[$0]!) }, indent: indent, to: &out)
+        case .object(let fields):
+            writeObject(fields, indent: indent, to: &out)
+        }
+    }
+
+    static func byteOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    static func writeObject(_ fields: [(String, GoValue)], indent: Int, to out: inout String) {
+        if fields.isEmpty { out += "{}"; return }
+        out += "{\n"
+        for (i, (key, value)) in fields.enumerated() {
+            pad(indent + 1, &out)
+            writeString(key, to: &out)
+            out += ": "
+            write(value, indent: indent + 1, to: &out)
+            out += i + 1 < fields.count ? ",\n" : "\n"
+        }
+        pad(indent, &out)
+        out += "}"
+    }
+
+    static func pad(_ n: Int, _ out: inout String) {
+        for _ in 0..<n { out += "  " }
+    }
+
+    static let hex: [Character] = Array("0123456789abcdef")
+
+    static func writeString(_ s: String, to out: inout String) {
+        out.append("\"")
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "<", ">", "&", "\u{2028}", "\u{2029}":
+                appendUnicodeEscape(scalar.value, &out)
+            default:
+                if scalar.value < 0x20 {
+                    appendUnicodeEscape(scalar.value, &out)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out.append("\"")
+    }
+
+    static func appendUnicodeEscape(_ v: UInt32, _ out: inout String) {
+        out += "\\u"
+        for shift in stride(from: 12, through: 0, by: -4) {
+            out.append(hex[Int((v >> UInt32(shift)) & 0xF)])
+        }
+    }
+}
