@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct SWCompose: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "swcompose",
+        abstract: "Run docker compose projects without a daemon.",
+        discussion: """
+        swcompose reads compose.yaml (and compose.override.yaml, .env) like docker compose v2 and runs the \
+        project with its own container core: namespaces, cgroups, overlay root filesystems, seccomp and \
+        bridge networking.
+        """,
+        version: "swcompose version \(version)",
+        subcommands: [ConfigCommand.self, VersionCommand.self]
+    )
+
+    @OptionGroup var global: GlobalOptions
+}
