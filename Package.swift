@@ -39,7 +39,7 @@ let package = Package(
         ),
         .testTarget(name: "ComposeModelTests", dependencies: ["ComposeModel"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ComposeModel"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

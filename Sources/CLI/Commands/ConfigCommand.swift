@@ -106,14 +106,16 @@ struct ConfigCommand: ParsableCommand {
         } else if environment {
             text = EnvironmentReport(loaded: loaded, workingDirectory: context.workingDirectory).render()
         } else {
-            text = render(project.goValue(format == .json ? .json : .yaml))
+            // docker compose writes every `$` of the model as `$$`, so that the output reads back
+            // to the same project.
+            text = render(project.goValue(format == .json ? .json : .yaml)).replacingAll("$", with: "$$")
         }
         try emit(text)
     }
 
     func render(_ value: GoValue) -> String {
         switch format {
-        case .json: return JSONEmitter.emit(value) + "\n"
+        case .json: return JSONEmitter.emit(value)
         case .yaml: return YAMLEmitter.emit(value)
         }
     }
@@ -135,5 +137,12 @@ struct ConfigCommand: ParsableCommand {
     func serviceOrder(_ project: Project) -> [String] {
         guard let graph = try? ServiceGraph(project) else { return project.serviceNames }
         return graph.startLevels.flatMap { $0 }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard contains(target) else { return self }
+        return replacing(target, with: replacement)
     }
 }

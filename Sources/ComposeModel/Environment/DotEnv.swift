@@ -14,10 +14,12 @@ public enum DotEnv {
         public var message: String
     }
 
-    /// Parses `text`. `lookup` supplies values for bare keys and for interpolation of names the file
-    /// has not defined itself.
-    public static func parse(_ text: String, lookup: @escaping (String) -> String? = { _ in nil }) throws(Failure) -> [Variable] {
-        var parser = Parser(scalars: Array(text.unicodeScalars), lookup: lookup)
+    /// Parses `text`. Interpolation looks a name up in `lookup` first (the environment), then in the
+    /// lines of this file read so far, then in `fallback` (earlier files) — the order docker compose
+    /// uses. Bare `KEY` lines take their value from `lookup`, else `fallback`.
+    public static func parse(_ text: String, lookup: @escaping (String) -> String? = { _ in nil },
+                             fallback: @escaping (String) -> String? = { _ in nil }) throws(Failure) -> [Variable] {
+        var parser = Parser(scalars: Array(text.unicodeScalars), lookup: lookup, fallback: fallback)
         return try parser.run()
     }
 
@@ -39,14 +41,16 @@ public enum DotEnv {
     private struct Parser {
         let scalars: [Unicode.Scalar]
         let lookup: (String) -> String?
+        let fallback: (String) -> String?
         var pos = 0
         var line = 1
         var out: [Variable] = []
         var values: [String: String] = [:]
 
-        init(scalars: [Unicode.Scalar], lookup: @escaping (String) -> String?) {
+        init(scalars: [Unicode.Scalar], lookup: @escaping (String) -> String?, fallback: @escaping (String) -> String?) {
             self.scalars = scalars
             self.lookup = lookup
+            self.fallback = fallback
         }
 
         mutating func run() throws(Failure) -> [Variable] {
@@ -120,7 +124,7 @@ public enum DotEnv {
             guard let terminator, terminator != "\n" else {
                 // A bare KEY inherits its value from the environment, if it has one there.
                 if terminator == "\n" { pos += 1; line += 1 }
-                if let value = lookup(key) { set(key, value, statementLine) }
+                if let value = lookup(key) ?? fallback(key) { set(key, value, statementLine) }
                 return
             }
             pos += 1
@@ -178,7 +182,8 @@ public enum DotEnv {
         func expand(_ value: String) throws(Failure) -> String {
             let values = self.values
             let lookup = self.lookup
-            let interpolator = Interpolator(lookup: { name in values[name] ?? lookup(name) })
+            let fallback = self.fallback
+            let interpolator = Interpolator(lookup: { name in lookup(name) ?? values[name] ?? fallback(name) })
             do {
                 return try interpolator.substitute(value)
             } catch {

@@ -1,8 +1,8 @@
 /// Variable substitution in compose values: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
-/// `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, nested templates, and `$$` which stays
-/// `$$` (docker compose keeps the escape in the model and removes it when a container is created).
-/// A `$` that starts no substitution (`cost $5`) is kept and written as `$$`; only a malformed `${…}`
-/// is an error.
+/// `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, nested templates, and `$$` for a
+/// literal `$`. A `$` that starts no substitution (`cost $5`) is kept as it is; only a malformed
+/// `${…}` is an error. (`config` writes every `$` of its output as `$$`, as docker compose does, so
+/// that the output reads back the same.)
 public struct Interpolator {
     public enum Failure: Error, Sendable, Equatable {
         /// A `$` that does not start a valid substitution.
@@ -49,14 +49,11 @@ public struct Interpolator {
                 continue
             }
             guard i + 1 < scalars.count else {
-                // A `$` at the end stays literal (docker compose writes it escaped).
-                out.append("$")
                 out.append("$")
                 break
             }
             let next = scalars[i + 1]
             if next == "$" {
-                out.append("$")
                 out.append("$")
                 i += 2
             } else if Self.isNameStart(next) {
@@ -72,8 +69,7 @@ public struct Interpolator {
                 out.append(contentsOf: value.unicodeScalars)
                 i = end
             } else {
-                // A `$` that starts no substitution is kept literally, escaped as `$$`.
-                out.append("$")
+                // A `$` that starts no substitution is kept literally.
                 out.append("$")
                 i += 1
             }

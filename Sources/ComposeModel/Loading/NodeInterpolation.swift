@@ -27,7 +27,7 @@ struct NodeInterpolator {
              ["oom_score_adj"], ["pids_limit"], ["scale"], ["deploy", "replicas"],
              ["deploy", "update_config", "parallelism"], ["deploy", "rollback_config", "parallelism"],
              ["deploy", "restart_policy", "max_attempts"], ["deploy", "placement", "max_replicas_per_node"],
-             ["healthcheck", "retries"], ["ports", "[]", "target"], ["configs", "[]", "mode"], ["secrets", "[]", "mode"]:
+             ["healthcheck", "retries"], ["ports", "[]", "target"]:
             return .int
         case ["cpu_percent"], ["cpus"], ["deploy", "update_config", "max_failure_ratio"], ["deploy", "rollback_config", "max_failure_ratio"]:
             return .float

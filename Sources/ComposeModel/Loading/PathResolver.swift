@@ -32,6 +32,7 @@ struct PathResolver {
             services.mapValues { _, service in
                 service.modify("build") { build in
                     build.modify("context") { resolveContext(&$0) }
+                    build.modify("ssh") { $0.mapValues { _, v in resolvePath(&v) } }
                     build.modify("additional_contexts") { $0.mapValues { _, v in resolveContext(&v) } }
                 }
                 service.modify("env_file") { $0.mapItems { item in item.modify("path") { resolvePath(&$0) } } }

@@ -58,9 +58,8 @@ public struct ProjectEnvironment: Sendable {
             do { text = try FileSystem.readText(file) } catch { throw ComposeError(.error("\(error)")) }
             sources[file] = text
             let accumulated = result
-            let lookup: (String) -> String? = { name in environment[name] ?? accumulated[name]?.value }
             do {
-                for v in try DotEnv.parse(text, lookup: lookup) {
+                for v in try DotEnv.parse(text, lookup: { environment[$0] }, fallback: { accumulated[$0]?.value }) {
                     result[v.key] = Variable(value: v.value, origin: .envFile(path: file, line: v.line))
                 }
             } catch {

@@ -101,7 +101,10 @@ public struct ProjectLoader {
     }
 
     static func invalidProjectName(_ name: String) -> Diagnostic {
-        .error("invalid project name \"\(name)\": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number")
+        var message = "invalid project name \"\(name)\": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+        let normalized = normalizeProjectName(name)
+        if !normalized.isEmpty { message += " (did you mean \"\(normalized)\"?)" }
+        return .error(message)
     }
 
     // MARK: - The steps

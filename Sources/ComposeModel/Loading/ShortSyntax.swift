@@ -1,6 +1,6 @@
 /// The short (string) forms of ports and volumes, parsed as docker compose parses them.
 
-public struct PortSpecError: Error, Sendable, CustomStringConvertible {
+public struct PortSpecError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
@@ -94,8 +94,7 @@ public enum IPAddress {
     }
 
     public static func isIPv6(_ s: String) -> Bool {
-        var text = Substring(s)
-        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
+        let text = Substring(s)
         guard text.contains(":") else { return false }
         let halves = String(text).components(separatedBy: "::")
         guard halves.count <= 2 else { return false }
@@ -135,7 +134,7 @@ extension StringProtocol {
     }
 }
 
-public struct VolumeSpecError: Error, Sendable, CustomStringConvertible {
+public struct VolumeSpecError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }

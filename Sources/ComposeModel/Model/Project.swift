@@ -77,7 +77,6 @@ public struct NetworkConfig: Sendable, Equatable {
             p.stringMap("aux_addresses", pool.auxAddresses)
             return p.value
         }))
-        ipam.stringMap("options", ipamOptions)
         s.embedded("ipam", ipam.value)
         s.bool("external", external)
         s.bool("internal", `internal`)

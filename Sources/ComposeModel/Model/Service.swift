@@ -253,6 +253,7 @@ public struct ServiceConfig: Sendable {
             case "net": net = v.text
             case "network_mode": networkMode = v.text
             case "networks":
+                for e in v.entries ?? [] { locations["networks." + e.key] = e.keyLocation }
                 v.forEachEntry(ctx, p) { net, n in
                     networks[net] = n.isNull ? .some(nil) : .some(ServiceNetworkConfig(n, ctx, p + "." + net))
                 }
@@ -317,7 +318,7 @@ public struct ServiceConfig: Sendable {
         if cpus != 0 { s.always("cpus", .float32(cpus)) }
         s.string("cpuset", cpuset)
         s.int("cpu_shares", cpuShares)
-        s.jsonAlways("command", command.map { $0.goValue })
+        s.command("command", command.map { $0.goValue })
         s.collection("configs", .list(configs.map { $0.goValue(f) }))
         s.string("container_name", containerName)
         if let credentialSpec {
@@ -336,7 +337,7 @@ public struct ServiceConfig: Sendable {
         s.strings("dns_search", dnsSearch)
         s.string("dockerfile", dockerfile)
         s.string("domainname", domainName)
-        s.jsonAlways("entrypoint", entrypoint.map { $0.goValue })
+        s.command("entrypoint", entrypoint.map { $0.goValue })
         s.value("provider", provider.map(GoValue.init))
         s.collection("environment", environment.goValue)
         s.collection("env_file", .list(envFiles.map { $0.goValue(f) }))

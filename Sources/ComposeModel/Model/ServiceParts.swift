@@ -183,7 +183,14 @@ public struct Ulimit: Sendable, Equatable {
 
     func goValue(_ f: OutputFormat) -> GoValue {
         if single != 0 { return .int(single) }
-        return .object([("soft", .int(soft)), ("hard", .int(hard))])
+        switch f {
+        case .yaml: return .object([("soft", .int(soft)), ("hard", .int(hard))])
+        case .json:
+            var s = StructEncoder(f)
+            s.int("soft", soft)
+            s.int("hard", hard)
+            return s.value
+        }
     }
 }
 
@@ -195,6 +202,7 @@ public struct FileReference: Sendable, Equatable {
     public var gid: String = ""
     public var mode: Int64?
     public var extensions: [String: Node] = [:]
+    public var location: SourceLocation?
 
     public init(source: String) { self.source = source }
 
@@ -203,6 +211,7 @@ public struct FileReference: Sendable, Equatable {
     }
 
     init(_ node: Node, _ ctx: DecodeContext, _ path: String) {
+        location = node.location
         if !node.isMapping { source = node.text; return }
         node.forEachEntry(ctx, path) { key, v in
             switch key {
@@ -272,9 +281,11 @@ public struct BlkioConfig: Sendable, Equatable {
     func goValue(_ f: OutputFormat) -> GoValue {
         var s = StructEncoder(f)
         s.int("weight", weight)
-        s.collection("weight_device", .list(weightDevice.map { .object([("path", .string($0.path)), ("weight", .int($0.weight))]) }))
+        // These Go structs have no json tags: encoding/json writes the field names as they are.
+        let (pathKey, weightKey, rateKey) = f == .json ? ("Path", "Weight", "Rate") : ("path", "weight", "rate")
+        s.collection("weight_device", .list(weightDevice.map { .object([(pathKey, .string($0.path)), (weightKey, .int($0.weight))]) }))
         func throttles(_ list: [ThrottleDevice]) -> GoValue {
-            .list(list.map { .object([("path", .string($0.path)), ("rate", .string(String($0.rate)))]) })
+            .list(list.map { .object([(pathKey, .string($0.path)), (rateKey, .string(String($0.rate)))]) })
         }
         s.collection("device_read_bps", throttles(deviceReadBps))
         s.collection("device_read_iops", throttles(deviceReadIOps))
@@ -618,7 +629,7 @@ public struct ServiceVolumeConfig: Sendable, Equatable {
                     default: break
                     }
                 }
-                if !sawCreate { b.createHostPath = true }
+                _ = sawCreate
                 bind = b
             case "volume":
                 var o = VolumeOptions()
@@ -710,8 +721,7 @@ public struct ServiceHook: Sendable, Equatable {
 
     func goValue(_ f: OutputFormat) -> GoValue {
         var s = StructEncoder(f)
-        s.jsonAlways("command", command.map { $0.goValue })
-        if f == .json { s.always("copy", .object([])) }
+        s.command("command", command.map { $0.goValue })
         s.string("user", user)
         s.bool("privileged", privileged)
         s.string("working_dir", workingDir)
@@ -772,6 +782,6 @@ public struct DevelopConfig: Sendable, Equatable {
 
 extension ServiceHook {
     static func empty(_ f: OutputFormat) -> GoValue {
-        .object([("command", .null), ("copy", .object([]))])
+        .object([("command", .null)])
     }
 }

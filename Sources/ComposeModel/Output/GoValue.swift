@@ -88,11 +88,12 @@ struct StructEncoder {
         fields.append((key, v))
     }
 
-    /// A field without omitempty in JSON (written as null when nil) but with omitempty in YAML.
-    mutating func jsonAlways(_ key: String, _ v: GoValue?) {
+    /// A command (compose-go's ShellCommand): written as null in JSON when unset; in YAML left out
+    /// when unset but written as `[]` when explicitly empty.
+    mutating func command(_ key: String, _ v: GoValue?) {
         switch format {
         case .json: fields.append((key, v ?? .null))
-        case .yaml: if let v, !v.isEmptyCollection { fields.append((key, v)) }
+        case .yaml: if let v { fields.append((key, v)) }
         }
     }
 

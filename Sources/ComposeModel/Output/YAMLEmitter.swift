@@ -208,7 +208,7 @@ public enum YAMLEmitter {
         if s.hasPrefix("---") || s.hasPrefix("...") { blockIndicators = true }
         var leadingSpace = false, leadingBreak = false, trailingSpace = false, trailingBreak = false
         var breakSpace = false, spaceBreak = false, previousSpace = false, previousBreak = false
-        var lineBreaks = false, special = false
+        var lineBreaks = false, special = false, tabs = false
         var precededByWhitespace = true
         for (i, c) in chars.enumerated() {
             let next: Unicode.Scalar? = i + 1 < chars.count ? chars[i + 1] : nil
@@ -232,7 +232,7 @@ public enum YAMLEmitter {
                 default: break
                 }
             }
-            if !isPrintable(c) { special = true }
+            if c == "\t" { tabs = true } else if !isPrintable(c) { special = true }
             if isBreak(c) { lineBreaks = true }
             if c == " " {
                 if i == 0 { leadingSpace = true }
@@ -256,9 +256,10 @@ public enum YAMLEmitter {
         if leadingSpace || leadingBreak || trailingSpace || trailingBreak { a.blockPlainAllowed = false }
         if trailingSpace { a.blockAllowed = false }
         if breakSpace { a.blockPlainAllowed = false; a.singleQuotedAllowed = false }
-        if spaceBreak || special {
-            a.blockPlainAllowed = false; a.singleQuotedAllowed = false; a.blockAllowed = false
+        if spaceBreak || tabs || special {
+            a.blockPlainAllowed = false; a.singleQuotedAllowed = false
         }
+        if spaceBreak || special { a.blockAllowed = false }
         if lineBreaks { a.blockPlainAllowed = false }
         if blockIndicators { a.blockPlainAllowed = false }
         return a

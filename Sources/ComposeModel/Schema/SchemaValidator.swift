@@ -269,7 +269,11 @@ public final class SchemaValidator: Sendable {
                 } else {
                     message = "\(path): unknown key '\(entry.key)'"
                 }
-                if let suggestion = Suggestions.nearest(entry.key, in: s.propertyOrder) {
+                // A map of user-chosen names (services, networks…) whose key breaks the name pattern.
+                let isNameMap = s.propertyOrder.isEmpty && s.patternProperties.contains { $0.0.matches("Ab.c_d-1") }
+                if isNameMap {
+                    message = "\(path): '\(entry.key)' is not a valid name: use only letters, digits, '.', '_' and '-'"
+                } else if let suggestion = Suggestions.nearest(entry.key, in: s.propertyOrder) {
                     message += " (did you mean '\(suggestion)'?)"
                 } else if s.patternProperties.contains(where: { $0.0.matches("x-a") }) {
                     message += " (extension keys must start with 'x-')"
@@ -378,26 +382,29 @@ public enum Suggestions {
         var best: (String, Int)?
         for c in candidates {
             let d = distance(word, c)
-            let limit = max(1, min(3, c.count / 3))
+            let limit = max(1, min(3, (c.count + 1) / 3))
             if d <= limit, best == nil || d < best!.1 { best = (c, d) }
         }
         return best?.0
     }
 
+    /// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
     static func distance(_ a: String, _ b: String) -> Int {
         let x = Array(a.utf8), y = Array(b.utf8)
         if x.isEmpty { return y.count }
         if y.isEmpty { return x.count }
-        var previous = Array(0...y.count)
-        var current = [Int](repeating: 0, count: y.count + 1)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+        for i in 0...x.count { d[i][0] = i }
+        for j in 0...y.count { d[0][j] = j }
         for i in 1...x.count {
-            current[0] = i
             for j in 1...y.count {
                 let cost = x[i - 1] == y[j - 1] ? 0 : 1
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] {
+                    d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+                }
             }
-            swap(&previous, &current)
         }
-        return previous[y.count]
+        return d[x.count][y.count]
     }
 }

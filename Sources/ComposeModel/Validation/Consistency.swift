@@ -42,7 +42,9 @@ struct Consistency {
             diagnostics.error("service \(name) declares mutually exclusive `network_mode` and `networks`", at: at(s, "network_mode"))
         }
         for network in s.networks.keys.sorted() where project.networks[network] == nil {
-            diagnostics.error("service \"\(name)\" refers to undefined network \(network)", at: at(s, "networks"))
+            var message = "service \"\(name)\" refers to undefined network \(network)"
+            if let suggestion = Suggestions.nearest(network, in: Array(project.networks.keys)) { message += " (did you mean \"\(suggestion)\"?)" }
+            diagnostics.error(message, at: s.locations["networks." + network] ?? at(s, "networks"))
         }
         if let test = s.healthCheck?.test, let first = test.first, !["CMD", "CMD-SHELL", "NONE"].contains(first) {
             diagnostics.error("services.\(name).healthcheck.test must start with \"CMD\", \"CMD-SHELL\" or \"NONE\", not \"\(first)\"", at: at(s, "healthcheck"))
@@ -57,14 +59,25 @@ struct Consistency {
                                   at: d.location ?? at(s, "depends_on"))
                 continue
             }
+            // Dependencies implied by network_mode, ipc, pid… are reported by their own check.
+            let namespaceRefs = [s.networkMode, s.ipc, s.pid, s.uts, s.cgroup]
+            if namespaceRefs.contains("service:\(dep)") { continue }
             var message = "service \"\(name)\" depends on undefined service \"\(dep)\""
+            if s.links.contains(where: { $0 == dep || $0.hasPrefix(dep + ":") }) {
+                message = "service \"\(name)\" links to undefined service \"\(dep)\""
+            } else if s.volumesFrom.contains(where: { $0 == dep || $0.hasPrefix(dep + ":") }) {
+                message = "service \"\(name)\" takes volumes_from undefined service \"\(dep)\""
+            }
             if let suggestion = Suggestions.nearest(dep, in: Array(project.services.keys)) { message += " (did you mean \"\(suggestion)\"?)" }
             diagnostics.error(message, at: d.location ?? at(s, "depends_on"))
         }
-        if s.networkMode.hasPrefix("service:") {
-            let target = String(s.networkMode.dropFirst("service:".count))
+        for (key, value) in [("network_mode", s.networkMode), ("ipc", s.ipc), ("pid", s.pid), ("uts", s.uts), ("cgroup", s.cgroup)]
+            where value.hasPrefix("service:") {
+            let target = String(value.dropFirst("service:".count))
             if project.services[target] == nil {
-                diagnostics.error("service \"\(target)\" not found for network_mode 'service:\(target)'", at: at(s, "network_mode"))
+                var message = "service \"\(name)\": \(key) refers to service \"\(target)\", which is not defined"
+                if project.disabledServices[target] != nil { message = "service \"\(name)\": \(key) refers to service \"\(target)\", which is disabled by its profiles" }
+                diagnostics.error(message, at: at(s, key))
             }
         }
         for volume in s.volumes where volume.type == "volume" && !volume.source.isEmpty && project.volumes[volume.source] == nil {
@@ -77,10 +90,10 @@ struct Consistency {
             diagnostics.error(message, at: volume.location ?? at(s, "volumes"))
         }
         for config in s.configs where project.configs[config.source] == nil {
-            diagnostics.error("service \"\(name)\" refers to undefined config \(config.source)", at: at(s, "configs"))
+            diagnostics.error("service \"\(name)\" refers to undefined config \(config.source)", at: config.location ?? at(s, "configs"))
         }
         for secret in s.secrets where project.secrets[secret.source] == nil {
-            diagnostics.error("service \"\(name)\" refers to undefined secret \(secret.source)", at: at(s, "secrets"))
+            diagnostics.error("service \"\(name)\" refers to undefined secret \(secret.source)", at: secret.location ?? at(s, "secrets"))
         }
         if let scale = s.scale, let replicas = s.deploy?.replicas, scale != replicas {
             diagnostics.error("services.\(name): can't set distinct values on 'scale' and 'deploy.replicas'", at: at(s, "scale"))
@@ -138,11 +151,9 @@ extension ProjectLoader {
                         continue
                     }
                     let accumulated = vars
-                    let lookup: (String) -> String? = { key in
-                        accumulated[key] ?? environment[key] ?? serviceEnvironment[key] ?? nil
-                    }
+                    let lookup: (String) -> String? = { key in environment[key] ?? serviceEnvironment[key] ?? nil }
                     do {
-                        for v in try DotEnv.parse(text, lookup: lookup) {
+                        for v in try DotEnv.parse(text, lookup: lookup, fallback: { accumulated[$0] }) {
                             vars[v.key] = v.value
                             envFileOrigins[name, default: [:]][v.key] = ServiceVariableSource.FileLine(path: envFile.path, line: v.line)
                         }

@@ -38,6 +38,8 @@ public struct Node: Sendable {
     public var mergeTag: MergeTag?
     /// True for scalars written with quotes or as block scalars; such values are never numbers.
     public var isQuoted: Bool = false
+    /// The text of a plain scalar that YAML read as something other than a string.
+    public var rawText: String?
 
     public init(_ kind: Kind, at location: SourceLocation, mergeTag: MergeTag? = nil) {
         self.kind = kind
@@ -139,5 +141,21 @@ extension Node {
         kind = .null
         defer { kind = .mapping(entries) }
         try body(&entries[i].value)
+    }
+}
+
+extension Node.Kind {
+    /// "null", "a boolean", "an integer"…, for messages.
+    public var articleName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .int: return "an integer"
+        case .float: return "a number"
+        case .string: return "a string"
+        case .timestamp: return "a date"
+        case .sequence: return "a list"
+        case .mapping: return "a mapping"
+        }
     }
 }

@@ -107,6 +107,7 @@ private struct ParserState {
             let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE || scalar.style == YAML_ANY_SCALAR_STYLE
             var node = resolveScalar(value, tag: tag, plain: plain, at: loc)
             node.isQuoted = !plain
+            if plain, case .string = node.kind {} else if plain { node.rawText = value }
             node.mergeTag = tag.flatMap(Node.MergeTag.init(rawValue:))
             if let anchor = Self.string(scalar.anchor) { anchors[anchor] = node }
             add(node, isAlias: false)
@@ -174,11 +175,15 @@ private struct ParserState {
             if let key = pendingKey {
                 let keyText: String
                 switch key.kind {
-                case .string(let s), .timestamp(let s): keyText = s
+                case .string(let s): keyText = s
                 case .mapping, .sequence:
                     diagnostics.append(.error("YAML: a mapping key must be a scalar, not a \(key.typeName)", at: key.location))
                     keyText = ""
-                default: keyText = key.scalarText ?? "null"
+                default:
+                    // Compose models have string keys only: docker compose refuses `1:`, `true:`, `null:`.
+                    let text = key.rawText ?? key.scalarText ?? "null"
+                    diagnostics.append(.error("the key \(text) is read as \(key.kind.articleName), not a string (quote it: \"\(text)\")", at: key.location))
+                    keyText = text
                 }
                 if keyText == "<<" && !key.isQuoted {
                     merges.append(node)
