@@ -18,15 +18,18 @@ let package = Package(
         ),
         .target(
             name: "ComposeModel",
-            dependencies: ["CYAML"]
+            dependencies: ["CYAML"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Engine",
-            dependencies: []
+            dependencies: [],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Scheduler",
-            dependencies: ["ComposeModel", "Engine"]
+            dependencies: ["ComposeModel", "Engine"],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "CLI",
@@ -35,7 +38,8 @@ let package = Package(
                 "Scheduler",
                 "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .testTarget(name: "ComposeModelTests", dependencies: ["ComposeModel"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ComposeModel"]),
