@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -16,6 +17,12 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .target(name: "CLinux"),
         .target(
             name: "ComposeModel",
             dependencies: ["CYAML"],
@@ -23,7 +30,7 @@ let package = Package(
         ),
         .target(
             name: "Engine",
-            dependencies: [],
+            dependencies: ["CArchive", "CLinux", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]
         ),
         .target(
@@ -43,7 +50,9 @@ let package = Package(
         ),
         .testTarget(name: "ComposeModelTests", dependencies: ["ComposeModel"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "ComposeModel"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI"], exclude: ["Fixtures"]),
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "TestSupport", "Engine"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,7 +13,7 @@ struct SWCompose: AsyncParsableCommand {
         bridge networking.
         """,
         version: "swcompose version \(version)",
-        subcommands: [ConfigCommand.self, VersionCommand.self]
+        subcommands: [ConfigCommand.self, ImagesCommand.self, ImageCommand.self, VersionCommand.self]
     )
 
     @OptionGroup var global: GlobalOptions

@@ -67,7 +67,7 @@ extension ProjectContext {
             let loaded = try ProjectLoader.loadModel(options)
             report(loaded.warnings, sources: loaded.sources)
             return (loaded.model, loaded)
-        } catch let error as ComposeError {
+        } catch {
             report(error.diagnostics, sources: error.sources)
             throw ExitCode.failure
         }

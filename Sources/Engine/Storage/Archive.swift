@@ -1,0 +1,343 @@
+import CArchive
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File type bits (libarchive's AE_IF*, the same values as the kernel's S_IF*).
+enum FileType {
+    static let mask: UInt32 = 0o170000
+    static let regular: UInt32 = 0o100000
+    static let directory: UInt32 = 0o040000
+    static let symlink: UInt32 = 0o120000
+    static let character: UInt32 = 0o020000
+    static let block: UInt32 = 0o060000
+    static let fifo: UInt32 = 0o010000
+    static let socket: UInt32 = 0o140000
+}
+
+public struct ArchiveError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One entry of a tar stream, with the fields swcompose uses.
+public struct ArchiveEntry {
+    public enum Kind: Sendable, Equatable { case file, directory, symlink, hardlink, characterDevice, blockDevice, fifo, socket, unknown }
+
+    public var path: String
+    public var kind: Kind
+    public var mode: mode_t
+    public var uid: uid_t
+    public var gid: gid_t
+    public var size: Int64
+    public var linkTarget: String
+    public var deviceMajor: UInt32
+    public var deviceMinor: UInt32
+    public var modified: timespec
+    public var accessed: timespec
+    public var xattrs: [(String, [UInt8])]
+
+    init(_ e: OpaquePointer) {
+        path = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
+        let type = archive_entry_filetype(e)
+        switch UInt32(type) & FileType.mask {
+        case FileType.regular: kind = hardlink != nil ? .hardlink : .file
+        case FileType.directory: kind = .directory
+        case FileType.symlink: kind = .symlink
+        case FileType.character: kind = .characterDevice
+        case FileType.block: kind = .blockDevice
+        case FileType.fifo: kind = .fifo
+        case FileType.socket: kind = .socket
+        default: kind = hardlink != nil ? .hardlink : .unknown
+        }
+        mode = archive_entry_perm(e)
+        uid = uid_t(truncatingIfNeeded: archive_entry_uid(e))
+        gid = gid_t(truncatingIfNeeded: archive_entry_gid(e))
+        size = archive_entry_size(e)
+        linkTarget = hardlink ?? archive_entry_symlink(e).map { String(cString: $0) } ?? ""
+        deviceMajor = UInt32(archive_entry_rdevmajor(e))
+        deviceMinor = UInt32(archive_entry_rdevminor(e))
+        modified = timespec(tv_sec: time_t(archive_entry_mtime(e)), tv_nsec: Int(archive_entry_mtime_nsec(e)))
+        accessed = archive_entry_atime_is_set(e) != 0
+            ? timespec(tv_sec: time_t(archive_entry_atime(e)), tv_nsec: Int(archive_entry_atime_nsec(e))) : modified
+        var xattrs: [(String, [UInt8])] = []
+        if archive_entry_xattr_reset(e) > 0 {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK {
+                guard let name else { continue }
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                xattrs.append((String(cString: name), bytes))
+            }
+        }
+        self.xattrs = xattrs
+    }
+}
+
+/// Reads a tar stream (plain, gzip, zstd, xz, bzip2) with libarchive.
+public final class ArchiveReader {
+    let archive: OpaquePointer
+    let label: String
+    var source: HashingSource?
+
+    /// Opens a file. With `hashingDecompressed`, the decompressed stream's SHA-256 is computed while it
+    /// is read (`decompressedDigest` once done), which is how a layer's diff_id is checked.
+    public init(path: String, hashingDecompressed: Bool = false) throws(ArchiveError) {
+        label = path
+        archive = archive_read_new()
+        if hashingDecompressed {
+            let source = try HashingSource(path: path)
+            self.source = source
+            archive_read_support_format_tar(archive)
+            archive_read_support_format_gnutar(archive)
+            let context = Unmanaged.passUnretained(source).toOpaque()
+            let status = archive_read_open(archive, context, nil, { _, context, buffer in
+                let source = Unmanaged<HashingSource>.fromOpaque(context!).takeUnretainedValue()
+                return source.read(buffer!)
+            }, nil)
+            guard status == ARCHIVE_OK else { throw error("open") }
+        } else {
+            archive_read_support_filter_all(archive)
+            archive_read_support_format_tar(archive)
+            archive_read_support_format_gnutar(archive)
+            guard archive_read_open_filename(archive, path, 1 << 20) == ARCHIVE_OK else { throw error("open") }
+        }
+    }
+
+    /// Reads from an open file descriptor (standard input, for instance).
+    public init(fd: Int32, label: String) throws(ArchiveError) {
+        self.label = label
+        archive = archive_read_new()
+        archive_read_support_filter_all(archive)
+        archive_read_support_format_tar(archive)
+        archive_read_support_format_gnutar(archive)
+        guard archive_read_open_fd(archive, fd, 1 << 20) == ARCHIVE_OK else { throw error("open") }
+    }
+
+    deinit {
+        archive_read_free(archive)
+    }
+
+    func error(_ step: String) -> ArchiveError {
+        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
+        return ArchiveError("\(label): \(step): \(message)")
+    }
+
+    /// The next entry, or nil at the end.
+    public func next() throws(ArchiveError) -> ArchiveEntry? {
+        var entry: OpaquePointer?
+        let status = archive_read_next_header(archive, &entry)
+        if status == ARCHIVE_EOF { return nil }
+        guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
+            if let failure = source?.failure { throw ArchiveError("\(label): \(failure)") }
+            throw error("read")
+        }
+        return ArchiveEntry(entry)
+    }
+
+    /// Calls `body` with each block of the current entry's data and its offset (sparse files skip).
+    public func forEachBlock(_ body: (UnsafeRawBufferPointer, Int64) throws(SystemError) -> Void) throws(ArchiveError) -> Int64 {
+        var total: Int64 = 0
+        while true {
+            var buffer: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return total }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw error("read data") }
+            if size > 0, let buffer {
+                do {
+                    try body(UnsafeRawBufferPointer(start: buffer, count: size), offset)
+                } catch {
+                    throw ArchiveError("\(label): \(error)")
+                }
+                total = max(total, offset + Int64(size))
+            }
+        }
+    }
+
+    /// The current entry's data in memory (for small files such as manifests).
+    public func readData(limit: Int = 64 << 20) throws(ArchiveError) -> [UInt8] {
+        var result: [UInt8] = []
+        _ = try forEachBlock { (block, offset) throws(SystemError) in
+            if result.count < Int(offset) { result.append(contentsOf: repeatElement(0, count: Int(offset) - result.count)) }
+            result.append(contentsOf: block)
+        }
+        guard result.count <= limit else { throw ArchiveError("\(label): entry too large") }
+        return result
+    }
+
+    /// Hashes whatever follows the tar end marker, then returns the digest of the whole decompressed
+    /// stream (nil when not hashing).
+    public func finishDecompressedDigest() throws(ArchiveError) -> Digest? {
+        guard let source else { return nil }
+        try source.drain()
+        return source.hasher.finalize()
+    }
+}
+
+/// Decompresses a file with libarchive's "raw" format and hands the bytes to the tar reader, hashing
+/// them on the way.
+final class HashingSource {
+    let raw: OpaquePointer
+    var hasher = Hasher256()
+    var buffer: UnsafeMutableRawPointer
+    let capacity = 1 << 20
+    var failure: String?
+
+    init(path: String) throws(ArchiveError) {
+        raw = archive_read_new()
+        archive_read_support_filter_all(raw)
+        archive_read_support_format_raw(raw)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        guard archive_read_open_filename(raw, path, 1 << 20) == ARCHIVE_OK else {
+            let message = archive_error_string(raw).map { String(cString: $0) } ?? "cannot open"
+            throw ArchiveError("\(path): \(message)")
+        }
+        var entry: OpaquePointer?
+        guard archive_read_next_header(raw, &entry) == ARCHIVE_OK else {
+            let message = archive_error_string(raw).map { String(cString: $0) } ?? "empty"
+            throw ArchiveError("\(path): \(message)")
+        }
+    }
+
+    deinit {
+        archive_read_free(raw)
+        buffer.deallocate()
+    }
+
+    func read(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        let n = archive_read_data(raw, buffer, capacity)
+        if n < 0 {
+            failure = archive_error_string(raw).map { String(cString: $0) } ?? "decompression failed"
+            return -1
+        }
+        hasher.update(UnsafeRawBufferPointer(start: buffer, count: n))
+        out.pointee = UnsafeRawPointer(buffer)
+        return n
+    }
+
+    func drain() throws(ArchiveError) {
+        var scratch: UnsafeRawPointer?
+        while true {
+            let n = read(&scratch)
+            if n < 0 { throw ArchiveError(failure ?? "decompression failed") }
+            if n == 0 { return }
+        }
+    }
+}
+
+/// Writes tar streams (for `image save` and for tests' generated archives).
+public final class ArchiveWriter {
+    let archive: OpaquePointer
+    let label: String
+
+    public enum Compression { case none, gzip, zstd }
+
+    public init(path: String, compression: Compression = .none) throws(ArchiveError) {
+        label = path
+        archive = archive_write_new()
+        archive_write_set_format_pax_restricted(archive)
+        switch compression {
+        case .none: break
+        case .gzip: archive_write_add_filter_gzip(archive)
+        case .zstd: archive_write_add_filter_zstd(archive)
+        }
+        guard archive_write_open_filename(archive, path) == ARCHIVE_OK else { throw error("open") }
+    }
+
+    public init(fd: Int32, label: String) throws(ArchiveError) {
+        self.label = label
+        archive = archive_write_new()
+        archive_write_set_format_pax_restricted(archive)
+        guard archive_write_open_fd(archive, fd) == ARCHIVE_OK else { throw error("open") }
+    }
+
+    deinit { archive_write_free(archive) }
+
+    func error(_ step: String) -> ArchiveError {
+        ArchiveError("\(label): \(step): \(archive_error_string(archive).map { String(cString: $0) } ?? "unknown error")")
+    }
+
+    public struct Header {
+        public var path: String
+        public var kind: ArchiveEntry.Kind = .file
+        public var mode: mode_t = 0o644
+        public var uid: uid_t = 0
+        public var gid: gid_t = 0
+        public var linkTarget: String = ""
+        public var deviceMajor: UInt32 = 0
+        public var deviceMinor: UInt32 = 0
+        public var mtime: Int = 0
+        public var xattrs: [(String, [UInt8])] = []
+
+        public init(path: String, kind: ArchiveEntry.Kind = .file, mode: mode_t = 0o644) {
+            self.path = path
+            self.kind = kind
+            self.mode = mode
+        }
+    }
+
+    /// Adds an entry; `data` is the content of a regular file.
+    public func add(_ h: Header, data: [UInt8] = []) throws(ArchiveError) {
+        guard let e = archive_entry_new() else { throw ArchiveError("out of memory") }
+        defer { archive_entry_free(e) }
+        archive_entry_set_pathname(e, h.path)
+        archive_entry_set_perm(e, h.mode)
+        archive_entry_set_uid(e, la_int64_t(h.uid))
+        archive_entry_set_gid(e, la_int64_t(h.gid))
+        archive_entry_set_mtime(e, time_t(h.mtime), 0)
+        switch h.kind {
+        case .file: archive_entry_set_filetype(e, FileType.regular); archive_entry_set_size(e, la_int64_t(data.count))
+        case .directory: archive_entry_set_filetype(e, FileType.directory)
+        case .symlink: archive_entry_set_filetype(e, FileType.symlink); archive_entry_set_symlink(e, h.linkTarget)
+        case .hardlink: archive_entry_set_filetype(e, FileType.regular); archive_entry_set_hardlink(e, h.linkTarget)
+        case .characterDevice:
+            archive_entry_set_filetype(e, FileType.character)
+            archive_entry_set_rdevmajor(e, dev_t(h.deviceMajor)); archive_entry_set_rdevminor(e, dev_t(h.deviceMinor))
+        case .blockDevice:
+            archive_entry_set_filetype(e, FileType.block)
+            archive_entry_set_rdevmajor(e, dev_t(h.deviceMajor)); archive_entry_set_rdevminor(e, dev_t(h.deviceMinor))
+        case .fifo: archive_entry_set_filetype(e, FileType.fifo)
+        case .socket, .unknown: archive_entry_set_filetype(e, FileType.regular)
+        }
+        for (name, value) in h.xattrs {
+            value.withUnsafeBytes { archive_entry_xattr_add_entry(e, name, $0.baseAddress, $0.count) }
+        }
+        guard archive_write_header(archive, e) == ARCHIVE_OK else { throw error("write header \(h.path)") }
+        if h.kind == .file && !data.isEmpty {
+            let n = data.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+            guard n == data.count else { throw error("write \(h.path)") }
+        }
+    }
+
+    /// Adds a regular file whose content is read from `sourcePath` in blocks.
+    public func addFile(_ h: Header, from sourcePath: String, size: Int64) throws(ArchiveError) {
+        guard let e = archive_entry_new() else { throw ArchiveError("out of memory") }
+        defer { archive_entry_free(e) }
+        archive_entry_set_pathname(e, h.path)
+        archive_entry_set_perm(e, h.mode)
+        archive_entry_set_filetype(e, FileType.regular)
+        archive_entry_set_size(e, la_int64_t(size))
+        archive_entry_set_mtime(e, time_t(h.mtime), 0)
+        guard archive_write_header(archive, e) == ARCHIVE_OK else { throw error("write header \(h.path)") }
+        let fd = open(sourcePath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError("\(sourcePath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw ArchiveError("\(sourcePath): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            let written = chunk.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, n) }
+            guard written == n else { throw error("write \(h.path)") }
+        }
+    }
+
+    public func finish() throws(ArchiveError) {
+        guard archive_write_close(archive) == ARCHIVE_OK else { throw error("close") }
+    }
+}

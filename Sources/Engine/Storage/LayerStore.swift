@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Unpacked layers, one directory per chain id (`layers/<chain id>/diff`), shared by every image and
+/// container that uses them. A layer is unpacked once, in a staging directory that is renamed into
+/// place only when the whole layer is there and its diff_id checked; a lock per chain id lets two
+/// processes ask for the same layer at once.
+public struct LayerStore: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public struct Layer: Sendable {
+        public var chainID: Digest
+        public var diffID: Digest
+        public var blob: Digest
+        /// Bytes of file content the layer holds.
+        public var size: Int64
+        public var directory: String { path + "/diff" }
+        let path: String
+    }
+
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case system(SystemError)
+        case unpack(blob: Digest, LayerUnpacker.Failure)
+        case diffIDMismatch(blob: Digest, expected: Digest, actual: Digest)
+
+        public var description: String {
+            switch self {
+            case .system(let e): return e.description
+            case .unpack(let blob, let f): return "layer \(blob): \(f)"
+            case .diffIDMismatch(let blob, let expected, let actual):
+                return "layer \(blob) does not match the image: its content hashes to \(actual), the image expects \(expected)"
+            }
+        }
+    }
+
+    /// The chain ids of a stack of layers: the first is its diff_id, each next one the digest of
+    /// "<parent chain id> <diff_id>".
+    public static func chainIDs(_ diffIDs: [Digest]) -> [Digest] {
+        var result: [Digest] = []
+        for d in diffIDs {
+            if let parent = result.last {
+                result.append(Digest.of("\(parent) \(d)"))
+            } else {
+                result.append(d)
+            }
+        }
+        return result
+    }
+
+    public func path(_ chainID: Digest) -> String { "\(root)/\(chainID.hex)" }
+
+    public func layer(_ chainID: Digest) -> Layer? {
+        let p = path(chainID)
+        guard let bytes = try? Files.read(p + "/layer.json"), let meta = try? JSON.decode(LayerMeta.self, bytes) else { return nil }
+        return Layer(chainID: chainID, diffID: meta.diffID, blob: meta.blob, size: meta.size, path: p)
+    }
+
+    struct LayerMeta: Codable {
+        var diffID: Digest
+        var blob: Digest
+        var size: Int64
+        var unpacked: String
+    }
+
+    /// Makes sure every layer of an image is unpacked, unpacking the missing ones from their blobs.
+    public func ensure(diffIDs: [Digest], blobs: [String], blobDigests: [Digest]) throws(Failure) -> [Layer] {
+        let chains = Self.chainIDs(diffIDs)
+        var layers: [Layer] = []
+        for i in chains.indices {
+            if let existing = layer(chains[i]) {
+                layers.append(existing)
+                continue
+            }
+            layers.append(try unpack(blobPath: blobs[i], blob: blobDigests[i], chainID: chains[i], expectedDiffID: diffIDs[i]))
+        }
+        return layers
+    }
+
+    /// Unpacks a blob whose diff_id is not known yet (`image import`): returns the layer and its
+    /// diff_id.
+    public func unpackNew(blobPath: String, blob: Digest) throws(Failure) -> Layer {
+        try unpack(blobPath: blobPath, blob: blob, chainID: nil, expectedDiffID: nil)
+    }
+
+    func unpack(blobPath: String, blob: Digest, chainID: Digest?, expectedDiffID: Digest?) throws(Failure) -> Layer {
+        do {
+            try Sys.mkdirAll(root)
+        } catch {
+            throw .system(error)
+        }
+        // Without a chain id yet (a first layer whose diff_id is unknown), lock on the blob.
+        let lockName = "\(root)/\((chainID ?? blob).hex).lock"
+        let lock: FileLock
+        do { lock = try FileLock(lockName) } catch { throw .system(error) }
+        defer { _ = lock; try? Sys.unlink(lockName) }
+        if let chainID, let existing = layer(chainID) { return existing }
+
+        let staging = "\(root)/tmp-\((chainID ?? blob).short)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            try Sys.mkdir(staging, 0o700)
+            try Sys.mkdir(staging + "/diff", 0o755)
+        } catch {
+            throw .system(error)
+        }
+        var unpacker: LayerUnpacker
+        do { unpacker = try LayerUnpacker(root: staging + "/diff") } catch {
+            try? Sys.removeAll(staging)
+            throw .system(error)
+        }
+        let diffID: Digest
+        do {
+            let reader = try ArchiveReader(path: blobPath, hashingDecompressed: true)
+            try unpacker.unpack(reader)
+            unpacker.close()
+            guard let d = try reader.finishDecompressedDigest() else { throw LayerUnpacker.Failure.archive(ArchiveError("no digest")) }
+            diffID = d
+        } catch let failure as LayerUnpacker.Failure {
+            unpacker.close()
+            try? Sys.removeAll(staging)
+            throw .unpack(blob: blob, failure)
+        } catch let error as ArchiveError {
+            unpacker.close()
+            try? Sys.removeAll(staging)
+            throw .unpack(blob: blob, .archive(error))
+        } catch {
+            unpacker.close()
+            try? Sys.removeAll(staging)
+            throw .unpack(blob: blob, .archive(ArchiveError("\(error)")))
+        }
+        if let expectedDiffID, expectedDiffID != diffID {
+            try? Sys.removeAll(staging)
+            throw .diffIDMismatch(blob: blob, expected: expectedDiffID, actual: diffID)
+        }
+        let chain = chainID ?? diffID
+        let meta = LayerMeta(diffID: diffID, blob: blob, size: unpacker.bytes, unpacked: Timestamp.rfc3339())
+        do {
+            try Files.writeAtomically(staging + "/layer.json", try JSON.encode(meta))
+            // Make the tree durable before it becomes visible.
+            let handle = try FileHandle(path: staging, flags: O_RDONLY | O_DIRECTORY)
+            _ = cl_syncfs(handle.fd)
+            if !(try Sys.renameNoReplace(staging, path(chain))) {
+                try? Sys.removeAll(staging)
+            }
+        } catch let error as SystemError {
+            try? Sys.removeAll(staging)
+            throw .system(error)
+        } catch {
+            try? Sys.removeAll(staging)
+            throw .system(SystemError("write layer.json", staging, code: EIO))
+        }
+        guard let result = layer(chain) else { throw .system(SystemError("read layer.json", path(chain), code: ENOENT)) }
+        return result
+    }
+
+    public func allChainIDs() -> [Digest] {
+        ((try? Sys.list(root)) ?? []).compactMap { name in
+            guard name.count == 64 else { return nil }
+            return Digest("sha256:\(name)")
+        }
+    }
+
+    public func remove(_ chainID: Digest) throws(SystemError) {
+        let p = path(chainID)
+        // Rename first so that a crash never leaves a half-removed layer that looks complete.
+        let doomed = "\(root)/removing-\(chainID.short)-\(getpid())"
+        try Sys.rename(p, doomed)
+        try Sys.removeAll(doomed)
+    }
+
+    /// Removes staging directories of processes that no longer exist.
+    public func removeStaleStaging() {
+        for name in (try? Sys.list(root)) ?? [] where name.hasPrefix("tmp-") || name.hasPrefix("removing-") {
+            let parts = name.split(separator: "-")
+            let pidPart = name.hasPrefix("tmp-") ? parts.dropLast().last : parts.last
+            guard let pidPart, let pid = Int32(pidPart), !Sys.processExists(pid) else { continue }
+            try? Sys.removeAll("\(root)/\(name)")
+        }
+    }
+}

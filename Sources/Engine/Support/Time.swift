@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wall-clock timestamps in the RFC 3339 form docker writes (`2024-05-01T12:00:00.123456789Z`).
+public enum Timestamp {
+    public static func now() -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    public static func rfc3339(_ ts: timespec = now(), nanoseconds: Bool = true) -> String {
+        var t = ts.tv_sec
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func pad(_ v: Int32, _ width: Int = 2) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        var s = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))"
+        if nanoseconds {
+            var frac = String(ts.tv_nsec)
+            frac = String(repeating: "0", count: 9 - frac.count) + frac
+            while frac.hasSuffix("0") { frac.removeLast() }
+            if !frac.isEmpty { s += "." + frac }
+        }
+        return s + "Z"
+    }
+
+    /// Seconds since the epoch of an RFC 3339 time (fractions and offsets understood), or nil.
+    public static func parse(_ s: String) -> Int64? {
+        let b = Array(s.utf8)
+        func number(_ from: Int, _ count: Int) -> Int32? {
+            guard from + count <= b.count else { return nil }
+            var v: Int32 = 0
+            for i in from..<(from + count) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int32(b[i] - 48)
+            }
+            return v
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2) else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        var seconds = Int64(timegm(&parts))
+        var i = 19
+        if i < b.count && b[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < b.count && b[i] >= 48 && b[i] <= 57 { i += 1 }
+        }
+        if i < b.count && (b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-")),
+           let oh = number(i + 1, 2), let om = number(i + 4, 2) {
+            let offset = Int64(oh) * 3600 + Int64(om) * 60
+            seconds += b[i] == UInt8(ascii: "+") ? -offset : offset
+        }
+        return seconds
+    }
+
+    /// "3 days ago", "About a minute ago"… as docker prints ages.
+    public static func ago(_ seconds: Int64, now: Int64? = nil) -> String {
+        let reference = now ?? Int64(Timestamp.now().tv_sec)
+        let d = max(0, reference - seconds)
+        switch d {
+        case ..<1: return "Less than a second ago"
+        case ..<60: return "\(d) seconds ago"
+        case ..<120: return "About a minute ago"
+        case ..<3600: return "\(d / 60) minutes ago"
+        case ..<7200: return "About an hour ago"
+        case ..<(86400 * 2): return "\(d / 3600) hours ago"
+        case ..<(86400 * 14): return "\(d / 86400) days ago"
+        case ..<(86400 * 60): return "\(d / (86400 * 7)) weeks ago"
+        case ..<(86400 * 365 * 2): return "\(d / (86400 * 30)) months ago"
+        default: return "\(d / (86400 * 365)) years ago"
+        }
+    }
+}
+
+/// Sizes as docker prints them (`4.26MB`, decimal units).
+public enum ByteCount {
+    public static func human(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes)B" }
+        // docker prints 3 significant digits ("%.3g").
+        let rounded = value >= 100 ? (value).rounded() : value >= 10 ? (value * 10).rounded() / 10 : (value * 100).rounded() / 100
+        var s = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+        if s.hasSuffix(".0") { s.removeLast(2) }
+        return s + units[unit]
+    }
+}

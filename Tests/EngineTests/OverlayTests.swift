@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Engine
+
+/// Real overlay mounts of unpacked layers (as root).
+@Suite(.requiresOverlay, .serialized) struct OverlayTests {
+    let dir = TemporaryDirectory("overlay")
+
+    func layer(_ name: String, _ entries: [TestArchives.Entry]) throws -> String {
+        let tar = try TestArchives.write(entries, to: dir.sub("\(name).tar"))
+        let target = dir.sub("layers/\(name)")
+        try Sys.mkdirAll(target)
+        var unpacker = try LayerUnpacker(root: target)
+        defer { unpacker.close() }
+        try unpacker.unpack(try ArchiveReader(path: tar))
+        return target
+    }
+
+    @Test func whiteoutsAndOpaqueDirectoriesHideLowerFiles() throws {
+        let base = try layer("base", [
+            TestArchives.directory("etc"), TestArchives.file("etc/keep", "k"), TestArchives.file("etc/remove", "r"),
+            TestArchives.directory("cache"), TestArchives.file("cache/old", "o"), TestArchives.file("gone", "g"),
+        ])
+        let top = try layer("top", [
+            TestArchives.directory("etc"), TestArchives.file("etc/.wh.remove", ""), TestArchives.directory("cache"),
+            TestArchives.file("cache/.wh..wh..opq", ""), TestArchives.file("cache/new", "n"), TestArchives.file(".wh.gone", ""),
+        ])
+        let rootfs = RootFilesystem(directory: dir.sub("container"))
+        try rootfs.mount(layers: [base, top])
+        defer { try? rootfs.remove() }
+        let fm = FileManager.default
+        #expect(try fm.contentsOfDirectory(atPath: rootfs.merged + "/etc") == ["keep"])
+        #expect(try fm.contentsOfDirectory(atPath: rootfs.merged + "/cache") == ["new"])
+        #expect(!fm.fileExists(atPath: rootfs.merged + "/gone"))
+
+        // Writes go to the container's upper directory, never to a shared layer.
+        try "changed".write(toFile: rootfs.merged + "/etc/keep", atomically: false, encoding: .utf8)
+        #expect(try String(contentsOfFile: base + "/etc/keep", encoding: .utf8) == "k")
+        #expect(try String(contentsOfFile: rootfs.upper + "/etc/keep", encoding: .utf8) == "changed")
+
+        try rootfs.remove()
+        #expect(!fm.fileExists(atPath: rootfs.upper))
+        #expect(fm.fileExists(atPath: base + "/etc/keep") && fm.fileExists(atPath: top + "/cache/new"))
+    }
+
+    @Test func manyLayersMount() throws {
+        var layers: [String] = []
+        for i in 0..<150 {
+            layers.append(try layer(String(format: "layer-with-a-long-name-to-exceed-the-page-%03d", i), [TestArchives.file("f\(i)", "\(i)")]))
+        }
+        let rootfs = RootFilesystem(directory: dir.sub("many"))
+        try rootfs.mount(layers: layers)
+        defer { try? rootfs.remove() }
+        #expect(try String(contentsOfFile: rootfs.merged + "/f0", encoding: .utf8) == "0")
+        #expect(try String(contentsOfFile: rootfs.merged + "/f149", encoding: .utf8) == "149")
+    }
+}

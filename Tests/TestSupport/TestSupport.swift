@@ -1,0 +1,119 @@
+import Engine
+import Foundation
+import Testing
+
+/// Conditions for kernel tests.
+public enum Host {
+    public static let isRoot = getuid() == 0
+    public static let hasBusybox = FileManager.default.isExecutableFile(atPath: "/bin/busybox")
+    public static var hasOverlay: Bool {
+        (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("overlay") ?? false
+    }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Needs root (mounts, device nodes, ownership, trusted xattrs).
+    public static var requiresRoot: Self { .enabled(if: Host.isRoot, "needs root (CAP_SYS_ADMIN, CAP_MKNOD, CAP_CHOWN)") }
+    /// Needs Debian's busybox-static at /bin/busybox.
+    public static var requiresBusybox: Self { .enabled(if: Host.hasBusybox, "needs busybox-static (/bin/busybox)") }
+    /// Needs overlayfs.
+    public static var requiresOverlay: Self { .enabled(if: Host.hasOverlay && Host.isRoot, "needs root and overlayfs") }
+}
+
+/// A temporary directory removed when released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+
+    public init(_ label: String = "swcompose-test") {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        // Unmount anything a failed test left mounted below, then remove the tree.
+        if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
+            for line in mounts.split(separator: "\n").reversed() {
+                let fields = line.split(separator: " ")
+                if fields.count > 1, fields[1].hasPrefix(path) { umount2(String(fields[1]), Int32(MNT_DETACH)) }
+            }
+        }
+        try? Sys.removeAll(path)
+    }
+
+    public func sub(_ name: String) -> String { path + "/" + name }
+}
+
+/// Builds archives for tests.
+public enum TestArchives {
+    public typealias Entry = (header: ArchiveWriter.Header, data: [UInt8])
+
+    public static func file(_ path: String, _ text: String, mode: mode_t = 0o644, uid: uid_t = 0, gid: gid_t = 0) -> Entry {
+        var h = ArchiveWriter.Header(path: path, kind: .file, mode: mode)
+        h.uid = uid
+        h.gid = gid
+        h.mtime = 1_600_000_000
+        return (h, Array(text.utf8))
+    }
+
+    public static func directory(_ path: String, mode: mode_t = 0o755) -> Entry {
+        var h = ArchiveWriter.Header(path: path, kind: .directory, mode: mode)
+        h.mtime = 1_600_000_000
+        return (h, [])
+    }
+
+    public static func symlink(_ path: String, to target: String) -> Entry {
+        var h = ArchiveWriter.Header(path: path, kind: .symlink, mode: 0o777)
+        h.linkTarget = target
+        return (h, [])
+    }
+
+    public static func hardlink(_ path: String, to target: String) -> Entry {
+        var h = ArchiveWriter.Header(path: path, kind: .hardlink, mode: 0o644)
+        h.linkTarget = target
+        return (h, [])
+    }
+
+    /// Writes a tar (optionally compressed) and returns its path.
+    @discardableResult
+    public static func write(_ entries: [Entry], to path: String, compression: ArchiveWriter.Compression = .none) throws -> String {
+        let w = try ArchiveWriter(path: path, compression: compression)
+        for e in entries { try w.add(e.header, data: e.data) }
+        try w.finish()
+        return path
+    }
+
+    /// A root filesystem made of Debian's busybox-static: /bin/busybox with a symlink per applet,
+    /// /etc/passwd and /etc/group (root, nobody, and an "app" user 1000 in groups app and extra).
+    public static func busyboxRootfs(at path: String, compression: ArchiveWriter.Compression = .none, extra: [Entry] = []) throws -> String {
+        let busybox = Array(try Data(contentsOf: URL(fileURLWithPath: "/bin/busybox")))
+        var entries: [Entry] = []
+        for d in ["bin", "etc", "tmp", "root", "home", "home/app", "var", "var/www", "proc", "sys", "dev", "run", "usr", "usr/bin"] {
+            entries.append(directory(d, mode: d == "tmp" ? 0o1777 : 0o755))
+        }
+        entries.append(file("bin/busybox", "", mode: 0o755))
+        entries[entries.count - 1].data = busybox
+        let applets = try Process.output("/bin/busybox", ["--list"]).split(separator: "\n")
+        for applet in applets where applet != "busybox" {
+            entries.append(symlink("bin/\(applet)", to: "busybox"))
+        }
+        entries.append(file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"))
+        entries.append(file("etc/group", "root:x:0:\napp:x:1000:\nextra:x:1500:app\nnogroup:x:65534:\n"))
+        entries.append(contentsOf: extra)
+        return try write(entries, to: path, compression: compression)
+    }
+}
+
+extension Process {
+    /// Runs a program and returns its standard output.
+    public static func output(_ executable: String, _ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
