@@ -34,16 +34,16 @@ size=$(stat -c %s "$work/image.tar")
 mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
 
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "image: $what, archive ${mb} MB, best of $runs runs, page cache warm"
+echo "image: $what, archive ${mb} MB, best of $runs runs, page cache warm, dirty pages flushed before each run"
 
 seconds() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 best() { sort -n | head -1; }
 
-ours=$(for _ in $(seq "$runs"); do rm -rf "$work/store"; seconds env SWCOMPOSE_ROOT="$work/store" "$bin" image load -i "$work/image.tar"; echo; done | best)
+ours=$(for _ in $(seq "$runs"); do rm -rf "$work/store"; sync; seconds env SWCOMPOSE_ROOT="$work/store" "$bin" image load -i "$work/image.tar"; echo; done | best)
 awk -v t="$ours" -v m="$mb" 'BEGIN { printf "swcompose image load: %.3f s  (%.0f MB/s)\n", t, m / t }'
 
 if docker info >/dev/null 2>&1; then
-  theirs=$(for _ in $(seq "$runs"); do docker rmi -f bench/large:1 >/dev/null 2>&1 || true; docker image prune -f >/dev/null 2>&1 || true
+  theirs=$(for _ in $(seq "$runs"); do docker rmi -f bench/large:1 >/dev/null 2>&1 || true; docker image prune -f >/dev/null 2>&1 || true; sync
            seconds docker load -i "$work/image.tar"; echo; done | best)
   docker rmi -f bench/large:1 >/dev/null 2>&1 || true
   awk -v t="$theirs" -v m="$mb" 'BEGIN { printf "docker load:          %.3f s  (%.0f MB/s)\n", t, m / t }'

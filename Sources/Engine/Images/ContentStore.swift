@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Content-addressed blobs (`blobs/sha256/<hex>`), every one verified against its digest on write.
 /// Writes go to a staging file in `tmp/` that is renamed into place once complete, so a blob is either
@@ -86,6 +87,12 @@ public struct ContentStore: Sendable {
     }
 
     public func remove(_ digest: Digest) throws(SystemError) { try Sys.unlink(path(digest)) }
+
+    /// Flushes everything written to the store's file system (one sync for a batch of blobs).
+    public func syncAll() throws(SystemError) {
+        let handle = try FileHandle(path: root, flags: O_RDONLY | O_DIRECTORY)
+        try Sys.check("syncfs", root) { cl_syncfs(handle.fd) }
+    }
 }
 
 /// Streams a blob into the content store while hashing it.
@@ -124,8 +131,10 @@ public struct BlobWriter {
 
     public var size: Int64 { hasher.count }
 
-    /// Verifies the digest (when one is expected), makes the blob durable and moves it into place.
-    public mutating func commit(expected: Digest?) throws(ContentStore.Failure) -> Digest {
+    /// Verifies the digest (when one is expected) and moves the blob into place. With `durable`, the
+    /// blob is fsynced first; a caller committing many blobs can instead sync the file system once
+    /// before anything refers to them (`ContentStore.syncAll`).
+    public mutating func commit(expected: Digest?, durable: Bool = true) throws(ContentStore.Failure) -> Digest {
         let digest = hasher.finalize()
         defer { open = false }
         if let expected, expected != digest {
@@ -134,7 +143,7 @@ public struct BlobWriter {
             throw .mismatch(ContentStore.Mismatch(expected: expected, actual: digest))
         }
         do {
-            try Sys.fsync(fd)
+            if durable { try Sys.fsync(fd) }
             Sys.close(fd)
             addedNewBlob = try store.commit(staging: staging, digest: digest)
         } catch {

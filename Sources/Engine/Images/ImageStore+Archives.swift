@@ -85,7 +85,7 @@ extension ImageStore {
                 if path.hasPrefix("blobs/sha256/") { expected = Digest("sha256:" + path.dropFirst(13)) }
                 let digest: Digest
                 do {
-                    digest = try writer.commit(expected: expected)
+                    digest = try writer.commit(expected: expected, durable: false)
                 } catch {
                     if case .mismatch(let m) = error {
                         throw .invalidArchive("\(label): \(path) is corrupt: its content hashes to \(m.actual)")
@@ -232,6 +232,8 @@ extension ImageStore {
                 try? content.remove(blob)
             }
         }
+        // One flush for every blob of the archive, before anything refers to them.
+        do { try content.syncAll() } catch { throw .system(error) }
         for (descriptor, refs) in images {
             let m = try manifest(descriptor.digest)
             for l in m.layers where !content.contains(l.digest) {
@@ -333,7 +335,8 @@ extension ImageStore {
             do { try writer.write(Array(chunk[0..<n])) } catch { writer.abandon(); throw .system(error) }
         }
         let blob: Digest
-        do { blob = try writer.commit(expected: nil) } catch { throw .content(error) }
+        // The layer's unpacking syncs the file system before the layer is visible; that covers the blob.
+        do { blob = try writer.commit(expected: nil, durable: false) } catch { throw .content(error) }
         let blobSize = writer.size
         let layer: LayerStore.Layer
         do { layer = try layers.unpackNew(blobPath: content.path(blob), blob: blob) } catch { throw .layer(error) }
