@@ -22,6 +22,11 @@ let package = Package(
             pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]
         ),
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
         .target(name: "CLinux"),
         .target(
             name: "ComposeModel",
@@ -30,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "Engine",
-            dependencies: ["CArchive", "CLinux", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CArchive", "CLinux", "CSeccomp", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]
         ),
         .target(

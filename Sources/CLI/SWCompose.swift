@@ -1,7 +1,6 @@
 import ArgumentParser
 
-@main
-struct SWCompose: AsyncParsableCommand {
+struct SWCompose: ParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(

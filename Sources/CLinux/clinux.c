@@ -22,3 +22,259 @@ int cl_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *ne
 }
 int cl_flock(int fd, int operation) { return flock(fd, operation); }
 int cl_syncfs(int fd) { return syncfs(fd); }
+
+#include <signal.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/signalfd.h>
+#include <linux/sched.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <termios.h>
+#include <grp.h>
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+struct cl_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+static void child_fail(int errfd, int err) {
+    while (write(errfd, &err, sizeof err) < 0 && errno == EINTR) {}
+    _exit(127);
+}
+
+int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) return -1;
+    struct cl_clone_args args;
+    memset(&args, 0, sizeof args);
+    int pfd = -1;
+    args.flags = attr->flags;
+    if (pidfd) { args.flags |= CLONE_PIDFD; args.pidfd = (uint64_t)(uintptr_t)&pfd; }
+    if (attr->cgroup_fd >= 0) { args.flags |= 0x200000000ULL /* CLONE_INTO_CGROUP */; args.cgroup = (uint64_t)attr->cgroup_fd; }
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) {
+        int e = errno;
+        close(errpipe[0]); close(errpipe[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid == 0) {
+        /* Child: async-signal-safe calls only. */
+        int errfd = errpipe[1];
+        sigset_t all;
+        sigfillset(&all);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        if (attr->parent_death_signal > 0) prctl(PR_SET_PDEATHSIG, attr->parent_death_signal, 0, 0, 0);
+        /* Move every source above the target range first, so that dup2 never clobbers a source. */
+        int base = attr->nfds + 3;
+        if (errfd < base) {
+            int moved = fcntl(errfd, F_DUPFD_CLOEXEC, base);
+            if (moved < 0) child_fail(errfd, errno);
+            errfd = moved;
+            base = moved + 1;
+        }
+        int moved[256];
+        int n = attr->nfds > 256 ? 256 : attr->nfds;
+        for (int i = 0; i < n; i++) {
+            moved[i] = -1;
+            if (attr->fds[i] < 0) continue;
+            moved[i] = fcntl(attr->fds[i], F_DUPFD_CLOEXEC, base);
+            if (moved[i] < 0) child_fail(errfd, errno);
+        }
+        for (int i = 0; i < n; i++) {
+            if (moved[i] < 0) { close(i); continue; }
+            if (dup2(moved[i], i) < 0) child_fail(errfd, errno);
+        }
+        if (attr->new_session && setsid() < 0) child_fail(errfd, errno);
+        if (attr->controlling_tty >= 0 && ioctl(attr->controlling_tty, TIOCSCTTY, 0) < 0) child_fail(errfd, errno);
+        /* Everything at or above n is close-on-exec or closed now (the moved copies are CLOEXEC). */
+        syscall(SYS_close_range, (unsigned)n, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+        int keep = fcntl(errfd, F_SETFD, FD_CLOEXEC);
+        (void)keep;
+        execve(attr->path, attr->argv, attr->envp);
+        child_fail(errfd, errno);
+    }
+    close(errpipe[1]);
+    int err = 0;
+    ssize_t got;
+    do { got = read(errpipe[0], &err, sizeof err); } while (got < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (got == sizeof err) {
+        int status;
+        while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+        if (pfd >= 0) close(pfd);
+        errno = err;
+        return -1;
+    }
+    if (pidfd) *pidfd = pfd;
+    return (int)pid;
+}
+
+int cl_pidfd_open(int pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+int cl_pidfd_send_signal(int pidfd, int sig, unsigned int flags) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, flags); }
+int cl_pivot_root(const char *new_root, const char *put_old) { return (int)syscall(SYS_pivot_root, new_root, put_old); }
+int cl_setns(int fd, int nstype) { return setns(fd, nstype); }
+int cl_unshare(int flags) { return unshare(flags); }
+int cl_sethostname(const char *name, size_t len) { return sethostname(name, len); }
+int cl_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
+int cl_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) { return prctl(option, a2, a3, a4, a5); }
+int cl_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
+int cl_ioctl_ptr(int fd, unsigned long request, void *value) { return ioctl(fd, request, value); }
+
+int cl_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+int cl_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
+int cl_capget(unsigned int *effective, unsigned int *permitted, unsigned int *inheritable) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capget, &h, d) != 0) return -1;
+    for (int i = 0; i < 2; i++) { effective[i] = d[i].effective; permitted[i] = d[i].permitted; inheritable[i] = d[i].inheritable; }
+    return 0;
+}
+
+int cl_capset(const unsigned int *effective, const unsigned int *permitted, const unsigned int *inheritable) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    for (int i = 0; i < 2; i++) { d[i].effective = effective[i]; d[i].permitted = permitted[i]; d[i].inheritable = inheritable[i]; }
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+/* Raw system calls: glibc's wrappers broadcast id changes to every thread, which is not wanted (and
+   not needed) in the single-threaded helpers. */
+int cl_setresuid(unsigned int r, unsigned int e, unsigned int s) { return (int)syscall(SYS_setresuid, r, e, s); }
+int cl_setresgid(unsigned int r, unsigned int e, unsigned int s) { return (int)syscall(SYS_setresgid, r, e, s); }
+int cl_setgroups(size_t n, const unsigned int *groups) { return (int)syscall(SYS_setgroups, n, groups); }
+int cl_close_range(unsigned int first, unsigned int last, unsigned int flags) { return (int)syscall(SYS_close_range, first, last, flags); }
+int cl_memfd_create(const char *name, unsigned int flags) { return (int)syscall(SYS_memfd_create, name, flags); }
+
+int cl_mount_setattr_ro_recursive(int dirfd, const char *path) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, AT_RECURSIVE, &attr, sizeof attr);
+}
+
+ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    struct iovec iov = { (void *)buf, len };
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    char control[CMSG_SPACE(sizeof(int) * 16)];
+    if (nfds > 16) { errno = EINVAL; return -1; }
+    if (nfds > 0) {
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    struct iovec iov = { buf, len };
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    char control[CMSG_SPACE(sizeof(int) * 16)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    int got = 0;
+    if (r >= 0) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            int *data = (int *)CMSG_DATA(c);
+            for (int i = 0; i < count; i++) {
+                if (got < *nfds) fds[got++] = data[i];
+                else close(data[i]);
+            }
+        }
+    }
+    *nfds = got;
+    return r;
+}
+
+int cl_peer_pid(int sock) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    return cred.pid;
+}
+
+int cl_signalfd(int fd, const int *signals, int nsignals, int flags) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < nsignals; i++) sigaddset(&set, signals[i]);
+    return signalfd(fd, &set, flags);
+}
+
+int cl_block_signals(const int *signals, int nsignals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < nsignals; i++) sigaddset(&set, signals[i]);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int cl_unblock_all_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    return sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+int cl_waitid_pidfd(int pidfd, int *code, int *status, int options) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PIDFD, (id_t)pidfd, &info, options) != 0) return -1;
+    *code = info.si_code;
+    *status = info.si_status;
+    return info.si_pid;
+}

@@ -117,3 +117,38 @@ extension Process {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// The built `swcompose` executable (the container helpers run from it).
+public enum Binaries {
+    public static let swcompose: String = {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = bundle.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("swcompose")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+            directory = directory.deletingLastPathComponent()
+        }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/"
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("swcompose").path
+    }()
+}
+
+/// A state root with Debian's busybox imported as `busybox:latest` (and a few users), for kernel tests.
+public final class BusyboxWorld: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let root: StateRoot
+    public let store: ImageStore
+    public let image: ImageRecord
+    public let layerDirectories: [String]
+    public var runtime: Runtime { Runtime(root: root, helper: Binaries.swcompose) }
+
+    public init(_ label: String = "world", extra: [TestArchives.Entry] = [], changes: [String] = ["ENV PATH=/bin:/usr/bin"]) throws {
+        directory = TemporaryDirectory(label)
+        root = StateRoot(path: directory.sub("state"))
+        store = ImageStore(root: root)
+        try store.prepare()
+        let tar = try TestArchives.busyboxRootfs(at: directory.sub("rootfs.tar"), extra: extra)
+        image = try store.importRootFilesystem(path: tar, reference: try ImageReference(parsing: "busybox"), changes: changes)
+        layerDirectories = try store.layers(of: image).map(\.directory)
+    }
+}

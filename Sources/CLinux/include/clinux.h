@@ -11,6 +11,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/prctl.h>
+#include <signal.h>
 
 /// Linux calls that Swift cannot reach through Glibc's overlay (macros, variadics, newer syscalls).
 int cl_openat(int dirfd, const char *path, int flags, mode_t mode);
@@ -24,6 +28,70 @@ int cl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const cha
 int cl_flock(int fd, int operation);
 int cl_syncfs(int fd);
 int cl_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+
+/// Spawning a process in new namespaces. The child runs only async-signal-safe C between clone3 and
+/// execve, so this is safe from a multithreaded parent.
+typedef struct {
+    const char *path;              /* program to execve */
+    char *const *argv;
+    char *const *envp;
+    const int *fds;                /* child descriptor i becomes fds[i] (-1: closed) */
+    int nfds;
+    unsigned long long flags;      /* CLONE_NEW* flags */
+    int cgroup_fd;                 /* >= 0: CLONE_INTO_CGROUP (cgroup v2) */
+    int new_session;               /* setsid() in the child */
+    int controlling_tty;           /* >= 0: child fd to make the controlling terminal (after setsid) */
+    int parent_death_signal;       /* > 0: PR_SET_PDEATHSIG */
+} cl_spawn_attr;
+
+/// Returns the child's pid (and its pidfd in *pidfd when not NULL), or -1 with errno set: either
+/// clone3's error or the error execve returned in the child.
+int cl_spawn(const cl_spawn_attr *attr, int *pidfd);
+
+int cl_pidfd_open(int pid, unsigned int flags);
+int cl_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
+int cl_pivot_root(const char *new_root, const char *put_old);
+int cl_setns(int fd, int nstype);
+int cl_unshare(int flags);
+int cl_sethostname(const char *name, size_t len);
+int cl_setdomainname(const char *name, size_t len);
+int cl_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+int cl_ioctl_int(int fd, unsigned long request, int *value);
+int cl_ioctl_ptr(int fd, unsigned long request, void *value);
+int cl_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int cl_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int cl_capget(unsigned int *effective, unsigned int *permitted, unsigned int *inheritable);
+int cl_capset(const unsigned int *effective, const unsigned int *permitted, const unsigned int *inheritable);
+int cl_setresuid(unsigned int r, unsigned int e, unsigned int s);
+int cl_setresgid(unsigned int r, unsigned int e, unsigned int s);
+int cl_setgroups(size_t n, const unsigned int *groups);
+int cl_close_range(unsigned int first, unsigned int last, unsigned int flags);
+int cl_memfd_create(const char *name, unsigned int flags);
+int cl_mount_setattr_ro_recursive(int dirfd, const char *path);
+
+/// Sends bytes with descriptors attached (SCM_RIGHTS). Returns bytes sent or -1.
+ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/// Receives bytes and up to *nfds descriptors (made close-on-exec); *nfds is set to how many came.
+ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds);
+/// The peer's credentials on a unix socket.
+int cl_peer_pid(int sock);
+
+int cl_signalfd(int fd, const int *signals, int nsignals, int flags);
+int cl_block_signals(const int *signals, int nsignals);
+int cl_unblock_all_signals(void);
+int cl_waitid_pidfd(int pidfd, int *code, int *status, int options);
+
+#define CL_TIOCSCTTY 0x540E
+#define CL_TIOCGPTN 0x80045430UL
+#define CL_TIOCSPTLCK 0x40045431UL
+#define CL_TIOCGPTPEER 0x5441
+#define CL_CLONE_NEWNS 0x00020000
+#define CL_CLONE_NEWCGROUP 0x02000000
+#define CL_CLONE_NEWUTS 0x04000000
+#define CL_CLONE_NEWIPC 0x08000000
+#define CL_CLONE_NEWUSER 0x10000000
+#define CL_CLONE_NEWPID 0x20000000
+#define CL_CLONE_NEWNET 0x40000000
 
 #define CL_FSCONFIG_SET_FLAG 0
 #define CL_FSCONFIG_SET_STRING 1

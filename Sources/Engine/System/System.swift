@@ -254,6 +254,49 @@ public enum Sys {
     }
 
     public static var isRoot: Bool { geteuid() == 0 }
+
+    /// Reaps the child behind a pidfd. nil when `block` is false and it is still running.
+    public static func wait(pidfd: Int32, block: Bool = true) throws(SystemError) -> ExitStatus? {
+        var code: Int32 = 0, status: Int32 = 0
+        while true {
+            let pid = cl_waitid_pidfd(pidfd, &code, &status, WEXITED | (block ? 0 : WNOHANG))
+            if pid < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("waitid")
+            }
+            if pid == 0 { return nil }
+            return ExitStatus(siginfoCode: code, status: status)
+        }
+    }
+}
+
+/// How a process ended: its exit code, or the signal that killed it (reported as 128 + signal, as
+/// shells and docker do).
+public struct ExitStatus: Sendable, Equatable, Codable {
+    public var code: Int32
+    public var signal: Int32?
+
+    public init(code: Int32, signal: Int32? = nil) {
+        self.code = code
+        self.signal = signal
+    }
+
+    init(siginfoCode: Int32, status: Int32) {
+        if siginfoCode == CLD_EXITED {
+            self.init(code: status)
+        } else {
+            self.init(code: 128 + status, signal: status)
+        }
+    }
+
+    /// From a wait(2) status word.
+    public init(waitStatus: Int32) {
+        if waitStatus & 0x7f == 0 {
+            self.init(code: (waitStatus >> 8) & 0xff)
+        } else {
+            self.init(code: 128 + (waitStatus & 0x7f), signal: waitStatus & 0x7f)
+        }
+    }
 }
 
 /// An open file descriptor closed when the value is released.

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// A failed step of the start sequence, reported to the launcher as `<step>: <message>`.
+struct StepFailure: Error {
+    var step: String
+    var message: String
+
+    init(_ step: String, _ message: String) {
+        self.step = step
+        self.message = message
+    }
+
+    init(_ step: String, _ error: SystemError) {
+        self.step = step
+        self.message = error.description
+    }
+}
+
+/// The container's start helper: the first process of the container, freshly exec'd (so single-threaded)
+/// into new pid, mount, uts, ipc and net namespaces. It receives its `InitConfig` on the sync socket,
+/// waits for the launcher's `go`, builds the container's filesystem view and confinement in runc's
+/// order, and execs the container's process (or, with `init`, stays as a reaping PID 1).
+public enum ContainerInit {
+    /// The descriptor the launcher passes the sync socket on.
+    public static let syncFD: Int32 = 3
+
+    /// Entry point of `swcompose __init`. Never returns on success.
+    public static func main() -> Int32 {
+        let sync = PacketSocket(fd: syncFD)
+        _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
+        do {
+            guard let first = try sync.receive() else { return 1 }
+            let config = try Wire.decode(InitConfig.self, from: first.bytes)
+            guard let go = try sync.receive(maximum: 64), go.bytes == InitMessage.go else { return 1 }
+            try run(config, sync: sync)
+        } catch let failure as StepFailure {
+            try? sync.send(InitMessage.error(step: failure.step, message: failure.message))
+        } catch let error as SystemError {
+            try? sync.send(InitMessage.error(step: "start", message: error.description))
+        } catch {
+            try? sync.send(InitMessage.error(step: "start", message: "\(error)"))
+        }
+        return 1
+    }
+
+    @discardableResult
+    static func step<T>(_ name: String, _ body: () throws -> T) throws(StepFailure) -> T {
+        do {
+            return try body()
+        } catch let error as SystemError {
+            throw StepFailure(name, error)
+        } catch let failure as StepFailure {
+            throw failure
+        } catch {
+            throw StepFailure(name, "\(error)")
+        }
+    }
+
+    static func run(_ config: InitConfig, sync: PacketSocket) throws(StepFailure) -> Never {
+        let spec = config.spec
+        let security = spec.security
+        // Every container process leads its own session, as under runc.
+        _ = setsid()
+        if let ns = config.networkNamespace {
+            try step("join network namespace \(ns)") {
+                let fd = try Sys.open(ns, O_RDONLY)
+                defer { Sys.close(fd) }
+                try Sys.check("setns") { cl_setns(fd, CL_CLONE_NEWNET) }
+            }
+        }
+        try step("unshare cgroup namespace") { try Sys.check("unshare") { cl_unshare(CL_CLONE_NEWCGROUP) } }
+        try step("make mounts private") {
+            try Sys.mount(source: "", target: "/", type: nil, flags: UInt(MS_REC) | UInt(MS_PRIVATE), data: nil)
+        }
+        let rootfs = RootFilesystem(directory: config.containerDirectory)
+        try step("mount root filesystem") { try rootfs.mount(layers: config.layerDirectories) }
+        let root = rootfs.merged
+        // The root must be a mount point of its own for pivot_root; the overlay is.
+        try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork)
+        try MountSetup.mountUser(root: root, mounts: spec.mounts)
+        try MountSetup.mountEtcFiles(root: root, containerDirectory: config.containerDirectory, mounts: spec.mounts)
+        try MountSetup.makeDevices(root: root, spec: spec)
+        if !spec.process.workingDir.isEmpty && spec.process.workingDir != "/" {
+            try step("create working directory \(spec.process.workingDir)") {
+                let dir = try ContainedPath.join(root: root, spec.process.workingDir)
+                if !Sys.exists(dir) { try Sys.mkdirAll(dir) }
+            }
+        }
+
+        var tty: PseudoTerminal?
+        if spec.process.tty {
+            let terminal = try step("allocate terminal") { try PseudoTerminal.open(devRoot: root + "/dev") }
+            try step("bind /dev/console") {
+                let console = root + "/dev/console"
+                if !Sys.exists(console) { _ = try FileHandle(path: console, flags: O_WRONLY | O_CREAT, mode: 0o600) }
+                try Sys.mount(source: root + "/dev/pts/\(terminal.number)", target: console, type: nil, flags: UInt(MS_BIND), data: nil)
+            }
+            tty = terminal
+        }
+
+        try step("pivot_root") { try MountSetup.pivot(to: root) }
+        try step("sysctl") {
+            for (key, value) in spec.sysctls.sorted(by: { $0.key < $1.key }) {
+                let path = "/proc/sys/" + key.replacingDots()
+                do throws(SystemError) {
+                    try FileHandle(path: path, flags: O_WRONLY | O_TRUNC).write(Array(value.utf8))
+                } catch {
+                    throw SystemError("write \(key)=\(value)", code: error.code)
+                }
+            }
+        }
+        if !security.privileged {
+            try MountSetup.maskPaths(security.maskedPaths)
+            try MountSetup.readonlyPaths(security.readonlyPaths)
+        }
+        if spec.readOnlyRootfs {
+            try step("make root read-only") { try MountSetup.remountReadOnly("/", recursive: false) }
+        }
+        try step("sethostname") {
+            let h = spec.hostname
+            try Sys.check("sethostname") { cl_sethostname(h, h.utf8.count) }
+            if !spec.domainname.isEmpty {
+                let d = spec.domainname
+                try Sys.check("setdomainname") { cl_setdomainname(d, d.utf8.count) }
+            }
+        }
+        if let adj = spec.process.oomScoreAdj {
+            try step("oom_score_adj") { try FileHandle(path: "/proc/self/oom_score_adj", flags: O_WRONLY).write(Array(String(adj).utf8)) }
+        }
+        try step("setrlimit") { try ProcessSetup.applyRlimits(spec.rlimits) }
+
+        if let tty {
+            try step("send terminal") { try sync.send([InitMessage.ttyPrefix], fds: [tty.master]) }
+            Sys.close(tty.master)
+            try step("attach terminal") { try tty.makeControlling() }
+        }
+
+        let user = try ProcessSetup.resolveUser(spec.process.user, additional: spec.process.additionalGroups)
+        var env = spec.process.env
+        ProcessSetup.completeEnvironment(&env, home: user.home)
+        try ProcessSetup.confine(security: security, user: user, workingDir: spec.process.workingDir.isEmpty ? "/" : spec.process.workingDir)
+        let executable = try ProcessSetup.lookPath(spec.process.args.first ?? "", env: env)
+
+        try step("report") { try sync.send(InitMessage.exec) }
+        if spec.initProcess {
+            MiniInit.run(executable: executable, args: spec.process.args, env: env, sync: sync, foreground: spec.process.tty)
+        }
+        let failure = ProcessSetup.exec(executable, spec.process.args, env)
+        throw StepFailure("exec", "exec \(spec.process.args.first ?? ""): \(failure.message)")
+    }
+}
+
+extension String {
+    /// `net.ipv4.ip_forward` → `net/ipv4/ip_forward`.
+    func replacingDots() -> String {
+        String(map { $0 == "." ? "/" : $0 })
+    }
+}

@@ -1,0 +1,334 @@
+/// Everything the Engine needs to run one container, fully resolved: the image's layers, the process
+/// (entrypoint and command already merged with the image config), mounts, confinement, resources and
+/// supervision policy. Recorded as `containers/<id>/config.json`; the supervisor and the container's
+/// start helper work from it alone.
+public struct ContainerSpec: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var image: ImageBinding
+    public var process: ProcessSpec
+    public var hostname: String
+    public var domainname: String = ""
+    public var mounts: [MountSpec] = []
+    public var readOnlyRootfs = false
+    public var security = SecuritySpec()
+    public var sysctls: [String: String] = [:]
+    public var rlimits: [ResourceLimit] = []
+    public var resources = Resources()
+    /// Host device nodes made inside the container (`devices:`; every host device when privileged).
+    public var devices: [DeviceNode] = []
+    /// The device cgroup allowlist on top of docker's defaults.
+    public var deviceRules: [DeviceRule] = []
+    public var shmSize: Int64 = 64 << 20
+    /// Run a small reaping init as PID 1 (`init: true`).
+    public var initProcess = false
+    public var stopSignal: Int32 = 15
+    /// Nanoseconds to wait after the stop signal before SIGKILL.
+    public var stopTimeout: Int64 = 10_000_000_000
+    public var restartPolicy = RestartPolicy()
+    public var healthcheck: HealthcheckSpec?
+    public var labels: [String: String] = [:]
+    public var network = NetworkAttachment.isolated
+    public var logging = LogOptions()
+    /// `/etc/hosts` entries in addition to localhost and the container's own name.
+    public var extraHosts: [HostEntry] = []
+    public var dns: DNSSettings = DNSSettings()
+    public var created: String = ""
+
+    public init(id: String, name: String, image: ImageBinding, process: ProcessSpec, hostname: String) {
+        self.id = id
+        self.name = name
+        self.image = image
+        self.process = process
+        self.hostname = hostname
+    }
+
+    public var shortID: String { String(id.prefix(12)) }
+}
+
+public struct ImageBinding: Codable, Sendable, Equatable {
+    /// As the user wrote it (`busybox`, `localhost:5000/app:1`).
+    public var reference: String
+    /// `sha256:…` of the image config.
+    public var id: String
+    /// Chain ids of the layers, bottom first.
+    public var chainIDs: [String]
+
+    public init(reference: String, id: String, chainIDs: [String]) {
+        self.reference = reference
+        self.id = id
+        self.chainIDs = chainIDs
+    }
+}
+
+public struct ProcessSpec: Codable, Sendable, Equatable {
+    /// The final argv: entrypoint followed by command.
+    public var args: [String]
+    /// `KEY=value` entries: the image's, then the service's, with docker's additions.
+    public var env: [String]
+    public var workingDir: String
+    /// As given: `name`, `uid`, `uid:gid`, `name:group`; empty is root.
+    public var user: String
+    /// `group_add`: names or gids.
+    public var additionalGroups: [String] = []
+    public var tty = false
+    public var stdinOpen = false
+    public var oomScoreAdj: Int?
+
+    public init(args: [String], env: [String], workingDir: String = "/", user: String = "") {
+        self.args = args
+        self.env = env
+        self.workingDir = workingDir
+        self.user = user
+    }
+}
+
+public struct MountSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case bind, volume, tmpfs
+    }
+
+    public var kind: Kind
+    /// Host path for binds and volumes (the volume's `_data`); unused for tmpfs.
+    public var source: String
+    public var destination: String
+    public var readOnly = false
+    /// `rprivate` (docker's default), `private`, `rshared`, `shared`, `rslave`, `slave`.
+    public var propagation = "rprivate"
+    /// Bind recursively (docker's default).
+    public var recursive = true
+    /// Subdirectory of the source to mount.
+    public var subpath: String = ""
+    /// tmpfs size in bytes (0: the kernel's default of half the memory).
+    public var tmpfsSize: Int64 = 0
+    /// tmpfs mode (0: 1777 as docker).
+    public var tmpfsMode: UInt32 = 0
+    /// Extra tmpfs flags from the short syntax (`noexec`, `nosuid`, `nodev`, `exec`, `uid=`…).
+    public var tmpfsOptions: [String] = []
+
+    public init(kind: Kind, source: String, destination: String, readOnly: Bool = false) {
+        self.kind = kind
+        self.source = source
+        self.destination = destination
+        self.readOnly = readOnly
+    }
+}
+
+public struct SecuritySpec: Codable, Sendable, Equatable {
+    public var privileged = false
+    /// The container's capability set (bounding, permitted and effective for root), as `CAP_*` names.
+    public var capabilities: [String] = Capabilities.dockerDefault
+    public var noNewPrivileges = false
+    /// nil: unconfined.
+    public var seccomp: SeccompFilter?
+    public var maskedPaths: [String] = SecuritySpec.defaultMaskedPaths
+    public var readonlyPaths: [String] = SecuritySpec.defaultReadonlyPaths
+
+    public init() {}
+
+    public static let defaultMaskedPaths = [
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ]
+    public static let defaultReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+}
+
+public struct ResourceLimit: Codable, Sendable, Equatable {
+    /// `nofile`, `nproc`, `core`, … (compose's ulimit names).
+    public var name: String
+    public var soft: UInt64
+    public var hard: UInt64
+
+    public init(name: String, soft: UInt64, hard: UInt64) {
+        self.name = name
+        self.soft = soft
+        self.hard = hard
+    }
+}
+
+public struct Resources: Codable, Sendable, Equatable {
+    /// Bytes; 0 is unlimited.
+    public var memory: Int64 = 0
+    public var memoryReservation: Int64 = 0
+    /// Memory plus swap in bytes (docker's `memswap_limit`); 0 is unset, -1 unlimited.
+    public var memorySwap: Int64 = 0
+    /// -1 is unset.
+    public var memorySwappiness: Int64 = -1
+    public var oomKillDisable = false
+    public var cpuShares: Int64 = 0
+    public var cpuQuota: Int64 = 0
+    public var cpuPeriod: Int64 = 0
+    public var cpusetCpus: String = ""
+    public var cpusetMems: String = ""
+    /// 0 is unlimited (as is -1).
+    public var pidsLimit: Int64 = 0
+    public var blkioWeight: UInt16 = 0
+
+    public init() {}
+}
+
+public struct DeviceNode: Codable, Sendable, Equatable {
+    public var hostPath: String
+    public var containerPath: String
+    /// `rwm` subset.
+    public var permissions: String
+
+    public init(hostPath: String, containerPath: String, permissions: String = "rwm") {
+        self.hostPath = hostPath
+        self.containerPath = containerPath
+        self.permissions = permissions
+    }
+}
+
+/// One device cgroup rule: `c 1:3 rwm`, `b *:* m`, `a`.
+public struct DeviceRule: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var allow: Bool
+    /// `a`, `c` or `b`.
+    public var type: Character
+    /// -1 is `*`.
+    public var major: Int64
+    public var minor: Int64
+    public var access: String
+
+    public init(allow: Bool, type: Character, major: Int64, minor: Int64, access: String) {
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+    }
+
+    public var description: String {
+        if type == "a" { return "a *:* \(access)" }
+        let ma = major < 0 ? "*" : String(major)
+        let mi = minor < 0 ? "*" : String(minor)
+        return "\(type) \(ma):\(mi) \(access)"
+    }
+
+    /// Parses docker's `device_cgroup_rules` syntax (`c 1:3 mr`, `a 7:* rwm`).
+    public static func parse(_ text: String) -> DeviceRule? {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 3, let t = parts[0].first, parts[0].count == 1, "acb".contains(t) else { return nil }
+        let nums = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard nums.count == 2 else { return nil }
+        func number(_ s: Substring) -> Int64? { s == "*" ? -1 : Int64(s) }
+        guard let major = number(nums[0]), let minor = number(nums[1]) else { return nil }
+        let access = String(parts[2])
+        guard !access.isEmpty, access.allSatisfy({ "rwm".contains($0) }) else { return nil }
+        return DeviceRule(allow: true, type: t, major: major, minor: minor, access: access)
+    }
+
+    /// runc's allowlist under docker: mknod of anything, and the standard devices.
+    public static let dockerDefaults: [DeviceRule] = [
+        DeviceRule(allow: true, type: "c", major: -1, minor: -1, access: "m"),
+        DeviceRule(allow: true, type: "b", major: -1, minor: -1, access: "m"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 8, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 7, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 5, minor: 0, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 5, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 1, minor: 9, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 5, minor: 1, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 136, minor: -1, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),
+        DeviceRule(allow: true, type: "c", major: 10, minor: 200, access: "rwm"),
+    ]
+
+    enum CodingKeys: String, CodingKey { case allow, type, major, minor, access }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        allow = try c.decode(Bool.self, forKey: .allow)
+        type = try c.decode(String.self, forKey: .type).first ?? "a"
+        major = try c.decode(Int64.self, forKey: .major)
+        minor = try c.decode(Int64.self, forKey: .minor)
+        access = try c.decode(String.self, forKey: .access)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(allow, forKey: .allow)
+        try c.encode(String(type), forKey: .type)
+        try c.encode(major, forKey: .major)
+        try c.encode(minor, forKey: .minor)
+        try c.encode(access, forKey: .access)
+    }
+}
+
+public struct RestartPolicy: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable {
+        case no, always, onFailure = "on-failure", unlessStopped = "unless-stopped"
+    }
+
+    public var mode: Mode = .no
+    /// For on-failure: 0 is unlimited.
+    public var maximumRetries: Int = 0
+
+    public init(mode: Mode = .no, maximumRetries: Int = 0) {
+        self.mode = mode
+        self.maximumRetries = maximumRetries
+    }
+
+    /// `no`, `always`, `on-failure[:N]`, `unless-stopped`.
+    public static func parse(_ text: String) -> RestartPolicy? {
+        if text.isEmpty || text == "no" { return RestartPolicy() }
+        if text == "always" { return RestartPolicy(mode: .always) }
+        if text == "unless-stopped" { return RestartPolicy(mode: .unlessStopped) }
+        if text == "on-failure" { return RestartPolicy(mode: .onFailure) }
+        if text.hasPrefix("on-failure:"), let n = Int(text.dropFirst("on-failure:".count)), n >= 0 {
+            return RestartPolicy(mode: .onFailure, maximumRetries: n)
+        }
+        return nil
+    }
+}
+
+public struct HealthcheckSpec: Codable, Sendable, Equatable {
+    /// `["CMD", …]` or `["CMD-SHELL", "…"]`.
+    public var test: [String]
+    public var interval: Int64 = 30_000_000_000
+    public var timeout: Int64 = 30_000_000_000
+    public var startPeriod: Int64 = 0
+    public var startInterval: Int64 = 5_000_000_000
+    public var retries: Int = 3
+
+    public init(test: [String]) { self.test = test }
+}
+
+/// How the container is connected. Bridged endpoints come with the networking layer.
+public enum NetworkAttachment: Codable, Sendable, Equatable {
+    /// Its own network namespace with only loopback.
+    case isolated
+    /// The host's network namespace.
+    case host
+    /// Another container's network namespace (`network_mode: service:x` / `container:x`).
+    case container(id: String)
+}
+
+public struct LogOptions: Codable, Sendable, Equatable {
+    /// Rotate the json log at this size (0: never), keeping `maxFiles` files.
+    public var maxSize: Int64 = 0
+    public var maxFiles: Int = 1
+    /// `json-file` (or `local`) keeps logs; `none` discards them.
+    public var driver: String = "json-file"
+
+    public init() {}
+}
+
+public struct HostEntry: Codable, Sendable, Equatable {
+    public var name: String
+    public var address: String
+
+    public init(name: String, address: String) {
+        self.name = name
+        self.address = address
+    }
+}
+
+public struct DNSSettings: Codable, Sendable, Equatable {
+    public var servers: [String] = []
+    public var search: [String] = []
+    public var options: [String] = []
+
+    public init() {}
+}

@@ -1,0 +1,284 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// The container's mounts, made by the start helper inside its own mount namespace (so they vanish
+/// with it), in runc's order.
+enum MountSetup {
+    static let nosuidNodevNoexec = UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC)
+
+    static func mount(_ source: String, _ target: String, _ type: String?, _ flags: UInt, _ data: String?, step: String? = nil) throws(StepFailure) {
+        do {
+            try Sys.mount(source: source, target: target, type: type, flags: flags, data: data)
+        } catch {
+            throw StepFailure(step ?? "mount \(type ?? "bind") on \(target)", error)
+        }
+    }
+
+    static func ensureDirectory(_ path: String) throws(StepFailure) {
+        do {
+            if !Sys.isDirectory(path) { try Sys.mkdirAll(path) }
+        } catch {
+            throw StepFailure("create mount point \(path)", error)
+        }
+    }
+
+    static func ensureFile(_ path: String) throws(StepFailure) {
+        do {
+            if Sys.exists(path) { return }
+            let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+            if !Sys.isDirectory(parent) { try Sys.mkdirAll(parent) }
+            _ = try FileHandle(path: path, flags: O_WRONLY | O_CREAT, mode: 0o644)
+        } catch {
+            throw StepFailure("create mount point \(path)", error)
+        }
+    }
+
+    static func target(_ root: String, _ path: String) throws(StepFailure) -> String {
+        do {
+            return try ContainedPath.join(root: root, path)
+        } catch {
+            throw StepFailure("resolve \(path)", error)
+        }
+    }
+
+    /// /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup.
+    static func mountStandard(root: String, spec: ContainerSpec, sharedNetwork: Bool) throws(StepFailure) {
+        let privileged = spec.security.privileged
+        let proc = try target(root, "/proc")
+        try ensureDirectory(proc)
+        try mount("proc", proc, "proc", nosuidNodevNoexec, nil)
+
+        let dev = try target(root, "/dev")
+        try ensureDirectory(dev)
+        try mount("tmpfs", dev, "tmpfs", UInt(MS_NOSUID) | UInt(MS_STRICTATIME), "mode=755,size=65536k")
+        try ensureDirectory(dev + "/pts")
+        try mount("devpts", dev + "/pts", "devpts", UInt(MS_NOSUID) | UInt(MS_NOEXEC), "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        try ensureDirectory(dev + "/shm")
+        try mount("shm", dev + "/shm", "tmpfs", nosuidNodevNoexec, "mode=1777,size=\(spec.shmSize > 0 ? spec.shmSize : 64 << 20)")
+        try ensureDirectory(dev + "/mqueue")
+        try mount("mqueue", dev + "/mqueue", "mqueue", nosuidNodevNoexec, nil)
+
+        let sys = try target(root, "/sys")
+        try ensureDirectory(sys)
+        let sysFlags = nosuidNodevNoexec | (privileged ? 0 : UInt(MS_RDONLY))
+        do {
+            try Sys.mount(source: "sysfs", target: sys, type: "sysfs", flags: sysFlags, data: nil)
+        } catch where error.code == EPERM && sharedNetwork {
+            // sysfs may only be mounted by the owner of the network namespace: bind the host's instead.
+            try mount("/sys", sys, nil, UInt(MS_BIND) | UInt(MS_REC), nil)
+            if !privileged { try remountReadOnly(sys, step: "make /sys read-only") }
+        } catch {
+            throw StepFailure("mount sysfs on \(sys)", error)
+        }
+        try mountCgroups(sys + "/fs/cgroup", privileged: privileged)
+    }
+
+    /// A tmpfs with the container's own cgroup of each v1 controller, or the cgroup2 hierarchy; the
+    /// cgroup namespace makes the container's cgroup the root of what it sees.
+    static func mountCgroups(_ path: String, privileged: Bool) throws(StepFailure) {
+        try ensureDirectory(path)
+        let ro = privileged ? UInt(0) : UInt(MS_RDONLY)
+        let hierarchies = CgroupHierarchies.detect()
+        if hierarchies.isV2 {
+            try mount("cgroup", path, "cgroup2", nosuidNodevNoexec | ro, nil)
+            return
+        }
+        try mount("tmpfs", path, "tmpfs", nosuidNodevNoexec, "mode=755")
+        var byMount: [String: [String]] = [:]
+        for (controller, mountPoint) in hierarchies.v1 { byMount[mountPoint, default: []].append(controller) }
+        for (mountPoint, controllers) in byMount.sorted(by: { $0.key < $1.key }) {
+            let name = mountPoint.split(separator: "/").last.map(String.init) ?? controllers.sorted().joined(separator: ",")
+            let dir = path + "/" + name
+            try ensureDirectory(dir)
+            try mount("cgroup", dir, "cgroup", nosuidNodevNoexec | ro, controllers.sorted().joined(separator: ","))
+        }
+        if let unified = hierarchies.unified, unified.hasSuffix("/unified") {
+            try ensureDirectory(path + "/unified")
+            try mount("cgroup2", path + "/unified", "cgroup2", nosuidNodevNoexec | ro, nil)
+        }
+    }
+
+    /// Binds, volumes and tmpfs mounts, parents before children (docker sorts by depth).
+    static func mountUser(root: String, mounts: [MountSpec]) throws(StepFailure) {
+        let ordered = mounts.enumerated().sorted { a, b in
+            let da = a.element.destination.split(separator: "/").count
+            let db = b.element.destination.split(separator: "/").count
+            return da != db ? da < db : a.offset < b.offset
+        }.map(\.element)
+        for m in ordered {
+            let dest = try target(root, m.destination)
+            switch m.kind {
+            case .tmpfs:
+                try ensureDirectory(dest)
+                var options: [String] = []
+                var flags = nosuidNodevNoexec
+                for o in m.tmpfsOptions {
+                    switch o {
+                    case "exec": flags &= ~UInt(MS_NOEXEC)
+                    case "suid": flags &= ~UInt(MS_NOSUID)
+                    case "dev": flags &= ~UInt(MS_NODEV)
+                    case "noexec", "nosuid", "nodev", "rw": continue
+                    case "ro": flags |= UInt(MS_RDONLY)
+                    default: options.append(o)
+                    }
+                }
+                if m.tmpfsSize > 0 { options.append("size=\(m.tmpfsSize)") }
+                if m.tmpfsMode != 0 { options.append("mode=" + String(m.tmpfsMode, radix: 8)) }
+                else if !options.contains(where: { $0.hasPrefix("mode=") }) { options.append("mode=1777") }
+                if m.readOnly { flags |= UInt(MS_RDONLY) }
+                try mount("tmpfs", dest, "tmpfs", flags, options.joined(separator: ","))
+            case .bind, .volume:
+                var source = m.source
+                if !m.subpath.isEmpty { source = try target(m.source, m.subpath) }
+                var st = stat()
+                guard stat(source, &st) == 0 else {
+                    throw StepFailure("mount \(m.source) on \(m.destination)", SystemError("stat", source))
+                }
+                if (st.st_mode & S_IFMT) == S_IFDIR { try ensureDirectory(dest) } else { try ensureFile(dest) }
+                let rec = m.recursive ? UInt(MS_REC) : 0
+                try mount(source, dest, nil, UInt(MS_BIND) | rec, nil, step: "mount \(source) on \(m.destination)")
+                let propagation: UInt
+                switch m.propagation {
+                case "shared": propagation = UInt(MS_SHARED)
+                case "rshared": propagation = UInt(MS_SHARED) | UInt(MS_REC)
+                case "slave": propagation = UInt(MS_SLAVE)
+                case "rslave": propagation = UInt(MS_SLAVE) | UInt(MS_REC)
+                case "private": propagation = UInt(MS_PRIVATE)
+                default: propagation = UInt(MS_PRIVATE) | UInt(MS_REC)
+                }
+                try mount("", dest, nil, propagation, nil, step: "set propagation of \(m.destination)")
+                if m.readOnly { try remountReadOnly(dest, step: "make \(m.destination) read-only", recursive: m.recursive) }
+            }
+        }
+    }
+
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf from the container's directory, unless the user
+    /// mounted their own.
+    static func mountEtcFiles(root: String, containerDirectory: String, mounts: [MountSpec]) throws(StepFailure) {
+        for name in ["hostname", "hosts", "resolv.conf"] {
+            let dest = "/etc/" + name
+            if mounts.contains(where: { $0.destination == dest }) { continue }
+            let source = containerDirectory + "/" + name
+            guard Sys.exists(source) else { continue }
+            let t = try target(root, dest)
+            try ensureFile(t)
+            try mount(source, t, nil, UInt(MS_BIND), nil)
+            try mount("", t, nil, UInt(MS_PRIVATE), nil)
+        }
+    }
+
+    static let standardDevices: [(name: String, major: UInt32, minor: UInt32)] = [
+        ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+    ]
+
+    /// Device nodes and the standard links in the container's /dev.
+    static func makeDevices(root: String, spec: ContainerSpec) throws(StepFailure) {
+        let dev = root + "/dev"
+        do {
+            let oldMask = umask(0)
+            defer { umask(oldMask) }
+            for d in standardDevices {
+                try Sys.mknod(dev + "/" + d.name, S_IFCHR | 0o666, cl_makedev(d.major, d.minor))
+            }
+            var extra = spec.devices
+            if spec.security.privileged { extra = hostDevices() }
+            for d in extra {
+                let st = try Sys.fileStatus(d.hostPath, follow: true)
+                let kind = st.st_mode & S_IFMT
+                guard kind == S_IFCHR || kind == S_IFBLK else { continue }
+                let path = try ContainedPath.join(root: root, d.containerPath)
+                if Sys.exists(path) { continue }
+                let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? dev
+                if !Sys.isDirectory(parent) { try Sys.mkdirAll(parent) }
+                try Sys.mknod(path, kind | (st.st_mode & 0o7777), st.st_rdev)
+                try Sys.chown(path, st.st_uid, st.st_gid)
+            }
+            for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                                   ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")] where !Sys.exists(dev + "/" + link) {
+                try Sys.symlink(target, dev + "/" + link)
+            }
+            if Sys.exists("/proc/kcore") && !Sys.exists(dev + "/core") && spec.security.privileged {
+                try Sys.symlink("/proc/kcore", dev + "/core")
+            }
+        } catch {
+            throw StepFailure("create devices", error)
+        }
+    }
+
+    /// Every device node under the host's /dev (for privileged containers), except the ones the
+    /// container gets its own of.
+    static func hostDevices() -> [DeviceNode] {
+        var result: [DeviceNode] = []
+        func walk(_ dir: String, depth: Int) {
+            guard depth < 4, let names = try? Sys.list(dir) else { return }
+            for name in names.sorted() {
+                let path = dir + "/" + name
+                if ["/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/console", "/dev/ptmx", "/dev/tty"].contains(path) { continue }
+                if MountSetup.standardDevices.contains(where: { "/dev/" + $0.name == path }) { continue }
+                guard let st = try? Sys.fileStatus(path) else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: walk(path, depth: depth + 1)
+                case S_IFCHR, S_IFBLK: result.append(DeviceNode(hostPath: path, containerPath: path))
+                default: continue
+                }
+            }
+        }
+        walk("/dev", depth: 0)
+        return result
+    }
+
+    /// pivot_root into `root`, then detach the old root (runc's `pivot_root(".", ".")`).
+    static func pivot(to root: String) throws(SystemError) {
+        try Sys.check("chdir", root) { chdir(root) }
+        try Sys.check("pivot_root", root) { cl_pivot_root(".", ".") }
+        // The old root is stacked on "."; make it a slave so unmounting does not propagate, then drop it.
+        try Sys.mount(source: "", target: ".", type: nil, flags: UInt(MS_SLAVE) | UInt(MS_REC), data: nil)
+        try Sys.unmount(".", flags: Int32(MNT_DETACH))
+        try Sys.check("chdir", "/") { chdir("/") }
+    }
+
+    /// docker's masked paths: directories get a read-only empty tmpfs, files /dev/null.
+    static func maskPaths(_ paths: [String]) throws(StepFailure) {
+        for path in paths {
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                try mount("tmpfs", path, "tmpfs", UInt(MS_RDONLY), nil, step: "mask \(path)")
+            } else {
+                try mount("/dev/null", path, nil, UInt(MS_BIND), nil, step: "mask \(path)")
+            }
+        }
+    }
+
+    static func readonlyPaths(_ paths: [String]) throws(StepFailure) {
+        for path in paths {
+            guard Sys.exists(path) else { continue }
+            try mount(path, path, nil, UInt(MS_BIND) | UInt(MS_REC), nil, step: "make \(path) read-only")
+            try remountReadOnly(path, step: "make \(path) read-only", recursive: false)
+        }
+    }
+
+    static func remountReadOnly(_ path: String, step: String? = nil, recursive: Bool = true) throws(StepFailure) {
+        do {
+            try remountReadOnly(path, recursive: recursive)
+        } catch {
+            throw StepFailure(step ?? "remount \(path) read-only", error)
+        }
+    }
+
+    /// Makes a mount read-only, keeping the flags the kernel locks (nosuid, nodev, noexec, atime).
+    static func remountReadOnly(_ path: String, recursive: Bool = true) throws(SystemError) {
+        if recursive && cl_mount_setattr_ro_recursive(AT_FDCWD, path) == 0 { return }
+        var vfs = statvfs()
+        try Sys.check("statvfs", path) { statvfs(path, &vfs) }
+        var flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY)
+        let f = UInt(vfs.f_flag)
+        // statvfs's ST_* bits: NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 1024, NODIRATIME 2048, RELATIME 4096.
+        let pairs: [(UInt, UInt)] = [(2, UInt(MS_NOSUID)), (4, UInt(MS_NODEV)), (8, UInt(MS_NOEXEC)),
+                                     (1024, UInt(MS_NOATIME)), (2048, UInt(MS_NODIRATIME)), (4096, UInt(MS_RELATIME))]
+        for (bit, flag) in pairs where f & bit != 0 { flags |= flag }
+        try Sys.mount(source: "", target: path, type: nil, flags: flags, data: nil)
+    }
+}
