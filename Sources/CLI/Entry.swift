@@ -21,6 +21,7 @@ enum HiddenMode {
     static func run(_ mode: String, _ arguments: [String]) -> Int32? {
         switch mode {
         case "__init": return ContainerInit.main()
+        case "__supervise": return Supervisor.main(arguments)
         default: return nil
         }
     }

@@ -278,3 +278,26 @@ int cl_waitid_pidfd(int pidfd, int *code, int *status, int options) {
     *status = info.si_status;
     return info.si_pid;
 }
+
+#include <sys/epoll.h>
+
+int cl_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+int cl_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int cl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cl_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.fd = fd;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cl_epoll_wait(int epfd, int *fds, unsigned int *events, int max, int timeout_ms) {
+    struct epoll_event ev[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, ev, max, timeout_ms);
+    for (int i = 0; i < n; i++) { fds[i] = ev[i].data.fd; events[i] = ev[i].events; }
+    return n;
+}

@@ -99,7 +99,7 @@ import TestSupport
         let id = try swcompose(["image", "import", rootfs, "used:1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let container = dir.sub("root/containers/abc")
         try Sys.mkdirAll(container)
-        try "{\"name\":\"proj-web-1\",\"imageID\":\"\(id)\"}".write(toFile: container + "/container.json", atomically: true, encoding: .utf8)
+        try "{\"name\":\"proj-web-1\",\"image\":{\"id\":\"\(id)\"}}".write(toFile: container + "/config.json", atomically: true, encoding: .utf8)
         let refused = try swcompose(["image", "rm", "used:1"])
         #expect(refused.status == 1)
         #expect(refused.stderr == "error: image used:1 is used by container proj-web-1 (use -f to remove it anyway)\n")

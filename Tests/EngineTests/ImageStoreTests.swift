@@ -138,7 +138,7 @@ import TestSupport
         // In use by a container: refused unless forced.
         let containers = dir.sub("root/containers/c1")
         try Sys.mkdirAll(containers)
-        try "{\"name\":\"demo-web-1\",\"imageID\":\"\(id)\"}".write(toFile: containers + "/container.json", atomically: true, encoding: .utf8)
+        try "{\"name\":\"demo-web-1\",\"image\":{\"id\":\"\(id)\"}}".write(toFile: containers + "/config.json", atomically: true, encoding: .utf8)
         let usedBy = { (d: Digest) in ContainerUsage.containers(using: d, root: self.store.root) }
         #expect(try store.remove("one:1", force: false, usedBy: usedBy).untagged.map(\.familiar) == ["one:1"])
         #expect { try store.remove("two:2", force: false, usedBy: usedBy) } throws: { "\($0)".contains("used by container demo-web-1") }

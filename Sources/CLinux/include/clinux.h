@@ -81,6 +81,19 @@ int cl_block_signals(const int *signals, int nsignals);
 int cl_unblock_all_signals(void);
 int cl_waitid_pidfd(int pidfd, int *code, int *status, int options);
 
+/// epoll without the packed struct (which Swift cannot lay out): events come back as parallel arrays.
+int cl_epoll_create(void);
+/// accept4 with close-on-exec and non-blocking set.
+int cl_accept(int fd);
+int cl_pipe2(int fds[2], int flags);
+int cl_epoll_ctl(int epfd, int op, int fd, unsigned int events);
+int cl_epoll_wait(int epfd, int *fds, unsigned int *events, int max, int timeout_ms);
+
+#define CL_EPOLL_CTL_ADD 1
+#define CL_EPOLL_CTL_DEL 2
+#define CL_EPOLLIN 0x001
+#define CL_EPOLLOUT 0x004
+#define CL_EPOLLHUP 0x010
 #define CL_TIOCSCTTY 0x540E
 #define CL_TIOCGPTN 0x80045430UL
 #define CL_TIOCSPTLCK 0x40045431UL

@@ -38,12 +38,101 @@ public struct LaunchedProcess: Sendable {
     public var terminal: Int32?
 }
 
+/// A start in progress: the helper is released and working; its sync socket tells how it ends.
+public final class PendingLaunch {
+    public let id: String
+    public let pid: Int32
+    public let pidfd: Int32
+    /// Readable when the helper has news (poll it, then call `advance`).
+    public var socket: Int32 { channel.fd }
+    let channel: PacketSocket
+    let cgroup: Cgroup
+    var terminal: Int32?
+    var execing = false
+    var finished = false
+
+    init(id: String, pid: Int32, pidfd: Int32, channel: PacketSocket, cgroup: Cgroup) {
+        self.id = id
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+        self.cgroup = cgroup
+    }
+
+    deinit {
+        if !finished { _ = abort("start", "abandoned") }
+    }
+
+    public enum Progress {
+        case waiting
+        case started(LaunchedProcess)
+    }
+
+    /// Reads one message from the helper.
+    public func advance() throws(StartError) -> Progress {
+        let message: (bytes: [UInt8], fds: [Int32])?
+        do {
+            message = try channel.receive(maximum: 1 << 16)
+        } catch {
+            throw abort("start container process", error.description)
+        }
+        guard let message else {
+            // The socket closed (it is close-on-exec): the process was exec'd, unless the helper died first.
+            guard execing else { throw abort("start container process", "the start helper exited before the process started") }
+            finished = true
+            channel.close()
+            return .started(LaunchedProcess(pid: pid, pidfd: pidfd, terminal: terminal))
+        }
+        if message.bytes.first == InitMessage.ttyPrefix, let fd = message.fds.first {
+            terminal = fd
+            return .waiting
+        }
+        for fd in message.fds { Sys.close(fd) }
+        if message.bytes == InitMessage.exec {
+            execing = true
+            return .waiting
+        }
+        if message.bytes.first == InitMessage.errorPrefix {
+            let (step, text) = InitMessage.parseError(message.bytes)
+            throw abort(step, text)
+        }
+        return .waiting
+    }
+
+    /// Blocks until the process is exec'd (or the start failed).
+    public func finish() throws(StartError) -> LaunchedProcess {
+        while true {
+            if case .started(let p) = try advance() { return p }
+        }
+    }
+
+    func abort(_ step: String, _ message: String) -> StartError {
+        finished = true
+        _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+        _ = try? Sys.wait(pidfd: pidfd)
+        Sys.close(pidfd)
+        channel.close()
+        if let terminal { Sys.close(terminal) }
+        terminal = nil
+        try? cgroup.destroy()
+        return StartError(step: step, message: message)
+    }
+}
+
 /// Starts a container: creates its cgroup, spawns the start helper into new namespaces, hands it the
-/// spec, joins it to the cgroup, releases it, and waits until its process is exec'd or a step failed.
+/// spec, joins it to the cgroup, releases it, and (in `finish`/`advance`) waits until its process is
+/// exec'd or a step failed.
 public enum ContainerLauncher {
     public static func launch(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
                               layerDirectories: [String], joinNetworkOf: Int32? = nil,
                               beforeRelease: (Int32) throws -> Void = { _ in }) throws -> LaunchedProcess {
+        try begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
+                  joinNetworkOf: joinNetworkOf, beforeRelease: beforeRelease).finish()
+    }
+
+    public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
+                             layerDirectories: [String], joinNetworkOf: Int32? = nil,
+                             beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
         let cgroup = runtime.cgroup(spec.id)
         do {
             try cgroup.create(resources: spec.resources, deviceRules: spec.deviceRules)
@@ -52,7 +141,6 @@ public enum ContainerLauncher {
             throw StartError(step: "create cgroup", message: error.description)
         }
         let (parentEnd, childEnd) = try PacketSocket.pair()
-        defer { parentEnd.close() }
 
         var flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC)
         var sharedNetwork = true
@@ -72,63 +160,23 @@ public enum ContainerLauncher {
                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd)
         } catch {
             childEnd.close()
+            parentEnd.close()
             try? cgroup.destroy()
             throw StartError(step: "start container process", message: error.description)
         }
         childEnd.close()
-
-        func abort(_ step: String, _ message: String) -> StartError {
-            _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
-            var code: Int32 = 0, status: Int32 = 0
-            _ = cl_waitid_pidfd(pidfd, &code, &status, WEXITED)
-            Sys.close(pidfd)
-            try? cgroup.destroy()
-            return StartError(step: step, message: message)
-        }
-
+        let pending = PendingLaunch(id: spec.id, pid: pid, pidfd: pidfd, channel: parentEnd, cgroup: cgroup)
         do {
             try parentEnd.send(payload)
             try cgroup.join(pid: pid)
             try beforeRelease(pid)
             try parentEnd.send(InitMessage.go)
         } catch let error as SystemError {
-            throw abort("prepare container", error.description)
+            throw pending.abort("prepare container", error.description)
         } catch {
-            throw abort("prepare container", "\(error)")
+            throw pending.abort("prepare container", "\(error)")
         }
-
-        var terminal: Int32?
-        var execing = false
-        while true {
-            let message: (bytes: [UInt8], fds: [Int32])?
-            do {
-                message = try parentEnd.receive(maximum: 1 << 16)
-            } catch {
-                if let terminal { Sys.close(terminal) }
-                throw abort("start container process", error.description)
-            }
-            guard let message else { break }
-            if message.bytes.first == InitMessage.ttyPrefix, let fd = message.fds.first {
-                terminal = fd
-                continue
-            }
-            for fd in message.fds { Sys.close(fd) }
-            if message.bytes == InitMessage.exec {
-                execing = true
-                continue
-            }
-            if message.bytes.first == InitMessage.errorPrefix {
-                if let terminal { Sys.close(terminal) }
-                let (step, text) = InitMessage.parseError(message.bytes)
-                throw abort(step, text)
-            }
-        }
-        // The socket closed (it is close-on-exec): the process was exec'd, unless the helper died first.
-        guard execing else {
-            if let terminal { Sys.close(terminal) }
-            throw abort("start container process", "the start helper exited before the process started")
-        }
-        return LaunchedProcess(pid: pid, pidfd: pidfd, terminal: terminal)
+        return pending
     }
 
     /// clone3 + execve of `path` with the given descriptors as 0, 1, 2, 3…

@@ -340,23 +340,25 @@ public enum Files {
         String(decoding: try read(path), as: UTF8.self)
     }
 
-    /// Writes a temporary file beside `path`, fsyncs it and renames it into place.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    /// Writes a temporary file beside `path` and renames it into place, so readers see the old or the
+    /// new content, never a mix. `durable` also fsyncs the file and its directory (records that must
+    /// survive a power loss); without it the rename is atomic but may be lost in a crash.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws(SystemError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             let file = try FileHandle(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
             try file.write(bytes)
-            try Sys.fsync(file.fd)
+            if durable { try Sys.fsync(file.fd) }
             try Sys.rename(temporary, path)
         } catch {
             try? Sys.unlink(temporary)
             throw error
         }
-        try? syncDirectory(of: path)
+        if durable { try? syncDirectory(of: path) }
     }
 
-    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SystemError) {
-        try writeAtomically(path, Array(text.utf8), mode: mode)
+    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644, durable: Bool = true) throws(SystemError) {
+        try writeAtomically(path, Array(text.utf8), mode: mode, durable: durable)
     }
 
     /// Makes a rename in a directory durable.

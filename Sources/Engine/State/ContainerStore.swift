@@ -1,0 +1,298 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+
+/// What a container is doing, as recorded in `containers/<id>/state.json`.
+public struct ContainerState: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case created, running, paused, restarting, exited, dead, removing
+    }
+
+    public var status: Status = .created
+    /// The container's first process on the host (0 when not running).
+    public var pid: Int32 = 0
+    /// The process's start time (clock ticks after boot, /proc/<pid>/stat field 22): guards against pid reuse.
+    public var pidStartTime: UInt64 = 0
+    /// The supervisor process that watches it.
+    public var supervisorPid: Int32 = 0
+    public var startedAt: String = ""
+    public var finishedAt: String = ""
+    public var exitCode: Int32 = 0
+    public var oomKilled = false
+    /// Why the last start failed, or why the exit status is unknown.
+    public var error: String = ""
+    public var restartCount = 0
+    /// Stopped on purpose (`stop`, `kill`, `down`): restart policies other than `always` leave it down.
+    public var stoppedByUser = false
+    public var health: HealthState?
+
+    public init() {}
+
+    /// Running or paused, and the recorded process is the one alive under that pid.
+    public var isAlive: Bool {
+        guard status == .running || status == .paused || status == .restarting, pid > 0 else { return false }
+        return ProcessInfoReader.startTime(of: pid) == pidStartTime
+    }
+}
+
+public struct HealthState: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case starting, healthy, unhealthy }
+
+    public struct Probe: Codable, Sendable, Equatable {
+        public var start: String
+        public var end: String
+        public var exitCode: Int32
+        public var output: String
+
+        public init(start: String, end: String, exitCode: Int32, output: String) {
+            self.start = start
+            self.end = end
+            self.exitCode = exitCode
+            self.output = output
+        }
+    }
+
+    public var status: Status = .starting
+    public var failingStreak = 0
+    /// The last five probes, oldest first (as docker keeps them).
+    public var log: [Probe] = []
+
+    public init() {}
+}
+
+/// A container's spec and state together.
+public struct ContainerRecord: Sendable {
+    public var spec: ContainerSpec
+    public var state: ContainerState
+    public var id: String { spec.id }
+    public var name: String { spec.name }
+}
+
+public enum ContainerStoreError: Error, Sendable, CustomStringConvertible {
+    case notFound(String)
+    case ambiguous(String, [String])
+    case nameInUse(String, by: String)
+    case running(String)
+    case system(SystemError)
+    case corrupt(String, String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let s): return "no such container: \(s)"
+        case .ambiguous(let s, let ids): return "\(s) names several containers (\(ids.joined(separator: ", ")))"
+        case .nameInUse(let n, let id): return "the container name \"\(n)\" is already in use by container \(id.prefix(12))"
+        case .running(let n): return "container \(n) is running: stop it first"
+        case .system(let e): return e.description
+        case .corrupt(let id, let why): return "container \(id.prefix(12)): unreadable record: \(why)"
+        }
+    }
+}
+
+/// The containers under `$SWCOMPOSE_ROOT/containers`, one directory each.
+public struct ContainerStore: Sendable {
+    public let runtime: Runtime
+
+    public init(runtime: Runtime) { self.runtime = runtime }
+
+    var lockPath: String { runtime.root.path + "/containers.lock" }
+
+    /// 64 random hex digits, like docker's container IDs.
+    public static func newID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        var s = ""
+        for _ in 0..<4 {
+            let v = rng.next() as UInt64
+            let hex = String(v, radix: 16)
+            s += String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        return s
+    }
+
+    /// Records a new container: its directory, config.json, state.json and /etc files.
+    public func create(_ spec: ContainerSpec) throws(ContainerStoreError) {
+        do {
+            try Sys.mkdirAll(runtime.root.containers)
+            let lock = try FileLock(lockPath)
+            defer { _ = lock }
+            for record in list() where record.name == spec.name {
+                throw ContainerStoreError.nameInUse(spec.name, by: record.id)
+            }
+            let dir = runtime.containerDirectory(spec.id)
+            try Sys.mkdirAll(dir)
+            try writeEtcFiles(spec)
+            try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec), durable: false)
+            try write(ContainerState(), id: spec.id)
+        } catch let error as ContainerStoreError {
+            throw error
+        } catch let error as SystemError {
+            throw .system(error)
+        } catch {
+            throw .corrupt(spec.id, "\(error)")
+        }
+    }
+
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.
+    func writeEtcFiles(_ spec: ContainerSpec) throws(SystemError) {
+        let dir = runtime.containerDirectory(spec.id)
+        try Files.writeAtomically(dir + "/hostname", spec.hostname + "\n", durable: false)
+        var hosts = """
+        127.0.0.1\tlocalhost
+        ::1\tlocalhost ip6-localhost ip6-loopback
+        fe00::0\tip6-localnet
+        ff00::0\tip6-mcastprefix
+        ff02::1\tip6-allnodes
+        ff02::2\tip6-allrouters
+
+        """
+        for entry in spec.extraHosts { hosts += "\(entry.address)\t\(entry.name)\n" }
+        try Files.writeAtomically(dir + "/hosts", hosts, durable: false)
+        try Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(spec.dns), durable: false)
+    }
+
+    public func write(_ state: ContainerState, id: String) throws(SystemError) {
+        let bytes: [UInt8]
+        do { bytes = try JSON.encode(state) } catch { throw SystemError("encode state", id, code: EINVAL) }
+        try Files.writeAtomically(runtime.containerDirectory(id) + "/state.json", bytes, durable: false)
+    }
+
+    public func spec(_ id: String) throws(ContainerStoreError) -> ContainerSpec {
+        let path = runtime.containerDirectory(id) + "/config.json"
+        do {
+            return try JSON.decode(ContainerSpec.self, try Files.read(path))
+        } catch let error as SystemError where error.code == ENOENT {
+            throw .notFound(id)
+        } catch {
+            throw .corrupt(id, "\(error)")
+        }
+    }
+
+    public func state(_ id: String) -> ContainerState {
+        guard let bytes = try? Files.read(runtime.containerDirectory(id) + "/state.json"),
+              let state = try? JSON.decode(ContainerState.self, bytes) else { return ContainerState() }
+        return state
+    }
+
+    public func record(_ id: String) throws(ContainerStoreError) -> ContainerRecord {
+        ContainerRecord(spec: try spec(id), state: state(id))
+    }
+
+    /// Every container with a readable record.
+    public func list() -> [ContainerRecord] {
+        var result: [ContainerRecord] = []
+        for id in (try? Sys.list(runtime.root.containers)) ?? [] where id.count == 64 {
+            if let r = try? record(id) { result.append(r) }
+        }
+        return result
+    }
+
+    /// Containers carrying every one of `labels`.
+    public func list(labels: [String: String]) -> [ContainerRecord] {
+        list().filter { r in labels.allSatisfy { r.spec.labels[$0.key] == $0.value } }
+    }
+
+    /// By exact name, full ID, or unique ID prefix.
+    public func find(_ text: String) throws(ContainerStoreError) -> ContainerRecord {
+        let all = list()
+        if let r = all.first(where: { $0.name == text || $0.id == text }) { return r }
+        let matches = all.filter { $0.id.hasPrefix(text) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 { throw .ambiguous(text, matches.map { String($0.id.prefix(12)) }) }
+        throw .notFound(text)
+    }
+
+    /// Removes a stopped container: its cgroup, root filesystem changes, logs and record.
+    public func remove(_ id: String) throws(ContainerStoreError) {
+        let st = state(id)
+        if st.isAlive { throw .running((try? spec(id).name) ?? id) }
+        let dir = runtime.containerDirectory(id)
+        do {
+            try runtime.cgroup(id).destroy()
+            try RootFilesystem(directory: dir).remove()
+            try Sys.removeAll(dir)
+        } catch {
+            throw .system(error)
+        }
+    }
+}
+
+/// /etc/resolv.conf for a container: the host's nameservers (without loopback ones, which are
+/// unreachable from a container's namespace), or the ones the service sets.
+public enum ResolvConf {
+    public static func forContainer(_ dns: DNSSettings, host: String? = try? Files.readText("/etc/resolv.conf")) -> String {
+        var servers: [String] = []
+        var search: [String] = []
+        var options: [String] = []
+        for line in (host ?? "").split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let key = fields.first else { continue }
+            switch key {
+            case "nameserver" where fields.count > 1:
+                let a = fields[1]
+                if !(a.hasPrefix("127.") || a == "::1") { servers.append(a) }
+            case "search", "domain": search = Array(fields.dropFirst())
+            case "options": options += fields.dropFirst()
+            default: continue
+            }
+        }
+        if servers.isEmpty { servers = ["8.8.8.8", "8.8.4.4"] }
+        if !dns.servers.isEmpty { servers = dns.servers }
+        if !dns.search.isEmpty { search = dns.search }
+        if !dns.options.isEmpty { options = dns.options }
+        var out = ""
+        for s in servers { out += "nameserver \(s)\n" }
+        if !search.isEmpty { out += "search \(search.joined(separator: " "))\n" }
+        if !options.isEmpty { out += "options \(options.joined(separator: " "))\n" }
+        return out
+    }
+}
+
+/// Facts about host processes from /proc.
+public enum ProcessInfoReader {
+    /// Field 22 of /proc/<pid>/stat (the start time), nil when the process is gone.
+    public static func startTime(of pid: Int32) -> UInt64? {
+        guard let text = try? Files.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, so start time (22) is index 19.
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    /// The signal masks of a process (`SigBlk`, `SigIgn`, `SigCgt`).
+    public static func signalMasks(of pid: Int32) -> (blocked: UInt64, ignored: UInt64, caught: UInt64)? {
+        guard let text = try? Files.readText("/proc/\(pid)/status") else { return nil }
+        var b: UInt64?, i: UInt64?, c: UInt64?
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = UInt64(parts[1].trimmingSpacesAndTabs(), radix: 16)
+            switch parts[0] {
+            case "SigBlk": b = value
+            case "SigIgn": i = value
+            case "SigCgt": c = value
+            default: continue
+            }
+        }
+        guard let b, let i, let c else { return nil }
+        return (b, i, c)
+    }
+
+    /// Whether `signal` sent to a pid-namespace init would reach it: the kernel drops signals an init
+    /// neither catches nor blocks (SIGKILL from an ancestor namespace always lands).
+    public static func initWouldReceive(_ signal: Int32, pid: Int32) -> Bool {
+        if signal == SIGKILL || signal == SIGSTOP { return true }
+        guard let masks = signalMasks(of: pid) else { return false }
+        let bit: UInt64 = 1 << UInt64(signal - 1)
+        if masks.ignored & bit != 0 && masks.blocked & bit == 0 { return false }
+        return (masks.caught | masks.blocked) & bit != 0
+    }
+}
+
+extension Substring {
+    func trimmingSpacesAndTabs() -> String {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\n" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line of a container's output, as docker's json-file driver records it:
+/// `{"log":"hello\n","stream":"stdout","time":"2024-05-01T12:00:00.123456789Z"}`.
+public struct LogEntry: Sendable, Equatable {
+    public enum Stream: String, Sendable { case stdout, stderr }
+
+    public var text: String
+    public var stream: Stream
+    public var time: String
+
+    public init(text: String, stream: Stream, time: String) {
+        self.text = text
+        self.stream = stream
+        self.time = time
+    }
+
+    /// The JSON line (with its newline), escaped as Go's encoding/json escapes it (HTML-safe).
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = Array("{\"log\":".utf8)
+        LogEntry.appendJSONString(Array(text.utf8), to: &out)
+        out += Array(",\"stream\":\"\(stream.rawValue)\",\"time\":\"\(time)\"}\n".utf8)
+        return out
+    }
+
+    static let hex = Array("0123456789abcdef".utf8)
+
+    static func appendJSONString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        // Decoding as UTF-8 replaces invalid sequences with U+FFFD, as Go does.
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += [0x5c, 0x22]
+            case 0x5c: out += [0x5c, 0x5c]
+            case 0x0a: out += [0x5c, UInt8(ascii: "n")]
+            case 0x0d: out += [0x5c, UInt8(ascii: "r")]
+            case 0x09: out += [0x5c, UInt8(ascii: "t")]
+            case 0x3c, 0x3e, 0x26, 0x2028, 0x2029, 0..<0x20:
+                let v = scalar.value
+                out += Array("\\u".utf8) + [hex[Int(v >> 12 & 0xf)], hex[Int(v >> 8 & 0xf)], hex[Int(v >> 4 & 0xf)], hex[Int(v & 0xf)]]
+            default:
+                out += Array(String(scalar).utf8)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Parses one json-file line; nil for anything else.
+    public static func parse(_ line: Substring) -> LogEntry? {
+        var fields: [String: String] = [:]
+        let b = Array(line.utf8)
+        var i = 0
+        func skipSpace() { while i < b.count && (b[i] == 0x20 || b[i] == 0x09) { i += 1 } }
+        func string() -> String? {
+            guard i < b.count, b[i] == 0x22 else { return nil }
+            i += 1
+            var out: [UInt8] = []
+            while i < b.count {
+                let c = b[i]
+                if c == 0x22 { i += 1; return String(decoding: out, as: UTF8.self) }
+                if c == 0x5c {
+                    guard i + 1 < b.count else { return nil }
+                    let e = b[i + 1]
+                    i += 2
+                    switch e {
+                    case UInt8(ascii: "n"): out.append(0x0a)
+                    case UInt8(ascii: "r"): out.append(0x0d)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "f"): out.append(0x0c)
+                    case UInt8(ascii: "u"):
+                        guard i + 4 <= b.count, var v = UInt32(String(decoding: b[i..<(i + 4)], as: UTF8.self), radix: 16) else { return nil }
+                        i += 4
+                        if v >= 0xd800 && v < 0xdc00, i + 6 <= b.count, b[i] == 0x5c, b[i + 1] == UInt8(ascii: "u"),
+                           let low = UInt32(String(decoding: b[(i + 2)..<(i + 6)], as: UTF8.self), radix: 16), low >= 0xdc00 && low < 0xe000 {
+                            v = 0x10000 + ((v - 0xd800) << 10) + (low - 0xdc00)
+                            i += 6
+                        }
+                        out += Array(String(Unicode.Scalar(v).map(Character.init) ?? "\u{fffd}").utf8)
+                    default: out.append(e)
+                    }
+                    continue
+                }
+                out.append(c)
+                i += 1
+            }
+            return nil
+        }
+        skipSpace()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        while true {
+            skipSpace()
+            guard let key = string() else { return nil }
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            skipSpace()
+            guard let value = string() else { return nil }
+            fields[key] = value
+            skipSpace()
+            guard i < b.count else { return nil }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == UInt8(ascii: "}") { break }
+            return nil
+        }
+        guard let text = fields["log"], let s = fields["stream"], let stream = Stream(rawValue: s) else { return nil }
+        return LogEntry(text: text, stream: stream, time: fields["time"] ?? "")
+    }
+}
+
+/// Appends a container's output to `<id>-json.log`, a line at a time (docker splits lines longer
+/// than 16 KiB), rotating at `maxSize` and keeping `maxFiles` files.
+final class LogWriter {
+    let path: String
+    let options: LogOptions
+    var fd: Int32 = -1
+    var size: Int64 = 0
+    var partial: [LogEntry.Stream: [UInt8]] = [:]
+    static let maxLine = 16 * 1024
+
+    init(path: String, options: LogOptions) {
+        self.path = path
+        self.options = options
+        open()
+    }
+
+    deinit { if fd >= 0 { Sys.close(fd) } }
+
+    var enabled: Bool { options.driver != "none" }
+
+    func open() {
+        guard enabled else { return }
+        fd = (try? Sys.open(path, O_WRONLY | O_APPEND | O_CREAT, 0o640)) ?? -1
+        if fd >= 0, let st = try? Sys.fstat(fd) { size = Int64(st.st_size) }
+    }
+
+    /// Takes bytes read from a stream; complete lines are written at once.
+    func consume(_ bytes: UnsafeRawBufferPointer, stream: LogEntry.Stream) {
+        guard enabled else { return }
+        var pending = partial[stream] ?? []
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == 0x0a {
+            pending.append(contentsOf: bytes[start...i])
+            emit(pending, stream: stream)
+            pending.removeAll(keepingCapacity: true)
+            start = i + 1
+        }
+        if start < bytes.count { pending.append(contentsOf: bytes[start..<bytes.count]) }
+        while pending.count >= Self.maxLine {
+            emit(Array(pending[0..<Self.maxLine]), stream: stream)
+            pending.removeFirst(Self.maxLine)
+        }
+        partial[stream] = pending
+    }
+
+    /// Writes whatever partial line is left (at the end of a stream).
+    func flush() {
+        for (stream, pending) in partial where !pending.isEmpty { emit(pending, stream: stream) }
+        partial.removeAll()
+    }
+
+    func emit(_ line: [UInt8], stream: LogEntry.Stream) {
+        guard fd >= 0 else { return }
+        let record = LogEntry(text: String(decoding: line, as: UTF8.self), stream: stream, time: Timestamp.rfc3339()).encoded()
+        if options.maxSize > 0 && size + Int64(record.count) > options.maxSize && size > 0 { rotate() }
+        record.withUnsafeBytes { try? Sys.write(fd, $0) }
+        size += Int64(record.count)
+    }
+
+    /// `x.log` → `x.log.1` → … → `x.log.<maxFiles-1>`, then a fresh `x.log`.
+    func rotate() {
+        Sys.close(fd)
+        fd = -1
+        let keep = max(1, options.maxFiles)
+        if keep == 1 {
+            _ = unlink(path)
+        } else {
+            _ = unlink("\(path).\(keep - 1)")
+            if keep > 2 {
+                for n in stride(from: keep - 2, through: 1, by: -1) { _ = Glibc.rename("\(path).\(n)", "\(path).\(n + 1)") }
+            }
+            _ = Glibc.rename(path, "\(path).1")
+        }
+        size = 0
+        open()
+    }
+}
+
+/// Reading a container's log files (rotated ones first).
+public enum LogReader {
+    public static func files(_ path: String) -> [String] {
+        var result: [String] = []
+        var n = 1
+        while Sys.exists("\(path).\(n)") { result.insert("\(path).\(n)", at: 0); n += 1 }
+        if Sys.exists(path) { result.append(path) }
+        return result
+    }
+
+    public static func read(_ path: String) -> [LogEntry] {
+        var entries: [LogEntry] = []
+        for file in files(path) {
+            guard let text = try? Files.readText(file) else { continue }
+            for line in text.split(separator: "\n") {
+                if let e = LogEntry.parse(line) { entries.append(e) }
+            }
+        }
+        return entries
+    }
+}

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+public enum SupervisorError: Error, Sendable, CustomStringConvertible {
+    case unavailable(String)
+    case failed(String)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let s): return "the supervisor could not be reached: \(s)"
+        case .failed(let s): return s
+        case .protocolError(let s): return "supervisor protocol: \(s)"
+        }
+    }
+}
+
+/// A connection to a project's supervisor, which is started on first use.
+public final class SupervisorClient {
+    let fd: Int32
+    var reader = FrameReader()
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { Sys.close(fd) }
+
+    /// Connects to the group's supervisor, starting one when none is running.
+    public static func connect(runtime: Runtime, group: String) throws(SupervisorError) -> SupervisorClient {
+        let paths = SupervisorPaths(root: runtime.root, group: group)
+        if let fd = try? UnixSocket.connect(paths.socket) { return SupervisorClient(fd: fd) }
+        var lastError = ""
+        for attempt in 0..<50 {
+            do {
+                try spawn(runtime: runtime, group: group)
+            } catch {
+                lastError = "\(error)"
+            }
+            do {
+                return SupervisorClient(fd: try UnixSocket.connect(paths.socket))
+            } catch {
+                lastError = error.description
+            }
+            // Another command's supervisor may be starting (or an old one exiting): retry shortly.
+            usleep(useconds_t(min(100_000, 2_000 * (attempt + 1))))
+        }
+        let log = (try? Files.readText(paths.log)).map { "\n" + $0.split(separator: "\n").suffix(5).joined(separator: "\n") } ?? ""
+        throw .unavailable(lastError + log)
+    }
+
+    /// Starts `swcompose __supervise` in its own session and waits until it listens (or gives way to
+    /// one already running).
+    static func spawn(runtime: Runtime, group: String) throws {
+        let paths = SupervisorPaths(root: runtime.root, group: group)
+        try Sys.mkdirAll(paths.directory)
+        var ready: [Int32] = [0, 0]
+        try Sys.check("pipe") { cl_pipe2(&ready, O_CLOEXEC) }
+        defer { Sys.close(ready[0]) }
+        let null = try Sys.open("/dev/null", O_RDWR)
+        defer { Sys.close(null) }
+        let log = try Sys.open(paths.log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        defer { Sys.close(log) }
+        var pidfd: Int32 = -1
+        do {
+            _ = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group], env: [],
+                                            fds: [null, null, log, ready[1]], flags: 0, pidfd: &pidfd, newSession: true)
+        } catch {
+            Sys.close(ready[1])
+            throw error
+        }
+        Sys.close(ready[1])
+        // Reap it whenever it ends, without keeping a zombie around in long-lived callers.
+        Sys.close(pidfd)
+        var byte = [UInt8](repeating: 0, count: 16)
+        _ = try Sys.read(ready[0], into: &byte)
+    }
+
+    public func send(_ request: SupervisorRequest, fds: [Int32] = []) throws(SupervisorError) {
+        do {
+            try Frame.send(try Frame.encode(request), on: fd, fds: fds)
+        } catch let error as SystemError {
+            throw .unavailable(error.description)
+        } catch {
+            throw .protocolError("\(error)")
+        }
+    }
+
+    public func receive() throws(SupervisorError) -> (SupervisorReply, [Int32]) {
+        while true {
+            if let frame = reader.next() {
+                do {
+                    return (try Wire.decode(SupervisorReply.self, from: frame.payload), frame.fds)
+                } catch {
+                    throw .protocolError("\(error)")
+                }
+            }
+            do {
+                guard try reader.fill(fd) else { throw SupervisorError.unavailable("the supervisor closed the connection") }
+            } catch let error as SupervisorError {
+                throw error
+            } catch {
+                throw .unavailable("\(error)")
+            }
+        }
+    }
+
+    public func request(_ request: SupervisorRequest, fds: [Int32] = []) throws(SupervisorError) -> (SupervisorReply, [Int32]) {
+        try send(request, fds: fds)
+        return try receive()
+    }
+}
