@@ -22,6 +22,7 @@ enum HiddenMode {
         switch mode {
         case "__init": return ContainerInit.main()
         case "__supervise": return Supervisor.main(arguments)
+        case "__exec": return ContainerExec.main()
         default: return nil
         }
     }

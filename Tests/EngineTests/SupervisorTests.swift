@@ -124,9 +124,47 @@ import TestSupport
         let spec = try create(["/no/such/program"])
         let c = try client()
         let (r, _) = try c.request(.start(id: spec.id, attach: false))
-        #expect(r == .failed(message: "exec: \"/no/such/program\": No such file or directory"))
+        #expect(r == .failed(message: "exec: \"/no/such/program\": no such file or directory"))
         let state = ContainerStore(runtime: world.runtime).state(spec.id)
         #expect(state.exitCode == 127 && state.status == .created)
+        try cleanup([spec])
+    }
+
+    func exec(_ spec: ContainerSpec, _ args: [String], configure: (inout ExecRequest) -> Void = { _ in }) throws -> (Int32, String) {
+        let record = try ContainerStore(runtime: world.runtime).record(spec.id)
+        var request = ExecRequest(record: record, cgroup: world.runtime.cgroup(spec.id), args: args)
+        configure(&request)
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        let null = open("/dev/null", O_RDONLY)
+        defer { close(null) }
+        let code = try ContainerExec.run(request, runtime: world.runtime, stdio: (null, fds[1], fds[1]))
+        close(fds[1])
+        let out = try Engine.FileHandle(fds[0]).readAll()
+        return (code, String(decoding: out, as: UTF8.self))
+    }
+
+    @Test func execJoinsTheContainerWithItsConfinement() throws {
+        let spec = try create(["sleep", "1000"]) { s in s.hostname = "inside" }
+        let c = try client()
+        _ = try c.request(.start(id: spec.id, attach: false))
+        let (code, out) = try exec(spec, ["sh", "-c", "hostname; grep -E '^(CapEff|Seccomp):' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; { readlink /proc/1/ns/pid; readlink /proc/self/ns/pid; } | uniq | wc -l; exit 5"])
+        #expect(code == 5)
+        #expect(out.hasPrefix("inside\n"), "\(out)")
+        #expect(out.contains("CapEff:\t00000000a80425fb"))
+        #expect(out.contains("Seccomp:\t2"))
+        #expect(out.contains("sleep 1000 "))
+        #expect(out.hasSuffix("1\n"), "same pid namespace as PID 1: \(out)")
+
+        let (asUser, who) = try exec(spec, ["id"]) { r in r.user = "app"; r.workingDir = "/tmp" }
+        #expect(asUser == 0 && who.contains("uid=1000(app)"))
+
+        let (missing, message) = try exec(spec, ["nosuch"])
+        #expect(missing == 126)
+        #expect(message == "exec: \"nosuch\": executable file not found in $PATH\n")
+        let (badDir, dirMessage) = try exec(spec, ["true"]) { r in r.workingDir = "/nope" }
+        #expect(badDir == 126)
+        #expect(dirMessage.hasPrefix("chdir to cwd (\"/nope\") set in config.json failed"), "\(dirMessage)")
         try cleanup([spec])
     }
 }

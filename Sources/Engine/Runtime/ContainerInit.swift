@@ -149,7 +149,7 @@ public enum ContainerInit {
             MiniInit.run(executable: executable, args: spec.process.args, env: env, sync: sync, foreground: spec.process.tty)
         }
         let failure = ProcessSetup.exec(executable, spec.process.args, env)
-        throw StepFailure("exec", "exec \(spec.process.args.first ?? ""): \(failure.message)")
+        throw StepFailure("exec", "exec: \"\(spec.process.args.first ?? "")\": \(ProcessSetup.goStyle(failure.code))")
     }
 }
 

@@ -53,7 +53,7 @@ enum ProcessSetup {
         if name.contains("/") {
             let e = executable(name)
             if e == 0 { return name }
-            throw StepFailure("exec", "exec: \"\(name)\": \(String(cString: strerror(e)))")
+            throw StepFailure("exec", "exec: \"\(name)\": \(goStyle(e))")
         }
         let path = value("PATH", in: env) ?? ""
         for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
@@ -61,6 +61,13 @@ enum ProcessSetup {
             if executable(candidate) == 0 { return candidate }
         }
         throw StepFailure("exec", "exec: \"\(name)\": executable file not found in $PATH")
+    }
+
+    /// An errno's text the way Go (and so runc and docker) prints it: lower-case.
+    static func goStyle(_ code: Int32) -> String {
+        let text = String(cString: strerror(code))
+        guard let first = text.first else { return text }
+        return first.lowercased() + text.dropFirst()
     }
 
     /// Capabilities, user, no_new_privs, seccomp and the working directory, in runc's order. Without
@@ -158,7 +165,7 @@ enum MiniInit {
             sigemptyset(&none)
             sigprocmask(SIG_SETMASK, &none, nil)
             let failure = ProcessSetup.exec(executable, args, env)
-            try? sync.send(InitMessage.error(step: "exec", message: "exec \(args.first ?? ""): \(failure.message)"))
+            try? sync.send(InitMessage.error(step: "exec", message: "exec: \"\(args.first ?? "")\": \(ProcessSetup.goStyle(failure.code))"))
             _exit(127)
         }
         if child < 0 {

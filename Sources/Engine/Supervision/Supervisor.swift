@@ -459,7 +459,7 @@ public final class Supervisor {
     /// be run, 128 otherwise.
     static func exitCode(for error: StartError) -> Int32 {
         guard error.step == "exec" else { return 128 }
-        return error.message.contains("not found") || error.message.contains("No such file") ? 127 : 126
+        return error.message.contains("not found") || error.message.contains("no such file") ? 127 : 126
     }
 
     /// A fresh FIFO: our non-blocking read end, and a read-write end for the container (so that its
