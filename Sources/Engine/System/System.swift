@@ -248,6 +248,9 @@ public enum Sys {
 
     public static var pid: Int32 { getpid() }
 
+    public static func major(_ device: dev_t) -> UInt32 { cl_major(device) }
+    public static func minor(_ device: dev_t) -> UInt32 { cl_minor(device) }
+
     /// Whether a process with this pid exists.
     public static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM

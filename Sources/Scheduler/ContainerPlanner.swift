@@ -1,0 +1,525 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ComposeModel
+import Engine
+
+/// A service attribute swcompose cannot honour, or a value the Engine refuses, with where it was written.
+public struct PlanError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var location: SourceLocation?
+
+    public init(_ message: String, at location: SourceLocation? = nil) {
+        self.message = message
+        self.location = location
+    }
+
+    public var description: String { message }
+    public var diagnostic: Diagnostic { .error(message, at: location) }
+}
+
+/// Turns one replica of a compose service into the Engine's `ContainerSpec`, resolving everything
+/// docker's daemon resolves at create time: the entrypoint and command against the image, the
+/// environment, user and working directory, confinement, resources and mounts.
+public struct ContainerPlanner {
+    public let project: Project
+    public let runtime: Runtime
+    public let composeVersion = "2.40.3"
+
+    public init(project: Project, runtime: Runtime) {
+        self.project = project
+        self.runtime = runtime
+    }
+
+    /// What a one-off (`run`) container overrides.
+    public struct Overrides: Sendable {
+        public var command: [String]?
+        public var entrypoint: [String]?
+        public var environment: [String: String] = [:]
+        public var user: String?
+        public var workingDir: String?
+        public var tty: Bool?
+        public var stdinOpen: Bool?
+        public var name: String?
+        public var labels: [String: String] = [:]
+        public var volumes: [ServiceVolumeConfig] = []
+        public var removeAfter = false
+
+        public init() {}
+    }
+
+    /// Docker's default PATH for Linux containers.
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    public func containerName(_ service: ServiceConfig, number: Int) -> String {
+        if !service.containerName.isEmpty { return service.containerName }
+        return "\(project.name)-\(service.name)-\(number)"
+    }
+
+    public func plan(_ service: ServiceConfig, number: Int, image: ImageRecord, id: String = ContainerStore.newID(),
+                     oneOff: Overrides? = nil) throws(PlanError) -> ContainerSpec {
+        func at(_ key: String) -> SourceLocation? { service.locations[key] ?? service.location }
+        let imageConfig = image.configuration.config ?? ContainerConfig()
+
+        // Entrypoint and command, exactly as the daemon merges them with the image.
+        let entrypoint = oneOff?.entrypoint ?? service.entrypoint
+        let command = oneOff?.command ?? service.command
+        var args: [String]
+        if let ep = entrypoint, !ep.isEmpty {
+            args = ep + (command ?? [])
+        } else {
+            let e = entrypoint == nil ? (imageConfig.entrypoint ?? []) : []
+            let c = (command ?? []).isEmpty ? (imageConfig.cmd ?? []) : command!
+            args = e + c
+        }
+        guard !args.isEmpty else {
+            throw PlanError("service \"\(service.name)\" has no command: neither the service nor its image \(service.image) sets one", at: at("command"))
+        }
+
+        let hostname = service.hostname.isEmpty ? String(id.prefix(12)) : service.hostname
+        let tty = oneOff?.tty ?? service.tty
+        var env = environment(service, image: imageConfig, hostname: hostname, tty: tty, extra: oneOff?.environment ?? [:])
+        if env.isEmpty { env = ["PATH=" + Self.defaultPath] }
+
+        var process = ProcessSpec(args: args, env: env,
+                                  workingDir: oneOff?.workingDir ?? (service.workingDir.isEmpty ? (imageConfig.workingDir ?? "") : service.workingDir),
+                                  user: oneOff?.user ?? (service.user.isEmpty ? (imageConfig.user ?? "") : service.user))
+        if process.workingDir.isEmpty { process.workingDir = "/" }
+        guard process.workingDir.hasPrefix("/") else {
+            throw PlanError("working_dir \"\(process.workingDir)\" of service \"\(service.name)\" must be an absolute path", at: at("working_dir"))
+        }
+        process.additionalGroups = service.groupAdd
+        process.tty = tty
+        process.stdinOpen = oneOff?.stdinOpen ?? service.stdinOpen
+        if service.oomScoreAdj != 0 { process.oomScoreAdj = Int(service.oomScoreAdj) }
+
+        let name = oneOff?.name ?? containerName(service, number: number)
+        var spec = ContainerSpec(id: id, name: name,
+                                 image: ImageBinding(reference: service.image, id: image.id.description,
+                                                     chainIDs: LayerStore.chainIDs(image.configuration.rootfs.diffIDs).map(\.description)),
+                                 process: process, hostname: hostname)
+        spec.domainname = service.domainName
+        spec.readOnlyRootfs = service.readOnly
+        spec.initProcess = service.initProcess ?? false
+        spec.created = Timestamp.rfc3339()
+        spec.security = try security(service)
+        spec.sysctls = try sysctls(service)
+        spec.rlimits = try rlimits(service)
+        spec.resources = resources(service)
+        (spec.devices, spec.deviceRules) = try devices(service)
+        if service.shmSize > 0 { spec.shmSize = service.shmSize }
+        spec.stopSignal = try Self.signal(service.stopSignal.isEmpty ? (imageConfig.stopSignal ?? "SIGTERM") : service.stopSignal, at: at("stop_signal"))
+        if let grace = service.stopGracePeriod { spec.stopTimeout = grace.nanoseconds }
+        spec.restartPolicy = try restartPolicy(service, oneOff: oneOff != nil)
+        spec.healthcheck = healthcheck(service, image: imageConfig)
+        spec.logging = try logging(service)
+        spec.network = try network(service)
+        spec.extraHosts = service.extraHosts.keys.sorted().flatMap { host in
+            (service.extraHosts[host] ?? []).map { HostEntry(name: host, address: $0) }
+        }
+        spec.dns.servers = service.dns
+        spec.dns.search = service.dnsSearch
+        spec.dns.options = service.dnsOpts
+        spec.mounts = try mounts(service, extra: oneOff?.volumes ?? [])
+
+        var labels = imageConfig.labels ?? [:]
+        for (k, v) in service.labels { labels[k] = v }
+        labels["com.docker.compose.project"] = project.name
+        labels["com.docker.compose.service"] = service.name
+        labels["com.docker.compose.container-number"] = String(number)
+        labels["com.docker.compose.oneoff"] = oneOff == nil ? "False" : "True"
+        labels["com.docker.compose.project.working_dir"] = project.workingDirectory
+        labels["com.docker.compose.project.config_files"] = project.composeFiles.joined(separator: ",")
+        labels["com.docker.compose.image"] = image.id.description
+        labels["com.docker.compose.version"] = composeVersion
+        labels["com.docker.compose.depends_on"] = service.dependsOn.keys.sorted().map { dep in
+            let d = service.dependsOn[dep]!
+            return "\(dep):\(d.condition.rawValue):\(d.restart)"
+        }.joined(separator: ",")
+        for (k, v) in oneOff?.labels ?? [:] { labels[k] = v }
+        if oneOff?.removeAfter == true { labels["io.swcompose.remove-on-exit"] = "true" }
+        spec.labels = labels
+        return spec
+    }
+
+    // MARK: - Environment
+
+    /// docker's order: PATH and HOSTNAME (and TERM with a terminal) first, then the service's variables
+    /// (sorted, replacing those defaults in place), then the image's not overridden.
+    func environment(_ service: ServiceConfig, image: ContainerConfig, hostname: String, tty: Bool, extra: [String: String]) -> [String] {
+        var user: [(String, String)] = []
+        var values = service.environment
+        for (k, v) in extra { values[k] = .some(v) }
+        for key in values.keys.sorted() {
+            guard let value = values[key] ?? nil else { continue }
+            user.append((key, value))
+        }
+        var merged = user.map { "\($0.0)=\($0.1)" }
+        let userKeys = Set(user.map(\.0))
+        for entry in image.env ?? [] {
+            let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            if !userKeys.contains(key) { merged.append(entry) }
+        }
+        var result = ["PATH=" + Self.defaultPath, "HOSTNAME=" + hostname]
+        if tty { result.append("TERM=xterm") }
+        for entry in merged {
+            let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            if let i = result.firstIndex(where: { $0.hasPrefix(key + "=") }) {
+                result[i] = entry
+            } else {
+                result.append(entry)
+            }
+        }
+        return result
+    }
+
+    // MARK: - Confinement
+
+    func security(_ service: ServiceConfig) throws(PlanError) -> SecuritySpec {
+        func at(_ key: String) -> SourceLocation? { service.locations[key] ?? service.location }
+        var s = SecuritySpec()
+        s.privileged = service.privileged
+        do {
+            s.capabilities = try Capabilities.resolve(add: service.capAdd, drop: service.capDrop, privileged: service.privileged)
+        } catch {
+            throw PlanError("service \"\(service.name)\": \(error)", at: at(service.capAdd.contains { Capabilities.number($0) == nil } ? "cap_add" : "cap_drop"))
+        }
+        var seccomp: SeccompProfile? = SeccompProfile.dockerDefault
+        for option in service.securityOpt {
+            let (key, value) = Self.splitOption(option)
+            switch key {
+            case "no-new-privileges":
+                s.noNewPrivileges = value.isEmpty || value == "true"
+                if !["", "true", "false"].contains(value) {
+                    throw PlanError("invalid security_opt \"\(option)\": no-new-privileges takes true or false", at: at("security_opt"))
+                }
+            case "seccomp":
+                if value == "unconfined" {
+                    seccomp = nil
+                } else {
+                    let path = value.hasPrefix("/") ? value : project.workingDirectory + "/" + value
+                    do {
+                        seccomp = try SeccompProfile.parse(try Files.read(path))
+                    } catch let error as SeccompError {
+                        throw PlanError("security_opt seccomp=\(value): \(error)", at: at("security_opt"))
+                    } catch {
+                        throw PlanError("security_opt seccomp=\(value): cannot read \(path): \(error)", at: at("security_opt"))
+                    }
+                }
+            case "apparmor", "label", "systempaths":
+                if key == "systempaths" && value == "unconfined" {
+                    s.maskedPaths = []
+                    s.readonlyPaths = []
+                }
+                // AppArmor and SELinux labels are not applied: neither is active on the hosts swcompose runs on.
+            default:
+                throw PlanError("unknown security_opt \"\(option)\" (swcompose knows seccomp=, no-new-privileges, apparmor=, label=, systempaths=)", at: at("security_opt"))
+            }
+        }
+        if service.privileged {
+            s.maskedPaths = []
+            s.readonlyPaths = []
+            seccomp = nil
+        }
+        if let seccomp {
+            do {
+                s.seccomp = try seccomp.resolve(capabilities: s.capabilities)
+            } catch {
+                throw PlanError("service \"\(service.name)\": \(error)", at: at("security_opt"))
+            }
+        }
+        return s
+    }
+
+    /// `key=value` or `key:value` (docker accepts both in security_opt).
+    static func splitOption(_ option: String) -> (String, String) {
+        if let i = option.firstIndex(where: { $0 == "=" || $0 == ":" }) {
+            return (String(option[..<i]), String(option[option.index(after: i)...]))
+        }
+        return (option, "")
+    }
+
+    /// Namespaced sysctls only, as docker allows: IPC ones, and net.* in the container's own network.
+    func sysctls(_ service: ServiceConfig) throws(PlanError) -> [String: String] {
+        let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                   "kernel.shmmni", "kernel.shm_rmid_forced"]
+        for key in service.sysctls.keys.sorted() {
+            let k = key.replacingOccurrences("/", ".")
+            let ok = ipc.contains(k) || k.hasPrefix("fs.mqueue.") || (k.hasPrefix("net.") && service.networkMode != "host")
+                || k == "kernel.domainname" || k == "kernel.hostname"
+            if !ok {
+                throw PlanError("sysctl \"\(key)\" is not allowed: only namespaced sysctls (IPC, fs.mqueue.*, net.* outside the host network) can be set per container", at: service.locations["sysctls"])
+            }
+        }
+        return service.sysctls
+    }
+
+    func rlimits(_ service: ServiceConfig) throws(PlanError) -> [ResourceLimit] {
+        var result: [ResourceLimit] = []
+        for name in service.ulimits.keys.sorted() {
+            let u = service.ulimits[name]!
+            guard ProcessSetupNames.rlimits.contains(name) else {
+                throw PlanError("unknown ulimit \"\(name)\"", at: service.locations["ulimits"])
+            }
+            let soft = u.single != 0 ? u.single : u.soft
+            let hard = u.single != 0 ? u.single : u.hard
+            func value(_ v: Int64) -> UInt64 { v < 0 ? UInt64.max : UInt64(v) }
+            guard soft <= hard || hard < 0 else {
+                throw PlanError("ulimit \"\(name)\": soft limit \(soft) is above the hard limit \(hard)", at: service.locations["ulimits"])
+            }
+            result.append(ResourceLimit(name: name, soft: value(soft), hard: value(hard)))
+        }
+        return result
+    }
+
+    func resources(_ service: ServiceConfig) -> Resources {
+        var r = Resources()
+        r.memory = service.memLimit
+        if let m = service.deploy?.limits?.memory, m > 0 { r.memory = m }
+        r.memoryReservation = service.memReservation
+        if let m = service.deploy?.reservations?.memory, m > 0 { r.memoryReservation = m }
+        r.memorySwap = service.memSwapLimit
+        if service.memSwappiness != 0 { r.memorySwappiness = service.memSwappiness }
+        r.oomKillDisable = service.oomKillDisable
+        r.cpuShares = service.cpuShares
+        r.cpuPeriod = service.cpuPeriod
+        r.cpuQuota = service.cpuQuota
+        var cpus = service.cpus
+        if let c = service.deploy?.limits?.cpus, c > 0 { cpus = c }
+        if cpus > 0 {
+            // docker's NanoCPUs: a 100 ms period and the matching quota.
+            r.cpuPeriod = 100_000
+            r.cpuQuota = Int64((Double(cpus) * 100_000).rounded())
+        }
+        r.cpusetCpus = service.cpuset
+        r.pidsLimit = service.pidsLimit
+        if let p = service.deploy?.limits?.pids, p > 0 { r.pidsLimit = p }
+        if let w = service.blkioConfig?.weight, w > 0 { r.blkioWeight = UInt16(clamping: w) }
+        return r
+    }
+
+    func devices(_ service: ServiceConfig) throws(PlanError) -> ([DeviceNode], [DeviceRule]) {
+        var nodes: [DeviceNode] = []
+        var rules: [DeviceRule] = []
+        if service.privileged {
+            rules.append(DeviceRule(allow: true, type: "a", major: -1, minor: -1, access: "rwm"))
+        }
+        for d in service.devices {
+            let permissions = d.permissions.isEmpty ? "rwm" : d.permissions
+            guard let st = try? Sys.fileStatus(d.source, follow: true) else {
+                throw PlanError("device \(d.source) of service \"\(service.name)\" does not exist on this host", at: service.locations["devices"])
+            }
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR {
+                throw PlanError("device \(d.source): directories of devices are not supported; list the devices", at: service.locations["devices"])
+            }
+            guard kind == S_IFCHR || kind == S_IFBLK else {
+                throw PlanError("\(d.source) is not a device", at: service.locations["devices"])
+            }
+            nodes.append(DeviceNode(hostPath: d.source, containerPath: d.target.isEmpty ? d.source : d.target, permissions: permissions))
+            rules.append(DeviceRule(allow: true, type: kind == S_IFCHR ? "c" : "b", major: Int64(Sys.major(st.st_rdev)),
+                                    minor: Int64(Sys.minor(st.st_rdev)), access: permissions))
+        }
+        for text in service.deviceCgroupRules {
+            guard let rule = DeviceRule.parse(text) else {
+                throw PlanError("invalid device_cgroup_rule \"\(text)\" (expected e.g. \"c 1:3 mr\" or \"a 7:* rwm\")", at: service.locations["device_cgroup_rules"])
+            }
+            rules.append(rule)
+        }
+        return (nodes, rules)
+    }
+
+    // MARK: - Lifecycle
+
+    static let signals: [String: Int32] = [
+        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8, "KILL": 9, "USR1": 10,
+        "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19,
+        "TSTP": 20, "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
+        "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
+    ]
+
+    /// `SIGTERM`, `TERM`, `15`, `SIGRTMIN+3`.
+    public static func signal(_ text: String, at location: SourceLocation? = nil) throws(PlanError) -> Int32 {
+        let upper = text.uppercased()
+        if let n = Int32(upper), n > 0, n < 65 { return n }
+        let name = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
+        if let n = signals[name] { return n }
+        for (base, value, sign) in [("RTMIN", Int32(34), Int32(1)), ("RTMAX", Int32(64), Int32(-1))] where name.hasPrefix(base) {
+            let rest = name.dropFirst(base.count)
+            if rest.isEmpty { return value }
+            if rest.first == (sign > 0 ? "+" : "-"), let off = Int32(rest.dropFirst()), off >= 0, off <= 30 { return value + sign * off }
+        }
+        throw PlanError("invalid signal \"\(text)\"", at: location)
+    }
+
+    func restartPolicy(_ service: ServiceConfig, oneOff: Bool) throws(PlanError) -> RestartPolicy {
+        if oneOff { return RestartPolicy() }
+        if !service.restart.isEmpty {
+            guard let p = RestartPolicy.parse(service.restart) else {
+                throw PlanError("invalid restart policy \"\(service.restart)\" (no, always, on-failure[:N], unless-stopped)", at: service.locations["restart"])
+            }
+            return p
+        }
+        if let rp = service.deploy?.restartPolicy {
+            switch rp.condition {
+            case "none": return RestartPolicy()
+            case "on-failure": return RestartPolicy(mode: .onFailure, maximumRetries: Int(rp.maxAttempts ?? 0))
+            case "any", "": return RestartPolicy(mode: .always)
+            default: throw PlanError("invalid deploy.restart_policy.condition \"\(rp.condition)\"", at: service.locations["deploy"])
+            }
+        }
+        return RestartPolicy()
+    }
+
+    /// The service's healthcheck merged field by field with the image's, as the daemon merges them.
+    func healthcheck(_ service: ServiceConfig, image: ContainerConfig) -> HealthcheckSpec? {
+        let h = service.healthCheck
+        if h?.disable == true { return nil }
+        let test = (h?.test).flatMap { $0.isEmpty ? nil : $0 } ?? image.healthcheck?.test
+        guard let test, !test.isEmpty, test.first != "NONE" else { return nil }
+        var spec = HealthcheckSpec(test: test)
+        func pick(_ service: Duration?, _ image: Int64?) -> Int64? {
+            if let s = service, s.nanoseconds > 0 { return s.nanoseconds }
+            if let i = image, i > 0 { return i }
+            return nil
+        }
+        if let v = pick(h?.interval, image.healthcheck?.interval) { spec.interval = v }
+        if let v = pick(h?.timeout, image.healthcheck?.timeout) { spec.timeout = v }
+        if let v = pick(h?.startPeriod, image.healthcheck?.startPeriod) { spec.startPeriod = v }
+        if let v = pick(h?.startInterval, image.healthcheck?.startInterval) { spec.startInterval = v }
+        if let r = h?.retries, r > 0 { spec.retries = Int(r) } else if let r = image.healthcheck?.retries, r > 0 { spec.retries = r }
+        return spec
+    }
+
+    func logging(_ service: ServiceConfig) throws(PlanError) -> LogOptions {
+        var o = LogOptions()
+        let driver = service.logging?.driver ?? ""
+        let options = service.logging?.options ?? [:]
+        switch driver {
+        case "", "json-file", "local": o.driver = "json-file"
+        case "none": o.driver = "none"
+        default:
+            throw PlanError("logging driver \"\(driver)\" is not supported (json-file, local, none)", at: service.locations["logging"])
+        }
+        if let size = options["max-size"] {
+            do { o.maxSize = try ByteSize.parse(size) } catch { throw PlanError("logging max-size: \(error)", at: service.locations["logging"]) }
+        }
+        if let files = options["max-file"] {
+            guard let n = Int(files), n > 0 else { throw PlanError("logging max-file must be a positive number", at: service.locations["logging"]) }
+            o.maxFiles = n
+        }
+        return o
+    }
+
+    func network(_ service: ServiceConfig) throws(PlanError) -> NetworkAttachment {
+        let mode = service.networkMode
+        if mode == "host" { return .host }
+        if mode == "none" || mode.isEmpty || mode == "bridge" || mode == "default" { return .isolated }
+        if mode.hasPrefix("service:") || mode.hasPrefix("container:") {
+            // Resolved to the other container when it starts.
+            return .isolated
+        }
+        throw PlanError("network_mode \"\(mode)\" is not supported", at: service.locations["network_mode"])
+    }
+
+    // MARK: - Mounts
+
+    func mounts(_ service: ServiceConfig, extra: [ServiceVolumeConfig]) throws(PlanError) -> [MountSpec] {
+        var result: [MountSpec] = []
+        for v in service.volumes + extra {
+            let loc = v.location ?? service.locations["volumes"]
+            switch v.type {
+            case "bind":
+                var m = MountSpec(kind: .bind, source: v.source, destination: v.target, readOnly: v.readOnly)
+                if let p = v.bind?.propagation, !p.isEmpty { m.propagation = p }
+                if v.bind?.recursive == "disabled" { m.recursive = false }
+                if !Sys.exists(v.source) {
+                    if v.bind?.createHostPath == true {
+                        do { try Sys.mkdirAll(v.source) } catch {
+                            throw PlanError("cannot create bind source \(v.source): \(error)", at: loc)
+                        }
+                    } else {
+                        throw PlanError("invalid mount config for type \"bind\": bind source path does not exist: \(v.source)", at: loc)
+                    }
+                }
+                result.append(m)
+            case "volume":
+                let name = v.source.isEmpty ? "" : volumeName(v.source)
+                var m = MountSpec(kind: .volume, source: name, destination: v.target, readOnly: v.readOnly)
+                m.subpath = v.volume?.subpath ?? ""
+                result.append(m)
+            case "tmpfs":
+                var m = MountSpec(kind: .tmpfs, source: "", destination: v.target, readOnly: v.readOnly)
+                m.tmpfsSize = v.tmpfs?.size ?? 0
+                m.tmpfsMode = UInt32(v.tmpfs?.mode ?? 0)
+                result.append(m)
+            default:
+                throw PlanError("volume type \"\(v.type)\" is not supported (bind, volume, tmpfs)", at: loc)
+            }
+        }
+        for entry in service.tmpfs {
+            let parts = entry.split(separator: ":", maxSplits: 1)
+            var m = MountSpec(kind: .tmpfs, source: "", destination: String(parts[0]))
+            if parts.count > 1 {
+                for option in parts[1].split(separator: ",") {
+                    let o = String(option)
+                    if o.hasPrefix("size=") {
+                        do { m.tmpfsSize = try ByteSize.parse(String(o.dropFirst(5))) } catch {
+                            throw PlanError("tmpfs \(entry): \(error)", at: service.locations["tmpfs"])
+                        }
+                    } else if o.hasPrefix("mode="), let mode = UInt32(o.dropFirst(5), radix: 8) {
+                        m.tmpfsMode = mode
+                    } else {
+                        m.tmpfsOptions.append(o)
+                    }
+                }
+            }
+            result.append(m)
+        }
+        var seen: [String: Int] = [:]
+        for (i, m) in result.enumerated() {
+            if let j = seen[m.destination] {
+                _ = j
+                throw PlanError("duplicate mount point \(m.destination) in service \"\(service.name)\"", at: service.locations["volumes"])
+            }
+            seen[m.destination] = i
+            guard m.destination.hasPrefix("/") else {
+                throw PlanError("mount point \"\(m.destination)\" must be an absolute path", at: service.locations["volumes"])
+            }
+        }
+        return result
+    }
+
+    /// The engine name of a compose volume: its `name:`, else `<project>_<key>`.
+    public func volumeName(_ key: String) -> String {
+        if let v = project.volumes[key] {
+            if !v.name.isEmpty { return v.name }
+            return "\(project.name)_\(key)"
+        }
+        return key
+    }
+}
+
+/// Names the Engine understands, shared with validation here.
+enum ProcessSetupNames {
+    static let rlimits: Set<String> = ["as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                                       "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"]
+}
+
+extension String {
+    func replacingOccurrences(_ a: Character, _ b: Character) -> String {
+        String(map { $0 == a ? b : $0 })
+    }
+
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        guard !a.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.range(of: a) {
+            out += rest[..<r.lowerBound]
+            out += b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
