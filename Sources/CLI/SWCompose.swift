@@ -12,7 +12,12 @@ struct SWCompose: ParsableCommand {
         bridge networking.
         """,
         version: "swcompose version \(version)",
-        subcommands: [ConfigCommand.self, ImagesCommand.self, ImageCommand.self, VersionCommand.self]
+        subcommands: [
+            UpCommand.self, DownCommand.self, CreateCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self,
+            KillCommand.self, RmCommand.self, PauseCommand.self, UnpauseCommand.self, WaitCommand.self,
+            PsCommand.self, LogsCommand.self, TopCommand.self, ExecCommand.self, RunCommand.self,
+            ConfigCommand.self, ImagesCommand.self, ImageCommand.self, VersionCommand.self,
+        ]
     )
 
     @OptionGroup var global: GlobalOptions

@@ -1,6 +1,6 @@
 /// Column-aligned tables as docker prints them (three spaces between columns).
 enum Table {
-    static func render(_ rows: [[String]]) -> String {
+    static func render(_ rows: [[String]], separator: Int = 3) -> String {
         guard let columns = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {
@@ -11,7 +11,7 @@ enum Table {
             var line = ""
             for (i, cell) in row.enumerated() {
                 line += cell
-                if i < row.count - 1 { line += String(repeating: " ", count: widths[i] - cell.count + 3) }
+                if i < row.count - 1 { line += String(repeating: " ", count: widths[i] - cell.count + separator) }
             }
             out += line + "\n"
         }
@@ -44,5 +44,22 @@ enum JSONText {
 
     static func object(_ fields: [String: String]) -> String {
         "{" + fields.keys.sorted().map { "\(string($0)):\(string(fields[$0]!))" }.joined(separator: ",") + "}"
+    }
+
+    /// A field value: a string (quoted) or raw JSON (numbers, arrays).
+    enum Value: ExpressibleByStringLiteral {
+        case text(String)
+        case raw(String)
+
+        init(stringLiteral value: String) { self = .text(value) }
+    }
+
+    static func object(_ fields: [(String, Value)]) -> String {
+        "{" + fields.sorted { $0.0 < $1.0 }.map { key, value in
+            switch value {
+            case .text(let s): return "\(string(key)):\(string(s))"
+            case .raw(let r): return "\(string(key)):\(r)"
+            }
+        }.joined(separator: ",") + "}"
     }
 }

@@ -572,17 +572,23 @@ public struct ServiceVolumeConfig: Sendable, Equatable {
         public var propagation: String = ""
         public var createHostPath = false
         public var recursive: String = ""
+
+        public init() {}
     }
 
     public struct VolumeOptions: Sendable, Equatable {
         public var labels: [String: String] = [:]
         public var noCopy = false
         public var subpath: String = ""
+
+        public init() {}
     }
 
     public struct Tmpfs: Sendable, Equatable {
         public var size: Int64 = 0
         public var mode: Int64 = 0
+
+        public init() {}
     }
 
     public var type: String = ""

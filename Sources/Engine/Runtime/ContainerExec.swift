@@ -43,7 +43,7 @@ public struct ExecRequest: Codable, Sendable {
 public enum ContainerExec {
     /// Runs the helper with the caller's descriptors as the process's standard streams. Returns the
     /// exit code (126 when the process could not be started, as docker reports it).
-    public static func run(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws -> Int32 {
+    public static func run(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32) = (0, 1, 2), wait: Bool = true) throws -> Int32 {
         let (parentEnd, childEnd) = try PacketSocket.pair()
         defer { parentEnd.close() }
         var pidfd: Int32 = -1
@@ -57,6 +57,7 @@ public enum ContainerExec {
         childEnd.close()
         defer { Sys.close(pidfd) }
         try parentEnd.send(try Wire.encode(request))
+        if !wait { return 0 }
         // The helper forwards signals to the process; ignore the terminal's ones here meanwhile.
         var old = sigaction(), ignore = sigaction()
         ignore.__sigaction_handler.sa_handler = SIG_IGN
@@ -199,7 +200,7 @@ public enum ContainerExec {
 
     /// Copies what is readable; false at end of input.
     @discardableResult
-    static func pump(from: Int32, to: Int32, buffer: inout [UInt8], drain: Bool) -> Bool {
+    public static func pump(from: Int32, to: Int32, buffer: inout [UInt8], drain: Bool) -> Bool {
         if drain { _ = fcntl(from, F_SETFL, fcntl(from, F_GETFL) | O_NONBLOCK) }
         repeat {
             let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
@@ -209,7 +210,7 @@ public enum ContainerExec {
         return true
     }
 
-    static func copyWindowSize(to terminal: Int32) {
+    public static func copyWindowSize(to terminal: Int32) {
         var rows: UInt16 = 0, cols: UInt16 = 0
         if cl_get_winsize(0, &rows, &cols) == 0 { _ = cl_set_winsize(terminal, rows, cols) }
     }

@@ -80,7 +80,7 @@ public enum ContainerInit {
         let root = rootfs.merged
         // The root must be a mount point of its own for pivot_root; the overlay is.
         try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork)
-        try MountSetup.mountUser(root: root, mounts: spec.mounts)
+        try MountSetup.mountUser(root: root, mounts: spec.mounts, copyUp: config.copyUp)
         try MountSetup.mountEtcFiles(root: root, containerDirectory: config.containerDirectory, mounts: spec.mounts)
         try MountSetup.makeDevices(root: root, spec: spec)
         if !spec.process.workingDir.isEmpty && spec.process.workingDir != "/" {

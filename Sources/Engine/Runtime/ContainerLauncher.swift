@@ -140,6 +140,23 @@ public enum ContainerLauncher {
             try? cgroup.destroy()
             throw StartError(step: "create cgroup", message: error.description)
         }
+        // Volumes by name become their data directories; new ones are filled from the image on mount.
+        var spec = spec
+        var copyUp: [String] = []
+        let volumes = VolumeStore(root: runtime.root)
+        for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
+            let name = spec.mounts[i].source
+            do {
+                try volumes.create(name, anonymous: true)
+            } catch {
+                try? cgroup.destroy()
+                throw StartError(step: "create volume \(name)", message: error.description)
+            }
+            spec.mounts[i].source = volumes.dataPath(name)
+            if !spec.mounts[i].noCopy && spec.mounts[i].subpath.isEmpty && !volumes.isInitialized(name) {
+                copyUp.append(spec.mounts[i].destination)
+            }
+        }
         let (parentEnd, childEnd) = try PacketSocket.pair()
 
         var flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC)
@@ -151,6 +168,7 @@ public enum ContainerLauncher {
         var config = InitConfig(spec: spec, layerDirectories: layerDirectories,
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)
         config.networkNamespace = joinNetworkOf.map { "/proc/\($0)/ns/net" }
+        config.copyUp = copyUp
         let payload = try Wire.encode(config)
 
         var pidfd: Int32 = -1

@@ -89,7 +89,7 @@ public struct MountSpec: Codable, Sendable, Equatable {
     }
 
     public var kind: Kind
-    /// Host path for binds and volumes (the volume's `_data`); unused for tmpfs.
+    /// Host path for binds, the volume's name for volumes; unused for tmpfs.
     public var source: String
     public var destination: String
     public var readOnly = false
@@ -99,6 +99,8 @@ public struct MountSpec: Codable, Sendable, Equatable {
     public var recursive = true
     /// Subdirectory of the source to mount.
     public var subpath: String = ""
+    /// For volumes: do not fill a new volume from the image (`nocopy`).
+    public var noCopy = false
     /// tmpfs size in bytes (0: the kernel's default of half the memory).
     public var tmpfsSize: Int64 = 0
     /// tmpfs mode (0: 1777 as docker).

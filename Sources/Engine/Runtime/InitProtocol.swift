@@ -14,6 +14,8 @@ struct InitConfig: Codable {
     var sharedNetwork: Bool
     /// A network namespace to join (`/proc/<pid>/ns/net` of another container).
     var networkNamespace: String?
+    /// Mount points whose new, empty volume is filled from the image first (docker's copy-up).
+    var copyUp: [String] = []
 }
 
 /// Messages on the sync socket (a SOCK_SEQPACKET pair: one message per packet).

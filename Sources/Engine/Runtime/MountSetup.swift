@@ -101,7 +101,7 @@ enum MountSetup {
     }
 
     /// Binds, volumes and tmpfs mounts, parents before children (docker sorts by depth).
-    static func mountUser(root: String, mounts: [MountSpec]) throws(StepFailure) {
+    static func mountUser(root: String, mounts: [MountSpec], copyUp: [String] = []) throws(StepFailure) {
         let ordered = mounts.enumerated().sorted { a, b in
             let da = a.element.destination.split(separator: "/").count
             let db = b.element.destination.split(separator: "/").count
@@ -136,6 +136,9 @@ enum MountSetup {
                 guard stat(source, &st) == 0 else {
                     throw StepFailure("mount \(m.source) on \(m.destination)", SystemError("stat", source))
                 }
+                if m.kind == .volume && copyUp.contains(m.destination) {
+                    try fillVolume(source: source, from: dest)
+                }
                 if (st.st_mode & S_IFMT) == S_IFDIR { try ensureDirectory(dest) } else { try ensureFile(dest) }
                 let rec = m.recursive ? UInt(MS_REC) : 0
                 try mount(source, dest, nil, UInt(MS_BIND) | rec, nil, step: "mount \(source) on \(m.destination)")
@@ -151,6 +154,20 @@ enum MountSetup {
                 try mount("", dest, nil, propagation, nil, step: "set propagation of \(m.destination)")
                 if m.readOnly { try remountReadOnly(dest, step: "make \(m.destination) read-only", recursive: m.recursive) }
             }
+        }
+    }
+
+    /// docker's copy-up: a new, empty volume takes the image's content at its mount point (with owners
+    /// and modes). `_initialized` beside the data directory records that it happened.
+    static func fillVolume(source: String, from imagePath: String) throws(StepFailure) {
+        do {
+            if Sys.isDirectory(imagePath) && TreeCopy.isEmpty(source) {
+                try TreeCopy.copy(from: imagePath, to: source)
+            }
+            let marker = (source.lastIndex(of: "/").map { String(source[..<$0]) } ?? source) + "/_initialized"
+            _ = try FileHandle(path: marker, flags: O_WRONLY | O_CREAT, mode: 0o600)
+        } catch {
+            throw StepFailure("fill volume from \(imagePath)", error)
         }
     }
 

@@ -67,6 +67,11 @@ public struct ContainerRecord: Sendable {
     public var state: ContainerState
     public var id: String { spec.id }
     public var name: String { spec.name }
+
+    public init(spec: ContainerSpec, state: ContainerState) {
+        self.spec = spec
+        self.state = state
+    }
 }
 
 public enum ContainerStoreError: Error, Sendable, CustomStringConvertible {

@@ -86,11 +86,7 @@ public final class Supervisor {
         Array(line.utf8).withUnsafeBytes { try? Sys.write(2, $0) }
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { MonotonicClock.now() }
 
     func run() -> Int32 {
         do {
@@ -648,6 +644,10 @@ public final class Supervisor {
         persist(m)
         for w in m.waiters { reply(w, .exited(code: m.state.exitCode, oomKilled: oom)) }
         m.waiters = []
+        if m.restartAt == nil && m.spec.labels["io.swcompose.remove-on-exit"] == "true" && m.startReply == nil {
+            // `run --rm -d`: nobody waits to remove it, so the supervisor does.
+            if (try? store.remove(id)) != nil { managed[id] = nil }
+        }
     }
 
     func shouldRestart(_ m: Managed) -> Bool {

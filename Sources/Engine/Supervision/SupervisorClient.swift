@@ -21,15 +21,23 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
 public final class SupervisorClient {
     let fd: Int32
     var reader = FrameReader()
+    public let root: StateRoot
+    public let group: String
+    /// The connection's descriptor (to poll for a reply).
+    public var socket: Int32 { fd }
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, root: StateRoot, group: String) {
+        self.fd = fd
+        self.root = root
+        self.group = group
+    }
 
     deinit { Sys.close(fd) }
 
     /// Connects to the group's supervisor, starting one when none is running.
     public static func connect(runtime: Runtime, group: String) throws(SupervisorError) -> SupervisorClient {
         let paths = SupervisorPaths(root: runtime.root, group: group)
-        if let fd = try? UnixSocket.connect(paths.socket) { return SupervisorClient(fd: fd) }
+        if let fd = try? UnixSocket.connect(paths.socket) { return SupervisorClient(fd: fd, root: runtime.root, group: group) }
         var lastError = ""
         for attempt in 0..<50 {
             do {
@@ -38,7 +46,7 @@ public final class SupervisorClient {
                 lastError = "\(error)"
             }
             do {
-                return SupervisorClient(fd: try UnixSocket.connect(paths.socket))
+                return SupervisorClient(fd: try UnixSocket.connect(paths.socket), root: runtime.root, group: group)
             } catch {
                 lastError = error.description
             }

@@ -66,18 +66,23 @@ public enum Timestamp {
     /// "3 days ago", "About a minute ago"… as docker prints ages.
     public static func ago(_ seconds: Int64, now: Int64? = nil) -> String {
         let reference = now ?? Int64(Timestamp.now().tv_sec)
-        let d = max(0, reference - seconds)
+        return humanDuration(max(0, reference - seconds)) + " ago"
+    }
+
+    /// go-units' HumanDuration: "Less than a second", "1 second", "About a minute", "3 hours"…
+    public static func humanDuration(_ d: Int64) -> String {
         switch d {
-        case ..<1: return "Less than a second ago"
-        case ..<60: return "\(d) seconds ago"
-        case ..<120: return "About a minute ago"
-        case ..<3600: return "\(d / 60) minutes ago"
-        case ..<7200: return "About an hour ago"
-        case ..<(86400 * 2): return "\(d / 3600) hours ago"
-        case ..<(86400 * 14): return "\(d / 86400) days ago"
-        case ..<(86400 * 60): return "\(d / (86400 * 7)) weeks ago"
-        case ..<(86400 * 365 * 2): return "\(d / (86400 * 30)) months ago"
-        default: return "\(d / (86400 * 365)) years ago"
+        case ..<1: return "Less than a second"
+        case 1: return "1 second"
+        case ..<60: return "\(d) seconds"
+        case ..<120: return "About a minute"
+        case ..<3600: return "\(d / 60) minutes"
+        case ..<7200: return "About an hour"
+        case ..<(86400 * 2): return "\(d / 3600) hours"
+        case ..<(86400 * 14): return "\(d / 86400) days"
+        case ..<(86400 * 60): return "\(d / (86400 * 7)) weeks"
+        case ..<(86400 * 365 * 2): return "\(d / (86400 * 30)) months"
+        default: return "\(d / (86400 * 365)) years"
         }
     }
 }
@@ -98,5 +103,14 @@ public enum ByteCount {
         var s = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
         if s.hasSuffix(".0") { s.removeLast(2) }
         return s + units[unit]
+    }
+}
+
+/// Seconds on the monotonic clock (for timeouts and intervals; never goes back).
+public enum MonotonicClock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -1,0 +1,347 @@
+import ArgumentParser
+import ComposeModel
+import Engine
+import Scheduler
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How docker shows a container's command, state and status.
+enum ContainerPresentation {
+    /// Arguments joined the way a shell would read them back (single quotes where needed).
+    static func shellJoin(_ args: [String]) -> String {
+        args.map { arg in
+            if arg.isEmpty { return "''" }
+            let safe = arg.unicodeScalars.allSatisfy { c in
+                (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "_@%+=:,./-".unicodeScalars.contains(c)
+            }
+            if safe { return arg }
+            return "'" + arg.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\"'\"'") + "'"
+        }.joined(separator: " ")
+    }
+
+    /// docker's 20-character ellipsis, quoted.
+    static func command(_ r: ContainerRecord) -> String {
+        let full = shellJoin(r.spec.process.args)
+        let chars = Array(full)
+        let short = chars.count > 20 ? String(chars[0..<19]) + "…" : full
+        return "\"" + short + "\""
+    }
+
+    static func state(_ s: ContainerState) -> String {
+        if s.status == .running || s.status == .paused, !s.isAlive { return "exited" }
+        return s.status.rawValue
+    }
+
+    static func health(_ s: ContainerState) -> String {
+        guard s.isAlive, let h = s.health else { return "" }
+        return h.status.rawValue
+    }
+
+    static func status(_ s: ContainerState) -> String {
+        let now = Int64(Timestamp.now().tv_sec)
+        func since(_ t: String) -> Int64 { Timestamp.parse(t).map { now - $0 } ?? 0 }
+        switch s.status {
+        case .created: return "Created"
+        case .restarting: return "Restarting (\(s.exitCode)) \(Timestamp.humanDuration(since(s.finishedAt))) ago"
+        case .exited, .dead, .removing: return "Exited (\(s.exitCode)) \(Timestamp.humanDuration(since(s.finishedAt))) ago"
+        case .running, .paused:
+            guard s.isAlive else { return "Exited (\(s.exitCode)) \(Timestamp.humanDuration(since(s.finishedAt))) ago" }
+            var text = "Up \(Timestamp.humanDuration(since(s.startedAt)))"
+            if s.status == .paused {
+                text += " (Paused)"
+            } else if let h = s.health {
+                switch h.status {
+                case .starting: text += " (health: starting)"
+                case .healthy: text += " (healthy)"
+                case .unhealthy: text += " (unhealthy)"
+                }
+            }
+            return text
+        }
+    }
+
+    /// `2026-11-23 15:20:03 +0000 UTC`
+    static func createdAt(_ spec: ContainerSpec) -> String {
+        guard let t = Timestamp.parse(spec.created) else { return "" }
+        let iso = Timestamp.rfc3339(timespec(tv_sec: Int(t), tv_nsec: 0), nanoseconds: false)
+        return iso.replacingOccurrences("T", " ").replacingOccurrences("Z", "") + " +0000 UTC"
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        guard !a.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.range(of: a) {
+            out += rest[..<r.lowerBound]
+            out += b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}
+
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.")
+
+    @ParentCommand var root: SWCompose
+
+    @Flag(name: [.short, .long], help: "Show all stopped containers (including those created by the run command).")
+    var all = false
+
+    @Flag(name: [.short, .long], help: "Only display IDs.")
+    var quiet = false
+
+    @Flag(help: "Display services.")
+    var services = false
+
+    @Option(name: .customLong("status"), help: "Filter services by status (paused, restarting, removing, running, dead, created, exited).")
+    var statuses: [String] = []
+
+    @Option(name: .customLong("filter"), help: "Filter services by a property (status=running).")
+    var filter: [String] = []
+
+    @Option(help: "Format the output (table, json).")
+    var format: String = "table"
+
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
+    var noTrunc = false
+
+    @Argument(help: "Services to list (default: all).")
+    var serviceNames: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: serviceNames)
+        var wanted = Set(statuses)
+        for f in filter {
+            guard f.hasPrefix("status=") else {
+                Terminal.writeError("invalid filter \"\(f)\": only status=… is supported\n")
+                throw ExitCode.failure
+            }
+            wanted.insert(String(f.dropFirst("status=".count)))
+        }
+        var records = try session.containers(serviceNames, oneOff: nil)
+        records = records.filter { r in
+            let state = ContainerPresentation.state(r.state)
+            if !wanted.isEmpty { return wanted.contains(state) }
+            return all || state == "running" || state == "paused" || state == "restarting"
+        }
+        if services {
+            var seen: [String] = []
+            for r in records where !seen.contains(Orchestrator.serviceName(r)) { seen.append(Orchestrator.serviceName(r)) }
+            Terminal.write(seen.map { $0 + "\n" }.joined())
+            return
+        }
+        if quiet {
+            Terminal.write(records.map { (noTrunc ? $0.id : $0.id) + "\n" }.joined())
+            return
+        }
+        let now = Int64(Timestamp.now().tv_sec)
+        if format == "json" {
+            var out = ""
+            for r in records { out += psJSON(r, now: now) + "\n" }
+            Terminal.write(out)
+            return
+        }
+        guard format == "table" else {
+            Terminal.writeError("unsupported format \"\(format)\" (table, json)\n")
+            throw ExitCode.failure
+        }
+        var rows = [["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]]
+        for r in records {
+            rows.append([r.name, r.spec.image.reference,
+                         noTrunc ? "\"\(ContainerPresentation.shellJoin(r.spec.process.args))\"" : ContainerPresentation.command(r),
+                         Orchestrator.serviceName(r),
+                         Timestamp.parse(r.spec.created).map { Timestamp.ago($0, now: now) } ?? "",
+                         ContainerPresentation.status(r.state), ""])
+        }
+        Terminal.write(Table.render(rows))
+    }
+}
+
+extension PsCommand {
+    /// One `ps --format json` line, with docker compose's fields.
+    func psJSON(_ r: ContainerRecord, now: Int64) -> String {
+        let labels = r.spec.labels.keys.sorted().map { "\($0)=\(r.spec.labels[$0]!)" }.joined(separator: ",")
+        var f: [(String, JSONText.Value)] = []
+        let command = noTrunc ? "\"\(ContainerPresentation.shellJoin(r.spec.process.args))\"" : ContainerPresentation.command(r)
+        f.append(("Command", .text(command)))
+        f.append(("CreatedAt", .text(ContainerPresentation.createdAt(r.spec))))
+        f.append(("ExitCode", .raw(String(r.state.exitCode))))
+        f.append(("Health", .text(ContainerPresentation.health(r.state))))
+        f.append(("ID", .text(String(r.id.prefix(12)))))
+        f.append(("Image", .text(r.spec.image.reference)))
+        f.append(("Labels", .text(labels)))
+        f.append(("LocalVolumes", .text(String(r.spec.mounts.filter { $0.kind == .volume }.count))))
+        f.append(("Mounts", .text(r.spec.mounts.filter { $0.kind != .tmpfs }.map(\.source).joined(separator: ","))))
+        f.append(("Name", .text(r.name)))
+        f.append(("Names", .text(r.name)))
+        f.append(("Networks", .text("")))
+        f.append(("Ports", .text("")))
+        f.append(("Project", .text(r.spec.labels["com.docker.compose.project"] ?? "")))
+        f.append(("Publishers", .raw("[]")))
+        f.append(("RunningFor", .text(Timestamp.parse(r.spec.created).map { Timestamp.ago($0, now: now) } ?? "")))
+        f.append(("Service", .text(Orchestrator.serviceName(r))))
+        f.append(("Size", .text("0B")))
+        f.append(("State", .text(ContainerPresentation.state(r.state))))
+        f.append(("Status", .text(ContainerPresentation.status(r.state))))
+        return JSONText.object(f)
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "View output from containers.")
+
+    @ParentCommand var root: SWCompose
+
+    @Flag(name: [.short, .long], help: "Follow log output.")
+    var follow = false
+
+    @Flag(name: [.short, .long], help: "Show timestamps.")
+    var timestamps = false
+
+    @Option(name: [.customShort("n"), .customLong("tail")], help: "Number of lines to show from the end of the logs for each container (or all).")
+    var tail: String = "all"
+
+    @Option(help: "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+    var since: String?
+
+    @Option(help: "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).")
+    var until: String?
+
+    @Flag(name: .customLong("no-color"), help: "Produce monochrome output.")
+    var noColor = false
+
+    @Flag(name: .customLong("no-log-prefix"), help: "Don't print prefix in logs.")
+    var noLogPrefix = false
+
+    @Option(help: "index of the container if service has multiple replicas.")
+    var index: Int?
+
+    @Argument(help: "Services to show (default: all).")
+    var services: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        var options = LogPrinter.Options()
+        options.follow = follow
+        options.timestamps = timestamps
+        options.prefix = !noLogPrefix
+        options.color = !noColor && Terminal.useColor(root.global.ansi, fd: 1, environment: session.context.environment)
+        if tail != "all" {
+            guard let n = Int(tail) else {
+                Terminal.writeError("invalid --tail value \"\(tail)\": a number or all\n")
+                throw ExitCode.failure
+            }
+            options.tail = n
+        }
+        for (text, assign) in [(since, { (v: Int64) in options.since = v }), (until, { (v: Int64) in options.until = v })] {
+            guard let text else { continue }
+            guard let t = parseLogTime(text) else {
+                Terminal.writeError("invalid time \"\(text)\": an RFC 3339 time, a Unix time or a duration such as 42m\n")
+                throw ExitCode.failure
+            }
+            assign(t)
+        }
+        var records = try session.containers(services, oneOff: nil)
+        if let index { records = records.filter { Orchestrator.number($0) == index } }
+        let printer = LogPrinter(options: options, runtime: session.runtime)
+        printer.printExisting(records)
+        guard follow else { return }
+        let o = session.orchestrator
+        Interrupts.install()
+        printer.follow {
+            if Interrupts.count > 0 { return true }
+            // New containers of these services (scaled up, restarted by up) join the stream.
+            for r in o.containers(services: services, oneOff: nil) where printer.tracked[r.id] == nil { printer.add(r) }
+            return !printer.tracked.values.contains { t in
+                let s = o.store.state(t.record.id)
+                return s.isAlive || s.status == .restarting
+            }
+        }
+    }
+}
+
+struct TopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "top", abstract: "Display the running processes.")
+
+    @ParentCommand var root: SWCompose
+
+    @Argument(help: "Services to show (default: all).")
+    var services: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        let records = try session.containers(services).filter { $0.state.isAlive }
+        var rows = [["SERVICE", "#", "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]]
+        let users = HostUsers()
+        for r in records {
+            for pid in session.runtime.cgroup(r.id).processes().sorted() {
+                guard let p = ProcessSnapshot(pid: pid) else { continue }
+                rows.append([Orchestrator.serviceName(r), String(Orchestrator.number(r)), users.name(p.uid), String(pid), String(p.ppid),
+                             String(p.cpuPercent), p.startTime, p.tty, p.cpuTime, p.command])
+            }
+        }
+        if rows.count > 1 { Terminal.write(Table.render(rows, separator: 2)) }
+    }
+}
+
+/// Host user names (for `top`, as `ps` shows them).
+struct HostUsers {
+    var names: [UInt32: String] = [:]
+
+    init() {
+        for line in ((try? Files.readText("/etc/passwd")) ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count > 2, let uid = UInt32(f[2]) { names[uid] = String(f[0]) }
+        }
+    }
+
+    func name(_ uid: UInt32) -> String { names[uid] ?? String(uid) }
+}
+
+/// What `ps -ef` shows for one process, from /proc.
+struct ProcessSnapshot {
+    var uid: UInt32
+    var ppid: Int32
+    var cpuPercent: Int
+    var startTime: String
+    var tty: String
+    var cpuTime: String
+    var command: String
+
+    init?(pid: Int32) {
+        guard let stat = try? Files.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")"),
+              let status = try? Files.readText("/proc/\(pid)/status") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 20 else { return nil }
+        ppid = Int32(fields[1]) ?? 0
+        let ttyNumber = Int(fields[4]) ?? 0
+        let utime = Int64(fields[11]) ?? 0, stime = Int64(fields[12]) ?? 0
+        let started = Int64(fields[19]) ?? 0
+        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        uid = 0
+        for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
+            uid = UInt32(line.split(whereSeparator: { $0 == "\t" || $0 == " " })[1]) ?? 0
+        }
+        let uptime = Double((try? Files.readText("/proc/uptime"))?.split(separator: " ").first ?? "0") ?? 0
+        let boot = Int64(Timestamp.now().tv_sec) - Int64(uptime)
+        let startEpoch = boot + started / hz
+        let elapsed = max(1, Int64(uptime) - started / hz)
+        cpuPercent = Int((utime + stime) / hz * 100 / elapsed)
+        var t = time_t(startEpoch)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        startTime = "\(two(parts.tm_hour)):\(two(parts.tm_min))"
+        tty = ttyNumber == 0 ? "?" : "pts/\(ttyNumber & 0xff)"
+        let total = (utime + stime) / hz
+        cpuTime = "\(total / 3600 < 10 ? "0" : "")\(total / 3600):\(two(Int32(total / 60 % 60))):\(two(Int32(total % 60)))"
+        let cmdline = (try? Files.read("/proc/\(pid)/cmdline")) ?? []
+        let args = cmdline.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        command = args.filter { !$0.isEmpty }.joined(separator: " ")
+        if command.isEmpty { command = "[" + stat[stat.index(after: stat.firstIndex(of: "(")!)..<close] + "]" }
+    }
+}

@@ -1,0 +1,224 @@
+import ArgumentParser
+import ComposeModel
+import Engine
+import Scheduler
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ctrl-C while attached: the first stops the project gracefully, the second kills it.
+enum Interrupts {
+    nonisolated(unsafe) static var count: Int32 = 0
+
+    static func install() {
+        signal(SIGINT) { _ in Interrupts.count += 1 }
+        signal(SIGTERM) { _ in Interrupts.count += 1 }
+    }
+}
+
+struct UpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Create and start containers.")
+
+    @ParentCommand var root: SWCompose
+
+    @Flag(name: [.short, .customLong("detach")], help: "Detached mode: run containers in the background.")
+    var detach = false
+
+    @Flag(name: .customLong("no-start"), help: "Don't start the services after creating them.")
+    var noStart = false
+
+    @Flag(name: .customLong("no-deps"), help: "Don't start linked services.")
+    var noDeps = false
+
+    @Flag(name: .customLong("force-recreate"), help: "Recreate containers even if their configuration and image haven't changed.")
+    var forceRecreate = false
+
+    @Flag(name: .customLong("no-recreate"), help: "If containers already exist, don't recreate them.")
+    var noRecreate = false
+
+    @Flag(name: .customLong("remove-orphans"), help: "Remove containers for services not defined in the compose file.")
+    var removeOrphans = false
+
+    @Flag(name: .customLong("wait"), help: "Wait for services to be running|healthy. Implies detached mode.")
+    var wait = false
+
+    @Option(name: .customLong("wait-timeout"), help: "Maximum duration in seconds to wait for the project to be running|healthy.")
+    var waitTimeout: Int?
+
+    @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances (overrides scale in the compose file).", valueName: "SERVICE=NUM"))
+    var scale: [String] = []
+
+    @Option(name: [.short, .long], help: "Seconds to wait for containers to stop before killing them.")
+    var timeout: Int?
+
+    @Flag(name: .customLong("abort-on-container-exit"), help: "Stops all containers if any container was stopped. Incompatible with -d.")
+    var abortOnContainerExit = false
+
+    @Option(name: .customLong("exit-code-from"), help: "Return the exit code of the selected service container. Implies --abort-on-container-exit.")
+    var exitCodeFrom: String?
+
+    @Flag(name: .customLong("no-log-prefix"), help: "Don't print prefix in logs.")
+    var noLogPrefix = false
+
+    @Flag(name: .customLong("no-color"), help: "Produce monochrome output.")
+    var noColor = false
+
+    @Flag(name: .customLong("timestamps"), help: "Show timestamps.")
+    var timestamps = false
+
+    @Flag(name: .customLong("no-build"), help: "Don't build an image, even if it's policy.")
+    var noBuild = false
+
+    @Flag(name: .customLong("build"), help: "Build images before starting containers.")
+    var build = false
+
+    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never).")
+    var pull: String?
+
+    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
+    var quietPull = false
+
+    @Argument(help: "Services to start (default: all).")
+    var services: [String] = []
+
+    func validate() throws {
+        if detach && (abortOnContainerExit || exitCodeFrom != nil) {
+            throw ValidationError("--abort-on-container-exit and --exit-code-from cannot be combined with --detach")
+        }
+        if forceRecreate && noRecreate {
+            throw ValidationError("--force-recreate and --no-recreate are incompatible")
+        }
+    }
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        var options = Orchestrator.UpOptions()
+        options.services = services
+        options.noDeps = noDeps
+        options.noStart = noStart
+        options.forceRecreate = forceRecreate
+        options.noRecreate = noRecreate
+        options.removeOrphans = removeOrphans
+        options.timeout = timeoutNanoseconds(timeout)
+        for entry in scale {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let n = Int(parts[1]), n >= 0 else {
+                Terminal.writeError("invalid --scale \"\(entry)\": use SERVICE=NUM\n")
+                throw ExitCode.failure
+            }
+            options.scale[String(parts[0])] = n
+        }
+        if let exitCodeFrom, session.project.services[exitCodeFrom] == nil {
+            Terminal.writeError("no such service: \(exitCodeFrom)\n")
+            throw ExitCode.failure
+        }
+        let o = session.orchestrator
+        try session.run { () throws(OrchestrationError) in try o.up(options) }
+        (session.progress as? TerminalProgress)?.finish()
+        if noStart { return }
+        let selected = o.selection(services, withDependencies: !noDeps)
+        if wait {
+            try session.run { () throws(OrchestrationError) in
+                try waitForProject(o, services: selected, timeout: waitTimeout.map(Double.init))
+            }
+            return
+        }
+        if detach { return }
+        try attach(session, services: selected)
+    }
+
+    func waitForProject(_ o: Orchestrator, services: [String], timeout: Double?) throws(OrchestrationError) {
+        for r in o.containers(services: services) {
+            if r.spec.healthcheck != nil {
+                o.progressEvent("Container", r.name, "Waiting")
+                try o.waitHealthy(r, timeout: timeout)
+                o.progressEvent("Container", r.name, "Healthy")
+            } else if !o.store.state(r.id).isAlive {
+                throw OrchestrationError("container \(r.name) exited (\(o.store.state(r.id).exitCode))")
+            }
+        }
+    }
+
+    /// Attached mode: stream every container's output until they have all exited, or Ctrl-C.
+    func attach(_ session: ComposeSession, services: [String]) throws {
+        let o = session.orchestrator
+        let records = o.containers(services: services)
+        let names = records.map { LogPrinter.label($0) }
+        Terminal.write("Attaching to \(names.joined(separator: ", "))\n")
+        var printerOptions = LogPrinter.Options()
+        printerOptions.follow = true
+        printerOptions.timestamps = timestamps
+        printerOptions.prefix = !noLogPrefix
+        printerOptions.color = !noColor && Terminal.useColor(root.global.ansi, fd: 1, environment: session.context.environment)
+        let printer = LogPrinter(options: printerOptions, runtime: session.runtime)
+        printer.printExisting(records)
+        Interrupts.install()
+        let abort = abortOnContainerExit || exitCodeFrom != nil
+        var exited: Set<String> = []
+        var stopping = false
+        printer.follow {
+            if Interrupts.count > 0 { return true }
+            var allDone = true
+            for r in records {
+                let state = o.store.state(r.id)
+                if state.isAlive || state.status == .restarting || state.status == .created {
+                    allDone = false
+                } else if exited.insert(r.id).inserted {
+                    Terminal.write("\(LogPrinter.label(r)) exited with code \(state.exitCode)\n")
+                    if abort { stopping = true }
+                }
+            }
+            return allDone || stopping
+        }
+        if Interrupts.count > 0 || stopping {
+            if Interrupts.count > 0 { Terminal.write("Gracefully stopping... (press Ctrl+C again to force)\n") }
+            let force = Interrupts.count
+            try session.run { () throws(OrchestrationError) in
+                try o.stop(records, timeout: Interrupts.count > force ? 0 : timeoutNanoseconds(timeout))
+            }
+        }
+        if let exitCodeFrom {
+            let r = records.first { Orchestrator.serviceName($0) == exitCodeFrom }
+            let code = r.map { o.store.state($0.id).exitCode } ?? 0
+            if code != 0 { throw ExitCode(code) }
+        } else if Interrupts.count > 0 {
+            throw ExitCode(130)
+        }
+    }
+}
+
+struct CreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Creates containers for a service.")
+
+    @ParentCommand var root: SWCompose
+
+    @Flag(name: .customLong("force-recreate"), help: "Recreate containers even if their configuration and image haven't changed.")
+    var forceRecreate = false
+
+    @Flag(name: .customLong("no-recreate"), help: "If containers already exist, don't recreate them.")
+    var noRecreate = false
+
+    @Flag(name: .customLong("remove-orphans"), help: "Remove containers for services not defined in the compose file.")
+    var removeOrphans = false
+
+    @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances.", valueName: "SERVICE=NUM"))
+    var scale: [String] = []
+
+    @Argument(help: "Services to create (default: all).")
+    var services: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        var options = Orchestrator.UpOptions()
+        options.services = services
+        options.noStart = true
+        options.forceRecreate = forceRecreate
+        options.noRecreate = noRecreate
+        options.removeOrphans = removeOrphans
+        for entry in scale {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let n = Int(parts[1]) { options.scale[String(parts[0])] = n }
+        }
+        try session.run { () throws(OrchestrationError) in try session.orchestrator.up(options) }
+    }
+}

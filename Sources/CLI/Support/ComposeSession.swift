@@ -1,0 +1,153 @@
+import ArgumentParser
+import ComposeModel
+import Engine
+import Scheduler
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loaded project with the Engine behind it: what every project verb (`up`, `ps`, `logs`…) starts from.
+struct ComposeSession {
+    let context: ProjectContext
+    let loaded: LoadedProject
+    let runtime: Runtime
+    let orchestrator: Orchestrator
+    let progress: ProgressReporter
+
+    var project: Project { loaded.project }
+
+    /// Loads the project (services named on the command line enable their profiles) and prepares the
+    /// orchestrator. Load errors are printed and end the command.
+    static func open(_ global: GlobalOptions, services: [String] = []) throws -> ComposeSession {
+        let context = ProjectContext(global)
+        let loaded = try context.load(context.options(services: services))
+        let runtime = Runtime(root: StateRoot(environment: context.environment))
+        let progress = Progress.make(global.progress, ansi: global.ansi, environment: context.environment)
+        do {
+            let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: progress)
+            return ComposeSession(context: context, loaded: loaded, runtime: runtime, orchestrator: orchestrator, progress: progress)
+        } catch {
+            context.report(error.diagnostics, sources: loaded.sources)
+            throw ExitCode.failure
+        }
+    }
+
+    /// Runs an orchestration step, printing its failure the way docker compose does (with the compose
+    /// file location when there is one).
+    func run<T>(_ body: () throws(OrchestrationError) -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            (progress as? TerminalProgress)?.finish()
+            fail(error)
+        }
+    }
+
+    func fail(_ error: OrchestrationError) -> Never {
+        if error.diagnostics.contains(where: { $0.location != nil }) {
+            context.report(error.diagnostics, sources: loaded.sources)
+        } else {
+            Terminal.writeError(error.message + "\n")
+        }
+        exit(1)
+    }
+
+    /// The project's containers for the named services (all when none), one-off ones excluded.
+    func containers(_ services: [String], oneOff: Bool? = false) throws -> [ContainerRecord] {
+        try run { () throws(OrchestrationError) in try orchestrator.checkServices(services) }
+        return orchestrator.containers(services: services, oneOff: oneOff)
+    }
+}
+
+/// docker compose's progress output: plain lines (` Container demo-web-1  Started`) when the output is
+/// not a terminal, a redrawn block with durations when it is.
+enum Progress {
+    static func make(_ mode: ProgressMode, ansi: AnsiMode, environment: [String: String]) -> ProgressReporter {
+        switch mode {
+        case .quiet: return QuietProgress()
+        case .plain, .json: return PlainProgress()
+        case .tty: return TerminalProgress()
+        case .auto:
+            if Terminal.isTTY(2) && environment["TERM"] != "dumb" && ansi != .never { return TerminalProgress() }
+            return PlainProgress()
+        }
+    }
+}
+
+final class QuietProgress: ProgressReporter {
+    func event(_ kind: String, _ name: String, _ status: String) {}
+    func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
+}
+
+final class PlainProgress: ProgressReporter {
+    func event(_ kind: String, _ name: String, _ status: String) {
+        Terminal.writeError(" \(kind) \(name)  \(status)\n")
+    }
+
+    func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
+}
+
+/// The `[+] Running 2/3` block, redrawn in place as events arrive.
+final class TerminalProgress: ProgressReporter {
+    struct Line {
+        var kind: String
+        var name: String
+        var status: String
+        var started: Double
+        var ended: Double?
+    }
+
+    var lines: [Line] = []
+    var drawn = 0
+    let start = MonotonicClock.now()
+
+    static let doneStatuses: Set<String> = ["Started", "Created", "Stopped", "Removed", "Healthy", "Exited", "Killed",
+                                            "Paused", "Unpaused", "Running", "Recreated", "Pulled", "Loaded", "Error"]
+
+    func event(_ kind: String, _ name: String, _ status: String) {
+        let now = MonotonicClock.now()
+        if let i = lines.firstIndex(where: { $0.kind == kind && $0.name == name }) {
+            lines[i].status = status
+            lines[i].ended = Self.doneStatuses.contains(status) ? now : nil
+        } else {
+            lines.append(Line(kind: kind, name: name, status: status, started: now, ended: Self.doneStatuses.contains(status) ? now : nil))
+        }
+        draw()
+    }
+
+    func warning(_ text: String) {
+        clear()
+        Terminal.writeError("WARN[0000] \(text)\n")
+        draw()
+    }
+
+    func clear() {
+        if drawn > 0 { Terminal.writeError("\u{1b}[\(drawn)A\u{1b}[J") }
+        drawn = 0
+    }
+
+    func draw() {
+        clear()
+        let done = lines.filter { $0.ended != nil }.count
+        let nameWidth = lines.map { $0.kind.count + 1 + $0.name.count }.max() ?? 0
+        var out = "[+] Running \(done)/\(lines.count)\n"
+        let now = MonotonicClock.now()
+        for l in lines {
+            let mark = l.status == "Error" ? "\u{1b}[31m✘\u{1b}[0m" : (l.ended != nil ? "\u{1b}[32m✔\u{1b}[0m" : "\u{1b}[34m⠿\u{1b}[0m")
+            let label = "\(l.kind) \(l.name)"
+            let elapsed = ((l.ended ?? now) - l.started)
+            let seconds = String(Int(elapsed)) + "." + String(Int(elapsed * 10) % 10) + "s"
+            out += " \(mark) \(label)\(String(repeating: " ", count: nameWidth - label.count))  \(l.status.padding(12))\(seconds)\n"
+        }
+        Terminal.writeError(out)
+        drawn = lines.count + 1
+    }
+
+    func finish() { drawn = 0 }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

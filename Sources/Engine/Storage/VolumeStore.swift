@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A named volume: `volumes/<name>/_data` with its record in `volumes/<name>/meta.json`.
+public struct VolumeRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var driver: String = "local"
+    public var labels: [String: String] = [:]
+    public var options: [String: String] = [:]
+    public var createdAt: String = ""
+    /// Made for an anonymous `volumes:` entry (removed with its container by `rm -v` and `down -v`).
+    public var anonymous = false
+
+    public init(name: String) { self.name = name }
+}
+
+public enum VolumeStoreError: Error, Sendable, CustomStringConvertible {
+    case notFound(String)
+    case invalidName(String)
+    case inUse(String, containers: [String])
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .notFound(let n): return "no such volume: \(n)"
+        case .invalidName(let n): return "invalid volume name \"\(n)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        case .inUse(let n, let c): return "volume \(n) is in use by container\(c.count == 1 ? "" : "s") \(c.joined(separator: ", "))"
+        case .system(let e): return e.description
+        }
+    }
+}
+
+public struct VolumeStore: Sendable {
+    public let root: StateRoot
+
+    public init(root: StateRoot) { self.root = root }
+
+    public func directory(_ name: String) -> String { root.volumes + "/" + name }
+    public func dataPath(_ name: String) -> String { directory(name) + "/_data" }
+
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.count >= 2 || name.count == 1 else { return false }
+        func ok(_ c: Unicode.Scalar, first: Bool) -> Bool {
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || (!first && (c == "_" || c == "." || c == "-"))
+        }
+        return ok(first, first: true) && name.unicodeScalars.dropFirst().allSatisfy { ok($0, first: false) }
+    }
+
+    public func exists(_ name: String) -> Bool { Sys.exists(directory(name) + "/meta.json") }
+
+    /// Creates the volume if it does not exist; returns its record either way.
+    @discardableResult
+    public func create(_ name: String, labels: [String: String] = [:], anonymous: Bool = false) throws(VolumeStoreError) -> VolumeRecord {
+        guard Self.isValidName(name) else { throw .invalidName(name) }
+        if let existing = try? inspect(name) { return existing }
+        do {
+            try Sys.mkdirAll(root.volumes)
+            let lock = try FileLock(root.volumes + "/.lock")
+            defer { _ = lock }
+            if let existing = try? inspect(name) { return existing }
+            try Sys.mkdirAll(dataPath(name))
+            var record = VolumeRecord(name: name)
+            record.labels = labels
+            record.anonymous = anonymous
+            record.createdAt = Timestamp.rfc3339(nanoseconds: false)
+            try write(record)
+            return record
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    func write(_ record: VolumeRecord) throws(SystemError) {
+        let bytes: [UInt8]
+        do { bytes = try JSON.encode(record) } catch { throw SystemError("encode volume", record.name, code: EINVAL) }
+        try Files.writeAtomically(directory(record.name) + "/meta.json", bytes)
+    }
+
+    public func inspect(_ name: String) throws(VolumeStoreError) -> VolumeRecord {
+        guard let bytes = try? Files.read(directory(name) + "/meta.json"),
+              let record = try? JSON.decode(VolumeRecord.self, bytes) else { throw .notFound(name) }
+        return record
+    }
+
+    public func list() -> [VolumeRecord] {
+        ((try? Sys.list(root.volumes)) ?? []).sorted().compactMap { try? inspect($0) }
+    }
+
+    /// Containers (by name) with the volume mounted.
+    public func users(_ name: String, containers: ContainerStore) -> [String] {
+        containers.list().filter { $0.spec.mounts.contains { $0.kind == .volume && $0.source == name } }.map(\.name).sorted()
+    }
+
+    public func remove(_ name: String, containers: ContainerStore, force: Bool = false) throws(VolumeStoreError) {
+        guard exists(name) else { throw .notFound(name) }
+        let users = users(name, containers: containers)
+        if !users.isEmpty && !force { throw .inUse(name, containers: users) }
+        do { try Sys.removeAll(directory(name)) } catch { throw .system(error) }
+    }
+
+    /// Whether the volume was mounted once already: a new volume is filled from the image at its first
+    /// mount only (docker's copy-up). The start helper leaves `_initialized` beside `_data`.
+    public func isInitialized(_ name: String) -> Bool { Sys.exists(directory(name) + "/_initialized") }
+}

@@ -1,0 +1,535 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ComposeModel
+import Engine
+
+/// Where progress goes: docker compose's `Container demo-web-1  Started` events.
+public protocol ProgressReporter: AnyObject {
+    func event(_ kind: String, _ name: String, _ status: String)
+    func warning(_ text: String)
+}
+
+public struct OrchestrationError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var diagnostics: [Diagnostic]
+
+    public init(_ message: String, diagnostics: [Diagnostic] = []) {
+        self.message = message
+        self.diagnostics = diagnostics
+    }
+
+    public init(_ error: PlanError) {
+        message = error.message
+        diagnostics = [error.diagnostic]
+    }
+
+    public var description: String { message }
+}
+
+/// Drives the Engine for one compose project: which containers exist for which service and replica,
+/// creating and starting them in dependency order (independent ones in parallel), stopping and
+/// removing them in reverse order.
+public final class Orchestrator {
+    public let project: Project
+    public let runtime: Runtime
+    public let store: ContainerStore
+    public let images: ImageStore
+    public let planner: ContainerPlanner
+    public let graph: ServiceGraph
+    let progress: ProgressReporter
+
+    public init(project: Project, runtime: Runtime, progress: ProgressReporter) throws(OrchestrationError) {
+        self.project = project
+        self.runtime = runtime
+        self.progress = progress
+        store = ContainerStore(runtime: runtime)
+        images = ImageStore(root: runtime.root)
+        planner = ContainerPlanner(project: project, runtime: runtime)
+        do {
+            graph = try ServiceGraph(project)
+        } catch {
+            throw OrchestrationError(error.description, diagnostics: [error.diagnostic])
+        }
+    }
+
+    public var group: String { project.name }
+
+    public func progressEvent(_ kind: String, _ name: String, _ status: String) { progress.event(kind, name, status) }
+
+    func client() throws(OrchestrationError) -> SupervisorClient {
+        do {
+            return try SupervisorClient.connect(runtime: runtime, group: group)
+        } catch {
+            throw OrchestrationError(error.description)
+        }
+    }
+
+    // MARK: - Queries
+
+    /// The project's containers, by service and number; one-off (`run`) containers only when asked.
+    public func containers(services: [String] = [], oneOff: Bool? = false) -> [ContainerRecord] {
+        store.list(labels: ["com.docker.compose.project": project.name]).filter { r in
+            let service = r.spec.labels["com.docker.compose.service"] ?? ""
+            let isOneOff = r.spec.labels["com.docker.compose.oneoff"] == "True"
+            if let oneOff, oneOff != isOneOff { return false }
+            return services.isEmpty || services.contains(service)
+        }.sorted { a, b in
+            let sa = a.spec.labels["com.docker.compose.service"] ?? "", sb = b.spec.labels["com.docker.compose.service"] ?? ""
+            if sa != sb { return sa < sb }
+            return Int(a.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0 < Int(b.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0
+        }
+    }
+
+    public static func serviceName(_ r: ContainerRecord) -> String { r.spec.labels["com.docker.compose.service"] ?? "" }
+    public static func number(_ r: ContainerRecord) -> Int { Int(r.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0 }
+
+    /// Services named on the command line must exist.
+    public func checkServices(_ names: [String]) throws(OrchestrationError) {
+        for name in names where project.services[name] == nil {
+            if project.disabledServices[name] != nil {
+                throw OrchestrationError("service \"\(name)\" is not enabled by the active profiles")
+            }
+            throw OrchestrationError("no such service: \(name)")
+        }
+    }
+
+    // MARK: - Images
+
+    /// The image a service runs: found in the store by its reference.
+    public func image(for service: ServiceConfig) throws(OrchestrationError) -> ImageRecord {
+        var reference = service.image
+        if reference.isEmpty {
+            guard service.build != nil else {
+                throw OrchestrationError("service \"\(service.name)\" has neither an image nor a build section",
+                                         diagnostics: [.error("service \"\(service.name)\" has neither an image nor a build section", at: service.location)])
+            }
+            reference = "\(project.name)-\(service.name)"
+        }
+        do {
+            return try images.resolve(reference)
+        } catch ImageStoreError.notFound {
+            let message = service.image.isEmpty
+                ? "service \"\(service.name)\" needs image \(reference), which is built from its build section; swcompose does not build images yet: build it elsewhere and load it with `swcompose image load`"
+                : "image \(reference) of service \"\(service.name)\" is not in the local image store: pull it (swcompose pull \(service.name)) or load it (swcompose image load -i FILE)"
+            throw OrchestrationError(message, diagnostics: [.error(message, at: service.locations["image"] ?? service.location)])
+        } catch {
+            throw OrchestrationError("image \(reference): \(error)")
+        }
+    }
+
+    // MARK: - Creating and starting
+
+    public struct UpOptions: Sendable {
+        public var services: [String] = []
+        public var noDeps = false
+        public var noStart = false
+        public var forceRecreate = false
+        public var noRecreate = false
+        public var removeOrphans = false
+        public var scale: [String: Int] = [:]
+        /// Stop timeout for recreations (nil: each service's own).
+        public var timeout: Int64?
+
+        public init() {}
+    }
+
+    /// The services `up` works on: those named (plus their dependencies unless `noDeps`), or all.
+    public func selection(_ names: [String], withDependencies: Bool) -> [String] {
+        if names.isEmpty { return project.services.keys.sorted() }
+        if !withDependencies { return names }
+        return graph.closure(of: names).filter { project.services[$0] != nil }.sorted()
+    }
+
+    /// Creates missing containers and starts them level by level, each level in parallel once its
+    /// dependencies' conditions hold.
+    public func up(_ options: UpOptions) throws(OrchestrationError) {
+        try checkServices(options.services)
+        let selected = Set(selection(options.services, withDependencies: !options.noDeps))
+        if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
+        var planned: [String: [ContainerRecord]] = [:]
+        for level in graph.startLevels {
+            for name in level where selected.contains(name) {
+                guard let service = project.services[name] else { continue }
+                planned[name] = try ensureContainers(service, count: options.scale[name] ?? service.replicaCount)
+            }
+        }
+        if options.noStart { return }
+        for level in graph.startLevels {
+            let names = level.filter { selected.contains($0) && project.services[$0] != nil }
+            guard !names.isEmpty else { continue }
+            for name in names { try waitForDependencies(of: name, selected: selected) }
+            try startAll(names.flatMap { planned[$0] ?? [] })
+        }
+    }
+
+    /// The service's containers numbered 1…count, created where missing; extra replicas removed.
+    func ensureContainers(_ service: ServiceConfig, count: Int) throws(OrchestrationError) -> [ContainerRecord] {
+        let existing = containers(services: [service.name])
+        var result: [ContainerRecord] = []
+        var image: ImageRecord?
+        for number in 1...max(count, 1) where count > 0 {
+            if let r = existing.first(where: { Self.number($0) == number }) {
+                result.append(r)
+                continue
+            }
+            if image == nil { image = try self.image(for: service) }
+            result.append(try create(service, number: number, image: image!))
+        }
+        // Scaled down: the highest numbers go.
+        for r in existing where Self.number(r) > count {
+            try stopAndRemove([r], timeout: nil, removeVolumes: false)
+        }
+        return result
+    }
+
+    func create(_ service: ServiceConfig, number: Int, image: ImageRecord, overrides: ContainerPlanner.Overrides? = nil) throws(OrchestrationError) -> ContainerRecord {
+        var spec: ContainerSpec
+        do {
+            spec = try planner.plan(service, number: number, image: image, oneOff: overrides)
+        } catch {
+            throw OrchestrationError(error)
+        }
+        try createVolumes(for: &spec, service: service)
+        progress.event("Container", spec.name, "Creating")
+        do {
+            try store.create(spec)
+        } catch {
+            throw OrchestrationError("Error response from daemon: \(error)")
+        }
+        progress.event("Container", spec.name, "Created")
+        return ContainerRecord(spec: spec, state: store.state(spec.id))
+    }
+
+    /// Named volumes exist before the container (with docker compose's labels); anonymous ones get a
+    /// random name.
+    func createVolumes(for spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+        let volumes = VolumeStore(root: runtime.root)
+        for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
+            if spec.mounts[i].source.isEmpty {
+                spec.mounts[i].source = ContainerStore.newID()
+                do {
+                    try volumes.create(spec.mounts[i].source, labels: ["com.docker.compose.project": project.name,
+                                                                      "com.docker.compose.volume": "",
+                                                                      "com.docker.compose.anonymous": "true"], anonymous: true)
+                } catch {
+                    throw OrchestrationError(error.description)
+                }
+                continue
+            }
+            let name = spec.mounts[i].source
+            let key = project.volumes.first { planner.volumeName($0.key) == name }?.key
+            if let key, project.volumes[key]?.external == true {
+                guard volumes.exists(name) else {
+                    throw OrchestrationError("external volume \"\(name)\" not found",
+                                             diagnostics: [.error("external volume \"\(name)\" not found", at: project.volumes[key]?.location)])
+                }
+                continue
+            }
+            if !volumes.exists(name) {
+                progress.event("Volume", name, "Creating")
+                var labels = project.volumes[key ?? ""]?.labels ?? [:]
+                labels["com.docker.compose.project"] = project.name
+                labels["com.docker.compose.volume"] = key ?? name
+                labels["com.docker.compose.version"] = planner.composeVersion
+                do { try volumes.create(name, labels: labels) } catch { throw OrchestrationError(error.description) }
+                progress.event("Volume", name, "Created")
+            }
+        }
+        for (i, v) in service.volumes.enumerated() where v.type == "volume" && v.volume?.noCopy == true {
+            if let j = spec.mounts.firstIndex(where: { $0.destination == v.target }) { _ = i; spec.mounts[j].noCopy = true }
+        }
+    }
+
+    /// Starts containers in parallel (one supervisor connection each) and waits for every start.
+    func startAll(_ records: [ContainerRecord]) throws(OrchestrationError) {
+        var inFlight: [(ContainerRecord, SupervisorClient)] = []
+        for r in records {
+            if store.state(r.id).isAlive { continue }
+            progress.event("Container", r.name, "Starting")
+            let c = try client()
+            do { try c.send(.start(id: r.id, attach: false)) } catch { throw OrchestrationError(error.description) }
+            inFlight.append((r, c))
+        }
+        var failure: OrchestrationError?
+        for (r, c) in inFlight {
+            do {
+                let (reply, _) = try c.receive()
+                switch reply {
+                case .started: progress.event("Container", r.name, "Started")
+                case .failed(let message):
+                    progress.event("Container", r.name, "Error")
+                    failure = failure ?? OrchestrationError("Error response from daemon: failed to start container \(r.name): \(message)")
+                default:
+                    failure = failure ?? OrchestrationError("unexpected reply starting \(r.name): \(reply)")
+                }
+            } catch {
+                failure = failure ?? OrchestrationError(error.description)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Blocks until every dependency of `service` satisfies its `depends_on` condition.
+    func waitForDependencies(of service: String, selected: Set<String>) throws(OrchestrationError) {
+        for edge in graph.dependencies[service] ?? [] {
+            let deps = containers(services: [edge.dependency])
+            if deps.isEmpty {
+                if !edge.required { continue }
+                if !selected.contains(edge.dependency) && project.services[edge.dependency] == nil { continue }
+            }
+            switch edge.condition {
+            case .started:
+                continue
+            case .completedSuccessfully:
+                for r in deps {
+                    progress.event("Container", r.name, "Waiting")
+                    let c = try client()
+                    let reply: SupervisorReply
+                    do { reply = try c.request(.wait(id: r.id)).0 } catch { throw OrchestrationError(error.description) }
+                    if case .exited(let code, _) = reply, code != 0 {
+                        if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" failed"); continue }
+                        throw OrchestrationError("service \"\(edge.dependency)\" didn't complete successfully: exit \(code)")
+                    }
+                    progress.event("Container", r.name, "Exited")
+                }
+            case .healthy:
+                for r in deps {
+                    progress.event("Container", r.name, "Waiting")
+                    do {
+                        try waitHealthy(r)
+                        progress.event("Container", r.name, "Healthy")
+                    } catch {
+                        if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" is not healthy"); continue }
+                        progress.event("Container", r.name, "Error")
+                        throw error
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the container's healthcheck reports healthy (fails when it turns unhealthy or exits).
+    public func waitHealthy(_ r: ContainerRecord, timeout: Double? = nil) throws(OrchestrationError) {
+        guard r.spec.healthcheck != nil else {
+            throw OrchestrationError("container \(r.name) has no healthcheck")
+        }
+        let start = MonotonicClock.now()
+        while true {
+            let state = store.state(r.id)
+            if state.health?.status == .healthy { return }
+            if state.health?.status == .unhealthy {
+                throw OrchestrationError("dependency failed to start: container \(r.name) is unhealthy")
+            }
+            if !state.isAlive && state.status != .restarting && state.status != .created {
+                throw OrchestrationError("dependency failed to start: container \(r.name) exited (\(state.exitCode))")
+            }
+            if let timeout, MonotonicClock.now() - start > timeout {
+                throw OrchestrationError("container \(r.name) did not become healthy within \(Int(timeout))s")
+            }
+            usleep(50_000)
+        }
+    }
+
+    // MARK: - Orphans
+
+    /// Containers of the project whose service is no longer in the compose file.
+    public func orphans() -> [ContainerRecord] {
+        containers(oneOff: nil).filter { project.services[Self.serviceName($0)] == nil && project.disabledServices[Self.serviceName($0)] == nil }
+    }
+
+    func warnAboutOrphans() {
+        let o = orphans()
+        guard !o.isEmpty else { return }
+        progress.warning("Found orphan containers (\(o.map(\.name).joined(separator: ", "))) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.")
+    }
+
+    func removeOrphans() throws(OrchestrationError) {
+        let o = orphans()
+        if !o.isEmpty { try stopAndRemove(o, timeout: nil, removeVolumes: false) }
+    }
+
+    // MARK: - Stopping and removing
+
+    /// Stops containers in reverse dependency order, each level in parallel.
+    public func stop(_ records: [ContainerRecord], timeout: Int64?) throws(OrchestrationError) {
+        for level in graph.stopLevels + [[]] {
+            let batch = level.isEmpty
+                ? records.filter { project.services[Self.serviceName($0)] == nil }
+                : records.filter { level.contains(Self.serviceName($0)) }
+            try stopBatch(batch, timeout: timeout)
+        }
+    }
+
+    func stopBatch(_ records: [ContainerRecord], timeout: Int64?) throws(OrchestrationError) {
+        var inFlight: [(ContainerRecord, SupervisorClient)] = []
+        for r in records {
+            let state = store.state(r.id)
+            guard state.isAlive || state.status == .restarting else { continue }
+            progress.event("Container", r.name, "Stopping")
+            let c = try client()
+            do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw OrchestrationError(error.description) }
+            inFlight.append((r, c))
+        }
+        for (r, c) in inFlight {
+            do {
+                _ = try c.receive()
+                progress.event("Container", r.name, "Stopped")
+            } catch {
+                throw OrchestrationError(error.description)
+            }
+        }
+    }
+
+    public func remove(_ records: [ContainerRecord], removeVolumes: Bool) throws(OrchestrationError) {
+        for r in records {
+            progress.event("Container", r.name, "Removing")
+            do {
+                try store.remove(r.id)
+            } catch {
+                throw OrchestrationError("Error response from daemon: \(error)")
+            }
+            if removeVolumes { try removeAnonymousVolumes(of: r) }
+            progress.event("Container", r.name, "Removed")
+        }
+    }
+
+    func removeAnonymousVolumes(of r: ContainerRecord) throws(OrchestrationError) {
+        let volumes = VolumeStore(root: runtime.root)
+        for m in r.spec.mounts where m.kind == .volume {
+            guard let v = try? volumes.inspect(m.source), v.anonymous else { continue }
+            if volumes.users(m.source, containers: store).isEmpty {
+                do { try volumes.remove(m.source, containers: store) } catch { throw OrchestrationError(error.description) }
+            }
+        }
+    }
+
+    func stopAndRemove(_ records: [ContainerRecord], timeout: Int64?, removeVolumes: Bool) throws(OrchestrationError) {
+        try stop(records, timeout: timeout)
+        try remove(records, removeVolumes: removeVolumes)
+    }
+
+    public struct DownOptions: Sendable {
+        public var removeVolumes = false
+        public var removeOrphans = false
+        public var timeout: Int64?
+        public var services: [String] = []
+
+        public init() {}
+    }
+
+    /// Stops and removes the project's containers (one-off ones too), and with `removeVolumes` its named
+    /// (never external) and anonymous volumes.
+    public func down(_ options: DownOptions) throws(OrchestrationError) {
+        var records = containers(services: options.services, oneOff: nil)
+        let orphans = orphans()
+        if !options.removeOrphans {
+            records.removeAll { r in orphans.contains { $0.id == r.id } }
+            if !orphans.isEmpty && options.services.isEmpty { warnAboutOrphans() }
+        }
+        try stopAndRemove(records, timeout: options.timeout, removeVolumes: options.removeVolumes)
+        if options.removeVolumes && options.services.isEmpty {
+            let volumes = VolumeStore(root: runtime.root)
+            for key in project.volumes.keys.sorted() where project.volumes[key]?.external != true {
+                let name = planner.volumeName(key)
+                guard volumes.exists(name) else { continue }
+                progress.event("Volume", name, "Removing")
+                do { try volumes.remove(name, containers: store) } catch { throw OrchestrationError(error.description) }
+                progress.event("Volume", name, "Removed")
+            }
+        }
+    }
+
+    // MARK: - Other verbs
+
+    public func start(services: [String]) throws(OrchestrationError) {
+        try checkServices(services)
+        let all = containers(services: services)
+        if all.isEmpty { throw OrchestrationError("service \"\(services.first ?? "")\" has no container to start") }
+        for level in graph.startLevels {
+            try startAll(all.filter { level.contains(Self.serviceName($0)) })
+        }
+    }
+
+    public func kill(_ records: [ContainerRecord], signal: Int32) throws(OrchestrationError) {
+        for r in records where store.state(r.id).isAlive {
+            progress.event("Container", r.name, "Killing")
+            let c = try client()
+            do {
+                let (reply, _) = try c.request(.kill(id: r.id, signal: signal))
+                if case .failed(let m) = reply { throw OrchestrationError(m) }
+            } catch let error as OrchestrationError {
+                throw error
+            } catch {
+                throw OrchestrationError("\(error)")
+            }
+            progress.event("Container", r.name, "Killed")
+        }
+    }
+
+    public func setPaused(_ records: [ContainerRecord], paused: Bool) throws(OrchestrationError) {
+        for r in records {
+            progress.event("Container", r.name, paused ? "Pausing" : "Unpausing")
+            let c = try client()
+            do {
+                let (reply, _) = try c.request(paused ? .pause(id: r.id) : .unpause(id: r.id))
+                if case .failed(let m) = reply { throw OrchestrationError(m) }
+            } catch let error as OrchestrationError {
+                throw error
+            } catch {
+                throw OrchestrationError("\(error)")
+            }
+            progress.event("Container", r.name, paused ? "Paused" : "Unpaused")
+        }
+    }
+
+    /// Waits for containers to exit; returns their exit codes.
+    public func wait(_ records: [ContainerRecord]) throws(OrchestrationError) -> [Int32] {
+        var codes: [Int32] = []
+        for r in records {
+            let c = try client()
+            do {
+                let (reply, _) = try c.request(.wait(id: r.id))
+                guard case .exited(let code, _) = reply else { throw OrchestrationError("wait \(r.name): \(reply)") }
+                codes.append(code)
+            } catch let error as OrchestrationError {
+                throw error
+            } catch {
+                throw OrchestrationError("\(error)")
+            }
+        }
+        return codes
+    }
+
+    // MARK: - run
+
+    public struct RunOptions: Sendable {
+        public var service: String
+        public var overrides = ContainerPlanner.Overrides()
+        public var noDeps = false
+
+        public init(service: String) { self.service = service }
+    }
+
+    /// Brings up the service's dependencies (honouring their `depends_on` conditions, unlike docker
+    /// compose) and creates the one-off container; the caller starts and attaches to it.
+    public func prepareRun(_ options: RunOptions) throws(OrchestrationError) -> ContainerRecord {
+        try checkServices([options.service])
+        let service = project.services[options.service]!
+        if !options.noDeps {
+            let deps = graph.closure(of: [options.service]).subtracting([options.service])
+            if !deps.isEmpty {
+                var up = UpOptions()
+                up.services = deps.sorted()
+                try self.up(up)
+            }
+            try waitForDependencies(of: options.service, selected: Set(project.services.keys))
+        }
+        let image = try self.image(for: service)
+        var overrides = options.overrides
+        let slug = String(ContainerStore.newID().prefix(12))
+        if overrides.name == nil { overrides.name = "\(project.name)-\(service.name)-run-\(slug)" }
+        overrides.labels["com.docker.compose.slug"] = slug
+        return try create(service, number: 1, image: image, overrides: overrides)
+    }
+}
