@@ -65,6 +65,29 @@ public final class Orchestrator {
         }
     }
 
+    // MARK: - Recovery
+
+    /// When the project's supervisor died, its containers kept running unwatched: start a new one (it
+    /// adopts them, and records those that ended meanwhile). Returns how many were left running.
+    @discardableResult
+    public func recover() -> Int {
+        let orphaned = containers(oneOff: nil).filter { r in
+            let s = r.state
+            guard [.running, .paused, .restarting].contains(s.status) else { return false }
+            return s.supervisorPid <= 0 || !Sys.processExists(s.supervisorPid) || !isSupervisor(s.supervisorPid)
+        }
+        guard !orphaned.isEmpty else { return 0 }
+        let alive = orphaned.filter { $0.state.isAlive }.count
+        _ = try? client()
+        progress.warning("supervisor of project \(project.name) was not running: started a new one, which adopted \(alive) running container\(alive == 1 ? "" : "s")")
+        return alive
+    }
+
+    func isSupervisor(_ pid: Int32) -> Bool {
+        guard let cmd = try? Files.read("/proc/\(pid)/cmdline") else { return false }
+        return cmd.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "__supervise"
+    }
+
     // MARK: - Queries
 
     /// The project's containers, by service and number; one-off (`run`) containers only when asked.

@@ -25,6 +25,7 @@ struct ComposeSession {
         let progress = Progress.make(global.progress, ansi: global.ansi, environment: context.environment)
         do {
             let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: progress)
+            orchestrator.recover()
             return ComposeSession(context: context, loaded: loaded, runtime: runtime, orchestrator: orchestrator, progress: progress)
         } catch {
             context.report(error.diagnostics, sources: loaded.sources)

@@ -18,6 +18,8 @@ public struct ExecRequest: Codable, Sendable {
     public var tty: Bool
     public var security: SecuritySpec
     public var rlimits: [ResourceLimit]
+    /// For healthcheck probes: SIGTERM to the helper kills the process outright (a probe that times out).
+    public var killOnTerminate = false
 
     /// An exec into `record`'s container with its environment, user, working directory and confinement;
     /// the overrides (`-u`, `-w`, `-e`, `--privileged`) are applied by the caller.
@@ -44,19 +46,8 @@ public enum ContainerExec {
     /// Runs the helper with the caller's descriptors as the process's standard streams. Returns the
     /// exit code (126 when the process could not be started, as docker reports it).
     public static func run(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32) = (0, 1, 2), wait: Bool = true) throws -> Int32 {
-        let (parentEnd, childEnd) = try PacketSocket.pair()
-        defer { parentEnd.close() }
-        var pidfd: Int32 = -1
-        do {
-            _ = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: [],
-                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd)
-        } catch {
-            childEnd.close()
-            throw error
-        }
-        childEnd.close()
+        let (_, pidfd) = try start(request, runtime: runtime, stdio: stdio)
         defer { Sys.close(pidfd) }
-        try parentEnd.send(try Wire.encode(request))
         if !wait { return 0 }
         // The helper forwards signals to the process; ignore the terminal's ones here meanwhile.
         var old = sigaction(), ignore = sigaction()
@@ -68,6 +59,31 @@ public enum ContainerExec {
         }
         defer { for (sig, act) in saved { var a = act; sigaction(sig, &a, nil) } }
         return try Sys.wait(pidfd: pidfd)?.code ?? 126
+    }
+
+    /// Starts the helper without waiting: its pid and pidfd.
+    public static func start(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32)) throws -> (Int32, Int32) {
+        let (parentEnd, childEnd) = try PacketSocket.pair()
+        defer { parentEnd.close() }
+        var pidfd: Int32 = -1
+        let pid: Int32
+        do {
+            pid = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: [],
+                                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd)
+        } catch {
+            childEnd.close()
+            throw error
+        }
+        childEnd.close()
+        do {
+            try parentEnd.send(try Wire.encode(request))
+        } catch {
+            _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+            _ = try? Sys.wait(pidfd: pidfd)
+            Sys.close(pidfd)
+            throw error
+        }
+        return (pid, pidfd)
     }
 
     static func fail(_ message: String) -> Int32 {
@@ -146,11 +162,11 @@ public enum ContainerExec {
             waitpid(child, &status, 0)
             return fail(String(decoding: problem, as: UTF8.self))
         }
-        return supervise(child: child, terminal: terminal?.master)
+        return supervise(child: child, terminal: terminal?.master, killOnTerminate: request.killOnTerminate)
     }
 
     /// Forwards signals (and, with a terminal, bytes and window sizes) until the process exits.
-    static func supervise(child: Int32, terminal: Int32?) -> Int32 {
+    static func supervise(child: Int32, terminal: Int32?, killOnTerminate: Bool = false) -> Int32 {
         let forwarded: [Int32] = [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD]
         let sigfd = forwarded.withUnsafeBufferPointer { cl_signalfd(-1, $0.baseAddress, Int32($0.count), O_CLOEXEC | O_NONBLOCK) }
         if let terminal { copyWindowSize(to: terminal) }
@@ -172,7 +188,7 @@ public enum ContainerExec {
                     if sig == SIGWINCH {
                         if let terminal { copyWindowSize(to: terminal) }
                     } else if sig != SIGCHLD {
-                        kill(child, sig)
+                        kill(child, killOnTerminate && sig == SIGTERM ? SIGKILL : sig)
                     }
                 }
                 var status: Int32 = 0

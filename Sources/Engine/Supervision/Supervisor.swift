@@ -33,6 +33,24 @@ public final class Supervisor {
         case exit(String)
         case output(String, LogEntry.Stream)
         case terminal(String)
+        case probeOutput(String)
+        case probeExit(String)
+    }
+
+    /// A healthcheck probe in flight.
+    final class Probe {
+        let pidfd: Int32
+        let output: Int32
+        var captured: [UInt8] = []
+        let startedAt = Timestamp.rfc3339()
+        let deadline: Double
+        var timedOut = false
+
+        init(pidfd: Int32, output: Int32, deadline: Double) {
+            self.pidfd = pidfd
+            self.output = output
+            self.deadline = deadline
+        }
     }
 
     final class Managed {
@@ -51,6 +69,8 @@ public final class Supervisor {
         var backoff = 0.1
         var startedMonotonic = 0.0
         var adopted = false
+        var nextProbe: Double?
+        var probe: Probe?
 
         init(spec: ContainerSpec, state: ContainerState, log: LogWriter) {
             self.spec = spec
@@ -59,7 +79,7 @@ public final class Supervisor {
         }
 
         var isRunning: Bool { pidfd >= 0 }
-        var isBusy: Bool { isRunning || pending != nil || restartAt != nil }
+        var isBusy: Bool { isRunning || pending != nil || restartAt != nil || probe != nil }
     }
 
     public init(runtime: Runtime, group: String, linger: Double = 2) {
@@ -173,6 +193,8 @@ public final class Supervisor {
         for m in managed.values {
             consider(m.stopDeadline)
             consider(m.restartAt)
+            consider(m.nextProbe)
+            if let p = m.probe, !p.timedOut { consider(p.deadline) }
         }
         if let idleSince { consider(idleSince + linger) }
         guard let deadline else { return 1000 }
@@ -202,6 +224,10 @@ public final class Supervisor {
             drain(fd, id: id, stream: stream)
         case .terminal(let id):
             drain(fd, id: id, stream: .stdout)
+        case .probeOutput(let id):
+            readProbe(id)
+        case .probeExit(let id):
+            probeFinished(id)
         }
     }
 
@@ -211,6 +237,14 @@ public final class Supervisor {
             if let d = m.stopDeadline, d <= now {
                 m.stopDeadline = nil
                 killNow(m)
+            }
+            if let p = m.nextProbe, p <= now, m.probe == nil, m.isRunning {
+                m.nextProbe = nil
+                startProbe(m)
+            }
+            if let probe = m.probe, !probe.timedOut, probe.deadline <= now {
+                probe.timedOut = true
+                _ = cl_pidfd_send_signal(probe.pidfd, SIGTERM, 0)
             }
             if let r = m.restartAt, r <= now {
                 m.restartAt = nil
@@ -494,6 +528,12 @@ public final class Supervisor {
                 m.state.error = ""
                 m.state.exitCode = 0
                 m.state.oomKilled = false
+                if let hc = m.spec.healthcheck {
+                    m.state.health = HealthState()
+                    m.nextProbe = Self.now() + Double(hc.startPeriod > 0 ? min(hc.startInterval, hc.interval) : hc.interval) / 1e9
+                } else {
+                    m.state.health = nil
+                }
                 persist(m)
                 let reply = m.startReply
                 m.startReply = nil
@@ -605,6 +645,11 @@ public final class Supervisor {
         Sys.close(m.pidfd)
         m.pidfd = -1
         m.stopDeadline = nil
+        m.nextProbe = nil
+        if let probe = m.probe {
+            _ = cl_pidfd_send_signal(probe.pidfd, SIGKILL, 0)
+            finishProbe(m, probe, exitCode: nil)
+        }
         for (fd, stream) in m.outputs { drain(fd, id: id, stream: stream) }
         for fd in m.outputs.keys { unwatch(fd); Sys.close(fd) }
         m.outputs = [:]
@@ -661,6 +706,97 @@ public final class Supervisor {
         }
     }
 
+    // MARK: - Healthchecks
+
+    /// Runs one probe inside the container (through the exec helper), output captured.
+    func startProbe(_ m: Managed) {
+        guard let hc = m.spec.healthcheck else { return }
+        let args: [String]
+        switch hc.test.first {
+        case "CMD": args = Array(hc.test.dropFirst())
+        case "CMD-SHELL": args = ["/bin/sh", "-c", hc.test.dropFirst().joined(separator: " ")]
+        default: args = hc.test
+        }
+        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(m.spec.id), args: args)
+        request.killOnTerminate = true
+        var fds: [Int32] = [0, 0]
+        guard cl_pipe2(&fds, O_CLOEXEC) == 0, let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
+        defer { Sys.close(null) }
+        do {
+            let (_, pidfd) = try ContainerExec.start(request, runtime: Runtime(root: runtime.root, helper: runtime.helper), stdio: (null, fds[1], fds[1]))
+            Sys.close(fds[1])
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            let probe = Probe(pidfd: pidfd, output: fds[0], deadline: Self.now() + Double(hc.timeout) / 1e9)
+            m.probe = probe
+            watch(fds[0], .probeOutput(m.spec.id))
+            watch(pidfd, .probeExit(m.spec.id))
+        } catch {
+            Sys.close(fds[0])
+            Sys.close(fds[1])
+            recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: \(error)")
+        }
+    }
+
+    func readProbe(_ id: String) {
+        guard let m = managed[id], let probe = m.probe else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(probe.output, $0.baseAddress, $0.count) }
+            if n > 0 {
+                // docker keeps at most 4 KiB of a probe's output.
+                if probe.captured.count < 4096 { probe.captured += buffer[0..<min(n, 4096 - probe.captured.count)] }
+                continue
+            }
+            if n == 0 { unwatch(probe.output) }
+            return
+        }
+    }
+
+    func probeFinished(_ id: String) {
+        guard let m = managed[id], let probe = m.probe else { return }
+        readProbe(id)
+        let status = try? Sys.wait(pidfd: probe.pidfd, block: false)
+        guard let status else { return }
+        finishProbe(m, probe, exitCode: status.code)
+    }
+
+    func finishProbe(_ m: Managed, _ probe: Probe, exitCode: Int32?) {
+        unwatch(probe.pidfd)
+        if sources[probe.output] != nil { unwatch(probe.output) }
+        _ = try? Sys.wait(pidfd: probe.pidfd, block: false)
+        Sys.close(probe.pidfd)
+        Sys.close(probe.output)
+        m.probe = nil
+        guard let hc = m.spec.healthcheck, m.isRunning, var code = exitCode else { return }
+        var output = String(decoding: probe.captured, as: UTF8.self)
+        if probe.timedOut {
+            code = -1
+            output = "Health check exceeded timeout (\(Timestamp.goDuration(hc.timeout)))"
+        }
+        recordProbe(m, start: probe.startedAt, exitCode: code, output: output)
+    }
+
+    /// docker's rules: success makes it healthy; failures count once the start period is over (or
+    /// while still starting, a failure inside it is forgiven); `retries` failures in a row: unhealthy.
+    func recordProbe(_ m: Managed, start: String, exitCode: Int32, output: String) {
+        guard let hc = m.spec.healthcheck else { return }
+        var health = m.state.health ?? HealthState()
+        health.log.append(HealthState.Probe(start: start, end: Timestamp.rfc3339(), exitCode: exitCode, output: output))
+        if health.log.count > 5 { health.log.removeFirst(health.log.count - 5) }
+        let inStartPeriod = Self.now() < m.startedMonotonic + Double(hc.startPeriod) / 1e9
+        if exitCode == 0 {
+            health.status = .healthy
+            health.failingStreak = 0
+        } else if !(inStartPeriod && health.status == .starting) {
+            health.failingStreak += 1
+            if health.failingStreak >= max(1, hc.retries) { health.status = .unhealthy }
+        }
+        m.state.health = health
+        persist(m)
+        let stillStarting = inStartPeriod && health.status == .starting
+        m.nextProbe = Self.now() + Double(stillStarting ? hc.startInterval : hc.interval) / 1e9
+    }
+
     // MARK: - Adoption
 
     /// Takes over the containers of this group that a previous supervisor left running.
@@ -685,6 +821,7 @@ public final class Supervisor {
                         }
                     }
                     m.state.supervisorPid = getpid()
+                    if let hc = m.spec.healthcheck { m.nextProbe = Self.now() + Double(hc.interval) / 1e9 }
                     persist(m)
                     continue
                 }

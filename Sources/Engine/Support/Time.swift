@@ -69,6 +69,19 @@ public enum Timestamp {
         return humanDuration(max(0, reference - seconds)) + " ago"
     }
 
+    /// A Go duration string for nanoseconds (`30s`, `1m30s`, `500ms`).
+    public static func goDuration(_ ns: Int64) -> String {
+        if ns == 0 { return "0s" }
+        if ns < 1_000_000_000 { return ns % 1_000_000 == 0 ? "\(ns / 1_000_000)ms" : "\(Double(ns) / 1e6)ms" }
+        var s = ns / 1_000_000_000
+        var out = ""
+        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
+        if s >= 60 || !out.isEmpty { out += "\(s / 60)m"; s %= 60 }
+        let frac = ns % 1_000_000_000
+        out += frac == 0 ? "\(s)s" : "\(Double(s) + Double(frac) / 1e9)s"
+        return out
+    }
+
     /// go-units' HumanDuration: "Less than a second", "1 second", "About a minute", "3 hours"…
     public static func humanDuration(_ d: Int64) -> String {
         switch d {

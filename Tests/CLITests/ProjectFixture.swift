@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// A compose project in a scratch directory with its own state root holding a busybox image
+/// (`swcompose/busybox:latest`, from Debian's busybox-static). Taken down (containers, volumes,
+/// supervisors) when released, whatever the test did.
+final class ProjectFixture: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let project: String
+    var root: String { dir.sub("state") }
+    var directory: String { dir.sub(project) }
+    var environment: [String: String] { ["SWCOMPOSE_ROOT": root] }
+
+    init(_ name: String = "proj", compose: String, files: [String: String] = [:]) throws {
+        dir = TemporaryDirectory("cli-\(name)")
+        project = "\(name)\(UInt16.random(in: 0...UInt16.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try compose.write(toFile: directory + "/compose.yaml", atomically: true, encoding: .utf8)
+        for (path, text) in files {
+            let full = directory + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        let store = ImageStore(root: StateRoot(path: root))
+        try store.prepare()
+        let tar = try TestArchives.busyboxRootfs(at: dir.sub("busybox.tar"), extra: [
+            TestArchives.directory("srv"), TestArchives.directory("srv/www"),
+            TestArchives.file("srv/www/index.html", "from the image\n"),
+        ])
+        _ = try store.importRootFilesystem(path: tar, reference: try ImageReference(parsing: "swcompose/busybox"),
+                                           changes: ["ENV PATH=/bin:/usr/bin", "CMD [\"sh\"]"])
+    }
+
+    deinit {
+        _ = try? run(["down", "-v", "-t", "0", "--remove-orphans"])
+        // Anything a failed test left: kill the containers' cgroups and the project's supervisor.
+        let store = ContainerStore(runtime: Runtime(root: StateRoot(path: root)))
+        for r in store.list() {
+            Cgroup(path: "swcompose/" + r.id).killAll()
+            try? Cgroup(path: "swcompose/" + r.id).destroy()
+        }
+        killSupervisors()
+    }
+
+    func killSupervisors() {
+        let me = root
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard Int32(entry) != nil, let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")) else { continue }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 3, args[1] == "__supervise", args[2] == me { kill(Int32(entry)!, SIGKILL) }
+        }
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:]) throws -> Swcompose.Result {
+        var env = environment
+        for (k, v) in extraEnvironment { env[k] = v }
+        return try Swcompose.run(["-p", project] + arguments, in: URL(fileURLWithPath: directory), environment: env, stdin: stdin)
+    }
+
+    var store: ContainerStore { ContainerStore(runtime: Runtime(root: StateRoot(path: root))) }
+
+    func container(_ service: String, _ number: Int = 1) -> ContainerRecord? {
+        store.list(labels: ["com.docker.compose.project": project, "com.docker.compose.service": service,
+                            "com.docker.compose.container-number": String(number), "com.docker.compose.oneoff": "False"]).first
+    }
+
+    /// Polls until `condition` holds (or the time is up).
+    func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+}
