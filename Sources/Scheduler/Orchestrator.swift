@@ -404,16 +404,16 @@ public final class Orchestrator {
         }
     }
 
-    public func remove(_ records: [ContainerRecord], removeVolumes: Bool) throws(OrchestrationError) {
+    public func remove(_ records: [ContainerRecord], removeVolumes: Bool, quiet: Bool = false) throws(OrchestrationError) {
         for r in records {
-            progress.event("Container", r.name, "Removing")
+            if !quiet { progress.event("Container", r.name, "Removing") }
             do {
                 try store.remove(r.id)
             } catch {
                 throw OrchestrationError("Error response from daemon: \(error)")
             }
             if removeVolumes { try removeAnonymousVolumes(of: r) }
-            progress.event("Container", r.name, "Removed")
+            if !quiet { progress.event("Container", r.name, "Removed") }
         }
     }
 

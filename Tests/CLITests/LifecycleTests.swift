@@ -234,4 +234,24 @@ import Engine
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no such service: nosuch"))
     }
+
+    @Test func terminalsForExecAndRun() throws {
+        let p = try ProjectFixture("tty", compose: """
+            services:
+              shell:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let exec = try p.runInTerminal(["exec", "shell", "sh", "-c", "tty; stty size; echo $TERM"])
+        #expect(exec.status == 0)
+        #expect(exec.output.contains("/dev/pts/0\r\n40 100\r\nxterm\r\n"), "\(exec.output)")
+        let interactive = try p.runInTerminal(["exec", "shell", "sh"], input: "echo typed $((6*7))\nexit 6\n")
+        #expect(interactive.status == 6)
+        #expect(interactive.output.contains("typed 42"), "\(interactive.output)")
+        let run = try p.runInTerminal(["run", "--rm", "shell", "sh", "-c", "tty; stty size; ls -l /dev/console; exit 3"])
+        #expect(run.status == 3)
+        #expect(run.output.contains("/dev/pts/0\r\n40 100\r\n"), "\(run.output)")
+        #expect(run.output.contains("136,   0"), "/dev/console is the container's terminal: \(run.output)")
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import Engine
+import CLinux
 
 /// A compose project in a scratch directory with its own state root holding a busybox image
 /// (`swcompose/busybox:latest`, from Debian's busybox-static). Taken down (containers, volumes,
@@ -75,5 +76,49 @@ final class ProjectFixture: @unchecked Sendable {
             usleep(50_000)
         }
         return condition()
+    }
+}
+
+extension ProjectFixture {
+    /// Runs swcompose with a pseudo-terminal (40×100) as its standard streams, typing `input`.
+    func runInTerminal(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        var unlock: Int32 = 0, number: Int32 = 0
+        guard master >= 0, cl_ioctl_int(master, CL_TIOCSPTLCK, &unlock) == 0, cl_ioctl_int(master, CL_TIOCGPTN, &number) == 0 else {
+            throw SystemError("open /dev/ptmx")
+        }
+        _ = cl_set_winsize(master, 40, 100)
+        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
+        let process = Process()
+        process.executableURL = Swcompose.executable
+        process.arguments = ["-p", project] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var env = ["PATH": "/usr/bin:/bin", "HOME": "/root", "TERM": "xterm"]
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let handle = Foundation.FileHandle(fileDescriptor: slave, closeOnDealloc: true)
+        process.standardInput = handle
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        if !input.isEmpty {
+            usleep(500_000)
+            _ = input.withCString { write(master, $0, strlen($0)) }
+        }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 100) > 0 {
+                let n = read(master, &buffer, buffer.count)
+                if n > 0 { output += buffer[0..<n] } else { break }
+            } else if !process.isRunning {
+                break
+            }
+        }
+        process.waitUntilExit()
+        close(master)
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }

@@ -244,7 +244,9 @@ struct RunCommand: ParsableCommand {
         }
         let code = try attachAndWait(record, client: client, tty: useTTY)
         if remove {
-            try session.run { () throws(OrchestrationError) in try orchestrator.remove([ContainerRecord(spec: record.spec, state: orchestrator.store.state(record.id))], removeVolumes: true) }
+            try session.run { () throws(OrchestrationError) in
+                try orchestrator.remove([ContainerRecord(spec: record.spec, state: orchestrator.store.state(record.id))], removeVolumes: true, quiet: true)
+            }
         }
         if code != 0 { throw ExitCode(code) }
     }
@@ -258,7 +260,9 @@ struct RunCommand: ParsableCommand {
             close(sigfd)
             _ = cl_unblock_all_signals()
         }
-        let (reply, fds) = try client.request(.start(id: record.id, attach: true), fds: tty ? [] : [0, 1, 2])
+        var rows: UInt16 = 0, columns: UInt16 = 0
+        if tty { _ = cl_get_winsize(0, &rows, &columns) }
+        let (reply, fds) = try client.request(.start(id: record.id, attach: true, rows: rows, columns: columns), fds: tty ? [] : [0, 1, 2])
         if case .failed(let message) = reply {
             Terminal.writeError("Error response from daemon: \(message)\n")
             return 126

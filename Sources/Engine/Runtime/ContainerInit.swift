@@ -93,6 +93,7 @@ public enum ContainerInit {
         var tty: PseudoTerminal?
         if spec.process.tty {
             let terminal = try step("allocate terminal") { try PseudoTerminal.open(devRoot: root + "/dev") }
+            if config.terminalRows > 0 { _ = cl_set_winsize(terminal.master, config.terminalRows, config.terminalColumns) }
             try step("bind /dev/console") {
                 let console = root + "/dev/console"
                 if !Sys.exists(console) { _ = try FileHandle(path: console, flags: O_WRONLY | O_CREAT, mode: 0o600) }

@@ -131,7 +131,7 @@ public enum ContainerLauncher {
     }
 
     public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
-                             layerDirectories: [String], joinNetworkOf: Int32? = nil,
+                             layerDirectories: [String], joinNetworkOf: Int32? = nil, terminalSize: (UInt16, UInt16)? = nil,
                              beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
         let cgroup = runtime.cgroup(spec.id)
         do {
@@ -169,6 +169,10 @@ public enum ContainerLauncher {
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)
         config.networkNamespace = joinNetworkOf.map { "/proc/\($0)/ns/net" }
         config.copyUp = copyUp
+        if let terminalSize {
+            config.terminalRows = terminalSize.0
+            config.terminalColumns = terminalSize.1
+        }
         let payload = try Wire.encode(config)
 
         var pidfd: Int32 = -1

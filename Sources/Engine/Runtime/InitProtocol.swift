@@ -16,6 +16,9 @@ struct InitConfig: Codable {
     var networkNamespace: String?
     /// Mount points whose new, empty volume is filled from the image first (docker's copy-up).
     var copyUp: [String] = []
+    /// The terminal's size, when the caller attaches one.
+    var terminalRows: UInt16 = 0
+    var terminalColumns: UInt16 = 0
 }
 
 /// Messages on the sync socket (a SOCK_SEQPACKET pair: one message per packet).

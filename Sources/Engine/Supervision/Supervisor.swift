@@ -309,7 +309,7 @@ public final class Supervisor {
 
     func handle(_ request: SupervisorRequest, client: Int32, fds: [Int32]) {
         switch request {
-        case .start(let id, let attach):
+        case .start(let id, let attach, let rows, let columns):
             guard let m = load(id) else {
                 fds.forEach(Sys.close)
                 reply(client, .failed(message: "no such container: \(id)"))
@@ -328,7 +328,7 @@ public final class Supervisor {
             m.restartAt = nil
             m.state.stoppedByUser = false
             m.state.restartCount = 0
-            start(m, client: client, attach: attach, fds: fds)
+            start(m, client: client, attach: attach, fds: fds, terminalSize: rows > 0 && columns > 0 ? (rows, columns) : nil)
         case .stop(let id, let signal, let timeout):
             guard let m = load(id) else { reply(client, .failed(message: "no such container: \(id)")); return }
             stop(m, signal: signal ?? m.spec.stopSignal, timeout: timeout ?? m.spec.stopTimeout, client: client)
@@ -406,7 +406,7 @@ public final class Supervisor {
 
     // MARK: - Starting
 
-    func start(_ m: Managed, client: Int32?, attach: Bool, fds: [Int32]) {
+    func start(_ m: Managed, client: Int32?, attach: Bool, fds: [Int32], terminalSize: (UInt16, UInt16)? = nil) {
         let spec = m.spec
         let dir = runtime.containerDirectory(spec.id)
         var childFDs: [Int32] = []
@@ -467,7 +467,7 @@ public final class Supervisor {
 
         do {
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
-                                                      joinNetworkOf: networkPeerPid(spec))
+                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize)
             m.pending = pending
             m.startReply = client.map { ($0, attach) }
             watch(pending.socket, .pending(spec.id))

@@ -6,8 +6,9 @@ import CLinux
 /// Requests a command sends to its project's supervisor.
 public enum SupervisorRequest: Codable, Sendable {
     /// Start a created or exited container. With `attach`, the request carries the caller's standard
-    /// input, output and error (non-tty), or the reply carries the pty master (tty).
-    case start(id: String, attach: Bool)
+    /// input, output and error (non-tty), or the reply carries the pty master (tty), sized `rows` ×
+    /// `columns` before the process runs.
+    case start(id: String, attach: Bool, rows: UInt16 = 0, columns: UInt16 = 0)
     /// Stop: `signal` (default: the container's stop signal) then SIGKILL after `timeout` nanoseconds
     /// (default: its stop_grace_period). Replied to when the container has exited.
     case stop(id: String, signal: Int32?, timeout: Int64?)
