@@ -11,6 +11,14 @@ public struct ImageRecord: Sendable {
     public var configuration: ImageConfiguration
     public var references: [ImageReference]
 
+    public init(id: Digest, manifestDigest: Digest, manifest: ImageManifest, configuration: ImageConfiguration, references: [ImageReference]) {
+        self.id = id
+        self.manifestDigest = manifestDigest
+        self.manifest = manifest
+        self.configuration = configuration
+        self.references = references
+    }
+
     public var created: String? { configuration.created }
     public var platform: Platform {
         Platform(architecture: configuration.architecture, os: configuration.os, variant: configuration.variant)

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+@testable import Engine
+
+@Suite struct WireTests {
+    struct Sample: Codable, Equatable {
+        enum Kind: Codable, Equatable { case a(x: Int, y: String?), b }
+        var text: String
+        var numbers: [Int64]
+        var map: [String: UInt32]
+        var optional: Double?
+        var kinds: [Kind]
+        var flag: Bool
+    }
+
+    @Test func roundTripsNestedValues() throws {
+        let value = Sample(text: "héllo\n", numbers: [0, -1, Int64.max, Int64.min], map: ["k": UInt32.max], optional: 1.5,
+                           kinds: [.a(x: -7, y: nil), .b, .a(x: 1, y: "z")], flag: true)
+        let bytes = try Wire.encode(value)
+        #expect(try Wire.decode(Sample.self, from: bytes) == value)
+    }
+
+    @Test func rejectsTruncatedAndTrailingBytes() throws {
+        let bytes = try Wire.encode(Sample(text: "x", numbers: [1], map: [:], optional: nil, kinds: [], flag: false))
+        #expect(throws: WireError.self) { try Wire.decode(Sample.self, from: Array(bytes.dropLast())) }
+        #expect(throws: WireError.self) { try Wire.decode(Sample.self, from: bytes + [0]) }
+    }
+
+    @Test func roundTripsAContainerSpec() throws {
+        var spec = ContainerSpec(id: String(repeating: "a", count: 64), name: "p-web-1",
+                                 image: ImageBinding(reference: "busybox", id: "sha256:" + String(repeating: "b", count: 64), chainIDs: []),
+                                 process: ProcessSpec(args: ["sh"], env: ["A=1"]), hostname: "h")
+        spec.deviceRules = [DeviceRule.parse("c 1:3 rwm")!]
+        spec.security.seccomp = try SeccompProfile.dockerDefault.resolve(capabilities: spec.security.capabilities)
+        spec.network = .container(id: "x")
+        #expect(try Wire.decode(ContainerSpec.self, from: Wire.encode(spec)) == spec)
+    }
+}
+
+@Suite struct SeccompResolutionTests {
+    @Test func defaultProfileFollowsCapabilitiesAndArchitecture() throws {
+        let profile = SeccompProfile.dockerDefault
+        let plain = try profile.resolve(capabilities: Capabilities.dockerDefault, goArch: "amd64", kernel: [6, 1])
+        #expect(plain.defaultAction == 0x0005_0001, "errno EPERM by default")
+        #expect(plain.architectures == ["x86_64", "x86", "x32"])
+        let clones = plain.rules.filter { $0.names.contains("clone") }
+        #expect(clones.count == 1 && clones[0].args == [SeccompArgument(index: 0, value: 2114060288, valueTwo: 0, op: 7)],
+                "clone only without namespace flags")
+        #expect(plain.rules.contains { $0.names == ["clone3"] && $0.action == 0x0005_0000 | 38 }, "clone3 answers ENOSYS")
+        #expect(!plain.rules.contains { $0.names.contains("mount") }, "mount needs CAP_SYS_ADMIN")
+        #expect(plain.rules.contains { $0.names.contains("arch_prctl") }, "amd64-only rules apply on amd64")
+        #expect(!plain.rules.contains { $0.names.contains("s390_pci_mmio_read") })
+
+        let admin = try profile.resolve(capabilities: Capabilities.dockerDefault + ["CAP_SYS_ADMIN"], goArch: "amd64", kernel: [6, 1])
+        #expect(admin.rules.contains { $0.names.contains("mount") && $0.action == 0x7fff_0000 })
+        #expect(!admin.rules.contains { $0.names == ["clone"] && !$0.args.isEmpty }, "with CAP_SYS_ADMIN clone is unrestricted")
+        #expect(!admin.rules.contains { $0.names == ["clone3"] && $0.action != 0x7fff_0000 })
+
+        let old = try profile.resolve(capabilities: Capabilities.dockerDefault, goArch: "amd64", kernel: [4, 4])
+        #expect(!old.rules.contains { $0.names.contains("ptrace") }, "minKernel 4.8 gates ptrace")
+    }
+
+    @Test func badProfilesAreRefusedWithAPath() {
+        #expect { try SeccompProfile.parse(Array(#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_NOPE"}]}"#.utf8)).resolve(capabilities: []) }
+            throws: { "\($0)" == "seccomp profile: unknown action \"SCMP_ACT_NOPE\"" }
+        #expect { try SeccompProfile.parse(Array(#"{"syscalls":[]}"#.utf8)) }
+            throws: { "\($0)".contains("missing \"defaultAction\"") }
+    }
+}
+
+@Suite struct CapabilityAndUserTests {
+    @Test func capAddAndDropFollowDocker() throws {
+        #expect(try Capabilities.resolve(add: [], drop: [], privileged: false).count == 14)
+        let set = try Capabilities.resolve(add: ["net_admin", "CAP_SYS_TIME"], drop: ["CHOWN"], privileged: false)
+        #expect(set.contains("CAP_NET_ADMIN") && set.contains("CAP_SYS_TIME") && !set.contains("CAP_CHOWN"))
+        #expect(try Capabilities.resolve(add: ["KILL"], drop: ["ALL"], privileged: false) == ["CAP_KILL"])
+        #expect(throws: Capabilities.ResolutionError.self) { try Capabilities.resolve(add: ["NOPE"], drop: [], privileged: false) }
+        let (low, high) = Capabilities.mask(Capabilities.dockerDefault)
+        #expect(low == 0xa80425fb && high == 0)
+    }
+
+    @Test func usersResolveLikeRunc() throws {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
+        let group = "root:x:0:\napp:x:1000:\nextra:x:1500:app,other\nwheel:x:10:root\n"
+        #expect(try UserDatabase.resolve("", additional: [], passwd: passwd, group: group) == ExecUser(uid: 0, gid: 0, groups: [0, 10], home: "/root"))
+        #expect(try UserDatabase.resolve("app", additional: [], passwd: passwd, group: group) == ExecUser(uid: 1000, gid: 1000, groups: [1000, 1500], home: "/home/app"))
+        #expect(try UserDatabase.resolve("app:extra", additional: [], passwd: passwd, group: group) == ExecUser(uid: 1000, gid: 1500, groups: [1500], home: "/home/app"))
+        #expect(try UserDatabase.resolve("42:43", additional: ["wheel", "7"], passwd: passwd, group: group) == ExecUser(uid: 42, gid: 43, groups: [43, 10, 7], home: "/"))
+        #expect(throws: UserDatabase.Failure.self) { try UserDatabase.resolve("app:nogroup", additional: [], passwd: passwd, group: group) }
+    }
+
+    @Test func deviceRulesParseDockersSyntax() {
+        #expect(DeviceRule.parse("c 1:3 mr")?.description == "c 1:3 mr")
+        #expect(DeviceRule.parse("a 7:* rwm")?.description == "a *:* rwm")
+        #expect(DeviceRule.parse("b *:* m") == DeviceRule(allow: true, type: "b", major: -1, minor: -1, access: "m"))
+        #expect(DeviceRule.parse("x 1:3 r") == nil)
+        #expect(DeviceRule.parse("c 1:3 z") == nil)
+    }
+}
+
+@Suite struct LogFormatTests {
+    @Test func encodesLikeDockersJSONFile() {
+        let e = LogEntry(text: "a \"b\" <c> & \\ \t\u{1}é\n", stream: .stderr, time: "2026-01-02T03:04:05.5Z")
+        let line = String(decoding: e.encoded(), as: UTF8.self)
+        #expect(line == #"{"log":"a \"b\" \u003cc\u003e \u0026 \\ \t\u0001é\n","stream":"stderr","time":"2026-01-02T03:04:05.5Z"}"# + "\n")
+        #expect(LogEntry.parse(Substring(line.dropLast())) == e)
+        #expect(LogEntry.parse(#"{"log":"\ud83d\ude00\n","stream":"stdout","time":"t"}"#)?.text == "😀\n")
+        #expect(LogEntry.parse("garbage") == nil)
+    }
+
+    @Test func writerSplitsLinesAndRotates() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = LogOptions()
+        options.maxSize = 200
+        options.maxFiles = 3
+        let writer = LogWriter(path: dir + "/c.log", options: options)
+        for i in 0..<20 {
+            let bytes = Array("line \(i)\npart".utf8)
+            bytes.withUnsafeBytes { writer.consume($0, stream: .stdout) }
+            Array("ial \(i)\n".utf8).withUnsafeBytes { writer.consume($0, stream: .stdout) }
+        }
+        writer.flush()
+        let files = LogReader.files(dir + "/c.log")
+        #expect(files.count == 3, "\(files)")
+        let entries = LogReader.read(dir + "/c.log")
+        #expect(entries.last?.text == "partial 19\n")
+        #expect(entries.allSatisfy { $0.text.hasSuffix("\n") })
+    }
+}

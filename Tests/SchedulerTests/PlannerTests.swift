@@ -1,0 +1,110 @@
+import Testing
+import ComposeModel
+import Engine
+@testable import Scheduler
+
+extension ProjectLoader {
+    static func load(yaml: String, workingDirectory: String) throws -> LoadedProject {
+        var o = LoadOptions(workingDirectory: workingDirectory, environment: [:])
+        o.configFiles = ["-"]
+        o.readStandardInput = { yaml }
+        return try load(o)
+    }
+}
+
+extension ImageRecord {
+    static func synthetic(config: ContainerConfig) -> ImageRecord {
+        let d = Digest.of(Array("config".utf8))
+        let configuration = ImageConfiguration(platform: Platform(architecture: "amd64", os: "linux"), config: config,
+                                               diffIDs: [Digest.of(Array("layer".utf8))], created: nil, history: [])
+        return ImageRecord(id: d, manifestDigest: d,
+                           manifest: ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: d, size: 1), layers: []),
+                           configuration: configuration, references: [])
+    }
+}
+
+@Suite struct PlannerTests {
+    func plan(_ yaml: String, image: ContainerConfig = ContainerConfig(), service: String = "s") throws -> ContainerSpec {
+        let loaded = try ProjectLoader.load(yaml: yaml, workingDirectory: "/tmp/plannertest")
+        var config = image
+        if config.env == nil { config.env = ["PATH=/image/bin", "IMAGE_ONLY=1"] }
+        let record = ImageRecord.synthetic(config: config)
+        let planner = ContainerPlanner(project: loaded.project, runtime: Runtime(root: StateRoot(path: "/tmp/plannertest-state")))
+        return try planner.plan(loaded.project.services[service]!, number: 1, image: record, id: String(repeating: "ab", count: 32))
+    }
+
+    @Test func entrypointAndCommandMergeAsTheDaemonDoes() throws {
+        var image = ContainerConfig()
+        image.entrypoint = ["/entry"]
+        image.cmd = ["default"]
+        #expect(try plan("services: {s: {image: x}}", image: image).process.args == ["/entry", "default"])
+        #expect(try plan("services: {s: {image: x, command: [a, b]}}", image: image).process.args == ["/entry", "a", "b"])
+        #expect(try plan("services: {s: {image: x, entrypoint: [sh, -c]}}", image: image).process.args == ["sh", "-c"], "an entrypoint resets the image's command")
+        #expect(try plan("services: {s: {image: x, entrypoint: [], command: [ls]}}", image: image).process.args == ["ls"])
+        #expect(try plan("services: {s: {image: x, entrypoint: []}}", image: image).process.args == ["default"])
+        #expect(try plan("services: {s: {image: x, command: echo 'a b'}}", image: image).process.args == ["/entry", "echo", "a b"])
+        #expect(throws: PlanError.self) { try plan("services: {s: {image: x}}") }
+    }
+
+    @Test func environmentOrderHostnameAndLabels() throws {
+        let spec = try plan("""
+            name: demo
+            services:
+              s:
+                image: x
+                command: run
+                tty: true
+                environment: {ZED: z, ALPHA: a, PATH: /custom, UNSET: null}
+                labels: {mine: "yes"}
+            """)
+        #expect(spec.process.env == ["PATH=/custom", "HOSTNAME=abababababab", "TERM=xterm", "ALPHA=a", "ZED=z", "IMAGE_ONLY=1"])
+        #expect(spec.hostname == "abababababab")
+        #expect(spec.name == "demo-s-1")
+        #expect(spec.labels["com.docker.compose.project"] == "demo")
+        #expect(spec.labels["com.docker.compose.oneoff"] == "False")
+        #expect(spec.labels["mine"] == "yes")
+    }
+
+    @Test func resourcesSignalsAndPolicies() throws {
+        let spec = try plan("""
+            services:
+              s:
+                image: x
+                command: run
+                cpus: 1.5
+                mem_limit: 64m
+                pids_limit: 10
+                stop_signal: SIGUSR1
+                stop_grace_period: 1m30s
+                restart: on-failure:3
+                ulimits: {nofile: {soft: 10, hard: 20}, nproc: 5}
+                cap_add: [NET_ADMIN]
+                security_opt: [no-new-privileges, "seccomp:unconfined"]
+            """)
+        #expect(spec.resources.cpuQuota == 150_000 && spec.resources.cpuPeriod == 100_000)
+        #expect(spec.resources.memory == 64 << 20 && spec.resources.pidsLimit == 10)
+        #expect(spec.stopSignal == 10 && spec.stopTimeout == 90_000_000_000)
+        #expect(spec.restartPolicy == RestartPolicy(mode: .onFailure, maximumRetries: 3))
+        #expect(spec.rlimits == [ResourceLimit(name: "nofile", soft: 10, hard: 20), ResourceLimit(name: "nproc", soft: 5, hard: 5)])
+        #expect(spec.security.capabilities.contains("CAP_NET_ADMIN"))
+        #expect(spec.security.noNewPrivileges && spec.security.seccomp == nil)
+    }
+
+    @Test func refusalsPointAtTheAttribute() throws {
+        let yaml = "services:\n  s:\n    image: x\n    command: run\n    sysctls:\n      kernel.panic: \"1\"\n"
+        #expect { try plan(yaml) } throws: { e in
+            let p = e as! PlanError
+            return p.message.contains("sysctl \"kernel.panic\" is not allowed") && p.location?.line == 6
+        }
+        #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, security_opt: [bogus]}}") }
+        #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, logging: {driver: syslog}}}") }
+    }
+
+    @Test func signalNames() throws {
+        #expect(try ContainerPlanner.signal("SIGTERM") == 15)
+        #expect(try ContainerPlanner.signal("kill") == 9)
+        #expect(try ContainerPlanner.signal("SIGRTMIN+3") == 37)
+        #expect(try ContainerPlanner.signal("2") == 2)
+        #expect(throws: PlanError.self) { try ContainerPlanner.signal("SIGNOPE") }
+    }
+}
