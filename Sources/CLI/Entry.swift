@@ -20,7 +20,7 @@ enum Entry {
 enum HiddenMode {
     static func run(_ mode: String, _ arguments: [String]) -> Int32? {
         switch mode {
-        case "__init": return ContainerInit.main()
+        case "__init": return ContainerInit.main(arguments)
         case "__supervise": return Supervisor.main(arguments)
         case "__exec": return ContainerExec.main()
         default: return nil

@@ -243,6 +243,13 @@ ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds) {
     return r;
 }
 
+ssize_t cl_next_packet_size(int sock) {
+    char byte;
+    ssize_t r;
+    do { r = recv(sock, &byte, 1, MSG_PEEK | MSG_TRUNC); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
 int cl_peer_pid(int sock) {
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -300,4 +307,14 @@ int cl_epoll_wait(int epfd, int *fds, unsigned int *events, int max, int timeout
     int n = epoll_wait(epfd, ev, max, timeout_ms);
     for (int i = 0; i < n; i++) { fds[i] = ev[i].data.fd; events[i] = ev[i].events; }
     return n;
+}
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+int cl_seccomp_load(const void *program, size_t bytes) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(bytes / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)program;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }

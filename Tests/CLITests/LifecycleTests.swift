@@ -64,7 +64,7 @@ import Engine
         #expect(down.status == 0, "\(down.stderr)")
         #expect(down.stderr.contains(" Container \(p.project)-web-1  Removed\n"))
         #expect(p.store.list().isEmpty)
-        #expect(!Cgroup(path: "swcompose/" + web.id).exists)
+        #expect(!Runtime(root: StateRoot(path: p.root)).cgroup(of: web).exists)
         #expect(try p.run(["ps", "-a"]).stdout == "NAME   IMAGE   COMMAND   SERVICE   CREATED   STATUS   PORTS\n")
     }
 

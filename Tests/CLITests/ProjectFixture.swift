@@ -39,19 +39,22 @@ final class ProjectFixture: @unchecked Sendable {
         // Anything a failed test left: kill the containers' cgroups and the project's supervisor.
         let store = ContainerStore(runtime: Runtime(root: StateRoot(path: root)))
         for r in store.list() {
-            Cgroup(path: "swcompose/" + r.id).killAll()
-            try? Cgroup(path: "swcompose/" + r.id).destroy()
+            let cgroup = Runtime(root: StateRoot(path: root)).cgroup(of: r)
+            cgroup.killAll()
+            try? cgroup.destroy()
         }
         killSupervisors()
     }
 
+    /// Stops this state root's supervisors the polite way (they remove their spare helpers), then
+    /// kills what is left.
     func killSupervisors() {
-        let me = root
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard Int32(entry) != nil, let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")) else { continue }
-            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if args.count >= 3, args[1] == "__supervise", args[2] == me { kill(Int32(entry)!, SIGKILL) }
-        }
+        let pids = Supervisors.running(root: root)
+        for pid in pids { kill(pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline && pids.contains(where: Supervisors.isRunning) { usleep(20_000) }
+        for pid in pids { kill(pid, SIGKILL) }
+        Supervisors.removeStaleCgroups()
     }
 
     @discardableResult

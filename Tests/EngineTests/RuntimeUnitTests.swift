@@ -11,13 +11,23 @@ import Testing
         var optional: Double?
         var kinds: [Kind]
         var flag: Bool
+        var blob: [UInt8] = []
     }
 
     @Test func roundTripsNestedValues() throws {
         let value = Sample(text: "héllo\n", numbers: [0, -1, Int64.max, Int64.min], map: ["k": UInt32.max], optional: 1.5,
-                           kinds: [.a(x: -7, y: nil), .b, .a(x: 1, y: "z")], flag: true)
+                           kinds: [.a(x: -7, y: nil), .b, .a(x: 1, y: "z")], flag: true, blob: Array(0...255) + [1, 2, 3])
         let bytes = try Wire.encode(value)
         #expect(try Wire.decode(Sample.self, from: bytes) == value)
+    }
+
+    @Test func largeByteRunsEncodeInLinearTime() throws {
+        let blob = [UInt8](repeating: 7, count: 1 << 20)
+        let start = Date()
+        let bytes = try Wire.encode(Sample(text: "", numbers: [], map: [:], optional: nil, kinds: [], flag: false, blob: blob))
+        #expect(bytes.count < blob.count + 64)
+        #expect(try Wire.decode(Sample.self, from: bytes).blob == blob)
+        #expect(Date().timeIntervalSince(start) < 2)
     }
 
     @Test func rejectsTruncatedAndTrailingBytes() throws {

@@ -152,3 +152,32 @@ public final class BusyboxWorld: @unchecked Sendable {
         layerDirectories = try store.layers(of: image).map(\.directory)
     }
 }
+
+/// Supervisors started by tests, and what a killed one leaves.
+public enum Supervisors {
+    /// Supervisor processes of a state root.
+    public static func running(root: String) -> [Int32] {
+        var pids: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")) else { continue }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 3, args[1] == "__supervise", args[2] == root { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// Alive and not a zombie (an exited process whose reaper has not come by yet).
+    public static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)...].first
+        return state != "Z" && state != "X"
+    }
+
+    /// A SIGKILLed supervisor's spare helper dies with it but leaves its (empty) cgroup: remove empty
+    /// container-like cgroups that are more than a second old (younger ones may be starting right now).
+    public static func removeStaleCgroups() {
+        usleep(200_000)
+        Cgroup.sweep(parent: "swcompose", keep: [], minimumAge: 1)
+    }
+}

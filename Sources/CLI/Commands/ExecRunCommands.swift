@@ -92,7 +92,7 @@ struct ExecCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let useTTY = !noTTY && !detach && isatty(0) == 1
-        var request = ExecRequest(record: record, cgroup: session.runtime.cgroup(record.id), args: command)
+        var request = ExecRequest(record: record, cgroup: session.runtime.cgroup(of: record), args: command)
         if let user { request.user = user }
         if let workdir { request.workingDir = workdir }
         request.tty = useTTY
@@ -186,7 +186,9 @@ struct RunCommand: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
+        Trace.mark("cli: run")
         let session = try ComposeSession.open(root.global, services: [service])
+        Trace.mark("cli: project loaded")
         guard let svc = session.project.services[service] else {
             Terminal.writeError("no such service: \(service)\n")
             throw ExitCode.failure
@@ -208,7 +210,7 @@ struct RunCommand: ParsableCommand {
         o.tty = useTTY
         o.stdinOpen = !detach
         o.name = name
-        o.removeAfter = remove && detach
+        o.removeAfter = remove
         for l in labels {
             let parts = l.split(separator: "=", maxSplits: 1)
             o.labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
@@ -224,6 +226,7 @@ struct RunCommand: ParsableCommand {
         options.overrides = o
         let orchestrator = session.orchestrator
         let record = try session.run { () throws(OrchestrationError) in try orchestrator.prepareRun(options) }
+        Trace.mark("cli: container created")
         (session.progress as? TerminalProgress)?.finish()
 
         let client: SupervisorClient
@@ -243,12 +246,15 @@ struct RunCommand: ParsableCommand {
             return
         }
         let code = try attachAndWait(record, client: client, tty: useTTY)
-        if remove {
-            try session.run { () throws(OrchestrationError) in
-                try orchestrator.remove([ContainerRecord(spec: record.spec, state: orchestrator.store.state(record.id))], removeVolumes: true, quiet: true)
-            }
-        }
+        Trace.mark("cli: container exited")
+        // With --rm the supervisor removes the container (and its anonymous volumes) once it exits.
+        Trace.mark("cli: done")
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// docker's codes for a container that could not start: 127 for a missing program, 126 otherwise.
+    static func exitCode(forStartFailure message: String) -> Int32 {
+        message.contains("not found") || message.contains("no such file") ? 127 : 126
     }
 
     /// Starts the container attached to this terminal and returns its exit code.
@@ -262,16 +268,19 @@ struct RunCommand: ParsableCommand {
         }
         var rows: UInt16 = 0, columns: UInt16 = 0
         if tty { _ = cl_get_winsize(0, &rows, &columns) }
-        let (reply, fds) = try client.request(.start(id: record.id, attach: true, rows: rows, columns: columns), fds: tty ? [] : [0, 1, 2])
+        // The wait goes with the start: a quick process may be gone (and with --rm removed) before a
+        // later request would arrive.
+        try client.send(.start(id: record.id, attach: true, rows: rows, columns: columns), fds: tty ? [] : [0, 1, 2])
+        try client.send(.wait(id: record.id))
+        let (reply, fds) = try client.receive()
         if case .failed(let message) = reply {
             Terminal.writeError("Error response from daemon: \(message)\n")
-            return 126
+            return Self.exitCode(forStartFailure: message)
         }
         var master = tty ? fds.first : nil
         let raw = master != nil ? RawTerminal() : nil
         defer { raw?.restore() }
         if let master { ContainerExec.copyWindowSize(to: master) }
-        try client.send(.wait(id: record.id))
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         var inputOpen = master != nil
         while true {
@@ -306,6 +315,7 @@ struct RunCommand: ParsableCommand {
                 if let m = master { ContainerExec.pump(from: m, to: 1, buffer: &buffer, drain: true); close(m) }
                 let (done, _) = try client.receive()
                 if case .exited(let code, _) = done { return code }
+                if case .failed(let message) = done { Terminal.writeError("\(message)\n") }
                 return 1
             }
         }

@@ -278,7 +278,7 @@ struct TopCommand: ParsableCommand {
         var rows = [["SERVICE", "#", "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]]
         let users = HostUsers()
         for r in records {
-            for pid in session.runtime.cgroup(r.id).processes().sorted() {
+            for pid in session.runtime.cgroup(of: r).processes().sorted() {
                 guard let p = ProcessSnapshot(pid: pid) else { continue }
                 rows.append([Orchestrator.serviceName(r), String(Orchestrator.number(r)), users.name(p.uid), String(pid), String(p.ppid),
                              String(p.cpuPercent), p.startTime, p.tty, p.cpuTime, p.command])

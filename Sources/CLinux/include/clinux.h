@@ -69,10 +69,15 @@ int cl_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int cl_memfd_create(const char *name, unsigned int flags);
 int cl_mount_setattr_ro_recursive(int dirfd, const char *path);
 
+/// Installs a classic BPF seccomp program (an array of struct sock_filter, 8 bytes each).
+int cl_seccomp_load(const void *program, size_t bytes);
+
 /// Sends bytes with descriptors attached (SCM_RIGHTS). Returns bytes sent or -1.
 ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 /// Receives bytes and up to *nfds descriptors (made close-on-exec); *nfds is set to how many came.
 ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds);
+/// The size of the next packet on a SOCK_SEQPACKET socket (blocking until one comes; 0 at its end).
+ssize_t cl_next_packet_size(int sock);
 /// The peer's credentials on a unix socket.
 int cl_peer_pid(int sock);
 

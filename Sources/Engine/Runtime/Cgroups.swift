@@ -108,11 +108,27 @@ public struct Cgroup: Sendable {
 
     /// Creates the cgroup in every hierarchy and applies the limits.
     public func create(resources: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
+        try prepare()
+        try apply(resources: resources, deviceRules: deviceRules)
+    }
+
+    /// The directories, with what every container gets: controllers enabled down the cgroup2 tree,
+    /// cpus and memory nodes for v1 cpuset, and docker's device allowlist.
+    public func prepare() throws(SystemError) {
         if hierarchies.isV2 {
-            try createV2(resources: resources)
-        } else {
-            try createV1(resources: resources, deviceRules: deviceRules)
-            if let u = unifiedDirectory { try Sys.mkdirAll(u) }
+            try prepareV2()
+            return
+        }
+        for dir in directories { try Sys.mkdirAll(dir) }
+        if let cpuset = v1Directory("cpuset") {
+            // A new cpuset group has no cpus or mems: copy them down from the first ancestor that has them.
+            try initCpuset(cpuset)
+        }
+        if let devices = v1Directory("devices") {
+            try write(devices, "devices.deny", "a")
+            for rule in DeviceRule.dockerDefaults {
+                try write(devices, "devices.allow", rule.description)
+            }
         }
     }
 
@@ -129,11 +145,15 @@ public struct Cgroup: Sendable {
         try? Files.readText(dir + "/" + file)
     }
 
-    func createV1(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
-        for dir in directories { try Sys.mkdirAll(dir) }
+    /// The container's own limits and device rules (on a prepared cgroup).
+    public func apply(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
+        if hierarchies.isV2 {
+            try applyV2(resources: r)
+            return
+        }
         if let cpuset = v1Directory("cpuset") {
-            // A new cpuset group has no cpus or mems: copy them down from the first ancestor that has them.
-            try initCpuset(cpuset, cpus: r.cpusetCpus, mems: r.cpusetMems)
+            if !r.cpusetCpus.isEmpty { try write(cpuset, "cpuset.cpus", r.cpusetCpus) }
+            if !r.cpusetMems.isEmpty { try write(cpuset, "cpuset.mems", r.cpusetMems) }
         }
         if let mem = v1Directory("memory") {
             if r.memory > 0 { try write(mem, "memory.limit_in_bytes", String(r.memory)) }
@@ -161,14 +181,13 @@ public struct Cgroup: Sendable {
             try write(blkio, file, String(r.blkioWeight))
         }
         if let devices = v1Directory("devices") {
-            try write(devices, "devices.deny", "a")
-            for rule in DeviceRule.dockerDefaults + deviceRules {
+            for rule in deviceRules {
                 try write(devices, rule.allow ? "devices.allow" : "devices.deny", rule.description)
             }
         }
     }
 
-    func initCpuset(_ dir: String, cpus: String, mems: String) throws(SystemError) {
+    func initCpuset(_ dir: String) throws(SystemError) {
         guard let root = hierarchies.v1["cpuset"] else { return }
         // Walk from the root down, filling empty cpus/mems from the parent.
         var current = root
@@ -182,12 +201,10 @@ public struct Cgroup: Sendable {
                 }
             }
         }
-        if !cpus.isEmpty { try write(dir, "cpuset.cpus", cpus) }
-        if !mems.isEmpty { try write(dir, "cpuset.mems", mems) }
     }
 
-    func createV2(resources r: Resources) throws(SystemError) {
-        guard let root = hierarchies.unified, let dir = unifiedDirectory else { return }
+    func prepareV2() throws(SystemError) {
+        guard let root = hierarchies.unified else { return }
         // Enable the controllers on the way down.
         let wanted = ["cpu", "cpuset", "io", "memory", "pids"].filter { hierarchies.unifiedControllers.contains($0) }
         var current = root
@@ -202,6 +219,10 @@ public struct Cgroup: Sendable {
             current += "/" + part
             if !Sys.exists(current) { try Sys.mkdir(current, 0o755) }
         }
+    }
+
+    func applyV2(resources r: Resources) throws(SystemError) {
+        guard let dir = unifiedDirectory else { return }
         if r.memory > 0 { try write(dir, "memory.max", String(r.memory)) }
         if r.memoryReservation > 0 { try write(dir, "memory.low", String(r.memoryReservation)) }
         if Sys.exists(dir + "/memory.swap.max") {
@@ -235,6 +256,37 @@ public struct Cgroup: Sendable {
 
     // MARK: Membership
 
+    /// The `tasks` files of the v1 hierarchies: a single-threaded process writing "0" there moves
+    /// itself, which the kernel does without the global lock a `cgroup.procs` write takes (that one
+    /// waits for an RCU grace period, ~10 ms).
+    public var v1TaskFiles: [String] {
+        var seen: Set<String> = []
+        var files: [String] = []
+        for mount in hierarchies.v1.values.sorted() where seen.insert(mount).inserted {
+            files.append(mount + "/" + path + "/tasks")
+        }
+        return files
+    }
+
+    /// A descriptor of the cgroup2 directory, for clone3's CLONE_INTO_CGROUP (born inside it).
+    public func openUnified() -> Int32? {
+        guard let u = unifiedDirectory else { return nil }
+        let fd = open(u, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Moves the calling single-threaded process into the v1 hierarchies.
+    static func joinSelf(taskFiles: [String]) throws(SystemError) {
+        for file in taskFiles where Sys.exists(file) {
+            let handle = try FileHandle(path: file, flags: O_WRONLY)
+            do {
+                try handle.write(Array("0".utf8))
+            } catch {
+                throw SystemError("join cgroup", file, code: error.code)
+            }
+        }
+    }
+
     /// Moves a process into this cgroup in every hierarchy.
     public func join(pid: Int32) throws(SystemError) {
         for dir in directories where Sys.exists(dir) {
@@ -266,6 +318,20 @@ public struct Cgroup: Sendable {
             if let freezer { try? write(freezer, "freezer.state", "THAWED"); try? write(freezer, "freezer.state", "FROZEN") }
         }
         if let freezer { try? write(freezer, "freezer.state", "THAWED") }
+    }
+
+    /// Removes cgroups under `parent` (e.g. `swcompose`) that hold no process, are not in `keep`, and are
+    /// older than `minimumAge` seconds: what a killed supervisor's unused spare helper left behind.
+    public static func sweep(parent: String, keep: Set<String>, minimumAge: Int = 10, hierarchies: CgroupHierarchies = .detect()) {
+        let probe = hierarchies.unified ?? hierarchies.v1["pids"] ?? hierarchies.v1.values.first
+        guard let probe, let names = try? Sys.list(probe + "/" + parent) else { return }
+        let now = Int(Timestamp.now().tv_sec)
+        for name in names where name.count == 64 && !keep.contains(parent + "/" + name) {
+            let cgroup = Cgroup(path: parent + "/" + name, hierarchies: hierarchies)
+            guard let st = try? Sys.fileStatus(probe + "/" + parent + "/" + name), now - Int(st.st_mtim.tv_sec) >= minimumAge,
+                  cgroup.processes().isEmpty else { continue }
+            try? cgroup.destroy()
+        }
     }
 
     /// Suspends or resumes every process (`pause`/`unpause`).

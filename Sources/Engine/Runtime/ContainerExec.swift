@@ -20,6 +20,10 @@ public struct ExecRequest: Codable, Sendable {
     public var rlimits: [ResourceLimit]
     /// For healthcheck probes: SIGTERM to the helper kills the process outright (a probe that times out).
     public var killOnTerminate = false
+    /// Where compiled seccomp programs are cached (`$SWCOMPOSE_ROOT`).
+    public var stateRoot: String?
+    /// The cgroup2 directory the helper was born in (CLONE_INTO_CGROUP): nothing to join there.
+    var bornIn: String?
 
     /// An exec into `record`'s container with its environment, user, working directory and confinement;
     /// the overrides (`-u`, `-w`, `-e`, `--privileged`) are applied by the caller.
@@ -63,16 +67,31 @@ public enum ContainerExec {
 
     /// Starts the helper without waiting: its pid and pidfd.
     public static func start(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32)) throws -> (Int32, Int32) {
+        var request = request
+        if request.stateRoot == nil { request.stateRoot = runtime.root.path }
         let (parentEnd, childEnd) = try PacketSocket.pair()
         defer { parentEnd.close() }
         var pidfd: Int32 = -1
-        let pid: Int32
-        do {
-            pid = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: [],
-                                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd)
-        } catch {
-            childEnd.close()
-            throw error
+        var pid: Int32 = -1
+        // Born in the container's cgroup2 directory when the kernel can (no slow cgroup.procs write).
+        let unified = CgroupHierarchies.detect().unified.flatMap { root in
+            request.cgroupDirectories.first { $0.hasPrefix(root + "/") }
+        }
+        if let unified, case let fd = open(unified, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd >= 0 {
+            defer { Sys.close(fd) }
+            request.bornIn = unified
+            pid = (try? ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: Trace.environment,
+                                                fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd, cgroup: fd)) ?? -1
+            if pid < 0 { request.bornIn = nil }
+        }
+        if pid < 0 {
+            do {
+                pid = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: Trace.environment,
+                                                  fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd)
+            } catch {
+                childEnd.close()
+                throw error
+            }
         }
         childEnd.close()
         do {
@@ -104,12 +123,17 @@ public enum ContainerExec {
         }
         channel.close()
 
+        let seccomp: [UInt8]?
+        do { seccomp = try ProcessSetup.seccompProgram(request.security, stateRoot: request.stateRoot) } catch { return fail("exec: \(error.message)") }
         let pidfd = cl_pidfd_open(request.pid, 0)
         guard pidfd >= 0, ProcessInfoReader.startTime(of: request.pid) == request.pidStartTime else {
             return fail("container \(request.containerID.prefix(12)) is not running")
         }
-        for dir in request.cgroupDirectories where Sys.exists(dir) {
-            guard (try? FileHandle(path: dir + "/cgroup.procs", flags: O_WRONLY).write(Array(String(getpid()).utf8))) != nil else {
+        for dir in request.cgroupDirectories where Sys.exists(dir) && dir != request.bornIn {
+            // v1: this single-threaded helper moves itself through `tasks` (no global lock); cgroup2: procs.
+            let v1 = Sys.exists(dir + "/tasks")
+            let value = v1 ? "0" : String(getpid())
+            guard (try? FileHandle(path: dir + (v1 ? "/tasks" : "/cgroup.procs"), flags: O_WRONLY).write(Array(value.utf8))) != nil else {
                 return fail("exec: join cgroup \(dir): \(SystemError("write"))")
             }
         }
@@ -142,7 +166,8 @@ public enum ContainerExec {
                 let user = try ProcessSetup.resolveUser(request.user, additional: request.additionalGroups)
                 var env = request.env
                 ProcessSetup.completeEnvironment(&env, home: user.home)
-                try ProcessSetup.confine(security: request.security, user: user, workingDir: request.workingDir.isEmpty ? "/" : request.workingDir)
+                try ProcessSetup.confine(security: request.security, user: user, workingDir: request.workingDir.isEmpty ? "/" : request.workingDir,
+                                         seccomp: seccomp)
                 let executable = try ProcessSetup.lookPath(request.args.first ?? "", env: env)
                 let failure = ProcessSetup.exec(executable, request.args, env)
                 throw StepFailure("exec", "exec: \"\(request.args.first ?? "")\": \(ProcessSetup.goStyle(failure.code))")

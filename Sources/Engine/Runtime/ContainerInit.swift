@@ -27,15 +27,36 @@ public enum ContainerInit {
     /// The descriptor the launcher passes the sync socket on.
     public static let syncFD: Int32 = 3
 
-    /// Entry point of `swcompose __init`. Never returns on success.
-    public static func main() -> Int32 {
+    /// Entry point of `swcompose __init [--join TASKS_FILE…]`. Never returns on success. A helper
+    /// started ahead of time (a spare) is given the v1 cgroup `tasks` files to join at once; it then
+    /// waits, possibly for long, for the container it will become.
+    public static func main(_ arguments: [String] = []) -> Int32 {
         let sync = PacketSocket(fd: syncFD)
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
         do {
+            if arguments.first == "--join" {
+                do { try Cgroup.joinSelf(taskFiles: Array(arguments.dropFirst())) } catch { return 1 }
+            }
             guard let first = try sync.receive() else { return 1 }
+            // From here on this process is a container: it outlives whoever started it.
+            _ = cl_prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
+            if first.fds.count == 3 {
+                for (i, fd) in first.fds.enumerated() { _ = dup2(fd, Int32(i)) }
+                first.fds.forEach(Sys.close)
+            }
             let config = try Wire.decode(InitConfig.self, from: first.bytes)
+            Trace.mark("helper: config received")
+            do {
+                try Cgroup.joinSelf(taskFiles: config.joinCgroups)
+            } catch {
+                throw StepFailure("join cgroup", error)
+            }
+            Trace.mark("helper: joined cgroups")
+            // Compiled while the launcher moves us into the cgroup (a slow step on cgroup v1).
+            let seccomp = try config.seccompProgram ?? ProcessSetup.seccompProgram(config.spec.security, stateRoot: config.stateRoot)
+            Trace.mark("helper: seccomp program ready")
             guard let go = try sync.receive(maximum: 64), go.bytes == InitMessage.go else { return 1 }
-            try run(config, sync: sync)
+            try run(config, seccomp: seccomp, sync: sync)
         } catch let failure as StepFailure {
             try? sync.send(InitMessage.error(step: failure.step, message: failure.message))
         } catch let error as SystemError {
@@ -59,7 +80,7 @@ public enum ContainerInit {
         }
     }
 
-    static func run(_ config: InitConfig, sync: PacketSocket) throws(StepFailure) -> Never {
+    static func run(_ config: InitConfig, seccomp: [UInt8]?, sync: PacketSocket) throws(StepFailure) -> Never {
         let spec = config.spec
         let security = spec.security
         // Every container process leads its own session, as under runc.
@@ -76,7 +97,9 @@ public enum ContainerInit {
             try Sys.mount(source: "", target: "/", type: nil, flags: UInt(MS_REC) | UInt(MS_PRIVATE), data: nil)
         }
         let rootfs = RootFilesystem(directory: config.containerDirectory)
+        Trace.mark("helper: released")
         try step("mount root filesystem") { try rootfs.mount(layers: config.layerDirectories) }
+        Trace.mark("helper: root filesystem mounted")
         let root = rootfs.merged
         // The root must be a mount point of its own for pivot_root; the overlay is.
         try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork)
@@ -102,7 +125,9 @@ public enum ContainerInit {
             tty = terminal
         }
 
+        Trace.mark("helper: mounts done")
         try step("pivot_root") { try MountSetup.pivot(to: root) }
+        Trace.mark("helper: pivoted")
         try step("sysctl") {
             for (key, value) in spec.sysctls.sorted(by: { $0.key < $1.key }) {
                 let path = "/proc/sys/" + key.replacingDots()
@@ -142,9 +167,11 @@ public enum ContainerInit {
         let user = try ProcessSetup.resolveUser(spec.process.user, additional: spec.process.additionalGroups)
         var env = spec.process.env
         ProcessSetup.completeEnvironment(&env, home: user.home)
-        try ProcessSetup.confine(security: security, user: user, workingDir: spec.process.workingDir.isEmpty ? "/" : spec.process.workingDir)
+        try ProcessSetup.confine(security: security, user: user, workingDir: spec.process.workingDir.isEmpty ? "/" : spec.process.workingDir,
+                                 seccomp: seccomp)
         let executable = try ProcessSetup.lookPath(spec.process.args.first ?? "", env: env)
 
+        Trace.mark("helper: confined, exec \(executable)")
         try step("report") { try sync.send(InitMessage.exec) }
         if spec.initProcess {
             MiniInit.run(executable: executable, args: spec.process.args, env: env, sync: sync, foreground: spec.process.tty)

@@ -3,6 +3,21 @@ import Glibc
 #endif
 import CLinux
 
+/// Compiled seccomp programs kept in memory by a long-lived launcher (the supervisor): containers with
+/// the same capabilities share one filter, so it is compiled (or read from the disk cache) once.
+final class SeccompCache: @unchecked Sendable {
+    nonisolated(unsafe) static let shared = SeccompCache()
+    var entries: [(SeccompFilter, [UInt8])] = []
+
+    func program(_ filter: SeccompFilter, root: StateRoot) -> [UInt8]? {
+        if let hit = entries.first(where: { $0.0 == filter }) { return hit.1 }
+        guard let program = try? filter.program(cacheDirectory: root.path + "/seccomp") else { return nil }
+        entries.append((filter, program))
+        if entries.count > 16 { entries.removeFirst() }
+        return program
+    }
+}
+
 /// Where the Engine finds its own executable (for the start and exec helpers) and its state.
 public struct Runtime: Sendable {
     public var root: StateRoot
@@ -16,8 +31,15 @@ public struct Runtime: Sendable {
 
     public func containerDirectory(_ id: String) -> String { root.containers + "/" + id }
 
-    /// The cgroup of a container: `swcompose/<id>` in every hierarchy.
+    /// The cgroup a new container gets: `swcompose/<id>` in every hierarchy.
     public func cgroup(_ id: String) -> Cgroup { Cgroup(path: "swcompose/" + id) }
+
+    /// The cgroup a container was started in (recorded in its state; a pre-spawned helper brings its own).
+    public func cgroup(id: String, state: ContainerState) -> Cgroup {
+        state.cgroup.isEmpty ? cgroup(id) : Cgroup(path: state.cgroup)
+    }
+
+    public func cgroup(of record: ContainerRecord) -> Cgroup { cgroup(id: record.id, state: record.state) }
 }
 
 /// A start that failed at a named step of the sequence.
@@ -46,7 +68,7 @@ public final class PendingLaunch {
     /// Readable when the helper has news (poll it, then call `advance`).
     public var socket: Int32 { channel.fd }
     let channel: PacketSocket
-    let cgroup: Cgroup
+    public let cgroup: Cgroup
     var terminal: Int32?
     var execing = false
     var finished = false
@@ -119,6 +141,40 @@ public final class PendingLaunch {
     }
 }
 
+/// A start helper spawned ahead of time, in fresh namespaces (for an isolated network) and in a cgroup
+/// of its own, waiting for a container to become. Taking one off the shelf removes the helper's exec
+/// and the cgroup creation from a container's start.
+public final class SpareHelper {
+    let pid: Int32
+    let pidfd: Int32
+    let channel: PacketSocket
+    let cgroup: Cgroup
+    var taken = false
+
+    init(pid: Int32, pidfd: Int32, channel: PacketSocket, cgroup: Cgroup) {
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+        self.cgroup = cgroup
+    }
+
+    /// Still waiting (not dead).
+    public var isAlive: Bool { (try? Sys.wait(pidfd: pidfd, block: false)) == .some(nil) }
+
+    /// Kills an unused spare and removes its cgroup.
+    public func discard() {
+        guard !taken else { return }
+        taken = true
+        _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+        _ = try? Sys.wait(pidfd: pidfd)
+        Sys.close(pidfd)
+        channel.close()
+        try? cgroup.destroy()
+    }
+
+    deinit { discard() }
+}
+
 /// Starts a container: creates its cgroup, spawns the start helper into new namespaces, hands it the
 /// spec, joins it to the cgroup, releases it, and (in `finish`/`advance`) waits until its process is
 /// exec'd or a step failed.
@@ -130,16 +186,44 @@ public enum ContainerLauncher {
                   joinNetworkOf: joinNetworkOf, beforeRelease: beforeRelease).finish()
     }
 
-    public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
-                             layerDirectories: [String], joinNetworkOf: Int32? = nil, terminalSize: (UInt16, UInt16)? = nil,
-                             beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
-        let cgroup = runtime.cgroup(spec.id)
+    /// Spawns a spare start helper for containers with an isolated (or bridged) network.
+    public static func spawnSpare(runtime: Runtime) throws -> SpareHelper {
+        let cgroup = Cgroup(path: "swcompose/" + ContainerStore.newID())
         do {
-            try cgroup.create(resources: spec.resources, deviceRules: spec.deviceRules)
+            try cgroup.prepare()
         } catch {
             try? cgroup.destroy()
-            throw StartError(step: "create cgroup", message: error.description)
+            throw error
         }
+        let (parentEnd, childEnd) = try PacketSocket.pair()
+        let null = try Sys.open("/dev/null", O_RDWR)
+        defer { Sys.close(null) }
+        let flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC) | UInt64(CL_CLONE_NEWNET)
+        var pidfd: Int32 = -1
+        var pid: Int32 = -1
+        let unified = cgroup.openUnified()
+        defer { if let unified { Sys.close(unified) } }
+        // Born in the cgroup2 directory; the v1 hierarchies it joins itself (the fast way).
+        let args = ["swcompose", "__init", "--join"] + cgroup.v1TaskFiles
+        do {
+            pid = try spawn(runtime.helper, args, env: Trace.environment, fds: [null, null, null, childEnd.fd], flags: flags,
+                            pidfd: &pidfd, cgroup: unified ?? -1, parentDeathSignal: SIGKILL)
+        } catch {
+            childEnd.close()
+            parentEnd.close()
+            try? cgroup.destroy()
+            throw error
+        }
+        childEnd.close()
+        return SpareHelper(pid: pid, pidfd: pidfd, channel: parentEnd, cgroup: cgroup)
+    }
+
+    public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
+                             layerDirectories: [String], joinNetworkOf: Int32? = nil, terminalSize: (UInt16, UInt16)? = nil,
+                             spare: SpareHelper? = nil,
+                             beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
+        let cgroup = runtime.cgroup(spec.id)
+        Trace.mark("begin \(spec.name)")
         // Volumes by name become their data directories; new ones are filled from the image on mount.
         var spec = spec
         var copyUp: [String] = []
@@ -149,7 +233,6 @@ public enum ContainerLauncher {
             do {
                 try volumes.create(name, anonymous: true)
             } catch {
-                try? cgroup.destroy()
                 throw StartError(step: "create volume \(name)", message: error.description)
             }
             spec.mounts[i].source = volumes.dataPath(name)
@@ -169,28 +252,73 @@ public enum ContainerLauncher {
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)
         config.networkNamespace = joinNetworkOf.map { "/proc/\($0)/ns/net" }
         config.copyUp = copyUp
+        config.stateRoot = runtime.root.path
+        if let filter = spec.security.seccomp { config.seccompProgram = SeccompCache.shared.program(filter, root: runtime.root) }
+
         if let terminalSize {
             config.terminalRows = terminalSize.0
             config.terminalColumns = terminalSize.1
         }
-        let payload = try Wire.encode(config)
 
-        var pidfd: Int32 = -1
-        let pid: Int32
+        if let spare, !spare.taken, !sharedNetwork, spare.isAlive {
+            spare.taken = true
+            let pending = PendingLaunch(id: spec.id, pid: spare.pid, pidfd: spare.pidfd, channel: spare.channel, cgroup: spare.cgroup)
+            Trace.mark("took spare helper \(spare.pid)")
+            do {
+                try spare.cgroup.apply(resources: spec.resources, deviceRules: spec.deviceRules)
+            } catch {
+                throw pending.abort("create cgroup", error.description)
+            }
+            do {
+                try spare.channel.send(try Wire.encode(config), fds: [stdio.0, stdio.1, stdio.2])
+                try beforeRelease(spare.pid)
+                try spare.channel.send(InitMessage.go)
+            } catch let error as SystemError {
+                throw pending.abort("prepare container", error.description)
+            } catch {
+                throw pending.abort("prepare container", "\(error)")
+            }
+            return pending
+        }
+
         do {
-            pid = try spawn(runtime.helper, ["swcompose", "__init"], env: [],
-                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd)
+            try cgroup.create(resources: spec.resources, deviceRules: spec.deviceRules)
         } catch {
             childEnd.close()
             parentEnd.close()
             try? cgroup.destroy()
-            throw StartError(step: "start container process", message: error.description)
+            throw StartError(step: "create cgroup", message: error.description)
+        }
+        Trace.mark("created cgroup")
+        // Born in the cgroup2 directory (CLONE_INTO_CGROUP); the helper moves itself into the v1
+        // hierarchies. Kernels without CLONE_INTO_CGROUP get the classic cgroup.procs writes.
+        var pidfd: Int32 = -1
+        var pid: Int32 = -1
+        var joinedAtBirth = false
+        if let unified = cgroup.openUnified() {
+            defer { Sys.close(unified) }
+            pid = (try? spawn(runtime.helper, ["swcompose", "__init"], env: Trace.environment,
+                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd, cgroup: unified)) ?? -1
+            joinedAtBirth = pid > 0
+        }
+        if pid < 0 {
+            do {
+                pid = try spawn(runtime.helper, ["swcompose", "__init"], env: Trace.environment,
+                                fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd)
+            } catch {
+                childEnd.close()
+                parentEnd.close()
+                try? cgroup.destroy()
+                throw StartError(step: "start container process", message: error.description)
+            }
         }
         childEnd.close()
         let pending = PendingLaunch(id: spec.id, pid: pid, pidfd: pidfd, channel: parentEnd, cgroup: cgroup)
+        Trace.mark("spawned start helper \(pid)")
+        config.joinCgroups = joinedAtBirth ? cgroup.v1TaskFiles : []
         do {
-            try parentEnd.send(payload)
-            try cgroup.join(pid: pid)
+            try parentEnd.send(try Wire.encode(config))
+            if !joinedAtBirth { try cgroup.join(pid: pid) }
             try beforeRelease(pid)
             try parentEnd.send(InitMessage.go)
         } catch let error as SystemError {
@@ -203,7 +331,8 @@ public enum ContainerLauncher {
 
     /// clone3 + execve of `path` with the given descriptors as 0, 1, 2, 3…
     static func spawn(_ path: String, _ args: [String], env: [String], fds: [Int32], flags: UInt64,
-                      pidfd: inout Int32, newSession: Bool = false) throws(SystemError) -> Int32 {
+                      pidfd: inout Int32, newSession: Bool = false, cgroup: Int32 = -1,
+                      parentDeathSignal: Int32 = 0) throws(SystemError) -> Int32 {
         var cargs = args.map { strdup($0) } + [nil]
         var cenv = env.map { strdup($0) } + [nil]
         defer {
@@ -223,10 +352,10 @@ public enum ContainerLauncher {
                         attr.fds = UnsafePointer(f.baseAddress)
                         attr.nfds = Int32(f.count)
                         attr.flags = flags
-                        attr.cgroup_fd = -1
+                        attr.cgroup_fd = cgroup
                         attr.new_session = newSession ? 1 : 0
                         attr.controlling_tty = -1
-                        attr.parent_death_signal = 0
+                        attr.parent_death_signal = parentDeathSignal
                         return cl_spawn(&attr, &outPidfd)
                     }
                 }

@@ -16,6 +16,12 @@ struct InitConfig: Codable {
     var networkNamespace: String?
     /// Mount points whose new, empty volume is filled from the image first (docker's copy-up).
     var copyUp: [String] = []
+    /// cgroup v1 `tasks` files the helper moves itself into (it was born in the cgroup2 one).
+    var joinCgroups: [String] = []
+    /// The seccomp filter already compiled to BPF by the launcher (nil: the helper compiles it).
+    var seccompProgram: [UInt8]?
+    /// `$SWCOMPOSE_ROOT` (compiled seccomp programs are cached under it).
+    var stateRoot: String?
     /// The terminal's size, when the caller attaches one.
     var terminalRows: UInt16 = 0
     var terminalColumns: UInt16 = 0
@@ -64,9 +70,12 @@ struct PacketSocket {
         if n < 0 { throw SystemError("send") }
     }
 
-    /// One packet (nil at end of stream) and the descriptors that came with it.
+    /// One packet (nil at end of stream) and the descriptors that came with it. The buffer is sized
+    /// to the packet (a peek first), so small messages cost no large allocation.
     func receive(maximum: Int = 4 << 20) throws(SystemError) -> (bytes: [UInt8], fds: [Int32])? {
-        var buffer = [UInt8](repeating: 0, count: maximum)
+        let size = cl_next_packet_size(fd)
+        if size < 0 { throw SystemError("receive") }
+        var buffer = [UInt8](repeating: 0, count: max(1, min(size, maximum)))
         var fds = [Int32](repeating: -1, count: 4)
         var count: Int32 = 4
         let n = buffer.withUnsafeMutableBytes { b in

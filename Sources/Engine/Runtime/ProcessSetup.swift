@@ -40,6 +40,16 @@ enum ProcessSetup {
         return env.last(where: { $0.hasPrefix(prefix) }).map { String($0.dropFirst(prefix.count)) }
     }
 
+    /// The container's seccomp program, compiled (or taken from the cache under the state root).
+    static func seccompProgram(_ security: SecuritySpec, stateRoot: String?) throws(StepFailure) -> [UInt8]? {
+        guard let filter = security.seccomp else { return nil }
+        do {
+            return try filter.program(cacheDirectory: stateRoot.map { $0 + "/seccomp" })
+        } catch {
+            throw StepFailure("seccomp", error)
+        }
+    }
+
     /// Finds the program as runc does (`exec.LookPath` with the container's PATH).
     static func lookPath(_ name: String, env: [String]) throws(StepFailure) -> String {
         guard !name.isEmpty else { throw StepFailure("exec", "no command specified") }
@@ -72,9 +82,9 @@ enum ProcessSetup {
 
     /// Capabilities, user, no_new_privs, seccomp and the working directory, in runc's order. Without
     /// no_new_privileges the seccomp filter goes in first, while CAP_SYS_ADMIN is still held.
-    static func confine(security: SecuritySpec, user: ExecUser, workingDir: String) throws(StepFailure) {
-        if !security.noNewPrivileges, let filter = security.seccomp {
-            do { try filter.load(noNewPrivileges: false) } catch { throw StepFailure("seccomp", error) }
+    static func confine(security: SecuritySpec, user: ExecUser, workingDir: String, seccomp program: [UInt8]?) throws(StepFailure) {
+        if !security.noNewPrivileges, let program {
+            do { try loadSeccompProgram(program) } catch { throw StepFailure("seccomp", error) }
         }
         let keep = Set(security.capabilities.compactMap(Capabilities.number))
         let last = Capabilities.lastCap
@@ -107,8 +117,8 @@ enum ProcessSetup {
         }
         if security.noNewPrivileges {
             try ContainerInit.step("no_new_privs") { try Sys.check("prctl(PR_SET_NO_NEW_PRIVS)") { cl_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } }
-            if let filter = security.seccomp {
-                do { try filter.load(noNewPrivileges: true) } catch { throw StepFailure("seccomp", error) }
+            if let program {
+                do { try loadSeccompProgram(program) } catch { throw StepFailure("seccomp", error) }
             }
         }
     }

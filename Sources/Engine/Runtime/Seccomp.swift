@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FoundationEssentials
 import CSeccomp
+import CLinux
 
 /// A seccomp filter resolved for one container: docker's profile format with its `includes` and
 /// `excludes` already decided for the container's capabilities, the host architecture and the kernel.
@@ -253,19 +254,15 @@ public struct SeccompProfile: Decodable, Sendable {
 }
 
 extension SeccompFilter {
-    /// Compiles the filter with libseccomp and installs it on the calling thread. Without
-    /// `noNewPrivileges` the caller must still hold CAP_SYS_ADMIN (it runs before capabilities are
-    /// dropped, as runc does).
-    func load(noNewPrivileges: Bool) throws(SystemError) {
+    /// The filter compiled to classic BPF by libseccomp (what the kernel loads).
+    func compile() throws(SystemError) -> [UInt8] {
         guard let ctx = seccomp_init(defaultAction) else { throw SystemError("seccomp_init", code: EINVAL) }
         defer { seccomp_release(ctx) }
-        var r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, noNewPrivileges ? 1 : 0)
-        guard r == 0 else { throw SystemError("seccomp: no_new_privs attribute", code: -r) }
         let native = seccomp_arch_native()
+        var r: Int32
         for arch in architectures {
             let token = seccomp_arch_resolve_name(arch)
-            guard token != 0 else { continue }
-            if token == native { continue }
+            guard token != 0, token != native else { continue }
             r = seccomp_arch_add(ctx, token)
             if r != 0 && r != -EEXIST { throw SystemError("seccomp: add architecture", arch, code: -r) }
         }
@@ -283,7 +280,34 @@ extension SeccompFilter {
                 if r != 0 { throw SystemError("seccomp: rule for \(name)", code: -r) }
             }
         }
-        r = seccomp_load(ctx)
-        if r != 0 { throw SystemError("seccomp: load filter", code: -r) }
+        // Export through a memory file: libseccomp 2.5 writes BPF to a descriptor only.
+        let fd = cl_memfd_create("seccomp", 1 /* MFD_CLOEXEC */)
+        guard fd >= 0 else { throw SystemError("memfd_create") }
+        defer { Sys.close(fd) }
+        r = seccomp_export_bpf(ctx, fd)
+        if r != 0 { throw SystemError("seccomp: export filter", code: -r) }
+        let size = lseek(fd, 0, SEEK_END)
+        var program = [UInt8](repeating: 0, count: Int(size))
+        _ = program.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return program
     }
+
+    /// The compiled program, from the cache under `directory` (keyed by the filter's content) or
+    /// compiled and cached now. Every container with the same capabilities shares one program.
+    func program(cacheDirectory: String?) throws(SystemError) -> [UInt8] {
+        guard let cacheDirectory, let encoded = try? Wire.encode(self) else { return try compile() }
+        let path = cacheDirectory + "/" + Digest.of(encoded).hex + ".bpf"
+        if let cached = try? Files.read(path), !cached.isEmpty, cached.count % 8 == 0 { return cached }
+        let program = try compile()
+        try? Sys.mkdirAll(cacheDirectory)
+        try? Files.writeAtomically(path, program, mode: 0o600, durable: false)
+        return program
+    }
+}
+
+/// Installs a compiled seccomp program on the calling thread. Without no_new_privs the caller must
+/// still hold CAP_SYS_ADMIN (it runs before capabilities are dropped, as runc does).
+func loadSeccompProgram(_ program: [UInt8]) throws(SystemError) {
+    let r = program.withUnsafeBytes { cl_seccomp_load($0.baseAddress, $0.count) }
+    if r != 0 { throw SystemError("seccomp: load filter") }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import CLinux
 
 /// What a container is doing, as recorded in `containers/<id>/state.json`.
 public struct ContainerState: Codable, Sendable, Equatable {
@@ -26,6 +27,8 @@ public struct ContainerState: Codable, Sendable, Equatable {
     /// Stopped on purpose (`stop`, `kill`, `down`): restart policies other than `always` leave it down.
     public var stoppedByUser = false
     public var health: HealthState?
+    /// The container's cgroup, relative to each hierarchy's root (empty: `swcompose/<id>`).
+    public var cgroup: String = ""
 
     public init() {}
 
@@ -100,7 +103,9 @@ public struct ContainerStore: Sendable {
 
     public init(runtime: Runtime) { self.runtime = runtime }
 
-    var lockPath: String { runtime.root.path + "/containers.lock" }
+    /// `containers/.names/<name>` holds the id of the container with that name: made with O_EXCL, it
+    /// keeps names unique without reading every record.
+    var namesDirectory: String { runtime.root.containers + "/.names" }
 
     /// 64 random hex digits, like docker's container IDs.
     public static func newID() -> String {
@@ -117,12 +122,7 @@ public struct ContainerStore: Sendable {
     /// Records a new container: its directory, config.json, state.json and /etc files.
     public func create(_ spec: ContainerSpec) throws(ContainerStoreError) {
         do {
-            try Sys.mkdirAll(runtime.root.containers)
-            let lock = try FileLock(lockPath)
-            defer { _ = lock }
-            for record in list() where record.name == spec.name {
-                throw ContainerStoreError.nameInUse(spec.name, by: record.id)
-            }
+            try claimName(spec.name, id: spec.id)
             let dir = runtime.containerDirectory(spec.id)
             try Sys.mkdirAll(dir)
             try writeEtcFiles(spec)
@@ -131,10 +131,43 @@ public struct ContainerStore: Sendable {
         } catch let error as ContainerStoreError {
             throw error
         } catch let error as SystemError {
+            releaseName(spec.name, id: spec.id)
             throw .system(error)
         } catch {
+            releaseName(spec.name, id: spec.id)
             throw .corrupt(spec.id, "\(error)")
         }
+    }
+
+    func claimName(_ name: String, id: String) throws {
+        guard VolumeStore.isValidName(name) else {
+            throw ContainerStoreError.corrupt(id, "invalid container name \"\(name)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+        try Sys.mkdirAll(namesDirectory)
+        let path = namesDirectory + "/" + name
+        for _ in 0..<3 {
+            let fd = cl_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                defer { Sys.close(fd) }
+                try FileHandle(dup(fd)).write(Array(id.utf8))
+                return
+            }
+            guard errno == EEXIST else { throw SystemError("create", path) }
+            let holder = (try? Files.readText(path)) ?? ""
+            if !holder.isEmpty && Sys.exists(runtime.containerDirectory(holder) + "/config.json") {
+                throw ContainerStoreError.nameInUse(name, by: holder)
+            }
+            // A name left by a container that is gone (or one being created right now by another command:
+            // then its file has content by the time we look again).
+            if holder.isEmpty { usleep(20_000); if !((try? Files.readText(path)) ?? "").isEmpty { continue } }
+            _ = unlink(path)
+        }
+        throw ContainerStoreError.nameInUse(name, by: (try? Files.readText(path)) ?? "another container")
+    }
+
+    func releaseName(_ name: String, id: String) {
+        let path = namesDirectory + "/" + name
+        if (try? Files.readText(path)) == id { _ = unlink(path) }
     }
 
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.
@@ -211,8 +244,9 @@ public struct ContainerStore: Sendable {
         let st = state(id)
         if st.isAlive { throw .running((try? spec(id).name) ?? id) }
         let dir = runtime.containerDirectory(id)
+        if let name = try? spec(id).name { releaseName(name, id: id) }
         do {
-            try runtime.cgroup(id).destroy()
+            try runtime.cgroup(id: id, state: st).destroy()
             try RootFilesystem(directory: dir).remove()
             try Sys.removeAll(dir)
         } catch {

@@ -23,6 +23,10 @@ public final class Supervisor {
     var clients: [Int32: FrameReader] = [:]
     var idleSince: Double?
     var running = true
+    /// A start helper waiting for the next container with an isolated network (made after a start,
+    /// so that the next one skips the helper's exec).
+    var spare: SpareHelper?
+    var wantSpare = false
     /// Seconds of idleness (nothing to watch, nobody connected) before exiting.
     let linger: Double
 
@@ -142,6 +146,7 @@ public final class Supervisor {
             Sys.close(3)
         }
         loop()
+        spare?.discard()
         _ = unlink(paths.socket)
         return 0
     }
@@ -174,6 +179,14 @@ public final class Supervisor {
                 handle(fds[i], source, events: events[i])
             }
             runTimers()
+            if wantSpare && running && spare == nil {
+                wantSpare = false
+                do {
+                    spare = try ContainerLauncher.spawnSpare(runtime: runtime)
+                } catch {
+                    Self.writeError("spare start helper: \(error)\n")
+                }
+            }
             if managed.values.contains(where: \.isBusy) || !clients.isEmpty {
                 idleSince = nil
             } else if idleSince == nil {
@@ -357,7 +370,7 @@ public final class Supervisor {
         case .pause(let id):
             guard let m = load(id), m.isRunning else { reply(client, .failed(message: "container \(id) is not running")); return }
             do {
-                try runtime.cgroup(id).setFrozen(true)
+                try runtime.cgroup(id: id, state: m.state).setFrozen(true)
                 m.state.status = .paused
                 persist(m)
                 reply(client, .ok)
@@ -374,7 +387,7 @@ public final class Supervisor {
     }
 
     func thaw(_ m: Managed) {
-        try? runtime.cgroup(m.spec.id).setFrozen(false)
+        try? runtime.cgroup(id: m.spec.id, state: m.state).setFrozen(false)
         if m.state.status == .paused {
             m.state.status = .running
             persist(m)
@@ -466,8 +479,13 @@ public final class Supervisor {
         }
 
         do {
+            var usable = spare.flatMap { $0.isAlive ? $0 : nil }
+            if usable == nil, let dead = spare { dead.discard(); spare = nil }
+            if case .isolated = spec.network {} else { usable = nil }
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
-                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize)
+                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize, spare: usable)
+            if usable != nil { spare = nil }
+            wantSpare = true
             m.pending = pending
             m.startReply = client.map { ($0, attach) }
             watch(pending.socket, .pending(spec.id))
@@ -515,6 +533,7 @@ public final class Supervisor {
             case .waiting:
                 return
             case .started(let process):
+                Trace.mark("started \(m.spec.name)")
                 unwatch(socket)
                 m.pending = nil
                 m.pidfd = process.pidfd
@@ -525,6 +544,7 @@ public final class Supervisor {
                 m.state.pidStartTime = ProcessInfoReader.startTime(of: process.pid) ?? 0
                 m.state.supervisorPid = getpid()
                 m.state.startedAt = Timestamp.rfc3339()
+                m.state.cgroup = pending.cgroup.path
                 m.state.error = ""
                 m.state.exitCode = 0
                 m.state.oomKilled = false
@@ -627,11 +647,12 @@ public final class Supervisor {
     func killNow(_ m: Managed) {
         guard m.isRunning else { return }
         _ = cl_pidfd_send_signal(m.pidfd, SIGKILL, 0)
-        runtime.cgroup(m.spec.id).killAll()
+        runtime.cgroup(id: m.spec.id, state: m.state).killAll()
     }
 
     func containerExited(_ id: String) {
         guard let m = managed[id], m.pidfd >= 0 else { return }
+        Trace.mark("exited \(m.spec.name)")
         var status: ExitStatus?
         var unknown = false
         do {
@@ -663,7 +684,7 @@ public final class Supervisor {
             m.terminalClient = nil
         }
         m.log.flush()
-        let cgroup = runtime.cgroup(id)
+        let cgroup = runtime.cgroup(id: id, state: m.state)
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }
         for name in ["stdout", "stderr", "stdin"] { _ = unlink(runtime.containerDirectory(id) + "/" + name) }
@@ -687,12 +708,22 @@ public final class Supervisor {
             m.backoff = min(m.backoff * 2, 60)
         }
         persist(m)
+        Trace.mark("recorded exit of \(m.spec.name)")
+        if m.restartAt == nil && m.spec.labels["io.swcompose.remove-on-exit"] == "true" {
+            // `run --rm`: removed as soon as it has exited, with its anonymous volumes, before the
+            // waiters hear the exit code.
+            if (try? store.remove(id)) != nil {
+                managed[id] = nil
+                let volumes = VolumeStore(root: runtime.root)
+                for mount in m.spec.mounts where mount.kind == .volume {
+                    if let v = try? volumes.inspect(mount.source), v.anonymous {
+                        try? volumes.remove(mount.source, containers: store)
+                    }
+                }
+            }
+        }
         for w in m.waiters { reply(w, .exited(code: m.state.exitCode, oomKilled: oom)) }
         m.waiters = []
-        if m.restartAt == nil && m.spec.labels["io.swcompose.remove-on-exit"] == "true" && m.startReply == nil {
-            // `run --rm -d`: nobody waits to remove it, so the supervisor does.
-            if (try? store.remove(id)) != nil { managed[id] = nil }
-        }
     }
 
     func shouldRestart(_ m: Managed) -> Bool {
@@ -717,7 +748,7 @@ public final class Supervisor {
         case "CMD-SHELL": args = ["/bin/sh", "-c", hc.test.dropFirst().joined(separator: " ")]
         default: args = hc.test
         }
-        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(m.spec.id), args: args)
+        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(id: m.spec.id, state: m.state), args: args)
         request.killOnTerminate = true
         var fds: [Int32] = [0, 0]
         guard cl_pipe2(&fds, O_CLOEXEC) == 0, let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
@@ -801,6 +832,12 @@ public final class Supervisor {
 
     /// Takes over the containers of this group that a previous supervisor left running.
     func adoptExisting() {
+        defer {
+            // Cgroups of spare helpers a killed supervisor left (no process, no container).
+            var keep: Set<String> = []
+            for r in store.list() { keep.insert(runtime.cgroup(of: r).path) }
+            Cgroup.sweep(parent: "swcompose", keep: keep)
+        }
         for record in store.list() where supervisorGroup(of: record.spec) == group {
             let st = record.state
             guard [.running, .paused, .restarting].contains(st.status) else { continue }
@@ -832,7 +869,7 @@ public final class Supervisor {
                 continue
             }
             // It ended while nobody watched.
-            try? runtime.cgroup(record.id).destroy()
+            try? runtime.cgroup(of: record).destroy()
             m.state.status = .exited
             m.state.pid = 0
             m.state.exitCode = 255

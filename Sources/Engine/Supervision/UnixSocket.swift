@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Unix stream sockets by path, including paths longer than `sun_path` holds (reached through
 /// `/proc/self/fd/<dir>/<name>`).

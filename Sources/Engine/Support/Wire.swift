@@ -7,7 +7,7 @@
 public enum Wire {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = WireTreeEncoder()
-        try value.encode(to: encoder)
+        if let bytes = value as? [UInt8] { encoder.node.set(.bytes(bytes)) } else { try value.encode(to: encoder) }
         var out: [UInt8] = []
         encoder.storage.value.write(to: &out)
         return out
@@ -41,6 +41,7 @@ indirect enum WireValue {
     case string(String)
     case array([WireValue])
     case map([(String, WireValue)])
+    case bytes([UInt8])
 
     func write(to out: inout [UInt8]) {
         func varint(_ v: UInt64) {
@@ -64,6 +65,8 @@ indirect enum WireValue {
         case .map(let m):
             out.append(7); varint(UInt64(m.count))
             for (k, v) in m { string(k); v.write(to: &out) }
+        case .bytes(let b):
+            out.append(8); varint(UInt64(b.count)); out.append(contentsOf: b)
         }
     }
 }
@@ -122,6 +125,11 @@ struct WireReader {
             m.reserveCapacity(n)
             for _ in 0..<n { m.append((try string(), try readValue(depth: depth + 1))) }
             return .map(m)
+        case 8:
+            let n = Int(try varint())
+            guard n >= 0, offset + n <= bytes.count else { throw WireError.malformed("truncated bytes") }
+            defer { offset += n }
+            return .bytes(Array(bytes[offset..<(offset + n)]))
         default: throw WireError.malformed("unknown tag")
         }
     }
@@ -129,18 +137,27 @@ struct WireReader {
 
 // MARK: - Encoding
 
-/// A reference to a slot in the tree under construction.
+/// A reference to a slot in the tree under construction. Children live in arrays owned by the node
+/// (appended in place: building is linear).
 final class WireNode {
-    enum Kind { case unset, single(WireValue), keyed([(String, WireNode)]), unkeyed([WireNode]) }
+    enum Kind { case unset, single, keyed, unkeyed }
     var kind: Kind = .unset
+    var single: WireValue = .null
+    var entries: [(String, WireNode)] = []
+    var items: [WireNode] = []
 
     var value: WireValue {
         switch kind {
         case .unset: return .null
-        case .single(let v): return v
-        case .keyed(let entries): return .map(entries.map { ($0.0, $0.1.value) })
-        case .unkeyed(let items): return .array(items.map(\.value))
+        case .single: return single
+        case .keyed: return .map(entries.map { ($0.0, $0.1.value) })
+        case .unkeyed: return .array(items.map(\.value))
         }
+    }
+
+    func set(_ v: WireValue) {
+        kind = .single
+        single = v
     }
 }
 
@@ -157,12 +174,12 @@ final class WireTreeEncoder: Encoder {
     var storage: WireNode { node }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .keyed = node.kind {} else { node.kind = .keyed([]) }
+        if node.kind != .keyed { node.kind = .keyed; node.entries = [] }
         return KeyedEncodingContainer(WireKeyedEncoder<Key>(node: node, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        if case .unkeyed = node.kind {} else { node.kind = .unkeyed([]) }
+        if node.kind != .unkeyed { node.kind = .unkeyed; node.items = [] }
         return WireUnkeyedEncoder(node: node, codingPath: codingPath)
     }
 
@@ -177,15 +194,12 @@ struct WireKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     private func child(_ key: Key) -> WireNode {
         let child = WireNode()
-        if case .keyed(var entries) = node.kind {
-            entries.removeAll { $0.0 == key.stringValue }
-            entries.append((key.stringValue, child))
-            node.kind = .keyed(entries)
-        }
+        if let i = node.entries.firstIndex(where: { $0.0 == key.stringValue }) { node.entries.remove(at: i) }
+        node.entries.append((key.stringValue, child))
         return child
     }
 
-    private func put(_ v: WireValue, _ key: Key) { child(key).kind = .single(v) }
+    private func put(_ v: WireValue, _ key: Key) { child(key).set(v) }
 
     mutating func encodeNil(forKey key: Key) throws { put(.null, key) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { put(.bool(value), key) }
@@ -203,6 +217,7 @@ struct WireKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt32, forKey key: Key) throws { put(.int(Int64(value)), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { put(.int(Int64(bitPattern: value)), key) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        if let bytes = value as? [UInt8] { return put(.bytes(bytes), key) }
         try value.encode(to: WireTreeEncoder(node: child(key), path: codingPath + [key]))
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -218,21 +233,15 @@ struct WireKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct WireUnkeyedEncoder: UnkeyedEncodingContainer {
     let node: WireNode
     var codingPath: [CodingKey]
-    var count: Int {
-        if case .unkeyed(let items) = node.kind { return items.count }
-        return 0
-    }
+    var count: Int { node.items.count }
 
     private func child() -> WireNode {
         let child = WireNode()
-        if case .unkeyed(var items) = node.kind {
-            items.append(child)
-            node.kind = .unkeyed(items)
-        }
+        node.items.append(child)
         return child
     }
 
-    private func put(_ v: WireValue) { child().kind = .single(v) }
+    private func put(_ v: WireValue) { child().set(v) }
 
     mutating func encodeNil() throws { put(.null) }
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
@@ -250,6 +259,7 @@ struct WireUnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
     mutating func encode(_ value: UInt64) throws { put(.int(Int64(bitPattern: value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
+        if let bytes = value as? [UInt8] { return put(.bytes(bytes)) }
         try value.encode(to: WireTreeEncoder(node: child(), path: codingPath))
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -265,7 +275,7 @@ struct WireSingleEncoder: SingleValueEncodingContainer {
     let node: WireNode
     var codingPath: [CodingKey]
 
-    private func put(_ v: WireValue) { node.kind = .single(v) }
+    private func put(_ v: WireValue) { node.set(v) }
 
     mutating func encodeNil() throws { put(.null) }
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
@@ -283,6 +293,7 @@ struct WireSingleEncoder: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
     mutating func encode(_ value: UInt64) throws { put(.int(Int64(bitPattern: value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
+        if let bytes = value as? [UInt8] { return put(.bytes(bytes)) }
         try value.encode(to: WireTreeEncoder(node: node, path: codingPath))
     }
 }
@@ -377,7 +388,9 @@ struct WireKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try WireScalar.int(value(key), codingPath + [key]) }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try WireScalar.int(value(key), codingPath + [key]) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try T(from: WireTreeDecoder(value(key), path: codingPath + [key]))
+        let v = try value(key)
+        if case .bytes(let b) = v, let r = b as? T { return r }
+        return try T(from: WireTreeDecoder(v, path: codingPath + [key]))
     }
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
         try WireTreeDecoder(value(key), path: codingPath + [key]).container(keyedBy: type)
@@ -426,7 +439,11 @@ struct WireUnkeyedDecoder: UnkeyedDecodingContainer {
     mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try WireScalar.int(next(), codingPath) }
     mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try WireScalar.int(next(), codingPath) }
     mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try WireScalar.int(next(), codingPath) }
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try T(from: WireTreeDecoder(next(), path: codingPath)) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let v = try next()
+        if case .bytes(let b) = v, let r = b as? T { return r }
+        return try T(from: WireTreeDecoder(v, path: codingPath))
+    }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
         try WireTreeDecoder(next(), path: codingPath).container(keyedBy: type)
     }
@@ -458,5 +475,8 @@ struct WireSingleDecoder: SingleValueDecodingContainer {
     func decode(_ type: UInt16.Type) throws -> UInt16 { try WireScalar.int(value, codingPath) }
     func decode(_ type: UInt32.Type) throws -> UInt32 { try WireScalar.int(value, codingPath) }
     func decode(_ type: UInt64.Type) throws -> UInt64 { try WireScalar.int(value, codingPath) }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T { try T(from: WireTreeDecoder(value, path: codingPath)) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        if case .bytes(let b) = value, let r = b as? T { return r }
+        return try T(from: WireTreeDecoder(value, path: codingPath))
+    }
 }

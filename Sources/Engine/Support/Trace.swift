@@ -1,0 +1,21 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Timing marks on standard error when `SWCOMPOSE_TRACE` is set (the supervisor's go to its log):
+/// `trace 12.345 ms [pid] label`. For finding where a start spends its time.
+public enum Trace {
+    public static let enabled: Bool = getenv("SWCOMPOSE_TRACE") != nil
+    static let origin = MonotonicClock.now()
+
+    public static func mark(_ label: @autoclosure () -> String) {
+        guard enabled else { return }
+        let ms = (MonotonicClock.now() - origin) * 1000
+        let whole = Int(ms), frac = Int((ms - Double(whole)) * 1000)
+        let line = "trace \(whole).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac) ms [\(getpid())] \(label())\n"
+        Array(line.utf8).withUnsafeBytes { try? Sys.write(2, $0) }
+    }
+
+    /// The environment to hand to helpers so that they trace too.
+    public static var environment: [String] { enabled ? ["SWCOMPOSE_TRACE=1"] : [] }
+}
