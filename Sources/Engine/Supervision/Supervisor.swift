@@ -27,6 +27,10 @@ public final class Supervisor {
     /// so that the next one skips the helper's exec).
     var spare: SpareHelper?
     var wantSpare = false
+    /// An unused spare is kept this long after the start that asked for it (starts come in bursts:
+    /// `up`, scripts running `run --rm`); then it goes, so that a quiet project costs only the supervisor.
+    let spareLifetime = 10.0
+    var spareExpires: Double?
     /// Seconds of idleness (nothing to watch, nobody connected) before exiting.
     let linger: Double
 
@@ -183,6 +187,7 @@ public final class Supervisor {
                 wantSpare = false
                 do {
                     spare = try ContainerLauncher.spawnSpare(runtime: runtime)
+                    spareExpires = Self.now() + spareLifetime
                 } catch {
                     Self.writeError("spare start helper: \(error)\n")
                 }
@@ -204,6 +209,7 @@ public final class Supervisor {
             deadline = min(deadline ?? d, d)
         }
         for m in managed.values {
+            consider(spareExpires)
             consider(m.stopDeadline)
             consider(m.restartAt)
             consider(m.nextProbe)
@@ -246,6 +252,11 @@ public final class Supervisor {
 
     func runTimers() {
         let now = Self.now()
+        if let expires = spareExpires, expires <= now {
+            spareExpires = nil
+            spare?.discard()
+            spare = nil
+        }
         for m in managed.values {
             if let d = m.stopDeadline, d <= now {
                 m.stopDeadline = nil
