@@ -318,3 +318,39 @@ int cl_seccomp_load(const void *program, size_t bytes) {
     prog.filter = (struct sock_filter *)program;
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
+
+#include <linux/bpf.h>
+
+int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char *log, size_t log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = (uint32_t)count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (prog < 0) {
+        /* Again with the verifier's log, to say why (a log that fills up fails the load with ENOSPC). */
+        int e = errno;
+        if (log && log_size > 0) {
+            log[0] = 0;
+            attr.log_buf = (uint64_t)(uintptr_t)log;
+            attr.log_size = (uint32_t)log_size;
+            attr.log_level = 1;
+            int again = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+            if (again >= 0) close(again);
+        }
+        errno = e;
+        return -1;
+    }
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    int r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
+    int e = errno;
+    close(prog);
+    errno = e;
+    return r;
+}

@@ -104,6 +104,10 @@ import Engine
 
         #expect(try p.run(["start", "plain"]).status == 0)
         #expect(p.store.state(p.container("plain")!.id).isAlive)
+        #expect(try p.run(["pause", "plain"]).status == 0)
+        #expect(try p.run(["ps", "plain"]).stdout.contains("(Paused)"))
+        #expect(try p.run(["unpause", "plain"]).status == 0)
+        #expect(!(try p.run(["ps", "plain"]).stdout.contains("(Paused)")))
         let kill = try p.run(["kill", "-s", "SIGKILL", "plain"])
         #expect(kill.status == 0, "\(kill.stderr)")
         #expect(p.eventually { p.store.state(p.container("plain")!.id).status == .exited })

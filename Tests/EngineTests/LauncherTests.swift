@@ -80,6 +80,7 @@ import TestSupport
             grep -c " /proc/sys " /proc/self/mountinfo
             unshare -n true 2>&1 || echo unshare-denied
             mount -t tmpfs none /mnt 2>&1 || echo mount-denied
+            echo pids: $(ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' ')
             """]))
         #expect(r.status == 0, "\(r.output)")
         let lines = r.output.split(separator: "\n").map(String.init)
@@ -88,6 +89,9 @@ import TestSupport
         #expect(r.output.contains("sysfs-ro"))
         #expect(r.output.contains("unshare-denied"))
         #expect(r.output.contains("mount-denied"))
+        // Only the container's own processes: PID 1 (the shell) and the pipeline it runs.
+        let pids = r.output.split(separator: "\n").first { $0.hasPrefix("pids: ") }?.dropFirst(6).split(separator: " ").compactMap { Int($0) } ?? []
+        #expect(pids.contains(1) && pids.allSatisfy { $0 < 20 }, "\(r.output)")
     }
 
     @Test func devHasTheStandardNodesAndLinks() throws {

@@ -72,6 +72,11 @@ int cl_mount_setattr_ro_recursive(int dirfd, const char *path);
 /// Installs a classic BPF seccomp program (an array of struct sock_filter, 8 bytes each).
 int cl_seccomp_load(const void *program, size_t bytes);
 
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (instructions, 8 bytes each) and attaches it to the
+/// cgroup2 directory `cgroup_fd` (BPF_F_ALLOW_MULTI). Returns 0, or -1 with errno and the verifier's
+/// log in `log`.
+int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char *log, size_t log_size);
+
 /// Sends bytes with descriptors attached (SCM_RIGHTS). Returns bytes sent or -1.
 ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 /// Receives bytes and up to *nfds descriptors (made close-on-exec); *nfds is set to how many came.

@@ -148,7 +148,7 @@ public struct Cgroup: Sendable {
     /// The container's own limits and device rules (on a prepared cgroup).
     public func apply(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
         if hierarchies.isV2 {
-            try applyV2(resources: r)
+            try applyV2(resources: r, deviceRules: deviceRules)
             return
         }
         if let cpuset = v1Directory("cpuset") {
@@ -221,8 +221,10 @@ public struct Cgroup: Sendable {
         }
     }
 
-    func applyV2(resources r: Resources) throws(SystemError) {
+    func applyV2(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
         guard let dir = unifiedDirectory else { return }
+        // No devices controller in cgroup2: the allowlist is an eBPF program on the cgroup.
+        try DeviceFilter.attach(to: dir, rules: deviceRules)
         if r.memory > 0 { try write(dir, "memory.max", String(r.memory)) }
         if r.memoryReservation > 0 { try write(dir, "memory.low", String(r.memoryReservation)) }
         if Sys.exists(dir + "/memory.swap.max") {
@@ -334,15 +336,26 @@ public struct Cgroup: Sendable {
         }
     }
 
-    /// Suspends or resumes every process (`pause`/`unpause`).
+    /// Suspends or resumes every process (`pause`/`unpause`), returning once the kernel reports it done.
     public func setFrozen(_ frozen: Bool) throws(SystemError) {
         if hierarchies.isV2, let u = unifiedDirectory {
             try write(u, "cgroup.freeze", frozen ? "1" : "0")
+            try waitUntil("freeze", path) { (read(u, "cgroup.events") ?? "").contains(frozen ? "frozen 1" : "frozen 0") }
         } else if let f = v1Directory("freezer") {
             try write(f, "freezer.state", frozen ? "FROZEN" : "THAWED")
+            try waitUntil("freeze", path) { read(f, "freezer.state")?.hasPrefix(frozen ? "FROZEN" : "THAWED") == true }
         } else {
             throw SystemError("freeze", path, code: ENOTSUP)
         }
+    }
+
+    /// Polls (up to 2 s) until `done`.
+    func waitUntil(_ call: String, _ path: String, _ done: () -> Bool) throws(SystemError) {
+        for _ in 0..<400 {
+            if done() { return }
+            usleep(5_000)
+        }
+        throw SystemError(call, path, code: ETIMEDOUT)
     }
 
     /// How many times the kernel's OOM killer killed a process of this cgroup.
