@@ -25,6 +25,7 @@ int cl_syncfs(int fd) { return syncfs(fd); }
 
 #include <signal.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -353,4 +354,29 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
     close(prog);
     errno = e;
     return r;
+}
+
+#include <linux/netlink.h>
+
+int cl_netlink_route_socket(int netns_fd) {
+    int own = -1;
+    if (netns_fd >= 0) {
+        own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own < 0) return -1;
+        if (setns(netns_fd, CLONE_NEWNET) != 0) { int e = errno; close(own); errno = e; return -1; }
+    }
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    int e = errno;
+    if (fd >= 0) {
+        struct sockaddr_nl addr;
+        memset(&addr, 0, sizeof addr);
+        addr.nl_family = AF_NETLINK;
+        if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) { e = errno; close(fd); fd = -1; }
+    }
+    if (own >= 0) {
+        if (setns(own, CLONE_NEWNET) != 0) abort(); /* never leave the thread in the other namespace */
+        close(own);
+    }
+    errno = e;
+    return fd;
 }

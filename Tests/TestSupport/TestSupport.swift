@@ -181,3 +181,32 @@ public enum Supervisors {
         Cgroup.sweep(parent: "swcompose", keep: [], minimumAge: 1)
     }
 }
+
+/// A network namespace of the test's own (a bind of a child's `/proc/<pid>/ns/net` is not needed: the
+/// descriptor keeps it alive), removed with the value.
+public final class TestNetworkNamespace: @unchecked Sendable {
+    public let fd: Int32
+
+    public init() throws {
+        // Create it in a short-lived child so the test process keeps its own namespace.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--net", "--", "/bin/sleep", "5"]
+        try p.run()
+        var fd: Int32 = -1
+        for _ in 0..<100 {
+            usleep(10_000)
+            if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.processIdentifier)/ns/net"),
+               link != (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) {
+                fd = open("/proc/\(p.processIdentifier)/ns/net", O_RDONLY | O_CLOEXEC)
+                break
+            }
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        guard fd >= 0 else { throw SystemError("open network namespace") }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}

@@ -77,6 +77,10 @@ int cl_seccomp_load(const void *program, size_t bytes);
 /// log in `log`.
 int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char *log, size_t log_size);
 
+/// A NETLINK_ROUTE socket, bound; in the network namespace `netns_fd` when it is >= 0 (the calling
+/// thread enters it to create the socket and returns to its own).
+int cl_netlink_route_socket(int netns_fd);
+
 /// Sends bytes with descriptors attached (SCM_RIGHTS). Returns bytes sent or -1.
 ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 /// Receives bytes and up to *nfds descriptors (made close-on-exec); *nfds is set to how many came.
