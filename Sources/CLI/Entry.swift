@@ -13,7 +13,13 @@ enum Entry {
         if arguments.count > 1, let status = HiddenMode.run(arguments[1], Array(arguments.dropFirst(2))) {
             exit(status)
         }
-        SWCompose.main()
+        let (global, rest) = GlobalOptions.split(Array(arguments.dropFirst()))
+        do {
+            GlobalOptions.current = try GlobalOptions.parse(global)
+        } catch {
+            GlobalOptions.exit(withError: error)
+        }
+        SWCompose.main(rest)
     }
 }
 

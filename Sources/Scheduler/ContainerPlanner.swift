@@ -113,7 +113,8 @@ public struct ContainerPlanner {
         spec.restartPolicy = try restartPolicy(service, oneOff: oneOff != nil)
         spec.healthcheck = healthcheck(service, image: imageConfig)
         spec.logging = try logging(service)
-        spec.network = try network(service)
+        spec.network = try network(service, containerName: name, id: id)
+        spec.ports = try ports(service)
         spec.extraHosts = service.extraHosts.keys.sorted().flatMap { host in
             (service.extraHosts[host] ?? []).map { HostEntry(name: host, address: $0) }
         }
@@ -411,15 +412,76 @@ public struct ContainerPlanner {
         return o
     }
 
-    func network(_ service: ServiceConfig) throws(PlanError) -> NetworkAttachment {
+    /// The engine name of a compose network: its `name:`, else `<project>_<key>`.
+    public func networkName(_ key: String) -> String {
+        if let n = project.networks[key], !n.name.isEmpty { return n.name }
+        return "\(project.name)_\(key)"
+    }
+
+    /// The service's networks in attach order (`eth0` first): docker compose's `networksByPriority`,
+    /// or the project's default network.
+    public func networkKeys(_ service: ServiceConfig) -> [String] {
+        service.networks.isEmpty ? ["default"] : service.networksByPriority
+    }
+
+    func network(_ service: ServiceConfig, containerName: String, id: String) throws(PlanError) -> NetworkAttachment {
         let mode = service.networkMode
-        if mode == "host" { return .host }
-        if mode == "none" || mode.isEmpty || mode == "bridge" || mode == "default" { return .isolated }
-        if mode.hasPrefix("service:") || mode.hasPrefix("container:") {
-            // Resolved to the other container when it starts.
-            return .isolated
+        switch mode {
+        case "host": return .host
+        case "none": return .isolated
+        case "", "bridge", "default":
+            break
+        default:
+            // service:X and container:X are resolved by the orchestrator to the other container.
+            if mode.hasPrefix("service:") || mode.hasPrefix("container:") { return .isolated }
+            // A named network as the mode (docker compose treats it as the one network).
+            if project.networks[mode] == nil {
+                throw PlanError("network_mode \"\(mode)\" is not supported (host, none, service:NAME, container:NAME)", at: service.locations["network_mode"])
+            }
         }
-        throw PlanError("network_mode \"\(mode)\" is not supported", at: service.locations["network_mode"])
+        let keys = (mode.isEmpty || mode == "bridge" || mode == "default") ? networkKeys(service) : [mode]
+        var endpoints: [NetworkEndpointSpec] = []
+        for key in keys {
+            guard project.networks[key] != nil || key == "default" else {
+                throw PlanError("service \"\(service.name)\" refers to undefined network \(key)", at: service.locations["networks"])
+            }
+            let config = service.networks[key] ?? nil
+            var names = [service.name, containerName, String(id.prefix(12))]
+            if !service.hostname.isEmpty { names.append(service.hostname) }
+            for alias in config?.aliases ?? [] where !names.contains(alias) { names.append(alias) }
+            let address = config?.ipv4Address ?? ""
+            if !address.isEmpty && IPv4Address(address) == nil {
+                throw PlanError("invalid ipv4_address \"\(address)\"", at: service.locations["networks"])
+            }
+            endpoints.append(NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address))
+        }
+        return .bridged(endpoints)
+    }
+
+    /// Published ports, one binding per container port (compose has already expanded ranges).
+    func ports(_ service: ServiceConfig) throws(PlanError) -> [PortBinding] {
+        var result: [PortBinding] = []
+        for p in service.ports {
+            let loc = p.location ?? service.locations["ports"]
+            guard p.target > 0, p.target < 65536 else { throw PlanError("invalid container port \(p.target)", at: loc) }
+            guard p.protocol == "tcp" || p.protocol == "udp" else {
+                throw PlanError("protocol \(p.protocol) is not supported for published ports (tcp, udp)", at: loc)
+            }
+            var low: UInt16 = 0, high: UInt16 = 0
+            if !p.published.isEmpty {
+                let parts = p.published.split(separator: "-")
+                guard let a = UInt16(parts[0]), parts.count <= 2, let b = parts.count == 2 ? UInt16(parts[1]) : a, a <= b else {
+                    throw PlanError("invalid published port \"\(p.published)\"", at: loc)
+                }
+                low = a
+                high = b
+            }
+            if !p.hostIP.isEmpty && SocketAddress(ip: p.hostIP, port: 0) == nil {
+                throw PlanError("invalid host_ip \"\(p.hostIP)\"", at: loc)
+            }
+            result.append(PortBinding(hostIP: p.hostIP, hostPort: low, hostPortEnd: high, containerPort: UInt16(p.target), proto: p.protocol))
+        }
+        return result
     }
 
     // MARK: - Mounts

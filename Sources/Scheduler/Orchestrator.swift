@@ -169,7 +169,9 @@ public final class Orchestrator {
     public func up(_ options: UpOptions) throws(OrchestrationError) {
         try checkServices(options.services)
         let selected = Set(selection(options.services, withDependencies: !options.noDeps))
+        if !options.noStart { try checkPorts(services: selected.sorted()) }
         if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
+        try createNetworks(for: selected.sorted())
         var planned: [String: [ContainerRecord]] = [:]
         for level in graph.startLevels {
             for name in level where selected.contains(name) {
@@ -214,6 +216,7 @@ public final class Orchestrator {
             throw OrchestrationError(error)
         }
         try createVolumes(for: &spec, service: service)
+        try resolveNetworkMode(&spec, service: service)
         progress.event("Container", spec.name, "Creating")
         do {
             try store.create(spec)
@@ -354,6 +357,142 @@ public final class Orchestrator {
         }
     }
 
+    // MARK: - Networks
+
+    /// The compose networks the services use (their keys), bridged ones only.
+    func networkKeys(for services: [String]) -> [String] {
+        var keys: Set<String> = []
+        for name in services {
+            guard let s = project.services[name] else { continue }
+            let mode = s.networkMode
+            if mode == "host" || mode == "none" || mode.hasPrefix("service:") || mode.hasPrefix("container:") { continue }
+            if !mode.isEmpty && mode != "bridge" && mode != "default" { keys.insert(mode); continue }
+            keys.formUnion(planner.networkKeys(s))
+        }
+        return keys.sorted()
+    }
+
+    func networkSpec(_ key: String) -> NetworkSpec {
+        let config = project.networks[key]
+        var spec = NetworkSpec(name: planner.networkName(key))
+        spec.labels = config?.labels ?? [:]
+        spec.labels["com.docker.compose.network"] = key
+        spec.labels["com.docker.compose.project"] = project.name
+        spec.labels["com.docker.compose.version"] = planner.composeVersion
+        spec.internal = config?.internal ?? false
+        if let pool = config?.ipamConfig.first {
+            spec.subnet = IPv4Network(pool.subnet)
+            spec.gateway = IPv4Address(pool.gateway)
+            spec.ipRange = IPv4Network(pool.ipRange)
+        }
+        if let mtu = config?.driverOpts["com.docker.network.driver.mtu"].flatMap(UInt32.init) { spec.mtu = mtu }
+        return spec
+    }
+
+    /// Creates the project's networks the services need (external ones must exist).
+    func createNetworks(for services: [String]) throws(OrchestrationError) {
+        let store = NetworkStore(root: runtime.root)
+        for key in networkKeys(for: services) {
+            let config = project.networks[key]
+            let name = planner.networkName(key)
+            if config?.external == true {
+                guard (try? store.inspect(name)) != nil else {
+                    let message = "network \(name) declared as external, but could not be found"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                }
+                continue
+            }
+            if let driver = config?.driver, !driver.isEmpty, driver != "bridge" {
+                let message = "network \(key): driver \"\(driver)\" is not supported (bridge)"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            if config?.enableIPv6 == true {
+                let message = "network \(key): IPv6 networks are not supported yet"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            let spec = networkSpec(key)
+            if let pool = config?.ipamConfig.first, !pool.subnet.isEmpty, spec.subnet == nil {
+                let message = "network \(key): invalid subnet \(pool.subnet) (IPv4 CIDR expected)"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            let exists = (try? store.inspect(name)) != nil
+            if !exists { progress.event("Network", name, "Creating") }
+            do {
+                try store.create(spec)
+            } catch {
+                if !exists { progress.event("Network", name, "Error") }
+                throw OrchestrationError("failed to create network \(name): \(error)",
+                                         diagnostics: config?.location.map { [.error("failed to create network \(name): \(error)", at: $0)] } ?? [])
+            }
+            if !exists { progress.event("Network", name, "Created") }
+        }
+    }
+
+    /// Removes the project's networks (never external ones); ones other projects still use stay.
+    func removeNetworks() throws(OrchestrationError) {
+        let store = NetworkStore(root: runtime.root)
+        var keys = Set(project.networks.keys)
+        keys.insert("default")
+        for key in keys.sorted() where project.networks[key]?.external != true {
+            let name = planner.networkName(key)
+            guard let record = try? store.inspect(name), record.labels["com.docker.compose.project"] == project.name || record.labels.isEmpty else { continue }
+            progress.event("Network", name, "Removing")
+            do {
+                try store.remove(name) { id in ContainerStore(runtime: runtime).state(id).isAlive }
+            } catch {
+                progress.event("Network", name, "Error")
+                throw OrchestrationError(error.description)
+            }
+            progress.event("Network", name, "Removed")
+        }
+    }
+
+    /// `network_mode: service:X` and `container:X` join the other container's network namespace.
+    func resolveNetworkMode(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+        let mode = service.networkMode
+        if mode.hasPrefix("service:") {
+            let other = String(mode.dropFirst(8))
+            guard let target = containers(services: [other]).first(where: { Self.number($0) == 1 }) else {
+                throw OrchestrationError("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container",
+                                         diagnostics: [.error("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container", at: service.locations["network_mode"])])
+            }
+            spec.network = .container(id: target.id)
+        } else if mode.hasPrefix("container:") {
+            let other = String(mode.dropFirst(10))
+            guard let target = try? store.find(other) else {
+                throw OrchestrationError("no such container: \(other)", diagnostics: [.error("no such container: \(other)", at: service.locations["network_mode"])])
+            }
+            spec.network = .container(id: target.id)
+        }
+    }
+
+    /// A published port another process holds fails `up` before anything is created or started, naming
+    /// that process (docker/compose#4950). Services whose containers already run keep their ports.
+    public func checkPorts(services: [String]) throws(OrchestrationError) {
+        var wanted: [String: String] = [:]
+        for name in services {
+            guard let service = project.services[name] else { continue }
+            let mode = service.networkMode
+            if mode == "host" || mode == "none" || mode.hasPrefix("service:") || mode.hasPrefix("container:") { continue }
+            if containers(services: [name]).contains(where: { store.state($0.id).isAlive }) { continue }
+            for p in service.ports where !p.published.isEmpty && !p.published.contains("-") {
+                guard let port = UInt16(p.published) else { continue }
+                let ip = p.hostIP.isEmpty ? "0.0.0.0" : p.hostIP
+                let shown = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+                let key = "\(ip)|\(port)|\(p.protocol)"
+                if let other = wanted[key] {
+                    let message = "Bind for \(shown) failed: port is published by both services \"\(other)\" and \"\(name)\""
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                }
+                wanted[key] = name
+                if let holder = PortProbe.inUse(hostIP: p.hostIP, port: port, udp: p.protocol == "udp") {
+                    let message = "Bind for \(shown) failed: port is already allocated (held by \(holder)); service \"\(name)\" publishes it"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                }
+            }
+        }
+    }
+
     // MARK: - Orphans
 
     /// Containers of the project whose service is no longer in the compose file.
@@ -451,6 +590,7 @@ public final class Orchestrator {
             if !orphans.isEmpty && options.services.isEmpty { warnAboutOrphans() }
         }
         try stopAndRemove(records, timeout: options.timeout, removeVolumes: options.removeVolumes)
+        if options.services.isEmpty { try removeNetworks() }
         if options.removeVolumes && options.services.isEmpty {
             let volumes = VolumeStore(root: runtime.root)
             for key in project.volumes.keys.sorted() where project.volumes[key]?.external != true {

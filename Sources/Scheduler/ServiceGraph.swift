@@ -43,6 +43,19 @@ public struct ServiceGraph: Sendable {
                 dependents[dep, default: []].append(name)
                 locations[name, default: [:]][dep] = d.location ?? service.location
             }
+            // Implicit dependencies, as compose-go's GetDependencies: network_mode service:X,
+            // volumes_from X and links.
+            var implicit: [String] = []
+            if service.networkMode.hasPrefix("service:") { implicit.append(String(service.networkMode.dropFirst(8))) }
+            for v in service.volumesFrom where !v.hasPrefix("container:") {
+                implicit.append(String(v.split(separator: ":").first ?? ""))
+            }
+            for l in service.links { implicit.append(String(l.split(separator: ":").first ?? "")) }
+            for dep in implicit where project.services[dep] != nil && !edges.contains(where: { $0.dependency == dep }) {
+                edges.append(Edge(service: name, dependency: dep, condition: .started, required: true, restart: false))
+                dependents[dep, default: []].append(name)
+                locations[name, default: [:]][dep] = service.locations["network_mode"] ?? service.location
+            }
             dependencies[name] = edges
         }
         self.dependencies = dependencies

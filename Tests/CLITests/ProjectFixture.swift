@@ -60,6 +60,7 @@ final class ProjectFixture: @unchecked Sendable {
     @discardableResult
     func run(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:]) throws -> Swcompose.Result {
         var env = environment
+        if let trace = ProcessInfo.processInfo.environment["SWCOMPOSE_TRACE"] { env["SWCOMPOSE_TRACE"] = trace }
         for (k, v) in extraEnvironment { env[k] = v }
         return try Swcompose.run(["-p", project] + arguments, in: URL(fileURLWithPath: directory), environment: env, stdin: stdin)
     }

@@ -61,6 +61,12 @@ enum ContainerPresentation {
         }
     }
 
+    /// docker compose's PORTS: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
+    static func ports(_ s: ContainerState) -> String {
+        guard s.isAlive else { return "" }
+        return s.ports.map(\.description).joined(separator: ", ")
+    }
+
     /// `2026-11-23 15:20:03 +0000 UTC`
     static func createdAt(_ spec: ContainerSpec) -> String {
         guard let t = Timestamp.parse(spec.created) else { return "" }
@@ -155,13 +161,22 @@ struct PsCommand: ParsableCommand {
                          noTrunc ? "\"\(ContainerPresentation.shellJoin(r.spec.process.args))\"" : ContainerPresentation.command(r),
                          Orchestrator.serviceName(r),
                          Timestamp.parse(r.spec.created).map { Timestamp.ago($0, now: now) } ?? "",
-                         ContainerPresentation.status(r.state), ""])
+                         ContainerPresentation.status(r.state), ContainerPresentation.ports(r.state)])
         }
         Terminal.write(Table.render(rows))
     }
 }
 
 extension PsCommand {
+    func networkNames(_ r: ContainerRecord) -> [String] {
+        switch r.spec.network {
+        case .bridged(let endpoints): return endpoints.map(\.network)
+        case .host: return ["host"]
+        case .isolated: return ["none"]
+        case .container: return []
+        }
+    }
+
     /// One `ps --format json` line, with docker compose's fields.
     func psJSON(_ r: ContainerRecord, now: Int64) -> String {
         let labels = r.spec.labels.keys.sorted().map { "\($0)=\(r.spec.labels[$0]!)" }.joined(separator: ",")
@@ -178,10 +193,14 @@ extension PsCommand {
         f.append(("Mounts", .text(r.spec.mounts.filter { $0.kind != .tmpfs }.map(\.source).joined(separator: ","))))
         f.append(("Name", .text(r.name)))
         f.append(("Names", .text(r.name)))
-        f.append(("Networks", .text("")))
-        f.append(("Ports", .text("")))
+        f.append(("Networks", .text(networkNames(r).joined(separator: ","))))
+        f.append(("Ports", .text(ContainerPresentation.ports(r.state))))
         f.append(("Project", .text(r.spec.labels["com.docker.compose.project"] ?? "")))
-        f.append(("Publishers", .raw("[]")))
+        let publishers = (r.state.isAlive ? r.state.ports : []).map { p in
+            JSONText.object([("URL", .text(p.hostIP)), ("TargetPort", .raw(String(p.containerPort))),
+                             ("PublishedPort", .raw(String(p.hostPort))), ("Protocol", .text(p.proto))])
+        }
+        f.append(("Publishers", .raw("[" + publishers.joined(separator: ",") + "]")))
         f.append(("RunningFor", .text(Timestamp.parse(r.spec.created).map { Timestamp.ago($0, now: now) } ?? "")))
         f.append(("Service", .text(Orchestrator.serviceName(r))))
         f.append(("Size", .text("0B")))

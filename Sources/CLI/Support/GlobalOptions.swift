@@ -3,6 +3,32 @@ import ArgumentParser
 /// The flags every verb shares, given before the verb as with docker compose:
 /// `swcompose -f a.yml -p demo up -d`.
 struct GlobalOptions: ParsableArguments {
+    nonisolated(unsafe) static var current = GlobalOptions()
+
+    /// Options taking a value, and flags, that may come before the subcommand.
+    static let valued: Set<String> = ["-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile", "--ansi", "--progress"]
+    static let flags: Set<String> = ["--dry-run"]
+
+    /// Splits the command line at the subcommand: the global options before it, and the rest.
+    static func split(_ arguments: [String]) -> (global: [String], rest: [String]) {
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            let name = a.split(separator: "=", maxSplits: 1).first.map(String.init) ?? a
+            if valued.contains(name) {
+                i += a.contains("=") ? 1 : 2
+            } else if a.hasPrefix("-f") && a.count > 2 && !a.hasPrefix("--") || a.hasPrefix("-p") && a.count > 2 && !a.hasPrefix("--") {
+                i += 1 // -fFILE, -pNAME
+            } else if flags.contains(a) {
+                i += 1
+            } else {
+                break
+            }
+        }
+        let cut = min(i, arguments.count)
+        return (Array(arguments[..<cut]), Array(arguments[cut...]))
+    }
+
     @Option(name: [.short, .customLong("file")], help: ArgumentHelp("Compose configuration files (repeatable; - for standard input).", valueName: "FILE"))
     var files: [String] = []
 

@@ -224,11 +224,12 @@ extension Netlink {
     static let IFF_UP: UInt32 = 1
     static let AF_INET_: UInt8 = 2
 
-    /// `ip link add name NAME type bridge`
-    public static func addBridgeMessage(_ name: String) -> NetlinkMessage {
+    /// `ip link add name NAME [address MAC] type bridge`
+    public static func addBridgeMessage(_ name: String, mac: [UInt8]? = nil) -> NetlinkMessage {
         var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
         m.ifinfo()
         m.attribute(IFLA_IFNAME, string: name)
+        if let mac { m.attribute(IFLA_ADDRESS, mac) }
         m.nested(IFLA_LINKINFO) { $0.attribute(IFLA_INFO_KIND, kind: "bridge") }
         return m
     }
@@ -286,7 +287,16 @@ extension Netlink {
         return m
     }
 
-    public func addBridge(_ name: String) throws(NetlinkError) { try request(Self.addBridgeMessage(name), "create bridge \(name)") }
+    /// A bridge with a fixed MAC address: left to itself, a bridge takes its lowest port's address, which
+    /// changes as containers come and go and leaves the containers' ARP entries for the gateway stale.
+    public func addBridge(_ name: String, mac: [UInt8]? = Netlink.randomMAC()) throws(NetlinkError) {
+        try request(Self.addBridgeMessage(name, mac: mac), "create bridge \(name)")
+    }
+
+    /// A random, locally administered unicast MAC address (docker's 02:42 prefix).
+    public static func randomMAC() -> [UInt8] {
+        [0x02, 0x42] + (0..<4).map { _ in UInt8.random(in: 0...255) }
+    }
 
     public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32?) throws(NetlinkError) {
         try request(Self.addVethMessage(name, peer: peer, peerNamespaceFD: peerNamespaceFD), "create veth pair \(name)")

@@ -96,6 +96,13 @@ public enum ContainerInit {
         try step("make mounts private") {
             try Sys.mount(source: "", target: "/", type: nil, flags: UInt(MS_REC) | UInt(MS_PRIVATE), data: nil)
         }
+        if !config.sharedNetwork {
+            // A network namespace of its own: at least loopback works.
+            try step("bring up loopback") {
+                let nl = try Netlink()
+                if let lo = try nl.link(named: "lo"), !lo.up { try nl.setLink(lo.index, up: true) }
+            }
+        }
         let rootfs = RootFilesystem(directory: config.containerDirectory)
         Trace.mark("helper: released")
         try step("mount root filesystem") { try rootfs.mount(layers: config.layerDirectories) }

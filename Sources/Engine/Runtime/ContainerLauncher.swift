@@ -244,9 +244,12 @@ public enum ContainerLauncher {
 
         var flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC)
         var sharedNetwork = true
-        if case .isolated = spec.network {
+        switch spec.network {
+        case .isolated, .bridged:
             flags |= UInt64(CL_CLONE_NEWNET)
             sharedNetwork = false
+        case .host, .container:
+            break
         }
         var config = InitConfig(spec: spec, layerDirectories: layerDirectories,
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)

@@ -29,6 +29,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var healthcheck: HealthcheckSpec?
     public var labels: [String: String] = [:]
     public var network = NetworkAttachment.isolated
+    /// Ports published on the host, forwarded to the container by its supervisor.
+    public var ports: [PortBinding] = []
     public var logging = LogOptions()
     /// `/etc/hosts` entries in addition to localhost and the container's own name.
     public var extraHosts: [HostEntry] = []
@@ -44,6 +46,44 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     }
 
     public var shortID: String { String(id.prefix(12)) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
+        case resources, devices, deviceRules, shmSize, initProcess, stopSignal, stopTimeout, restartPolicy
+        case healthcheck, labels, network, ports, logging, extraHosts, dns, created
+    }
+
+    /// Fields a record written by an earlier version lacks take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        image = try c.decode(ImageBinding.self, forKey: .image)
+        process = try c.decode(ProcessSpec.self, forKey: .process)
+        hostname = try c.decode(String.self, forKey: .hostname)
+        domainname = try c.decodeIfPresent(String.self, forKey: .domainname) ?? ""
+        mounts = try c.decodeIfPresent([MountSpec].self, forKey: .mounts) ?? []
+        readOnlyRootfs = try c.decodeIfPresent(Bool.self, forKey: .readOnlyRootfs) ?? false
+        security = try c.decodeIfPresent(SecuritySpec.self, forKey: .security) ?? SecuritySpec()
+        sysctls = try c.decodeIfPresent([String: String].self, forKey: .sysctls) ?? [:]
+        rlimits = try c.decodeIfPresent([ResourceLimit].self, forKey: .rlimits) ?? []
+        resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? Resources()
+        devices = try c.decodeIfPresent([DeviceNode].self, forKey: .devices) ?? []
+        deviceRules = try c.decodeIfPresent([DeviceRule].self, forKey: .deviceRules) ?? []
+        shmSize = try c.decodeIfPresent(Int64.self, forKey: .shmSize) ?? 64 << 20
+        initProcess = try c.decodeIfPresent(Bool.self, forKey: .initProcess) ?? false
+        stopSignal = try c.decodeIfPresent(Int32.self, forKey: .stopSignal) ?? 15
+        stopTimeout = try c.decodeIfPresent(Int64.self, forKey: .stopTimeout) ?? 10_000_000_000
+        restartPolicy = try c.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy) ?? RestartPolicy()
+        healthcheck = try c.decodeIfPresent(HealthcheckSpec.self, forKey: .healthcheck)
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        network = try c.decodeIfPresent(NetworkAttachment.self, forKey: .network) ?? .isolated
+        ports = try c.decodeIfPresent([PortBinding].self, forKey: .ports) ?? []
+        logging = try c.decodeIfPresent(LogOptions.self, forKey: .logging) ?? LogOptions()
+        extraHosts = try c.decodeIfPresent([HostEntry].self, forKey: .extraHosts) ?? []
+        dns = try c.decodeIfPresent(DNSSettings.self, forKey: .dns) ?? DNSSettings()
+        created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
+    }
 }
 
 public struct ImageBinding: Codable, Sendable, Equatable {
@@ -297,14 +337,69 @@ public struct HealthcheckSpec: Codable, Sendable, Equatable {
     public init(test: [String]) { self.test = test }
 }
 
-/// How the container is connected. Bridged endpoints come with the networking layer.
+/// How the container is connected.
 public enum NetworkAttachment: Codable, Sendable, Equatable {
-    /// Its own network namespace with only loopback.
+    /// Its own network namespace with only loopback (`network_mode: none`).
     case isolated
     /// The host's network namespace.
     case host
     /// Another container's network namespace (`network_mode: service:x` / `container:x`).
     case container(id: String)
+    /// Its own network namespace with an interface on each network, in order (eth0, eth1…).
+    case bridged([NetworkEndpointSpec])
+}
+
+public struct NetworkEndpointSpec: Codable, Sendable, Equatable {
+    /// The network's engine name (`demo_default`).
+    public var network: String
+    /// Names other containers on this network find it by (service, container name, aliases…).
+    public var names: [String]
+    public var ipv4Address: String?
+
+    public init(network: String, names: [String], ipv4Address: String? = nil) {
+        self.network = network
+        self.names = names
+        self.ipv4Address = ipv4Address
+    }
+}
+
+/// A published port: `host_ip:host_port -> container_port/protocol`. Port 0 is an ephemeral port;
+/// `hostPortEnd` > `hostPort` is a range to pick a free one from.
+public struct PortBinding: Codable, Sendable, Equatable, Hashable {
+    public var hostIP: String
+    public var hostPort: UInt16
+    public var hostPortEnd: UInt16
+    public var containerPort: UInt16
+    public var proto: String
+
+    public init(hostIP: String = "", hostPort: UInt16, hostPortEnd: UInt16? = nil, containerPort: UInt16, proto: String = "tcp") {
+        self.hostIP = hostIP
+        self.hostPort = hostPort
+        self.hostPortEnd = hostPortEnd ?? hostPort
+        self.containerPort = containerPort
+        self.proto = proto
+    }
+}
+
+/// A port as bound on the host while the container runs.
+public struct PublishedPort: Codable, Sendable, Equatable, Hashable {
+    public var hostIP: String
+    public var hostPort: UInt16
+    public var containerPort: UInt16
+    public var proto: String
+
+    public init(hostIP: String, hostPort: UInt16, containerPort: UInt16, proto: String) {
+        self.hostIP = hostIP
+        self.hostPort = hostPort
+        self.containerPort = containerPort
+        self.proto = proto
+    }
+
+    /// docker's form: `0.0.0.0:8080->80/tcp`, `[::]:8080->80/tcp`.
+    public var description: String {
+        let ip = hostIP.contains(":") ? "[\(hostIP)]" : hostIP
+        return "\(ip):\(hostPort)->\(containerPort)/\(proto)"
+    }
 }
 
 public struct LogOptions: Codable, Sendable, Equatable {

@@ -29,8 +29,37 @@ public struct ContainerState: Codable, Sendable, Equatable {
     public var health: HealthState?
     /// The container's cgroup, relative to each hierarchy's root (empty: `swcompose/<id>`).
     public var cgroup: String = ""
+    /// Network name → its endpoint, while running.
+    public var networks: [String: Endpoint] = [:]
+    /// Host ports bound for it, while running.
+    public var ports: [PublishedPort] = []
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case status, pid, pidStartTime, supervisorPid, startedAt, finishedAt, exitCode, oomKilled, error
+        case restartCount, stoppedByUser, health, cgroup, networks, ports
+    }
+
+    /// Fields a record written by an earlier version lacks take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        status = try c.decodeIfPresent(Status.self, forKey: .status) ?? .created
+        pid = try c.decodeIfPresent(Int32.self, forKey: .pid) ?? 0
+        pidStartTime = try c.decodeIfPresent(UInt64.self, forKey: .pidStartTime) ?? 0
+        supervisorPid = try c.decodeIfPresent(Int32.self, forKey: .supervisorPid) ?? 0
+        startedAt = try c.decodeIfPresent(String.self, forKey: .startedAt) ?? ""
+        finishedAt = try c.decodeIfPresent(String.self, forKey: .finishedAt) ?? ""
+        exitCode = try c.decodeIfPresent(Int32.self, forKey: .exitCode) ?? 0
+        oomKilled = try c.decodeIfPresent(Bool.self, forKey: .oomKilled) ?? false
+        error = try c.decodeIfPresent(String.self, forKey: .error) ?? ""
+        restartCount = try c.decodeIfPresent(Int.self, forKey: .restartCount) ?? 0
+        stoppedByUser = try c.decodeIfPresent(Bool.self, forKey: .stoppedByUser) ?? false
+        health = try c.decodeIfPresent(HealthState.self, forKey: .health)
+        cgroup = try c.decodeIfPresent(String.self, forKey: .cgroup) ?? ""
+        networks = try c.decodeIfPresent([String: Endpoint].self, forKey: .networks) ?? [:]
+        ports = try c.decodeIfPresent([PublishedPort].self, forKey: .ports) ?? []
+    }
 
     /// Running or paused, and the recorded process is the one alive under that pid.
     public var isAlive: Bool {

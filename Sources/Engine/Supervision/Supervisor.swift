@@ -31,6 +31,7 @@ public final class Supervisor {
     /// `up`, scripts running `run --rm`); then it goes, so that a quiet project costs only the supervisor.
     let spareLifetime = 10.0
     var spareExpires: Double?
+    let net = NetworkServices()
     /// Seconds of idleness (nothing to watch, nobody connected) before exiting.
     let linger: Double
 
@@ -43,6 +44,12 @@ public final class Supervisor {
         case terminal(String)
         case probeOutput(String)
         case probeExit(String)
+        case portListener(String)
+        case udpListener(String)
+        case proxy
+        case udpFlow
+        case resolver(String)
+        case dnsUpstream
     }
 
     /// A healthcheck probe in flight.
@@ -150,6 +157,7 @@ public final class Supervisor {
             Sys.close(3)
         }
         loop()
+        closeNetworkServices()
         spare?.discard()
         _ = unlink(paths.socket)
         return 0
@@ -247,11 +255,24 @@ public final class Supervisor {
             readProbe(id)
         case .probeExit(let id):
             probeFinished(id)
+        case .portListener(let id):
+            acceptConnection(fd, container: id)
+        case .udpListener(let id):
+            udpListenerEvent(fd, container: id)
+        case .proxy:
+            proxyEvent(fd)
+        case .udpFlow:
+            udpFlowEvent(fd)
+        case .resolver(let network):
+            resolverEvent(fd, network: network)
+        case .dnsUpstream:
+            upstreamEvent(fd)
         }
     }
 
     func runTimers() {
         let now = Self.now()
+        networkTimers()
         if let expires = spareExpires, expires <= now {
             spareExpires = nil
             spare?.discard()
@@ -436,6 +457,9 @@ public final class Supervisor {
         var childFDs: [Int32] = []
         defer { childFDs.forEach(Sys.close) }
         func fail(_ message: String, code: Int32 = 128) {
+            releasePorts(m.spec.id)
+            detachNetworks(m)
+            m.state.ports = []
             m.outputs.keys.forEach { unwatch($0); Sys.close($0) }
             m.outputs = [:]
             m.state.error = message
@@ -492,9 +516,14 @@ public final class Supervisor {
         do {
             var usable = spare.flatMap { $0.isAlive ? $0 : nil }
             if usable == nil, let dead = spare { dead.discard(); spare = nil }
-            if case .isolated = spec.network {} else { usable = nil }
+            switch spec.network {
+            case .isolated, .bridged: break
+            case .host, .container: usable = nil
+            }
+            try bindPorts(m)
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
-                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize, spare: usable)
+                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize, spare: usable,
+                                                      beforeRelease: { pid in try self.attachNetworks(m, pid: pid) })
             if usable != nil { spare = nil }
             wantSpare = true
             m.pending = pending
@@ -583,6 +612,9 @@ public final class Supervisor {
         } catch {
             unwatch(socket)
             m.pending = nil
+            releasePorts(m.spec.id)
+            detachNetworks(m)
+            m.state.ports = []
             m.outputs.keys.forEach { unwatch($0); Sys.close($0) }
             m.outputs = [:]
             m.state.error = error.description
@@ -695,6 +727,9 @@ public final class Supervisor {
             m.terminalClient = nil
         }
         m.log.flush()
+        releasePorts(id)
+        detachNetworks(m)
+        m.state.ports = []
         let cgroup = runtime.cgroup(id: id, state: m.state)
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }
@@ -881,6 +916,9 @@ public final class Supervisor {
             }
             // It ended while nobody watched.
             try? runtime.cgroup(of: record).destroy()
+            NetworkStore(root: runtime.root).detach(containerID: record.id)
+            m.state.networks = [:]
+            m.state.ports = []
             m.state.status = .exited
             m.state.pid = 0
             m.state.exitCode = 255

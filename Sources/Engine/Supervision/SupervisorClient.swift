@@ -71,7 +71,8 @@ public final class SupervisorClient {
         defer { Sys.close(log) }
         var pidfd: Int32 = -1
         do {
-            _ = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group], env: Trace.environment,
+            _ = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group],
+                                            env: Trace.environment + (getenv("SWCOMPOSE_DNS_UPSTREAMS").map { ["SWCOMPOSE_DNS_UPSTREAMS=" + String(cString: $0)] } ?? []),
                                             fds: [null, null, log, ready[1]], flags: 0, pidfd: &pidfd, newSession: true)
         } catch {
             Sys.close(ready[1])

@@ -1,0 +1,374 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// Networks for real: bridges, veths, the resolver, published ports, isolation, teardown. Traffic goes
+/// only to this machine's own addresses and the test's bridges.
+@Suite(.requiresOverlay, .requiresBusybox, .serialized) struct NetworkingTests {
+    /// The host's own non-loopback IPv4 address (traffic to it stays on this machine).
+    static var hostAddress: String? {
+        guard let nl = try? Netlink(), let addresses = try? nl.addresses() else { return nil }
+        let bridges = Set(((try? nl.links()) ?? []).filter { $0.kind == "bridge" || $0.name.hasPrefix("sw-") }.map(\.index))
+        return addresses.first { !$0.address.description.hasPrefix("127.") && !bridges.contains($0.index) }?.address.description
+    }
+
+    static func freePort() -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = INADDR_ANY
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt16(bigEndian: a.sin_port)
+    }
+
+    /// A plain HTTP/1.0 GET over a socket; the body, or nil.
+    static func http(_ url: String) -> String? {
+        guard let u = URL(string: url), let host = u.host, let port = u.port else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr.s_addr = inet_addr(host)
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { return nil }
+        let request = "GET \(u.path.isEmpty ? "/" : u.path) HTTP/1.0\r\nHost: \(host)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1"), let split = text.range(of: "\r\n\r\n") else { return nil }
+        return String(text[split.upperBound...])
+    }
+
+    static func waitForHTTP(_ url: String, _ seconds: Double = 5) -> String? {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if let body = http(url) { return body }
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    @Test func servicesFindEachOtherByNameAndPortsReachTheHost() throws {
+        let port = Self.freePort()
+        let p = try ProjectFixture("net", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo hello from web > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                ports: ["\(port):80"]
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stderr.contains(" Network \(p.project)_default  Created"))
+        // By service name, container name and short ID, from the other container.
+        #expect(p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "hello from web\n" })
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://\(p.project)-web-1/"]).stdout == "hello from web\n")
+        let names = try p.run(["exec", "-T", "client", "nslookup", "web"]).stdout
+        let webAddress = try #require(p.store.state(p.container("web")!.id).networks["\(p.project)_default"]?.address.description)
+        #expect(names.contains("Address: \(webAddress)"), "\(names)")
+        // The published port, from the host through 127.0.0.1 and the host's own address.
+        #expect(Self.waitForHTTP("http://127.0.0.1:\(port)/") == "hello from web\n")
+        if let host = Self.hostAddress { #expect(Self.http("http://\(host):\(port)/") == "hello from web\n") }
+        // And from another container through the gateway.
+        let gateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default").gateway
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://\(gateway):\(port)/"]).stdout == "hello from web\n")
+        let ps = try p.run(["ps", "web"]).stdout
+        #expect(ps.contains("0.0.0.0:\(port)->80/tcp"), "\(ps)")
+        #expect(try p.run(["port", "web", "80"]).stdout == "0.0.0.0:\(port)\n")
+        // Names outside the network go to the host's resolvers: the container has the gateway as server.
+        #expect(try p.run(["exec", "-T", "client", "cat", "/etc/resolv.conf"]).stdout.contains("nameserver \(gateway)"))
+        #expect(try p.run(["exec", "-T", "client", "grep", webAddress, "/etc/hosts"]).status == 1, "only its own address")
+        #expect(try p.run(["down"]).status == 0)
+        #expect((try? NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default")) == nil)
+    }
+
+    @Test func aliasesIsolationAndInternalNetworks() throws {
+        let p = try ProjectFixture("iso", compose: """
+            services:
+              api:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo api > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                networks:
+                  front: {}
+                  back:
+                    aliases: [database-alias]
+              frontend:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [front]
+              backend:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [back]
+              other:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [elsewhere]
+              sealed:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [vault]
+            networks:
+              front: {}
+              back: {}
+              elsewhere: {}
+              vault:
+                internal: true
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        func run(_ service: String, _ cmd: String) throws -> Swcompose.Result { try p.run(["exec", "-T", service, "sh", "-c", cmd]) }
+        #expect(p.eventually { (try? run("backend", "wget -qO- http://database-alias/").stdout) == "api\n" })
+        #expect(try run("frontend", "wget -qO- http://api/").stdout == "api\n")
+        #expect(try run("frontend", "nslookup database-alias").status != 0, "the alias exists on back only")
+        #expect(try run("other", "nslookup api").status != 0, "api is not on elsewhere")
+        // Nor can it be reached by address from another network.
+        let apiOnFront = try #require(p.store.state(p.container("api")!.id).networks["\(p.project)_front"]?.address)
+        #expect(try run("other", "wget -T 2 -qO- http://\(apiOnFront)/").status != 0)
+        // The internal network has no route out.
+        #expect(!(try run("sealed", "ip route").stdout.contains("default")))
+        #expect(try run("frontend", "ip route").stdout.contains("default via"))
+        #expect(try p.run(["down"]).status == 0)
+    }
+
+    @Test func udpPortsEphemeralPortsAndHostIP() throws {
+        // A UDP echo server in the container, with the host's Python (its /usr mounted read-only).
+        let p = try ProjectFixture("udp", compose: """
+            services:
+              echo:
+                image: swcompose/busybox
+                command: ["/usr/bin/python3", "-c", "import socket\\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\\ns.bind(('0.0.0.0',7))\\nwhile True:\\n  d,a=s.recvfrom(100)\\n  s.sendto(b'echo:'+d,a)"]
+                volumes: ["/usr:/usr:ro", "/lib64:/lib64:ro", "/usr/lib:/lib:ro"]
+                ports: ["127.0.0.1::7/udp", "127.0.0.1::8080"]
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let state = p.store.state(p.container("echo")!.id)
+        let udp = try #require(state.ports.first { $0.proto == "udp" })
+        #expect(udp.hostIP == "127.0.0.1" && udp.hostPort > 0, "an ephemeral port on the given address")
+        #expect(try p.run(["port", "--protocol", "udp", "echo", "7"]).stdout == "127.0.0.1:\(udp.hostPort)\n")
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = udp.hostPort.bigEndian
+        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var reply = ""
+        for _ in 0..<30 where reply.isEmpty {
+            _ = withUnsafePointer(to: &to) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, "ping", 4, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = recv(fd, &buffer, 64, 0)
+            if n > 0 { reply = String(decoding: buffer[0..<n], as: UTF8.self) }
+        }
+        #expect(reply == "echo:ping")
+        #expect(try p.run(["down"]).status == 0)
+    }
+
+    @Test func aTakenPortFailsUpBeforeAnythingStartsAndNamesTheHolder() throws {
+        let port = Self.freePort()
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        a.sin_addr.s_addr = INADDR_ANY
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(holder, 1)
+        let p = try ProjectFixture("conflict", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: sleep 1000
+              web:
+                image: swcompose/busybox
+                command: sleep 1000
+                ports: ["\(port):80"]
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 1)
+        #expect(up.stderr.contains("Bind for 0.0.0.0:\(port) failed: port is already allocated (held by "), "\(up.stderr)")
+        #expect(up.stderr.contains("(pid \(getpid()))"), "the holder is named: \(up.stderr)")
+        #expect(up.stderr.contains("compose.yaml:8:13:"), "the compose file location: \(up.stderr)")
+        #expect(p.store.list().isEmpty, "no container was created")
+        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty, "no network was created")
+    }
+
+    @Test func networkModes() throws {
+        let p = try ProjectFixture("mode", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo shared > /tmp/index.html; exec httpd -f -p 8081 -h /tmp"]
+              sidecar:
+                image: swcompose/busybox
+                command: sleep 1000
+                network_mode: service:web
+              nothing:
+                image: swcompose/busybox
+                command: sleep 1000
+                network_mode: none
+              hosted:
+                image: swcompose/busybox
+                command: sleep 1000
+                network_mode: host
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        #expect(p.eventually { (try? p.run(["exec", "-T", "sidecar", "wget", "-qO-", "http://127.0.0.1:8081/"]).stdout) == "shared\n" })
+        let none = try p.run(["exec", "-T", "nothing", "sh", "-c", "ls /sys/class/net"]).stdout
+        #expect(none == "lo\n", "\(none)")
+        let hostLinks = try p.run(["exec", "-T", "hosted", "sh", "-c", "ls /sys/class/net"]).stdout
+        let ownLinks = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")
+        #expect(ownLinks.allSatisfy { hostLinks.contains($0) || $0.hasPrefix("veth") || $0.hasPrefix("sw-") }, "\(hostLinks)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func aRecreatedPeerIsFoundAtItsNewAddress() throws {
+        let p = try ProjectFixture("recreate", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: ["sh", "-c", "hostname -i > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+              filler:
+                image: swcompose/busybox
+                command: sleep 1000
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        #expect(try p.run(["up", "-d", "web", "client"]).status == 0)
+        let first = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
+        #expect(p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "\(first)\n" })
+        // web goes; filler takes its address; web comes back elsewhere and is found there by the running client.
+        #expect(try p.run(["rm", "-sf", "web"]).status == 0)
+        #expect(try p.run(["up", "-d", "filler"]).status == 0)
+        #expect(try p.run(["up", "-d", "web"]).status == 0)
+        let second = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
+        #expect(second != first)
+        let found = p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "\(second)\n" }
+        #expect(found, "\((try? p.run(["exec", "-T", "client", "nslookup", "web"]).stdout) ?? "")")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func namesOutsideTheProjectAreForwarded() throws {
+        // A stand-in upstream resolver on this machine answers example.test with 192.0.2.77.
+        let upstream = try FakeDNS(answer: "192.0.2.77")
+        let p = try ProjectFixture("dnsfwd", compose: """
+            services:
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        #expect(try p.run(["up", "-d"], extraEnvironment: ["SWCOMPOSE_DNS_UPSTREAMS": "127.0.0.1:\(upstream.port)"]).status == 0)
+        let answer = try p.run(["exec", "-T", "client", "nslookup", "example.test"]).stdout
+        #expect(answer.contains("192.0.2.77"), "\(answer)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {
+        let p = try ProjectFixture("leak", compose: """
+            services:
+              a:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [one, two]
+                ports: ["127.0.0.1::80"]
+              b:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [two]
+            networks:
+              one: {}
+              two:
+                internal: true
+            """)
+        // What this project made, noted while it exists; after `down` none of it may remain. (Other
+        // tests create and remove their own networks meanwhile: only ours are checked.)
+        var made: [NetworkRecord] = []
+        func note() { made += NetworkStore(root: StateRoot(path: p.root)).list() }
+        func leftovers() -> [String] {
+            let links = (try? Process.output("/usr/sbin/ip", ["-o", "link"])) ?? ""
+            let routes = (try? Process.output("/usr/sbin/ip", ["-o", "route"])) ?? ""
+            let rules = Firewall.save()
+            var found: [String] = []
+            for n in made {
+                if links.contains(n.bridge) { found.append("link or port of \(n.bridge)") }
+                if routes.contains(n.subnet.description) { found.append("route \(n.subnet)") }
+                if rules.contains(n.bridge) || rules.contains(String(n.id.prefix(12))) { found.append("rules of \(n.bridge)") }
+            }
+            return found
+        }
+        for _ in 0..<8 {
+            #expect(try p.run(["up", "-d"]).status == 0)
+            note()
+            #expect(try p.run(["down", "-t", "0"]).status == 0)
+        }
+        #expect(made.count == 16)
+        #expect(leftovers().isEmpty, "\(leftovers())")
+        // A killed supervisor leaves state the next `down` clears.
+        #expect(try p.run(["up", "-d"]).status == 0)
+        note()
+        p.killSupervisors()
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        #expect(leftovers().isEmpty, "\(leftovers())")
+    }
+}
+
+/// A UDP DNS server on 127.0.0.1 answering every A question with one address.
+final class FakeDNS: @unchecked Sendable {
+    let fd: Int32
+    let port: UInt16
+    let thread: Thread
+
+    init(answer: String) throws {
+        let socketFD = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        fd = socketFD
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &len) } }
+        port = UInt16(bigEndian: a.sin_port)
+        let address = IPv4Address(answer)!
+        thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            while true {
+                var from = sockaddr_storage()
+                var fromLen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let n = withUnsafeMutablePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(socketFD, &buffer, 512, 0, $0, &fromLen) }
+                }
+                if n <= 0 { return }
+                let query = Array(buffer[0..<n])
+                guard let q = DNSMessage.parseQuery(query) else { continue }
+                let reply = DNSMessage.answer(query, q, addresses: q.type == DNSMessage.typeA ? [address] : [])
+                _ = withUnsafePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(socketFD, reply, reply.count, 0, $0, fromLen) }
+                }
+            }
+        }
+        thread.start()
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}
