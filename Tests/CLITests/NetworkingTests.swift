@@ -281,6 +281,85 @@ import Engine
         #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
+    @Test func ipamExternalNetworksHostsFilesAndNetworkVerbs() throws {
+        let port = Self.freePort()
+        let owner = try ProjectFixture("owner", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo owner > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                ports: ["127.0.0.1:\(port)-\(port &+ 5):80", "[::1]:\(port &+ 10):80"]
+                networks:
+                  shared:
+                    ipv4_address: 10.213.7.50
+            networks:
+              shared:
+                name: swtest-shared-\(port)
+                ipam:
+                  config:
+                    - subnet: 10.213.7.0/24
+                      ip_range: 10.213.7.32/27
+                      gateway: 10.213.7.254
+            """)
+        #expect(try owner.run(["up", "-d"]).status == 0)
+        let net = try NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")
+        #expect(net.subnet.description == "10.213.7.0/24" && net.gateway.description == "10.213.7.254")
+        #expect(owner.store.state(owner.container("web")!.id).networks.values.first?.address.description == "10.213.7.50")
+        #expect(Self.waitForHTTP("http://127.0.0.1:\(port)/") == "owner\n", "the first free port of the range")
+        let ports = owner.store.state(owner.container("web")!.id).ports
+        #expect(ports.contains(PublishedPort(hostIP: "::1", hostPort: port &+ 10, containerPort: 80, proto: "tcp")), "\(ports)")
+        // Another project in the same state root joins it as external, with extra_hosts and dns_search.
+        let guest = try ProjectFixture("guest", compose: """
+            services:
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+                extra_hosts: ["registry.test:10.1.2.3"]
+                dns_search: [corp.test]
+                networks: [shared]
+              sealed:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [vault]
+            networks:
+              shared:
+                name: swtest-shared-\(port)
+                external: true
+              vault:
+                internal: true
+            """)
+        try? FileManager.default.removeItem(atPath: guest.root)
+        try FileManager.default.createSymbolicLink(atPath: guest.root, withDestinationPath: owner.root)
+        #expect(try guest.run(["up", "-d"]).status == 0)
+        #expect(p_eventually { (try? guest.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "owner\n" })
+        #expect(try guest.run(["exec", "-T", "client", "cat", "/etc/hosts"]).stdout.contains("10.1.2.3\tregistry.test"))
+        #expect(try guest.run(["exec", "-T", "client", "cat", "/etc/resolv.conf"]).stdout.contains("search corp.test"))
+        let address = try #require(guest.store.state(guest.container("client")!.id).networks.values.first?.address)
+        #expect(net.ipRange!.contains(address), "allocated from ip_range: \(address)")
+        // The internal network cannot reach the host's published ports.
+        let vaultGateway = try NetworkStore(root: StateRoot(path: owner.root)).inspect("\(guest.project)_vault").gateway
+        #expect(try guest.run(["exec", "-T", "sealed", "wget", "-T", "2", "-qO-", "http://\(vaultGateway):\(port)/"]).status != 0)
+        let ls = try guest.run(["network", "ls"]).stdout
+        #expect(ls.contains("swtest-shared-\(port)") && ls.contains("\(guest.project)_vault"))
+        #expect(try guest.run(["network", "inspect", "swtest-shared-\(port)"]).stdout.contains("\"Subnet\": \"10.213.7.0/24\""))
+        let refused = try guest.run(["network", "rm", "swtest-shared-\(port)"])
+        #expect(refused.status == 1 && refused.stderr.contains("has active endpoints"))
+        // The guest's down keeps the external network; the owner's removes it.
+        #expect(try guest.run(["down", "-t", "0"]).status == 0)
+        #expect((try? NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")) != nil)
+        #expect(try owner.run(["down", "-t", "0"]).status == 0)
+        #expect((try? NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")) == nil)
+    }
+
+    func p_eventually(_ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(10)
+        while Date() < end {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
     @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {
         let p = try ProjectFixture("leak", compose: """
             services:
