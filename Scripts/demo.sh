@@ -1,10 +1,40 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds swcompose, and runs the demo stack of examples/demo.
+# The main job, on a fresh machine, offline: installs what is needed, builds swcompose, makes the
+# quickstart's image from Debian's busybox-static with `swcompose image import`, brings the stack of
+# examples/quickstart up with `swcompose up -d --wait`, and shows the page it serves.
+#
+#   Scripts/demo.sh            set up and bring the quickstart up (WEB_PORT=8080 by default)
+#   Scripts/demo.sh down       take it down again (volumes too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-Scripts/setup.sh
-swift build -c release --product swcompose
 bin=$PWD/.build/release/swcompose
-cd examples/demo
-"$bin" config
+if [ "${1:-}" = "down" ]; then
+  cd examples/quickstart && exec "$bin" down -v
+fi
+Scripts/setup.sh
+swift build -c release --static-swift-stdlib --product swcompose 2>&1 | tail -1
+
+# The image: Debian's busybox-static as a root filesystem (nothing is downloaded).
+if ! "$bin" image inspect quickstart/busybox:latest >/dev/null 2>&1; then
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' EXIT
+  mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
+  cp /bin/busybox "$rootfs/bin/"
+  for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
+  tar -C "$rootfs" -cf - . | "$bin" image import - quickstart/busybox:latest --change 'ENV PATH=/bin' --change 'CMD ["sh"]'
+fi
+
+cd examples/quickstart
+"$bin" up -d --wait
+port=${WEB_PORT:-8080}
+echo
+echo "The quickstart is up. Its page, served by the web service from what it fetched from db:"
+echo "  http://127.0.0.1:$port/"
+echo
+if command -v curl >/dev/null; then curl -fsS "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'; else wget -qO- "http://127.0.0.1:$port/"; fi
+echo
+echo "Take it down with: Scripts/demo.sh down    (or: cd examples/quickstart && $bin down -v)"

@@ -28,7 +28,7 @@ struct SWCompose: ParsableCommand {
             UpCommand.self, DownCommand.self, CreateCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self,
             KillCommand.self, RmCommand.self, PauseCommand.self, UnpauseCommand.self, WaitCommand.self,
             PsCommand.self, LogsCommand.self, TopCommand.self, ExecCommand.self, RunCommand.self, PortCommand.self,
-            NetworkCommand.self,
+            NetworkCommand.self, VolumeCommand.self, LsCommand.self, InspectCommand.self,
             ConfigCommand.self, ImagesCommand.self, ImageCommand.self, VersionCommand.self,
         ]
     )

@@ -48,6 +48,34 @@ public struct ContainerPlanner {
         public init() {}
     }
 
+    /// docker compose's `com.docker.compose.config-hash`: the sha256 of the service's JSON (what
+    /// `ServiceHash` hashes), so a change to the service's configuration, and only that, recreates it.
+    public static func configHash(_ service: ServiceConfig) -> String {
+        Digest.of(Array(service.hashInput.utf8)).hex
+    }
+
+    static let settingsAnnotation = "io.swcompose.service-settings"
+
+    /// `key=<first 12 hex of its hash>,…` for each setting, to name what changed on recreation.
+    static func settingHashes(_ service: ServiceConfig) -> String {
+        service.hashInputFields.map { "\($0.0)=\(Digest.of(Array($0.1.utf8)).hex.prefix(12))" }.joined(separator: ",")
+    }
+
+    /// The settings whose values differ between a container's recorded hashes and the service now.
+    public static func changedSettings(_ spec: ContainerSpec, _ service: ServiceConfig) -> [String] {
+        func parse(_ s: String) -> [String: String] {
+            var d: [String: String] = [:]
+            for item in s.split(separator: ",") {
+                let kv = item.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { d[String(kv[0])] = String(kv[1]) }
+            }
+            return d
+        }
+        guard let recorded = spec.annotations[settingsAnnotation] else { return [] }
+        let old = parse(recorded), new = parse(settingHashes(service))
+        return Set(old.keys).union(new.keys).filter { old[$0] != new[$0] }.sorted()
+    }
+
     /// Docker's default PATH for Linux containers.
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -132,6 +160,8 @@ public struct ContainerPlanner {
         labels["com.docker.compose.project.working_dir"] = project.workingDirectory
         labels["com.docker.compose.project.config_files"] = project.composeFiles.joined(separator: ",")
         labels["com.docker.compose.image"] = image.id.description
+        labels["com.docker.compose.config-hash"] = Self.configHash(service)
+        spec.annotations[Self.settingsAnnotation] = Self.settingHashes(service)
         labels["com.docker.compose.version"] = composeVersion
         labels["com.docker.compose.depends_on"] = service.dependsOn.keys.sorted().map { dep in
             let d = service.dependsOn[dep]!

@@ -38,11 +38,16 @@ public final class Orchestrator {
     public let planner: ContainerPlanner
     public let graph: ServiceGraph
     let progress: ProgressReporter
+    /// `--dry-run`: say what would be done, with reasons, and do nothing.
+    public let dryRun: Bool
+    /// The project's environment (shell and .env), for environment-based secrets.
+    public var environment: [String: String] = [:]
 
-    public init(project: Project, runtime: Runtime, progress: ProgressReporter) throws(OrchestrationError) {
+    public init(project: Project, runtime: Runtime, progress: ProgressReporter, dryRun: Bool = false) throws(OrchestrationError) {
         self.project = project
         self.runtime = runtime
         self.progress = progress
+        self.dryRun = dryRun
         store = ContainerStore(runtime: runtime)
         images = ImageStore(root: runtime.root)
         planner = ContainerPlanner(project: project, runtime: runtime)
@@ -168,18 +173,33 @@ public final class Orchestrator {
     /// dependencies' conditions hold.
     public func up(_ options: UpOptions) throws(OrchestrationError) {
         try checkServices(options.services)
+        try checkOwnership()
         let selected = Set(selection(options.services, withDependencies: !options.noDeps))
-        if !options.noStart { try checkPorts(services: selected.sorted()) }
+        if !options.noStart && !dryRun { try checkPorts(services: selected.sorted()) }
         if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
         try createNetworks(for: selected.sorted())
         var planned: [String: [ContainerRecord]] = [:]
+        var recreatedServices: Set<String> = []
         for level in graph.startLevels {
             for name in level where selected.contains(name) {
                 guard let service = project.services[name] else { continue }
-                planned[name] = try ensureContainers(service, count: options.scale[name] ?? service.replicaCount)
+                let (records, recreated) = try ensureContainers(service, count: options.scale[name] ?? service.replicaCount, options: options)
+                planned[name] = records
+                if recreated { recreatedServices.insert(name) }
             }
         }
-        if options.noStart { return }
+        if options.noStart || dryRun { return }
+        // depends_on with `restart: true`: dependents of a recreated service restart after it.
+        let toRestart = Set(recreatedServices.flatMap { dep in
+            (graph.dependents[dep] ?? []).filter { s in graph.dependencies[s]?.contains { $0.dependency == dep && $0.restart } == true }
+        }).subtracting(recreatedServices)
+        for name in toRestart.sorted() {
+            let running = containers(services: [name]).filter { store.state($0.id).isAlive }
+            if !running.isEmpty {
+                for r in running { progress.event("Container", r.name, "Restarting") }
+                try stop(running, timeout: options.timeout)
+            }
+        }
         for level in graph.startLevels {
             let names = level.filter { selected.contains($0) && project.services[$0] != nil }
             guard !names.isEmpty else { continue }
@@ -188,27 +208,81 @@ public final class Orchestrator {
         }
     }
 
-    /// The service's containers numbered 1…count, created where missing; extra replicas removed.
-    func ensureContainers(_ service: ServiceConfig, count: Int) throws(OrchestrationError) -> [ContainerRecord] {
+    /// What `up` does with an existing container, and why.
+    public enum Decision: Equatable {
+        case keep
+        case recreate(String)
+    }
+
+    /// docker compose's rules: recreate when the service's configuration hash or its image changed (or
+    /// when forced), keep otherwise. The reason names the settings that changed.
+    public func decide(_ r: ContainerRecord, service: ServiceConfig, image: ImageRecord?, options: UpOptions) -> Decision {
+        if options.noRecreate { return .keep }
+        if options.forceRecreate { return .recreate("--force-recreate") }
+        if r.spec.labels["com.docker.compose.config-hash"] != ContainerPlanner.configHash(service) {
+            let changed = ContainerPlanner.changedSettings(r.spec, service)
+            return .recreate(changed.isEmpty ? "configuration changed" : "changed: " + changed.joined(separator: ", "))
+        }
+        if let image, r.spec.labels["com.docker.compose.image"] != image.id.description {
+            return .recreate("image \(service.image) changed (now \(image.id.short))")
+        }
+        return .keep
+    }
+
+    /// The service's containers numbered 1…count: created where missing, recreated where their
+    /// configuration or image changed; extra replicas removed. Returns the containers and whether any
+    /// was recreated.
+    func ensureContainers(_ service: ServiceConfig, count: Int, options: UpOptions) throws(OrchestrationError) -> ([ContainerRecord], Bool) {
         let existing = containers(services: [service.name])
         var result: [ContainerRecord] = []
+        var recreated = false
         var image: ImageRecord?
+        func resolvedImage() throws(OrchestrationError) -> ImageRecord {
+            if let image { return image }
+            let found = try self.image(for: service)
+            image = found
+            return found
+        }
         for number in 1...max(count, 1) where count > 0 {
             if let r = existing.first(where: { Self.number($0) == number }) {
-                result.append(r)
+                let current = try? resolvedImage()
+                switch decide(r, service: service, image: current, options: options) {
+                case .keep:
+                    if dryRun { progress.event("Container", r.name, store.state(r.id).isAlive ? "Running" : "Start (stopped)") }
+                    result.append(r)
+                case .recreate(let reason):
+                    if dryRun {
+                        progress.event("Container", r.name, "Recreate (\(reason))")
+                        result.append(r)
+                        continue
+                    }
+                    progress.event("Container", r.name, "Recreate")
+                    try stop([r], timeout: options.timeout)
+                    try remove([r], removeVolumes: false, quiet: true)
+                    let fresh = try create(service, number: number, image: try resolvedImage(), quiet: true)
+                    progress.event("Container", r.name, "Recreated")
+                    result.append(fresh)
+                    recreated = true
+                }
                 continue
             }
-            if image == nil { image = try self.image(for: service) }
-            result.append(try create(service, number: number, image: image!))
+            let img = try resolvedImage()
+            if dryRun {
+                progress.event("Container", planner.containerName(service, number: number), "Create")
+                continue
+            }
+            result.append(try create(service, number: number, image: img))
         }
         // Scaled down: the highest numbers go.
         for r in existing where Self.number(r) > count {
+            if dryRun { progress.event("Container", r.name, "Remove (scaled down to \(count))"); continue }
             try stopAndRemove([r], timeout: nil, removeVolumes: false)
         }
-        return result
+        return (result, recreated)
     }
 
-    func create(_ service: ServiceConfig, number: Int, image: ImageRecord, overrides: ContainerPlanner.Overrides? = nil) throws(OrchestrationError) -> ContainerRecord {
+    func create(_ service: ServiceConfig, number: Int, image: ImageRecord, overrides: ContainerPlanner.Overrides? = nil,
+                quiet: Bool = false) throws(OrchestrationError) -> ContainerRecord {
         var spec: ContainerSpec
         do {
             spec = try planner.plan(service, number: number, image: image, oneOff: overrides)
@@ -217,13 +291,20 @@ public final class Orchestrator {
         }
         try createVolumes(for: &spec, service: service)
         try resolveNetworkMode(&spec, service: service)
-        progress.event("Container", spec.name, "Creating")
+        let files = try secretsAndConfigs(&spec, service: service)
+        if !quiet { progress.event("Container", spec.name, "Creating") }
         do {
             try store.create(spec)
         } catch {
             throw OrchestrationError("Error response from daemon: \(error)")
         }
-        progress.event("Container", spec.name, "Created")
+        do {
+            for f in files { try store.writeFile(spec.id, f.path, f.content, mode: f.mode, uid: f.uid, gid: f.gid) }
+        } catch {
+            try? store.remove(spec.id)
+            throw OrchestrationError("Error response from daemon: \(error)")
+        }
+        if !quiet { progress.event("Container", spec.name, "Created") }
         return ContainerRecord(spec: spec, state: store.state(spec.id))
     }
 
@@ -269,6 +350,10 @@ public final class Orchestrator {
 
     /// Starts containers in parallel (one supervisor connection each) and waits for every start.
     func startAll(_ records: [ContainerRecord]) throws(OrchestrationError) {
+        if dryRun {
+            for r in records where !store.state(r.id).isAlive { progress.event("Container", r.name, "Start") }
+            return
+        }
         var inFlight: [(ContainerRecord, SupervisorClient)] = []
         for r in records {
             if store.state(r.id).isAlive { continue }
@@ -357,6 +442,71 @@ public final class Orchestrator {
         }
     }
 
+    /// A project name already used by a stack from another directory is reported before anything is
+    /// touched (docker compose would quietly take the other stack over: docker/compose#2120).
+    public func checkOwnership() throws(OrchestrationError) {
+        let others = containers(oneOff: nil).compactMap { $0.spec.labels["com.docker.compose.project.working_dir"] }
+            .filter { $0 != project.workingDirectory }
+        if let other = Set(others).sorted().first {
+            throw OrchestrationError("project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")
+        }
+    }
+
+    // MARK: - Secrets and configs
+
+    struct ContainerFile {
+        var path: String
+        var content: [UInt8]
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+    }
+
+    /// File-, environment- and content-based secrets (at /run/secrets/<name>) and configs (at /<name> or
+    /// their target), copied into the container's directory with their mode and owner, and mounted
+    /// read-only.
+    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) -> [ContainerFile] {
+        var files: [ContainerFile] = []
+        for (kind, refs, definitions) in [("secret", service.secrets, project.secrets), ("config", service.configs, project.configs)] {
+            for ref in refs {
+                let loc = ref.location ?? service.locations[kind + "s"]
+                guard let def = definitions[ref.source] else {
+                    let message = "service \"\(service.name)\" refers to undefined \(kind) \(ref.source)"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: loc)])
+                }
+                if def.external {
+                    let message = "external \(kind)s (\(ref.source)) need a swarm; use a file, environment or content \(kind)"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                }
+                var content: [UInt8]
+                if !def.file.isEmpty {
+                    do { content = try Files.read(def.file) } catch {
+                        let message = "\(kind) \(ref.source): cannot read \(def.file): \(error.message)"
+                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                    }
+                } else if !def.environment.isEmpty {
+                    guard let value = environment[def.environment] else {
+                        let message = "\(kind) \(ref.source): environment variable \(def.environment) is not set"
+                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                    }
+                    content = Array(value.utf8)
+                } else {
+                    content = Array(def.content.utf8)
+                }
+                var target = ref.target.isEmpty ? ref.source : ref.target
+                if kind == "secret" && !target.hasPrefix("/") { target = "/run/secrets/" + target }
+                if kind == "config" && !target.hasPrefix("/") { target = "/" + target }
+                let stored = "\(kind)s/" + String(Digest.of(Array(target.utf8)).hex.prefix(16))
+                let mode = UInt32(ref.mode ?? 0o444)
+                files.append(ContainerFile(path: stored, content: content, mode: mode,
+                                           uid: UInt32(ref.uid) ?? 0, gid: UInt32(ref.gid) ?? 0))
+                spec.mounts.append(MountSpec(kind: .bind, source: runtime.containerDirectory(spec.id) + "/" + stored,
+                                             destination: target, readOnly: true))
+            }
+        }
+        return files
+    }
+
     // MARK: - Networks
 
     /// The compose networks the services use (their keys), bridged ones only.
@@ -410,6 +560,10 @@ public final class Orchestrator {
                 let message = "network \(key): IPv6 networks are not supported yet"
                 throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
             }
+            if dryRun {
+                if (try? store.inspect(name)) == nil { progress.event("Network", name, "Create") }
+                continue
+            }
             let spec = networkSpec(key)
             if let pool = config?.ipamConfig.first, !pool.subnet.isEmpty, spec.subnet == nil {
                 let message = "network \(key): invalid subnet \(pool.subnet) (IPv4 CIDR expected)"
@@ -436,9 +590,16 @@ public final class Orchestrator {
         for key in keys.sorted() where project.networks[key]?.external != true {
             let name = planner.networkName(key)
             guard let record = try? store.inspect(name), record.labels["com.docker.compose.project"] == project.name || record.labels.isEmpty else { continue }
+            if dryRun { progress.event("Network", name, "Remove"); continue }
             progress.event("Network", name, "Removing")
             do {
                 try store.remove(name) { id in ContainerStore(runtime: runtime).state(id).isAlive }
+            } catch NetworkError.inUse(_, let holders) {
+                // Something outside the project still uses it: the rest of the project goes anyway, and
+                // the network stays for them (docker compose fails the whole `down`: docker/compose#12770).
+                progress.event("Network", name, "Kept")
+                progress.warning("network \(name) was left in place: still used by \(holders.joined(separator: ", ")), which \(holders.count == 1 ? "is" : "are") not part of project \(project.name); it goes with the last of them (swcompose network rm \(name))")
+                continue
             } catch {
                 progress.event("Network", name, "Error")
                 throw OrchestrationError(error.description)
@@ -508,6 +669,10 @@ public final class Orchestrator {
 
     func removeOrphans() throws(OrchestrationError) {
         let o = orphans()
+        if dryRun {
+            for r in o { progress.event("Container", r.name, "Remove (orphan)") }
+            return
+        }
         if !o.isEmpty { try stopAndRemove(o, timeout: nil, removeVolumes: false) }
     }
 
@@ -524,6 +689,10 @@ public final class Orchestrator {
     }
 
     func stopBatch(_ records: [ContainerRecord], timeout: Int64?) throws(OrchestrationError) {
+        if dryRun {
+            for r in records where store.state(r.id).isAlive { progress.event("Container", r.name, "Stop") }
+            return
+        }
         var inFlight: [(ContainerRecord, SupervisorClient)] = []
         for r in records {
             let state = store.state(r.id)
@@ -544,6 +713,10 @@ public final class Orchestrator {
     }
 
     public func remove(_ records: [ContainerRecord], removeVolumes: Bool, quiet: Bool = false) throws(OrchestrationError) {
+        if dryRun {
+            for r in records { progress.event("Container", r.name, "Remove") }
+            return
+        }
         for r in records {
             if !quiet { progress.event("Container", r.name, "Removing") }
             do {
@@ -572,6 +745,8 @@ public final class Orchestrator {
     }
 
     public struct DownOptions: Sendable {
+        /// `--rmi local|all`: remove the services' images (local: only those without a custom tag).
+        public var removeImages: String?
         public var removeVolumes = false
         public var removeOrphans = false
         public var timeout: Int64?
@@ -591,14 +766,40 @@ public final class Orchestrator {
         }
         try stopAndRemove(records, timeout: options.timeout, removeVolumes: options.removeVolumes)
         if options.services.isEmpty { try removeNetworks() }
+        if let which = options.removeImages { try removeImages(all: which == "all") }
         if options.removeVolumes && options.services.isEmpty {
             let volumes = VolumeStore(root: runtime.root)
             for key in project.volumes.keys.sorted() where project.volumes[key]?.external != true {
                 let name = planner.volumeName(key)
                 guard volumes.exists(name) else { continue }
+                if dryRun { progress.event("Volume", name, "Remove"); continue }
                 progress.event("Volume", name, "Removing")
                 do { try volumes.remove(name, containers: store) } catch { throw OrchestrationError(error.description) }
                 progress.event("Volume", name, "Removed")
+            }
+        }
+    }
+
+    /// `down --rmi`: the services' images, unless another container still uses them. `local` means
+    /// only images without a custom tag (named `<project>-<service>`, as builds name them).
+    func removeImages(all: Bool) throws(OrchestrationError) {
+        var references: [String] = []
+        for name in project.services.keys.sorted() {
+            let s = project.services[name]!
+            let reference = s.image.isEmpty ? "\(project.name)-\(name)" : s.image
+            if !all && !s.image.isEmpty { continue }
+            if !references.contains(reference) { references.append(reference) }
+        }
+        for reference in references {
+            guard (try? images.resolve(reference)) != nil else { continue }
+            if dryRun { progress.event("Image", reference, "Remove"); continue }
+            progress.event("Image", reference, "Removing")
+            do {
+                _ = try images.remove(reference, force: false) { id in ContainerUsage.containers(using: id, root: runtime.root) }
+                progress.event("Image", reference, "Removed")
+            } catch {
+                progress.event("Image", reference, "Kept")
+                progress.warning("image \(reference) was kept: \(error)")
             }
         }
     }
@@ -678,6 +879,7 @@ public final class Orchestrator {
     /// compose) and creates the one-off container; the caller starts and attaches to it.
     public func prepareRun(_ options: RunOptions) throws(OrchestrationError) -> ContainerRecord {
         try checkServices([options.service])
+        try checkOwnership()
         let service = project.services[options.service]!
         if !options.noDeps {
             let deps = graph.closure(of: [options.service]).subtracting([options.service])

@@ -108,3 +108,35 @@ extension ImageRecord {
         #expect(throws: PlanError.self) { try ContainerPlanner.signal("SIGNOPE") }
     }
 }
+
+@Suite struct ConfigHashTests {
+    /// Hashes docker compose 2.40.3 put on the containers of this project (recorded with the oracle).
+    @Test func matchesDockerComposesConfigHash() throws {
+        let yaml = """
+            services:
+              a:
+                image: swcompose/busybox
+                pull_policy: never
+                command: sleep 1000
+                environment:
+                  ZED: z
+                labels:
+                  mine: "yes"
+                depends_on: [b]
+              b:
+                image: swcompose/busybox
+                pull_policy: never
+                command: sleep 1000
+                ports: ["18999:80"]
+            """
+        let project = try ProjectLoader.load(yaml: yaml, workingDirectory: "/tmp/oracle1").project
+        #expect(ContainerPlanner.configHash(project.services["a"]!) == "e7070d257cff34915365017e52b788a56450a7462406fc64e44d05d85b2a5cfc")
+        #expect(ContainerPlanner.configHash(project.services["b"]!) == "f971df3bba804ee148e91df530f12bb8e087bf814f9725e9aecef3d7ee6ad289")
+        var changed = project.services["a"]!
+        changed.environment["ZED"] = "other"
+        #expect(ContainerPlanner.configHash(changed) != ContainerPlanner.configHash(project.services["a"]!))
+        var scaled = project.services["a"]!
+        scaled.scale = 3
+        #expect(ContainerPlanner.configHash(scaled) == ContainerPlanner.configHash(project.services["a"]!), "scale does not recreate")
+    }
+}

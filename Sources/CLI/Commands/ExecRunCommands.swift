@@ -225,7 +225,7 @@ struct RunCommand: ParsableCommand {
         }
         options.overrides = o
         let orchestrator = session.orchestrator
-        let record = try session.run { () throws(OrchestrationError) in try orchestrator.prepareRun(options) }
+        let record = try session.mutate { () throws(OrchestrationError) in try orchestrator.prepareRun(options) }
         Trace.mark("cli: container created")
         (session.progress as? TerminalProgress)?.finish()
 

@@ -25,7 +25,7 @@ struct DownCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Seconds to wait for containers to stop before killing them.")
     var timeout: Int?
 
-    @Option(help: "Remove images used by services: local or all (not supported yet).")
+    @Option(help: "Remove images used by services: \"local\" removes only images that don't have a custom tag, \"all\" removes all images used by services.")
     var rmi: String?
 
     @Argument(help: "Services to take down (default: the whole project).")
@@ -42,7 +42,8 @@ struct DownCommand: ParsableCommand {
         options.removeOrphans = removeOrphans
         options.timeout = timeoutNanoseconds(timeout)
         options.services = services
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.down(options) }
+        options.removeImages = rmi
+        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.down(options) }
         (session.progress as? TerminalProgress)?.finish()
     }
 }
@@ -57,7 +58,7 @@ struct StartCommand: ParsableCommand {
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.start(services: services) }
+        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.start(services: services) }
     }
 }
 
@@ -75,7 +76,7 @@ struct StopCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services)
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.stop(records, timeout: timeoutNanoseconds(timeout)) }
+        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.stop(records, timeout: timeoutNanoseconds(timeout)) }
     }
 }
 
@@ -97,7 +98,7 @@ struct RestartCommand: ParsableCommand {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services)
         let o = session.orchestrator
-        try session.run { () throws(OrchestrationError) in
+        try session.mutate { () throws(OrchestrationError) in
             for r in records { session.progress.event("Container", r.name, "Restarting") }
             try o.stop(records, timeout: timeoutNanoseconds(timeout))
             try o.start(services: services.isEmpty ? [] : services)
@@ -133,7 +134,7 @@ struct KillCommand: ParsableCommand {
             Terminal.writeError("no container to kill\n")
             throw ExitCode.failure
         }
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.kill(records, signal: number) }
+        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.kill(records, signal: number) }
     }
 }
 
@@ -173,7 +174,7 @@ struct RmCommand: ParsableCommand {
             let answer = readLine() ?? ""
             guard answer.lowercased().hasPrefix("y") else { return }
         }
-        try session.run { () throws(OrchestrationError) in try o.remove(stopped, removeVolumes: volumes) }
+        try session.mutate { () throws(OrchestrationError) in try o.remove(stopped, removeVolumes: volumes) }
     }
 }
 

@@ -113,7 +113,7 @@ struct UpCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let o = session.orchestrator
-        try session.run { () throws(OrchestrationError) in try o.up(options) }
+        try session.mutate { () throws(OrchestrationError) in try o.up(options) }
         (session.progress as? TerminalProgress)?.finish()
         if noStart { return }
         let selected = o.selection(services, withDependencies: !noDeps)
@@ -127,14 +127,19 @@ struct UpCommand: ParsableCommand {
         try attach(session, services: selected)
     }
 
+    /// `--wait`: every container running (healthy, where it has a healthcheck); one-shot containers
+    /// that completed successfully count as done.
     func waitForProject(_ o: Orchestrator, services: [String], timeout: Double?) throws(OrchestrationError) {
         for r in o.containers(services: services) {
+            let state = o.store.state(r.id)
+            if !state.isAlive && state.status == .exited {
+                if state.exitCode == 0 { continue }
+                throw OrchestrationError("container \(r.name) exited (\(state.exitCode))")
+            }
             if r.spec.healthcheck != nil {
                 o.progressEvent("Container", r.name, "Waiting")
                 try o.waitHealthy(r, timeout: timeout)
                 o.progressEvent("Container", r.name, "Healthy")
-            } else if !o.store.state(r.id).isAlive {
-                throw OrchestrationError("container \(r.name) exited (\(o.store.state(r.id).exitCode))")
             }
         }
     }
@@ -219,6 +224,6 @@ struct CreateCommand: ParsableCommand {
             let parts = entry.split(separator: "=", maxSplits: 1)
             if parts.count == 2, let n = Int(parts[1]) { options.scale[String(parts[0])] = n }
         }
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.up(options) }
+        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.up(options) }
     }
 }

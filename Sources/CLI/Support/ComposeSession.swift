@@ -24,8 +24,10 @@ struct ComposeSession {
         let runtime = Runtime(root: StateRoot(environment: context.environment))
         let progress = Progress.make(global.progress, ansi: global.ansi, environment: context.environment)
         do {
-            let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: progress)
-            orchestrator.recover()
+            let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: global.dryRun ? DryRunProgress() : progress,
+                                                dryRun: global.dryRun)
+            orchestrator.environment = loaded.environment.values
+            if !global.dryRun { orchestrator.recover() }
             return ComposeSession(context: context, loaded: loaded, runtime: runtime, orchestrator: orchestrator, progress: progress)
         } catch {
             context.report(error.diagnostics, sources: loaded.sources)
@@ -42,6 +44,27 @@ struct ComposeSession {
             (progress as? TerminalProgress)?.finish()
             fail(error)
         }
+    }
+
+    /// Like `run`, holding the project's lock: one project's commands that change it go one at a time
+    /// (different projects proceed in parallel).
+    func mutate<T>(_ body: () throws(OrchestrationError) -> T) throws -> T {
+        let lock: FileLock
+        do {
+            let dir = runtime.root.projects + "/" + project.name
+            try Sys.mkdirAll(dir)
+            if let free = try FileLock.attempt(dir + "/lock") {
+                lock = free
+            } else {
+                Terminal.writeError("waiting for another swcompose command on project \(project.name)…\n")
+                lock = try FileLock(dir + "/lock")
+            }
+        } catch {
+            Terminal.writeError("project lock: \(error)\n")
+            throw ExitCode.failure
+        }
+        defer { _ = lock }
+        return try run(body)
     }
 
     func fail(_ error: OrchestrationError) -> Never {
@@ -73,6 +96,15 @@ enum Progress {
             return PlainProgress()
         }
     }
+}
+
+/// `--dry-run`: docker compose's `DRY-RUN MODE -` lines, one per planned action.
+final class DryRunProgress: ProgressReporter {
+    func event(_ kind: String, _ name: String, _ status: String) {
+        Terminal.writeError(" DRY-RUN MODE -  \(kind) \(name)  \(status)\n")
+    }
+
+    func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
 }
 
 final class QuietProgress: ProgressReporter {

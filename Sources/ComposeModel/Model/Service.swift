@@ -297,6 +297,33 @@ public struct ServiceConfig: Sendable {
         }
     }
 
+    /// What docker compose hashes into `com.docker.compose.config-hash`: the service as `json.Marshal`
+    /// writes it, without build, pull_policy, scale, deploy.replicas, depends_on and profiles.
+    public var hashInput: String {
+        var s = self
+        s.build = nil
+        s.pullPolicy = ""
+        s.scale = nil
+        s.deploy?.replicas = nil
+        s.dependsOn = [:]
+        s.profiles = []
+        return JSONEmitter.emitCompact(s.goValue(.json))
+    }
+
+    /// Each top-level setting of the hashed form, as compact JSON (to say what changed between two
+    /// versions of a service).
+    public var hashInputFields: [(String, String)] {
+        var s = self
+        s.build = nil
+        s.pullPolicy = ""
+        s.scale = nil
+        s.deploy?.replicas = nil
+        s.dependsOn = [:]
+        s.profiles = []
+        guard case .object(let fields) = s.goValue(.json) else { return [] }
+        return fields.map { ($0.0, JSONEmitter.emitCompact($0.1)) }
+    }
+
     public func goValue(_ f: OutputFormat) -> GoValue {
         var s = StructEncoder(f)
         s.strings("profiles", profiles)

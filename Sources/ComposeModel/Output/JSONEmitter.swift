@@ -33,6 +33,38 @@ public enum JSONEmitter {
         }
     }
 
+    /// Go's `json.Marshal`: the same, without whitespace.
+    public static func emitCompact(_ value: GoValue) -> String {
+        var out = ""
+        writeCompact(value, to: &out)
+        return out
+    }
+
+    static func writeCompact(_ value: GoValue, to out: inout String) {
+        func object(_ fields: [(String, GoValue)]) {
+            out += "{"
+            for (i, (key, v)) in fields.enumerated() {
+                if i > 0 { out += "," }
+                writeString(key, to: &out)
+                out += ":"
+                writeCompact(v, to: &out)
+            }
+            out += "}"
+        }
+        switch value {
+        case .list(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                writeCompact(item, to: &out)
+            }
+            out += "]"
+        case .map(let m): object(m.keys.sorted(by: byteOrder).map { ($0, m[$0]!) })
+        case .object(let fields): object(fields)
+        default: write(value, indent: 0, to: &out)
+        }
+    }
+
     static func byteOrder(_ a: String, _ b: String) -> Bool {
         a.utf8.lexicographicallyPrecedes(b.utf8)
     }
