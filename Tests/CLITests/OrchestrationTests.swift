@@ -1,0 +1,240 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// `up`, `down` and the project lifecycle end to end.
+@Suite(.requiresOverlay, .requiresBusybox, .serialized) struct OrchestrationTests {
+    static func startedAt(_ p: ProjectFixture, _ service: String) -> Int64 {
+        Timestamp.parse(p.store.state(p.container(service)!.id).startedAt) ?? 0
+    }
+
+    @Test func healthGatedChainAndOneShotMigration() throws {
+        let p = try ProjectFixture("chain", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: ["sh", "-c", "sleep 0.5; touch /tmp/ready; exec sleep 1000"]
+                healthcheck:
+                  test: ["CMD", "test", "-f", "/tmp/ready"]
+                  interval: 100ms
+                  retries: 50
+              migrate:
+                image: swcompose/busybox
+                command: ["sh", "-c", "nslookup db > /dev/null && echo migrated"]
+                depends_on:
+                  db: {condition: service_healthy}
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                depends_on:
+                  db: {condition: service_healthy}
+                  migrate: {condition: service_completed_successfully}
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let order = up.stderr.split(separator: "\n").map(String.init)
+        let healthy = try #require(order.firstIndex(of: " Container \(p.project)-db-1  Healthy"))
+        let migrateStarted = try #require(order.firstIndex(of: " Container \(p.project)-migrate-1  Started"))
+        let migrateExited = try #require(order.firstIndex(of: " Container \(p.project)-migrate-1  Exited"))
+        let appStarted = try #require(order.firstIndex(of: " Container \(p.project)-app-1  Started"))
+        #expect(healthy < migrateStarted && migrateExited < appStarted, "\(up.stderr)")
+        #expect(try p.run(["logs", "--no-log-prefix", "migrate"]).stdout == "migrated\n")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+
+        // A failed migration stops `up` with docker compose's message and exit code.
+        let failing = try ProjectFixture("badmigrate", compose: """
+            services:
+              migrate:
+                image: swcompose/busybox
+                command: ["sh", "-c", "exit 3"]
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                depends_on:
+                  migrate: {condition: service_completed_successfully}
+            """)
+        let bad = try failing.run(["up", "-d"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("service \"migrate\" didn't complete successfully: exit 3"), "\(bad.stderr)")
+        #expect(!failing.store.state(failing.container("app")!.id).isAlive, "app never started")
+
+        // An unhealthy dependency is named.
+        let sick = try ProjectFixture("sick", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: sleep 1000
+                healthcheck:
+                  test: ["CMD", "false"]
+                  interval: 100ms
+                  retries: 2
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                depends_on:
+                  db: {condition: service_healthy}
+            """)
+        let unhealthy = try sick.run(["up", "-d"])
+        #expect(unhealthy.status == 1)
+        #expect(unhealthy.stderr.contains("dependency failed to start: container \(sick.project)-db-1 is unhealthy"), "\(unhealthy.stderr)")
+    }
+
+    @Test func recreationOnConfigurationChangeOnlyWithReasons() throws {
+        let p = try ProjectFixture("recon", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: sleep 1000
+                environment:
+                  COLOR: blue
+              other:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let web1 = try #require(p.container("web")).id
+        let other1 = try #require(p.container("other")).id
+        // Unchanged: kept.
+        let again = try p.run(["up", "-d"])
+        #expect(again.status == 0)
+        #expect(p.container("web")!.id == web1 && p.container("other")!.id == other1)
+        #expect(!again.stderr.contains("Recreate"))
+        // One service changed: a dry run names what changed and touches nothing; then only it is recreated.
+        try p.writeFile("compose.yaml", """
+            services:
+              web:
+                image: swcompose/busybox
+                command: sleep 1000
+                environment:
+                  COLOR: green
+              other:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        let dry = try p.run(["--dry-run", "up", "-d"])
+        #expect(dry.status == 0)
+        #expect(dry.stderr.contains("DRY-RUN MODE -  Container \(p.project)-web-1  Recreate (changed: environment)"), "\(dry.stderr)")
+        #expect(p.container("web")!.id == web1)
+        let changed = try p.run(["up", "-d"])
+        #expect(changed.stderr.contains(" Container \(p.project)-web-1  Recreated"), "\(changed.stderr)")
+        #expect(p.container("web")!.id != web1)
+        #expect(p.container("other")!.id == other1)
+        #expect(try p.run(["exec", "-T", "web", "sh", "-c", "echo $COLOR"]).stdout == "green\n")
+        #expect(try p.run(["up", "-d", "--force-recreate", "other"]).stderr.contains("Recreated"))
+        #expect(p.container("other")!.id != other1)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func orphansScaleAndRestartPolicies() throws {
+        let p = try ProjectFixture("orph", compose: """
+            services:
+              keep:
+                image: swcompose/busybox
+                command: sleep 1000
+              gone:
+                image: swcompose/busybox
+                command: sleep 1000
+              flaky:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo attempt; exit 1"]
+                restart: on-failure:2
+            """)
+        #expect(try p.run(["up", "-d", "--scale", "keep=3"]).status == 0)
+        #expect(p.store.list().filter { $0.spec.labels["com.docker.compose.service"] == "keep" }.count == 3)
+        #expect(p.eventually(15) { p.store.state(p.container("flaky")!.id).status == .exited && p.store.state(p.container("flaky")!.id).restartCount == 2 })
+        #expect(try p.run(["logs", "--no-log-prefix", "flaky"]).stdout == "attempt\nattempt\nattempt\n")
+        try p.writeFile("compose.yaml", """
+            services:
+              keep:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        let warned = try p.run(["up", "-d"])
+        #expect(warned.stderr.contains("Found orphan containers"), "\(warned.stderr)")
+        #expect(p.store.list().filter { $0.spec.labels["com.docker.compose.service"] == "keep" }.count == 1, "scaled back to 1")
+        #expect(p.container("gone") != nil)
+        #expect(try p.run(["up", "-d", "--remove-orphans"]).status == 0)
+        #expect(p.container("gone") == nil && p.container("flaky") == nil)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func secretsConfigsAndProjectNameCollisions() throws {
+        let p = try ProjectFixture("secret", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                user: "1000:1000"
+                secrets:
+                  - token
+                  - source: env_secret
+                    target: from_env
+                    mode: 0400
+                    uid: "1000"
+                configs:
+                  - source: settings
+                    target: /etc/app.conf
+            secrets:
+              token:
+                file: ./token.txt
+              env_secret:
+                environment: SECRET_VALUE
+            configs:
+              settings:
+                content: |
+                  level=debug
+            """, files: ["token.txt": "s3cr3t\n"])
+        #expect(try p.run(["up", "-d"], extraEnvironment: ["SECRET_VALUE": "from-the-environment"]).status == 0)
+        #expect(try p.run(["exec", "-T", "app", "cat", "/run/secrets/token"]).stdout == "s3cr3t\n")
+        #expect(try p.run(["exec", "-T", "app", "cat", "/run/secrets/from_env"]).stdout == "from-the-environment")
+        #expect(try p.run(["exec", "-T", "app", "stat", "-c", "%a %u", "/run/secrets/from_env"]).stdout == "400 1000\n")
+        #expect(try p.run(["exec", "-T", "app", "cat", "/etc/app.conf"]).stdout == "level=debug")
+        #expect(try p.run(["exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/token"]).status != 0, "read-only")
+
+        // The same project name from another directory is refused before anything happens.
+        let twin = try ProjectFixture("twin", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+            """)
+        try? FileManager.default.removeItem(atPath: twin.root)
+        try FileManager.default.createSymbolicLink(atPath: twin.root, withDestinationPath: p.root)
+        let clash = try Swcompose.run(["-p", p.project, "up", "-d"], in: URL(fileURLWithPath: twin.directory), environment: twin.environment)
+        #expect(clash.status == 1)
+        #expect(clash.stderr.contains("project name \"\(p.project)\" is already used by the stack in \(p.directory)"), "\(clash.stderr)")
+        #expect(p.store.list().count == 1)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func aKilledUpFollowedByDownLeavesTheHostClean() throws {
+        var services = "services:\n"
+        for i in 0..<12 { services += "  s\(i):\n    image: swcompose/busybox\n    command: sleep 1000\n    ports: [\"127.0.0.1::80\"]\n" }
+        let p = try ProjectFixture("killed", compose: services)
+        let process = Process()
+        process.executableURL = Swcompose.executable
+        process.arguments = ["-p", p.project, "up", "-d"]
+        process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+        process.environment = p.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(150_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let networks = NetworkStore(root: StateRoot(path: p.root)).list()
+        let down = try p.run(["down", "-t", "0"])
+        #expect(down.status == 0, "\(down.stderr)")
+        #expect(p.store.list().isEmpty)
+        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty)
+        let links = try Process.output("/usr/sbin/ip", ["-o", "link"])
+        for n in networks { #expect(!links.contains(n.bridge)) }
+        #expect(!Firewall.save().contains(networks.first.map { String($0.id.prefix(12)) } ?? "no-network"))
+    }
+}
+
+extension ProjectFixture {
+    func writeFile(_ path: String, _ text: String) throws {
+        try text.write(toFile: directory + "/" + path, atomically: true, encoding: .utf8)
+    }
+}
