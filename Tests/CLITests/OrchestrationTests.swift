@@ -208,6 +208,74 @@ import Engine
         #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
+    @Test func externalNamedAndAnonymousVolumes() throws {
+        let p = try ProjectFixture("vols", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo kept > /shared/note; echo mine > /own/note; echo tmp > /cache/note; exec sleep 1000"]
+                volumes:
+                  - shared:/shared
+                  - own:/own
+                  - /cache
+            volumes:
+              own: {}
+              shared:
+                external: true
+                name: team-shared
+            """)
+        let missing = try p.run(["up", "-d"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("external volume \"team-shared\" not found"), "\(missing.stderr)")
+        #expect(p.store.list().isEmpty, "nothing was started")
+
+        #expect(try p.run(["volume", "create", "--label", "team=yes", "team-shared"]).stdout == "team-shared\n")
+        #expect(try p.run(["up", "-d"]).status == 0)
+        #expect(p.eventually { (try? String(contentsOfFile: p.root + "/volumes/team-shared/_data/note", encoding: .utf8)) == "kept\n" })
+        let volumes = Set(try p.run(["volume", "ls", "-q"]).stdout.split(separator: "\n").map(String.init))
+        let anonymous = volumes.subtracting(["team-shared", "\(p.project)_own"])
+        #expect(volumes.contains("\(p.project)_own"))
+        #expect(anonymous.count == 1 && anonymous.first!.count == 64, "one anonymous volume: \(volumes)")
+        let inspect = try p.run(["volume", "inspect", "\(p.project)_own"]).stdout
+        #expect(inspect.contains("\"com.docker.compose.project\": \"\(p.project)\""), "\(inspect)")
+        #expect(inspect.contains("\"com.docker.compose.volume\": \"own\""))
+
+        // In use: refused by `volume rm`, kept by prune.
+        let rm = try p.run(["volume", "rm", "\(p.project)_own"])
+        #expect(rm.status != 0 && rm.stderr.contains("in use"), "\(rm.stderr)")
+        #expect(!(try p.run(["volume", "prune", "-a", "-f"]).stdout.contains("\(p.project)_own")))
+
+        // down -v: the project's named and anonymous volumes go, the external one stays with its data.
+        #expect(try p.run(["down", "-v"]).status == 0)
+        let after = Set(try p.run(["volume", "ls", "-q"]).stdout.split(separator: "\n").map(String.init))
+        #expect(after == ["team-shared"])
+        #expect((try? String(contentsOfFile: p.root + "/volumes/team-shared/_data/note", encoding: .utf8)) == "kept\n")
+        // prune reports what it reclaimed as du counts it.
+        let du = try Process.output("/usr/bin/du", ["-sB1", p.root + "/volumes/team-shared/_data"])
+        let bytes = Int64(du.split(separator: "\t").first ?? "") ?? -1
+        let prune = try p.run(["volume", "prune", "-a", "-f"]).stdout
+        #expect(prune.contains("team-shared\n") && prune.contains("Total reclaimed space: \(ByteCount.human(bytes))\n"), "\(prune) \(du)")
+        #expect(bytes > 0)
+    }
+
+    @Test func theQuickstartExampleServesItsPage() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../examples/quickstart/compose.yaml").standardized
+        let p = try ProjectFixture("quickstart", compose: try String(contentsOf: example, encoding: .utf8))
+        let port = NetworkingTests.freePort()
+        let env = ["QUICKSTART_IMAGE": "swcompose/busybox", "WEB_PORT": String(port)]
+        let up = try p.run(["up", "-d", "--wait"], extraEnvironment: env)
+        #expect(up.status == 0, "\(up.stderr)")
+        let page = NetworkingTests.waitForHTTP("http://127.0.0.1:\(port)/") ?? ""
+        #expect(page.contains("db says: 3 rows"), "\(page)")
+        #expect(page.contains("migration: done"), "\(page)")
+        let ps = try p.run(["ps", "-a", "--format", "json"], extraEnvironment: env).stdout
+        #expect(ps.contains("\"Service\":\"migrate\"") && ps.contains("\"ExitCode\":0"), "\(ps)")
+        #expect(try p.run(["down", "-v"], extraEnvironment: env).status == 0)
+        #expect(NetworkingTests.http("http://127.0.0.1:\(port)/") == nil)
+        #expect(!FileManager.default.fileExists(atPath: p.root + "/volumes/\(p.project)_dbdata"))
+    }
+
     @Test func aKilledUpFollowedByDownLeavesTheHostClean() throws {
         var services = "services:\n"
         for i in 0..<12 { services += "  s\(i):\n    image: swcompose/busybox\n    command: sleep 1000\n    ports: [\"127.0.0.1::80\"]\n" }

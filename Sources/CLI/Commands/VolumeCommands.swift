@@ -6,15 +6,40 @@ import Scheduler
 import Glibc
 #endif
 
-/// `volume ls|inspect|rm|prune`: the named and anonymous volumes under `$SWCOMPOSE_ROOT/volumes`.
+/// `volume create|ls|inspect|rm|prune`: the named and anonymous volumes under `$SWCOMPOSE_ROOT/volumes`.
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume", abstract: "Manage volumes.",
-        subcommands: [List.self, Inspect.self, Remove.self, Prune.self])
+        subcommands: [Create.self, List.self, Inspect.self, Remove.self, Prune.self])
 
     static var root: StateRoot { StateRoot(environment: Terminal.environment) }
     static var store: VolumeStore { VolumeStore(root: root) }
     static var containers: ContainerStore { ContainerStore(runtime: Runtime(root: root)) }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume.")
+
+        @Option(name: .long, help: "Set metadata for a volume (KEY=VALUE).")
+        var label: [String] = []
+
+        @Argument(help: "Volume name.")
+        var name: String
+
+        func run() throws {
+            var labels: [String: String] = [:]
+            for l in label {
+                let parts = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            do {
+                try VolumeCommand.store.create(name, labels: labels)
+            } catch {
+                Terminal.writeError("Error response from daemon: create \(name): \(error)\n")
+                throw ExitCode.failure
+            }
+            Terminal.write(name + "\n")
+        }
+    }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
@@ -112,11 +137,16 @@ struct VolumeCommand: ParsableCommand {
         func run() throws {
             let store = VolumeCommand.store
             var removed: [String] = []
+            var reclaimed: Int64 = 0
             for v in store.list() where (all || v.anonymous) && store.users(v.name, containers: VolumeCommand.containers).isEmpty {
-                if (try? store.remove(v.name, containers: VolumeCommand.containers)) != nil { removed.append(v.name) }
+                let size = Sys.diskUsage(store.dataPath(v.name))
+                if (try? store.remove(v.name, containers: VolumeCommand.containers)) != nil {
+                    removed.append(v.name)
+                    reclaimed += size
+                }
             }
             if !removed.isEmpty { Terminal.write("Deleted Volumes:\n" + removed.map { $0 + "\n" }.joined() + "\n") }
-            Terminal.write("Total reclaimed space: 0B\n")
+            Terminal.write("Total reclaimed space: \(ByteCount.human(reclaimed))\n")
         }
     }
 }

@@ -228,6 +228,25 @@ public enum Sys {
         return names
     }
 
+    /// The bytes a tree holds on disk (allocated blocks, hard links counted once, symlinks not
+    /// followed), as `du -s` counts them. Missing is zero.
+    public static func diskUsage(_ path: String) -> Int64 {
+        var seen = Set<[UInt64]>()
+        func walk(_ path: String) -> Int64 {
+            var st = Glibc.stat()
+            guard fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return 0 }
+            if st.st_nlink > 1 && (st.st_mode & S_IFMT) != S_IFDIR {
+                guard seen.insert([UInt64(st.st_dev), UInt64(st.st_ino)]).inserted else { return 0 }
+            }
+            var total = Int64(st.st_blocks) * 512
+            if (st.st_mode & S_IFMT) == S_IFDIR, let names = try? list(path) {
+                for name in names { total += walk(path + "/" + name) }
+            }
+            return total
+        }
+        return walk(path)
+    }
+
     /// Removes a file or a directory tree without following symlinks. Missing is fine.
     public static func removeAll(_ path: String) throws(SystemError) {
         var st = Glibc.stat()
