@@ -426,6 +426,8 @@ public final class Orchestrator {
             throw OrchestrationError("container \(r.name) has no healthcheck")
         }
         let start = MonotonicClock.now()
+        // The supervisor persists state.json by rename: wake on that rather than polling.
+        let watch = DirectoryWatch(store.runtime.containerDirectory(r.id))
         while true {
             let state = store.state(r.id)
             if state.health?.status == .healthy { return }
@@ -438,7 +440,7 @@ public final class Orchestrator {
             if let timeout, MonotonicClock.now() - start > timeout {
                 throw OrchestrationError("container \(r.name) did not become healthy within \(Int(timeout))s")
             }
-            usleep(50_000)
+            watch.wait(0.5)
         }
     }
 

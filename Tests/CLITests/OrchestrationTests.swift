@@ -80,6 +80,37 @@ import Engine
         #expect(unhealthy.stderr.contains("dependency failed to start: container \(sick.project)-db-1 is unhealthy"), "\(unhealthy.stderr)")
     }
 
+    /// docker runs the first probe one interval after the start (30 s by default); swcompose probes
+    /// early and forgives those failures, so a dependent starts as soon as its dependency is ready and
+    /// nothing turns unhealthy sooner than under docker.
+    @Test func dependenciesAreHealthyAsSoonAsTheyAreReady() throws {
+        let p = try ProjectFixture("early", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: ["sh", "-c", "sleep 0.3; touch /tmp/ready; exec sleep 1000"]
+                healthcheck:
+                  test: ["CMD", "test", "-f", "/tmp/ready"]
+                  interval: 1m
+                  retries: 1
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                depends_on:
+                  db: {condition: service_healthy}
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let db = p.store.state(p.container("db")!.id)
+        let health = try #require(db.health)
+        #expect(health.status == .healthy && health.failingStreak == 0)
+        #expect(health.log.first?.exitCode == 1, "the early failures were forgiven despite retries: 1: \(health.log)")
+        #expect(health.log.last?.exitCode == 0)
+        let started = Timestamp.parse(db.startedAt) ?? 0, healthy = Timestamp.parse(health.log.last!.end) ?? Int64.max
+        #expect(healthy - started < 30, "healthy long before docker's first probe at 1m")
+        #expect(p.store.state(p.container("app")!.id).status == .running)
+    }
+
     @Test func recreationOnConfigurationChangeOnlyWithReasons() throws {
         let p = try ProjectFixture("recon", compose: """
             services:

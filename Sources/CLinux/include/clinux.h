@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <poll.h>
 
 /// Linux calls that Swift cannot reach through Glibc's overlay (macros, variadics, newer syscalls).
 int cl_openat(int dirfd, const char *path, int flags, mode_t mode);

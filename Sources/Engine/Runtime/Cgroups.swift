@@ -305,21 +305,32 @@ public struct Cgroup: Sendable {
 
     public var exists: Bool { directories.contains { Sys.exists($0) } }
 
-    /// SIGKILLs everything in the cgroup: `cgroup.kill` where the kernel has it, else freeze, kill, thaw.
+    /// SIGKILLs everything in the cgroup: `cgroup.kill` where the kernel has it (5.14+), else freeze,
+    /// kill every listed process, thaw. A process with SIGKILL pending cannot fork any more, so passes
+    /// repeat only while processes not yet signalled appear (a fork that was already under way); the
+    /// killed stay listed until they exit, which frozen ones do when thawed. (Thawing and re-freezing
+    /// between passes instead would keep the dying frozen and the list from ever emptying.)
     public func killAll() {
         if let u = unifiedDirectory, Sys.exists(u + "/cgroup.kill"), (try? write(u, "cgroup.kill", "1")) != nil {
             return
         }
-        let freezer = v1Directory("freezer")
-        if let freezer { try? write(freezer, "freezer.state", "FROZEN") }
-        for _ in 0..<100 {
-            let pids = processes()
-            if pids.isEmpty { break }
-            for pid in pids { kill(pid, SIGKILL) }
-            if freezer == nil { break }
-            if let freezer { try? write(freezer, "freezer.state", "THAWED"); try? write(freezer, "freezer.state", "FROZEN") }
+        let freezer: (dir: String, file: String, frozen: String, thawed: String)?
+        if hierarchies.isV2, let u = unifiedDirectory, Sys.exists(u + "/cgroup.freeze") {
+            freezer = (u, "cgroup.freeze", "1", "0")
+        } else if let f = v1Directory("freezer") {
+            freezer = (f, "freezer.state", "FROZEN", "THAWED")
+        } else {
+            freezer = nil
         }
-        if let freezer { try? write(freezer, "freezer.state", "THAWED") }
+        let frozen = freezer.map { (try? write($0.dir, $0.file, $0.frozen)) != nil } ?? false
+        var signalled = Set<Int32>()
+        for _ in 0..<20 {
+            let fresh = processes().filter { !signalled.contains($0) }
+            if fresh.isEmpty { break }
+            for pid in fresh { kill(pid, SIGKILL) }
+            signalled.formUnion(fresh)
+        }
+        if frozen, let freezer { try? write(freezer.dir, freezer.file, freezer.thawed) }
     }
 
     /// Removes cgroups under `parent` (e.g. `swcompose`) that hold no process, are not in `keep`, and are

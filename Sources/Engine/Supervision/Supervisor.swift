@@ -86,6 +86,11 @@ public final class Supervisor {
         var adopted = false
         var nextProbe: Double?
         var probe: Probe?
+        /// Until the first probe docker would run (one interval after the start), probes run early, at
+        /// doubling delays from 25 ms, and their failures are forgiven: a dependency is healthy as soon
+        /// as it is, not an interval later. nil once that time is reached or the container is healthy.
+        var earlyProbesUntil: Double?
+        var earlyProbeDelay = 0.025
 
         init(spec: ContainerSpec, state: ContainerState, log: LogWriter) {
             self.spec = spec
@@ -590,7 +595,10 @@ public final class Supervisor {
                 m.state.oomKilled = false
                 if let hc = m.spec.healthcheck {
                     m.state.health = HealthState()
-                    m.nextProbe = Self.now() + Double(hc.startPeriod > 0 ? min(hc.startInterval, hc.interval) : hc.interval) / 1e9
+                    let first = Self.now() + Double(hc.startPeriod > 0 ? min(hc.startInterval, hc.interval) : hc.interval) / 1e9
+                    m.earlyProbeDelay = 0.025
+                    m.earlyProbesUntil = first
+                    m.nextProbe = min(first, Self.now() + m.earlyProbeDelay)
                 } else {
                     m.state.health = nil
                 }
@@ -855,23 +863,34 @@ public final class Supervisor {
 
     /// docker's rules: success makes it healthy; failures count once the start period is over (or
     /// while still starting, a failure inside it is forgiven); `retries` failures in a row: unhealthy.
+    /// The early probes before docker's first one are forgiven like those of a start period, so a
+    /// container turns unhealthy no sooner than under docker.
     func recordProbe(_ m: Managed, start: String, exitCode: Int32, output: String) {
         guard let hc = m.spec.healthcheck else { return }
         var health = m.state.health ?? HealthState()
         health.log.append(HealthState.Probe(start: start, end: Timestamp.rfc3339(), exitCode: exitCode, output: output))
         if health.log.count > 5 { health.log.removeFirst(health.log.count - 5) }
-        let inStartPeriod = Self.now() < m.startedMonotonic + Double(hc.startPeriod) / 1e9
+        let now = Self.now()
+        let inStartPeriod = now < m.startedMonotonic + Double(hc.startPeriod) / 1e9
+        let early = m.earlyProbesUntil.map { now < $0 } ?? false
         if exitCode == 0 {
             health.status = .healthy
             health.failingStreak = 0
-        } else if !(inStartPeriod && health.status == .starting) {
+        } else if !((inStartPeriod || early) && health.status == .starting) {
             health.failingStreak += 1
             if health.failingStreak >= max(1, hc.retries) { health.status = .unhealthy }
         }
         m.state.health = health
         persist(m)
+        if early, health.status == .starting, let until = m.earlyProbesUntil {
+            m.earlyProbeDelay *= 2
+            m.nextProbe = min(until, now + m.earlyProbeDelay)
+            if now + m.earlyProbeDelay >= until { m.earlyProbesUntil = nil }
+            return
+        }
+        m.earlyProbesUntil = nil
         let stillStarting = inStartPeriod && health.status == .starting
-        m.nextProbe = Self.now() + Double(stillStarting ? hc.startInterval : hc.interval) / 1e9
+        m.nextProbe = now + Double(stillStarting ? hc.startInterval : hc.interval) / 1e9
     }
 
     // MARK: - Adoption

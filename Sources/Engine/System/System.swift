@@ -413,3 +413,33 @@ public final class FileLock {
 
     private init(handle: FileHandle) { self.handle = handle }
 }
+
+/// Wakes when a file in a directory is replaced or written (inotify), so that a reader of state the
+/// supervisor persists (by rename) need not poll. Without inotify, `wait` just sleeps.
+public final class DirectoryWatch {
+    let fd: Int32
+
+    public init(_ directory: String) {
+        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF)) < 0 {
+            Glibc.close(fd)
+            self.fd = -1
+        } else {
+            self.fd = fd
+        }
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// Returns when something changed in the directory or `seconds` passed.
+    public func wait(_ seconds: Double) {
+        guard fd >= 0 else {
+            usleep(useconds_t(seconds * 1e6))
+            return
+        }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&p, 1, Int32(seconds * 1000))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}
