@@ -299,20 +299,16 @@ public struct ServiceConfig: Sendable {
 
     /// What docker compose hashes into `com.docker.compose.config-hash`: the service as `json.Marshal`
     /// writes it, without build, pull_policy, scale, deploy.replicas, depends_on and profiles.
-    public var hashInput: String {
-        var s = self
-        s.build = nil
-        s.pullPolicy = ""
-        s.scale = nil
-        s.deploy?.replicas = nil
-        s.dependsOn = [:]
-        s.profiles = []
-        return JSONEmitter.emitCompact(s.goValue(.json))
-    }
+    public var hashInput: String { JSONEmitter.emitCompact(hashedForm) }
 
     /// Each top-level setting of the hashed form, as compact JSON (to say what changed between two
     /// versions of a service).
     public var hashInputFields: [(String, String)] {
+        guard case .object(let fields) = hashedForm else { return [] }
+        return fields.map { ($0.0, JSONEmitter.emitCompact($0.1)) }
+    }
+
+    private var hashedForm: GoValue {
         var s = self
         s.build = nil
         s.pullPolicy = ""
@@ -320,8 +316,7 @@ public struct ServiceConfig: Sendable {
         s.deploy?.replicas = nil
         s.dependsOn = [:]
         s.profiles = []
-        guard case .object(let fields) = s.goValue(.json) else { return [] }
-        return fields.map { ($0.0, JSONEmitter.emitCompact($0.1)) }
+        return s.goValue(.json)
     }
 
     public func goValue(_ f: OutputFormat) -> GoValue {
