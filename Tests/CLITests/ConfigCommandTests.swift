@@ -43,6 +43,55 @@ import Testing
         #expect(try Swcompose.run(["--profile", "tools", "--profile", "core", "config", "--services"], in: s.url).stdout == "api\ntool\nweb\n")
     }
 
+    /// The hashes docker compose 2.40.3 printed for this project (`config --hash '*'`), which it also
+    /// puts on the containers as com.docker.compose.config-hash: recreation decisions agree with it.
+    @Test func configHashesAreDockerComposes() throws {
+        let s = try Scratch(name: "hashes")
+        try s.write("compose.yaml", """
+            services:
+              web:
+                image: nginx:1.27
+                ports: ["8080:80", "127.0.0.1:9000-9001:9000-9001/udp"]
+                environment:
+                  A: "1"
+                  B: two
+                volumes: [data:/data, /srv/site:/site:ro]
+                depends_on: [db]
+                healthcheck:
+                  test: ["CMD", "true"]
+                  interval: 10s
+                deploy:
+                  replicas: 2
+                  resources:
+                    limits: {memory: 64m, cpus: "0.5"}
+              db:
+                image: postgres
+                command: postgres -c fsync=off
+                labels: [a=b]
+                networks:
+                  back: {aliases: [database]}
+                secrets: [pw]
+                tmpfs: [/run]
+                ulimits: {nofile: {soft: 1024, hard: 2048}}
+                stop_grace_period: 1m30s
+            networks:
+              back: {}
+            volumes:
+              data: {}
+            secrets:
+              pw: {environment: PW}
+            """)
+        let all = try Swcompose.run(["config", "--hash", "*"], in: s.url)
+        #expect(all.stdout == """
+            db bc6d6dd28ab17faff1744a69491c9c9f5cba34082e04a0c0095e883c61a9b553
+            web f6aab560ce3f281afccd9ee218ae90c98e4b16b6dd8e02a2ffaf15564317dbcd
+
+            """, "\(all.stderr)")
+        #expect(try Swcompose.run(["config", "--hash", "web"], in: s.url).stdout == "web f6aab560ce3f281afccd9ee218ae90c98e4b16b6dd8e02a2ffaf15564317dbcd\n")
+        let unknown = try Swcompose.run(["config", "--hash", "web,nope"], in: s.url)
+        #expect(unknown.status == 1 && unknown.stdout.isEmpty && unknown.stderr == "no such service: nope\n")
+    }
+
     @Test func namingAServiceEnablesItsProfile() throws {
         let s = try scratch()
         let r = try Swcompose.run(["config", "--services", "tool"], in: s.url, environment: ["COMPOSE_PROFILES": "core"])

@@ -51,6 +51,9 @@ struct ConfigCommand: ParsableCommand {
     @Flag(name: .customLong("resolve-image-digests"), help: "Pin image tags to digests (needs the image store).")
     var resolveImageDigests = false
 
+    @Option(name: .customLong("hash"), help: ArgumentHelp("Print the service config hash (docker compose's com.docker.compose.config-hash), one per line; * for all, or a comma-separated list.", valueName: "SERVICES"))
+    var hash: String?
+
     @Option(name: [.short, .long], help: ArgumentHelp("Save to a file instead of printing.", valueName: "FILE"))
     var output: String?
 
@@ -87,7 +90,14 @@ struct ConfigCommand: ParsableCommand {
         if quiet { return }
 
         var text = ""
-        if services {
+        if let hash {
+            let names = hash == "*" ? project.serviceNames : hash.split(separator: ",").map(String.init)
+            if let unknown = names.first(where: { project.services[$0] == nil }) {
+                Terminal.writeError("no such service: \(unknown)\n")
+                throw ExitCode.failure
+            }
+            for name in Set(names).sorted() { text += "\(name) \(ContainerPlanner.configHash(project.services[name]!))\n" }
+        } else if services {
             for name in serviceOrder(project) { text += name + "\n" }
         } else if volumes {
             for name in project.volumes.keys.sorted() { text += name + "\n" }
