@@ -10,6 +10,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,7 +37,9 @@ let package = Package(
         ),
         .target(
             name: "Engine",
-            dependencies: ["CArchive", "CLinux", "CSeccomp", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CArchive", "CLinux", "CSeccomp", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
             exclude: ["README.md"]
         ),
         .target(

@@ -42,6 +42,8 @@ public final class Orchestrator {
     public let dryRun: Bool
     /// The project's environment (shell and .env), for environment-based secrets.
     public var environment: [String: String] = [:]
+    /// swcompose's own environment (`HOME`, `DOCKER_CONFIG`, `PATH` for credential helpers).
+    public var processEnvironment: [String: String] = [:]
 
     public init(project: Project, runtime: Runtime, progress: ProgressReporter, dryRun: Bool = false) throws(OrchestrationError) {
         self.project = project

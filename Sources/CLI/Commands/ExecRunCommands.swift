@@ -170,6 +170,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .customLong("volume")], help: "Bind mount a volume.")
     var volumes: [String] = []
 
+    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never).")
+    var pull: String?
+
+    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
+    var quietPull = false
+
     @Flag(name: .customLong("no-deps"), help: "Don't start linked services.")
     var noDeps = false
 
@@ -225,7 +231,11 @@ struct RunCommand: ParsableCommand {
         }
         options.overrides = o
         let orchestrator = session.orchestrator
-        let record = try session.mutate { () throws(OrchestrationError) in try orchestrator.prepareRun(options) }
+        let pullServices = orchestrator.selection([service], withDependencies: !noDeps)
+        let record = try session.mutate { () throws(OrchestrationError) in
+            try orchestrator.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            return try orchestrator.prepareRun(options)
+        }
         Trace.mark("cli: container created")
         (session.progress as? TerminalProgress)?.finish()
 

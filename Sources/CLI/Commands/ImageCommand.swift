@@ -7,7 +7,7 @@ struct ImageCommand: ParsableCommand {
         commandName: "image",
         abstract: "Manage images in swcompose's image store.",
         subcommands: [ImageLoad.self, ImageImport.self, ImageList.self, ImageInspect.self, ImageRemove.self,
-                      ImagePrune.self, ImageTag.self, ImageSave.self]
+                      ImagePrune.self, ImageTag.self, ImageSave.self, ImagePull.self, ImagePush.self]
     )
 }
 
@@ -104,7 +104,12 @@ struct ImageList: ParsableCommand {
         var rows: [(repo: String, tag: String, image: ImageRecord)] = []
         for image in images {
             if image.references.isEmpty { rows.append(("<none>", "<none>", image)) }
-            for ref in image.references { rows.append((ref.familiarName, ref.tag ?? "<none>", image)) }
+            for ref in image.references {
+                // A pulled image is also named by its digest (`name@sha256:…`): a row of its own only
+                // when no tag of that repository names it, as docker lists it.
+                if ref.tag == nil, image.references.contains(where: { $0.tag != nil && $0.name == ref.name }) { continue }
+                rows.append((ref.familiarName, ref.tag ?? "<none>", image))
+            }
         }
         if let repository, let wanted = try? ImageReference(parsing: repository, defaultTag: false) {
             rows = rows.filter { row in

@@ -113,7 +113,11 @@ struct UpCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let o = session.orchestrator
-        try session.mutate { () throws(OrchestrationError) in try o.up(options) }
+        let pullServices = o.selection(services, withDependencies: !noDeps)
+        try session.mutate { () throws(OrchestrationError) in
+            try o.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            try o.up(options)
+        }
         (session.progress as? TerminalProgress)?.finish()
         if noStart { return }
         let selected = o.selection(services, withDependencies: !noDeps)
@@ -209,6 +213,12 @@ struct CreateCommand: ParsableCommand {
     @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances.", valueName: "SERVICE=NUM"))
     var scale: [String] = []
 
+    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never, build).")
+    var pull: String?
+
+    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
+    var quietPull = false
+
     @Argument(help: "Services to create (default: all).")
     var services: [String] = []
 
@@ -224,6 +234,11 @@ struct CreateCommand: ParsableCommand {
             let parts = entry.split(separator: "=", maxSplits: 1)
             if parts.count == 2, let n = Int(parts[1]) { options.scale[String(parts[0])] = n }
         }
-        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.up(options) }
+        let o = session.orchestrator
+        let pullServices = o.selection(services, withDependencies: true)
+        try session.mutate { () throws(OrchestrationError) in
+            try o.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            try o.up(options)
+        }
     }
 }

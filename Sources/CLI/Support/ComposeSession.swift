@@ -27,6 +27,7 @@ struct ComposeSession {
             let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: global.dryRun ? DryRunProgress() : progress,
                                                 dryRun: global.dryRun)
             orchestrator.environment = loaded.environment.values
+            orchestrator.processEnvironment = context.environment
             if !global.dryRun { orchestrator.recover() }
             return ComposeSession(context: context, loaded: loaded, runtime: runtime, orchestrator: orchestrator, progress: progress)
         } catch {
@@ -112,22 +113,38 @@ final class QuietProgress: ProgressReporter {
     func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
 }
 
-final class PlainProgress: ProgressReporter {
+final class PlainProgress: LayerProgressReporter {
+    /// When each layer last printed a progress bar: bars are printed at most twice a second.
+    var lastBar: [String: Double] = [:]
+
     func event(_ kind: String, _ name: String, _ status: String) {
-        Terminal.writeError(" \(kind) \(name)  \(status)\n")
+        // Image transfers are named by service alone, as docker compose prints them.
+        Terminal.writeError(kind.isEmpty ? " \(name) \(status) \n" : " \(kind) \(name)  \(status)\n")
+    }
+
+    func layer(_ service: String, _ id: String, _ status: String, _ detail: String) {
+        if !detail.isEmpty {
+            let now = MonotonicClock.now()
+            let complete = detail.contains("=>]")
+            if let last = lastBar[id], now - last < 0.5, !complete { return }
+            lastBar[id] = now
+        }
+        Terminal.writeError(" \(id) \(status) \(detail)\n")
     }
 
     func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
 }
 
 /// The `[+] Running 2/3` block, redrawn in place as events arrive.
-final class TerminalProgress: ProgressReporter {
+final class TerminalProgress: LayerProgressReporter {
     struct Line {
         var kind: String
         var name: String
         var status: String
         var started: Double
         var ended: Double?
+        /// Layers of an image transfer, shown under their service.
+        var children: [(id: String, status: String, detail: String)] = []
     }
 
     var lines: [Line] = []
@@ -135,16 +152,37 @@ final class TerminalProgress: ProgressReporter {
     let start = MonotonicClock.now()
 
     static let doneStatuses: Set<String> = ["Started", "Created", "Stopped", "Removed", "Healthy", "Exited", "Killed",
-                                            "Paused", "Unpaused", "Running", "Recreated", "Pulled", "Loaded", "Error"]
+                                            "Paused", "Unpaused", "Running", "Recreated", "Pulled", "Pushed", "Loaded", "Error", "Skipped"]
+
+    static func isDone(_ status: String) -> Bool {
+        doneStatuses.contains(status) || status.hasPrefix("Error ") || status.hasPrefix("Skipped")
+    }
 
     func event(_ kind: String, _ name: String, _ status: String) {
         let now = MonotonicClock.now()
         if let i = lines.firstIndex(where: { $0.kind == kind && $0.name == name }) {
             lines[i].status = status
-            lines[i].ended = Self.doneStatuses.contains(status) ? now : nil
+            lines[i].ended = Self.isDone(status) ? now : nil
+            if status == "Pulled" || status == "Pushed" { lines[i].children.removeAll() }
         } else {
-            lines.append(Line(kind: kind, name: name, status: status, started: now, ended: Self.doneStatuses.contains(status) ? now : nil))
+            lines.append(Line(kind: kind, name: name, status: status, started: now, ended: Self.isDone(status) ? now : nil))
         }
+        draw()
+    }
+
+    var lastDraw: Double = 0
+
+    func layer(_ service: String, _ id: String, _ status: String, _ detail: String) {
+        guard let i = lines.firstIndex(where: { $0.kind.isEmpty && $0.name == service }) else { return }
+        if let j = lines[i].children.firstIndex(where: { $0.id == id }) {
+            lines[i].children[j] = (id, status, detail)
+        } else {
+            lines[i].children.append((id, status, detail))
+        }
+        // Bars redraw at most ten times a second.
+        let now = MonotonicClock.now()
+        if !detail.isEmpty && now - lastDraw < 0.1 { return }
+        lastDraw = now
         draw()
     }
 
@@ -162,18 +200,23 @@ final class TerminalProgress: ProgressReporter {
     func draw() {
         clear()
         let done = lines.filter { $0.ended != nil }.count
-        let nameWidth = lines.map { $0.kind.count + 1 + $0.name.count }.max() ?? 0
+        let nameWidth = lines.map { ($0.kind.isEmpty ? 0 : $0.kind.count + 1) + $0.name.count }.max() ?? 0
         var out = "[+] Running \(done)/\(lines.count)\n"
         let now = MonotonicClock.now()
         for l in lines {
-            let mark = l.status == "Error" ? "\u{1b}[31m✘\u{1b}[0m" : (l.ended != nil ? "\u{1b}[32m✔\u{1b}[0m" : "\u{1b}[34m⠿\u{1b}[0m")
-            let label = "\(l.kind) \(l.name)"
+            let mark = l.status == "Error" || l.status.hasPrefix("Error ") ? "\u{1b}[31m✘\u{1b}[0m" : (l.ended != nil ? "\u{1b}[32m✔\u{1b}[0m" : "\u{1b}[34m⠿\u{1b}[0m")
+            let label = l.kind.isEmpty ? l.name : "\(l.kind) \(l.name)"
             let elapsed = ((l.ended ?? now) - l.started)
             let seconds = String(Int(elapsed)) + "." + String(Int(elapsed * 10) % 10) + "s"
             out += " \(mark) \(label)\(String(repeating: " ", count: nameWidth - label.count))  \(l.status.padding(12))\(seconds)\n"
+            for c in l.children {
+                let done = c.status == "Pull complete" || c.status == "Already exists" || c.status == "Pushed" || c.status == "Layer already exists"
+                let childMark = done ? "\u{1b}[32m✔\u{1b}[0m" : "\u{1b}[34m⠿\u{1b}[0m"
+                out += "   \(childMark) \(c.id) \(c.status) \(c.detail)\n"
+            }
         }
         Terminal.writeError(out)
-        drawn = lines.count + 1
+        drawn = lines.count + 1 + lines.reduce(0) { $0 + $1.children.count }
     }
 
     func finish() { drawn = 0 }

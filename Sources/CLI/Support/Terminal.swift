@@ -56,6 +56,28 @@ enum Terminal {
         return result
     }
 
+    /// Asks on the terminal (standard error) and reads a line from standard input, without echo for
+    /// secrets.
+    static func prompt(_ question: String, echo: Bool) -> String {
+        writeError(question)
+        var saved = termios()
+        let restore = !echo && tcgetattr(0, &saved) == 0
+        if restore {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(0, TCSANOW, &quiet)
+        }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) == 1 && byte != 10 { line.append(byte) }
+        if restore {
+            tcsetattr(0, TCSANOW, &saved)
+            writeError("\n")
+        }
+        while let last = line.last, last == 13 || last == 32 { line.removeLast() }
+        return String(decoding: line, as: UTF8.self)
+    }
+
     static func readStandardInput() -> String {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

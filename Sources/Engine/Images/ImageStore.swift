@@ -226,6 +226,30 @@ public struct ImageStore: Sendable {
         }
     }
 
+    // MARK: - Pull times
+
+    var pulledPath: String { root.images + "/pulled.json" }
+
+    /// Notes that `references` were just pulled (for `pull_policy: daily`, `weekly`, `every_…`).
+    func recordPulled(_ references: [ImageReference]) throws(ImageStoreError) {
+        try updateIndex { (_) throws(ImageStoreError) in
+            var times = (try? JSON.decode([String: Int64].self, Files.read(pulledPath))) ?? [:]
+            let now = Int64(Timestamp.now().tv_sec)
+            for r in references { times[r.description] = now }
+            do { try Files.writeAtomically(pulledPath, try JSON.encode(times)) } catch let error as SystemError {
+                throw .system(error)
+            } catch {
+                throw .invalidArchive("cannot encode \(pulledPath): \(error)")
+            }
+        }
+    }
+
+    /// When `reference` was last pulled (seconds since the epoch), if it ever was.
+    public func lastPulled(_ reference: ImageReference) -> Int64? {
+        guard let times = try? JSON.decode([String: Int64].self, Files.read(pulledPath)) else { return nil }
+        return times[reference.description]
+    }
+
     /// Adds `target` as a name of the image `source` names.
     public func tag(_ source: String, _ target: String) throws(ImageStoreError) {
         let image = try resolve(source)

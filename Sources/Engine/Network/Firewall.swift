@@ -10,13 +10,14 @@ enum Subprocess {
         var output: String
     }
 
-    static func run(_ path: String, _ args: [String], input: String = "") throws(SystemError) -> Result {
+    static func run(_ path: String, _ args: [String], input: String = "",
+                    environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) throws(SystemError) -> Result {
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
         try Sys.check("pipe") { cl_pipe2(&inPipe, O_CLOEXEC) }
         try Sys.check("pipe") { cl_pipe2(&outPipe, O_CLOEXEC) }
         var pidfd: Int32 = -1
         do {
-            _ = try ContainerLauncher.spawn(path, [path] + args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            _ = try ContainerLauncher.spawn(path, [path] + args, env: environment,
                                             fds: [inPipe[0], outPipe[1], outPipe[1]], flags: 0, pidfd: &pidfd)
         } catch {
             for fd in inPipe + outPipe { Sys.close(fd) }

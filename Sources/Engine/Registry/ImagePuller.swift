@@ -1,0 +1,355 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AsyncHTTPClient
+import Dispatch
+import FoundationEssentials
+import NIOCore
+
+/// What happens to one layer of a pull, in docker's words.
+public enum LayerProgress: Sendable, Equatable {
+    case alreadyExists
+    case pullingFSLayer
+    /// Another command is fetching the same blob.
+    case waiting
+    case downloading(done: Int64, total: Int64)
+    case verifyingChecksum
+    case downloadComplete
+    case extracting
+    case pullComplete
+}
+
+public struct PullResult: Sendable {
+    public var image: ImageRecord
+    /// The digest the registry names the image by (the index's, for a multi-platform image).
+    public var digest: Digest
+    public var downloadedBytes: Int64
+}
+
+/// Pulls an image from a registry into the image store: the manifest (the host's or the asked-for
+/// platform from an index), the configuration, then the layers in parallel (bounded), each streamed
+/// into `images/ingest/<hex>.partial` while hashed, verified, moved into the content store and
+/// unpacked while the others download. Partial downloads stay for the next pull to resume (with a
+/// Range request); a per-blob lock lets concurrent pulls share the work. The image is named in the
+/// index only once everything is there, so an interrupted pull never lists a partial image.
+public struct ImagePuller: Sendable {
+    public let store: ImageStore
+    public let client: RegistryClient
+    public var parallelism: Int
+
+    public init(store: ImageStore, client: RegistryClient, parallelism: Int = 3) {
+        self.store = store
+        self.client = client
+        self.parallelism = max(1, parallelism)
+    }
+
+    var ingestDirectory: String { store.root.images + "/ingest" }
+
+    public func pull(_ ref: ImageReference, platform wanted: Platform? = nil,
+                     progress: @escaping @Sendable (Digest, LayerProgress) -> Void = { _, _ in }) async throws -> PullResult {
+        do { try store.prepare() } catch { throw RegistryError(.local, error.description) }
+        let top = try await client.manifest(ref)
+        var manifestDoc = top
+        var topIndex: [UInt8]?
+        if MediaType.isIndex(top.mediaType) {
+            let index: ImageIndex
+            do { index = try JSON.decode(ImageIndex.self, top.bytes) } catch {
+                throw RegistryError(.invalid, "the index of \(ref.familiar) is not valid: \(error)")
+            }
+            let platform = wanted ?? Platform.host
+            guard let chosen = Self.select(index, for: platform) else {
+                let offered = Self.offered(index).map(\.description)
+                throw RegistryError(.unsupportedPlatform,
+                                    "no matching manifest for \(platform) in the manifest list entries of \(ref.familiar) (it offers \(offered.isEmpty ? "none" : offered.joined(separator: ", ")))")
+            }
+            manifestDoc = try await client.manifest(ref, reference: chosen.digest.description)
+            topIndex = top.bytes
+        }
+        guard MediaType.isManifest(manifestDoc.mediaType) else {
+            throw RegistryError(.invalid, "\(ref.familiar): unsupported manifest media type \(manifestDoc.mediaType)")
+        }
+        let manifest: ImageManifest
+        do { manifest = try JSON.decode(ImageManifest.self, manifestDoc.bytes) } catch {
+            throw RegistryError(.invalid, "the manifest of \(ref.familiar) is not valid: \(error)")
+        }
+
+        // The configuration: small, fetched whole and verified.
+        let configBytes = try await smallBlob(ref, manifest.config)
+        let configuration: ImageConfiguration
+        do { configuration = try JSON.decode(ImageConfiguration.self, configBytes) } catch {
+            throw RegistryError(.invalid, "the image configuration \(manifest.config.digest) of \(ref.familiar) is not valid: \(error)")
+        }
+        if let wanted, topIndex == nil, !Self.matches(Platform(architecture: configuration.architecture, os: configuration.os, variant: configuration.variant), wanted) {
+            throw RegistryError(.unsupportedPlatform,
+                                "image \(ref.familiar) was found but does not match the specified platform: wanted \(wanted), actual: \(configuration.os)/\(configuration.architecture)\(configuration.variant.map { "/" + $0 } ?? "")")
+        }
+        let diffIDs = configuration.rootfs.diffIDs
+        guard diffIDs.count == manifest.layers.count else {
+            throw RegistryError(.invalid, "\(ref.familiar): the manifest lists \(manifest.layers.count) layers but the configuration \(diffIDs.count) diff_ids")
+        }
+        for layer in manifest.layers where !Self.isLayerMediaType(layer.mediaType) {
+            throw RegistryError(.invalid, "\(ref.familiar): layer \(layer.digest) has the unsupported media type \(layer.mediaType)")
+        }
+
+        // The layers, in parallel, each unpacked as soon as it is whole.
+        let chains = LayerStore.chainIDs(diffIDs)
+        var jobs: [(index: Int, descriptor: Descriptor)] = []
+        for (i, layer) in manifest.layers.enumerated() {
+            if store.content.contains(layer.digest) && store.layers.layer(chains[i]) != nil {
+                progress(layer.digest, .alreadyExists)
+            } else {
+                progress(layer.digest, .pullingFSLayer)
+                jobs.append((i, layer))
+            }
+        }
+        let downloaded = try await withThrowingTaskGroup(of: Int64.self) { group in
+            var next = 0
+            var total: Int64 = 0
+            func addNext() {
+                guard next < jobs.count else { return }
+                let job = jobs[next]
+                next += 1
+                group.addTask {
+                    let bytes = try await fetchBlob(ref, job.descriptor, progress: progress)
+                    progress(job.descriptor.digest, .extracting)
+                    try await unpack(blob: job.descriptor.digest, chainID: chains[job.index], diffID: diffIDs[job.index])
+                    progress(job.descriptor.digest, .pullComplete)
+                    return bytes
+                }
+            }
+            for _ in 0..<parallelism { addNext() }
+            while let bytes = try await group.next() {
+                total += bytes
+                addNext()
+            }
+            return total
+        }
+
+        // Everything is there: the documents, then the names.
+        do {
+            try store.content.put(configBytes, expected: manifest.config.digest)
+            try store.content.put(manifestDoc.bytes, expected: manifestDoc.digest)
+            if let topIndex { try store.content.put(topIndex, expected: top.digest) }
+            try store.content.syncAll()
+        } catch {
+            throw RegistryError(.local, "\(error)")
+        }
+        var references: [ImageReference] = [ImageReference(domain: ref.domain, path: ref.path, tag: nil, digest: top.digest)]
+        if ref.digest == nil, let tag = ref.tag { references.insert(ref.with(tag: tag), at: 0) }
+        let descriptor = Descriptor(mediaType: manifestDoc.mediaType, digest: manifestDoc.digest, size: Int64(manifestDoc.bytes.count))
+        do {
+            try store.record(manifest: descriptor, references: references)
+            try store.recordPulled(references)
+        } catch {
+            throw RegistryError(.local, error.description)
+        }
+        let image = ImageRecord(id: manifest.config.digest, manifestDigest: manifestDoc.digest, manifest: manifest,
+                                configuration: configuration, references: references)
+        return PullResult(image: image, digest: top.digest, downloadedBytes: downloaded)
+    }
+
+    static func isLayerMediaType(_ t: String) -> Bool {
+        [MediaType.ociLayer, MediaType.ociLayerGzip, MediaType.ociLayerZstd, MediaType.dockerLayer, MediaType.dockerLayerGzip,
+         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"].contains(t)
+    }
+
+    // MARK: - Platforms
+
+    /// The manifests of an index that are images (not attestations), with their platforms.
+    static func offered(_ index: ImageIndex) -> [Platform] {
+        index.manifests.compactMap { d in
+            guard let p = d.platform, p.os != "unknown", d.annotations?["vnd.docker.reference.type"] == nil else { return nil }
+            return p
+        }
+    }
+
+    static func normalizedVariant(_ p: Platform) -> String? {
+        if let v = p.variant, !v.isEmpty { return v }
+        switch p.architecture {
+        case "arm64": return "v8"
+        case "arm": return "v7"
+        default: return nil
+        }
+    }
+
+    static func matches(_ offered: Platform, _ wanted: Platform) -> Bool {
+        guard offered.os == wanted.os, offered.architecture == wanted.architecture else { return false }
+        if wanted.variant == nil || wanted.variant == "" { return true }
+        return normalizedVariant(offered) == normalizedVariant(wanted)
+    }
+
+    /// The manifest for `wanted`: an exact variant first, then any of the architecture.
+    static func select(_ index: ImageIndex, for wanted: Platform) -> Descriptor? {
+        let candidates = index.manifests.filter { d in
+            guard let p = d.platform, d.annotations?["vnd.docker.reference.type"] == nil else { return false }
+            return matches(p, wanted)
+        }
+        if let exact = candidates.first(where: { normalizedVariant($0.platform!) == normalizedVariant(wanted) }) { return exact }
+        return candidates.first
+    }
+
+    // MARK: - Blobs
+
+    func smallBlob(_ ref: ImageReference, _ d: Descriptor) async throws -> [UInt8] {
+        if store.content.contains(d.digest), let bytes = try? store.content.read(d.digest), Digest.of(bytes) == d.digest { return bytes }
+        let response = try await client.blob(ref, d.digest)
+        let bytes = try await RegistryClient.collect(response, limit: 16 << 20)
+        let actual = Digest.of(bytes)
+        guard actual == d.digest else {
+            throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(actual)")
+        }
+        return bytes
+    }
+
+    /// Downloads one blob into the content store, resuming a partial copy; returns the bytes fetched.
+    func fetchBlob(_ ref: ImageReference, _ d: Descriptor, progress: @escaping @Sendable (Digest, LayerProgress) -> Void) async throws -> Int64 {
+        let hex = d.digest.hex
+        let lockPath = "\(ingestDirectory)/\(hex).lock"
+        let partial = "\(ingestDirectory)/\(hex).partial"
+        do {
+            try Sys.mkdirAll(ingestDirectory)
+            try store.content.prepare()
+        } catch {
+            throw RegistryError(.local, error.description)
+        }
+        var lock: FileLock?
+        var told = false
+        while lock == nil {
+            do { lock = try FileLock.attempt(lockPath) } catch { throw RegistryError(.local, error.description) }
+            if lock == nil {
+                if !told { progress(d.digest, .waiting); told = true }
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+        }
+        defer { withExtendedLifetime(lock) {} }
+        if store.content.contains(d.digest) {
+            progress(d.digest, .downloadComplete)
+            return 0
+        }
+
+        // What a previous attempt left: hashed again, then continued.
+        var hasher = Hasher256()
+        var offset: Int64 = 0
+        if let st = try? Sys.fileStatus(partial) {
+            offset = Int64(st.st_size)
+            if offset >= d.size { offset = 0 }
+            if offset > 0 {
+                do { hasher = try Self.hash(partial, upTo: offset) } catch { offset = 0; hasher = Hasher256() }
+            }
+        }
+        let response = try await client.blob(ref, d.digest, offset: offset)
+        if response.status == .ok && offset > 0 {
+            offset = 0
+            hasher = Hasher256()
+        }
+        let fd: Int32
+        do {
+            fd = try Sys.open(partial, O_WRONLY | O_CREAT, 0o644)
+            try Sys.ftruncate(fd, offset)
+            guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { throw SystemError("lseek", partial) }
+        } catch {
+            throw RegistryError(.local, "\(error)")
+        }
+        var closed = false
+        defer { if !closed { Sys.close(fd) } }
+        var written = offset
+        var lastReport: Double = 0
+        progress(d.digest, .downloading(done: written, total: d.size))
+        do {
+            for try await chunk in response.body {
+                var failure: SystemError?
+                chunk.withUnsafeReadableBytes { bytes in
+                    do throws(SystemError) { try Sys.write(fd, bytes) } catch { failure = error }
+                    hasher.update(bytes)
+                }
+                if let failure { throw RegistryError(.local, failure.description) }
+                written += Int64(chunk.readableBytes)
+                if written > d.size {
+                    try? Sys.unlink(partial)
+                    throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: the registry sent more than its \(d.size) bytes")
+                }
+                let now = MonotonicClock.now()
+                if now - lastReport >= 0.1 {
+                    lastReport = now
+                    progress(d.digest, .downloading(done: written, total: d.size))
+                }
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw RegistryError(.unreachable, "downloading blob \(d.digest) of \(ref.familiarName): \(RegistryClient.describeTransport(error)) (\(written) of \(d.size) bytes kept; pulling again resumes)")
+        }
+        progress(d.digest, .downloading(done: written, total: d.size))
+        guard written == d.size else {
+            throw RegistryError(.unreachable, "downloading blob \(d.digest) of \(ref.familiarName): the connection ended after \(written) of \(d.size) bytes (pulling again resumes)")
+        }
+        progress(d.digest, .verifyingChecksum)
+        let actual = hasher.finalize()
+        guard actual == d.digest else {
+            try? Sys.unlink(partial)
+            throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(actual); nothing was kept")
+        }
+        do {
+            try Sys.fsync(fd)
+            Sys.close(fd)
+            closed = true
+            try store.content.commit(staging: partial, digest: d.digest)
+        } catch {
+            throw RegistryError(.local, "\(error)")
+        }
+        try? Sys.unlink(lockPath)
+        progress(d.digest, .downloadComplete)
+        return written - offset
+    }
+
+    static func hash(_ path: String, upTo limit: Int64) throws(SystemError) -> Hasher256 {
+        let handle = try FileHandle(path: path, flags: O_RDONLY)
+        var hasher = Hasher256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var remaining = limit
+        while remaining > 0 {
+            let n = try Sys.read(handle.fd, into: &buffer)
+            if n == 0 { break }
+            let take = Int(min(Int64(n), remaining))
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
+            remaining -= Int64(take)
+        }
+        return hasher
+    }
+
+    /// Unpacks a layer (checking its diff_id) on a thread of its own: libarchive blocks.
+    func unpack(blob: Digest, chainID: Digest, diffID: Digest) async throws {
+        let layers = store.layers
+        let path = store.content.path(blob)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            DispatchQueue.global().async {
+                do throws(LayerStore.Failure) {
+                    if layers.layer(chainID) == nil {
+                        _ = try layers.unpack(blobPath: path, blob: blob, chainID: chainID, expectedDiffID: diffID)
+                    }
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: RegistryError(.corrupt, error.description))
+                }
+            }
+        }
+    }
+}
+
+extension Platform {
+    /// `os/arch[/variant]` (`linux/arm64/v8`); `arch` alone means linux.
+    public init?(parsing text: String) {
+        let parts = text.lowercased().split(separator: "/").map(String.init)
+        switch parts.count {
+        case 1: self.init(architecture: parts[0], os: "linux")
+        case 2: self.init(architecture: parts[1], os: parts[0])
+        case 3: self.init(architecture: parts[1], os: parts[0], variant: parts[2])
+        default: return nil
+        }
+        if architecture == "x86_64" || architecture == "x86-64" { architecture = "amd64" }
+        if architecture == "aarch64" { architecture = "arm64" }
+        if architecture.isEmpty || os.isEmpty { return nil }
+    }
+}

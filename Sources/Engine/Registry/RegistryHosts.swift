@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+
+/// Where a registry domain is served and how: `docker.io` is `registry-1.docker.io`; everything is
+/// TLS with the system's CAs, except loopback registries and those listed as insecure, which are tried
+/// over TLS first and then over plain HTTP (as dockerd does).
+public struct RegistryHosts: Sendable {
+    /// Entries of docker's `insecure-registries`: `host`, `host:port` or a CIDR (`10.0.0.0/8`).
+    public var insecure: [String]
+
+    public init(insecure: [String] = []) { self.insecure = insecure }
+
+    /// docker's `/etc/docker/daemon.json` `insecure-registries` and `$SWCOMPOSE_INSECURE_REGISTRIES`
+    /// (comma-separated).
+    public static func load(environment: [String: String], daemonConfig: String = "/etc/docker/daemon.json") -> RegistryHosts {
+        var insecure: [String] = []
+        if let bytes = try? Files.read(daemonConfig), let json = JSONValue.parse(bytes) {
+            insecure += json["insecure-registries"]?.array?.compactMap(\.string) ?? []
+        }
+        if let extra = environment["SWCOMPOSE_INSECURE_REGISTRIES"] {
+            insecure += extra.split(separator: ",").map { String($0).trimming(" ") }.filter { !$0.isEmpty }
+        }
+        return RegistryHosts(insecure: insecure)
+    }
+
+    /// The host (and port) requests for `domain` go to.
+    public static func apiHost(_ domain: String) -> String {
+        domain == ImageReference.defaultDomain ? "registry-1.docker.io" : domain
+    }
+
+    /// The key docker's `config.json` files credentials of `domain` under.
+    public static func credentialKey(_ domain: String) -> String {
+        domain == ImageReference.defaultDomain ? "https://index.docker.io/v1/" : domain
+    }
+
+    /// Whether `domain` may be reached over plain HTTP.
+    public func allowsPlainHTTP(_ domain: String) -> Bool {
+        let host = Self.hostPart(domain)
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
+        if let a = IPv4Address(host), IPv4Network("127.0.0.0/8")!.contains(a) { return true }
+        for entry in insecure {
+            let e = entry.hasPrefix("http://") ? String(entry.dropFirst(7)) : (entry.hasPrefix("https://") ? String(entry.dropFirst(8)) : entry)
+            if e == domain || e == host { return true }
+            if e.contains("/"), let network = IPv4Network(e), let a = IPv4Address(host), network.contains(a) { return true }
+        }
+        return false
+    }
+
+    /// `host` of `host:port` (and of `[v6]:port`).
+    static func hostPart(_ domain: String) -> String {
+        if domain.hasPrefix("["), let close = domain.firstIndex(of: "]") {
+            return String(domain[domain.index(after: domain.startIndex)..<close])
+        }
+        if let colon = domain.lastIndex(of: ":") { return String(domain[..<colon]) }
+        return domain
+    }
+}
