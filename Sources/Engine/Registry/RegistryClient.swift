@@ -283,6 +283,8 @@ public final class RegistryClient: Sendable {
 
     /// One HTTP exchange, with transport failures turned into "cannot reach" errors.
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        var request = request
+        request.headers.replaceOrAdd(name: "User-Agent", value: "swcompose")
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as RegistryError {
@@ -397,7 +399,7 @@ public final class RegistryClient: Sendable {
             // Untyped OCI documents: an index has manifests, a manifest has a config.
             mediaType = JSONValue.parse(body)?["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest
         }
-        if JSONValue.parse(body)?["schemaVersion"] == .number(1) || mediaType.contains("signed+json") || mediaType.hasSuffix("manifest.v1+json") {
+        if JSONValue.parse(body)?["schemaVersion"] == .number(1) || mediaType.hasPrefix("application/vnd.docker.distribution.manifest.v1+") {
             throw RegistryError(.invalid, "\(ref.familiar) has a docker schema 1 manifest, which is deprecated and not supported")
         }
         return FetchedManifest(mediaType: mediaType, digest: digest, bytes: body)

@@ -1,0 +1,282 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// Pulls and pushes against Debian's docker-registry on 127.0.0.1, images pushed by skopeo.
+@Suite(.requiresOverlay, .requiresBusybox, .requiresRegistryTools, .serialized) struct RegistryTests {
+    static let amd64 = (os: "linux", architecture: "amd64", variant: String?.none)
+    static let arm64 = (os: "linux", architecture: "arm64", variant: String?.some("v8"))
+
+    /// Pushes an OCI layout of `images` as `name` (with `skopeo copy` options).
+    static func publish(_ registry: TestRegistry, _ images: [OCILayouts.Image], as name: String, _ options: [String] = []) throws {
+        let scratch = TemporaryDirectory("layout")
+        try OCILayouts.make(images, tag: "t", at: scratch.sub("oci"), scratch: scratch)
+        try registry.push("oci:\(scratch.sub("oci")):t", as: name, options + (images.count > 1 ? ["--all"] : []))
+    }
+
+    static func images(_ p: ProjectFixture) throws -> [ImageRecord] { try ImageStore(root: StateRoot(path: p.root)).list() }
+
+    static func marker(_ p: ProjectFixture, _ image: ImageRecord) throws -> String {
+        let store = ImageStore(root: StateRoot(path: p.root))
+        let layers = try store.layers(of: image)
+        return try String(contentsOfFile: layers[0].directory + "/marker", encoding: .utf8)
+    }
+
+    @Test func schema2GzipImageIsPulledByUpAndRuns() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "gzip", compression: .gzip)], as: "app:gz", ["--format", "v2s2"])
+        let p = try ProjectFixture("pullup", compose: """
+            services:
+              web:
+                image: \(registry.host)/app:gz
+                command: sleep 1000
+              other:
+                image: \(registry.host)/app:gz
+                command: sleep 1000
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let lines = up.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasSuffix("Pulling ") }.count == 1, "one pull for the shared image: \(up.stderr)")
+        #expect(lines.contains { $0.contains("Skipped - Image is already being pulled by") }, "\(up.stderr)")
+        #expect(lines.contains { $0.hasSuffix(" Pull complete ") } && lines.contains { $0.contains(" Pulled") }, "\(up.stderr)")
+        let exec = try p.run(["exec", "-T", "web", "cat", "/marker"])
+        #expect(exec.stdout == "gzip\n", "\(exec.stderr)")
+        let pulled = try #require(try Self.images(p).first { $0.references.contains { $0.path == "app" } })
+        #expect(pulled.manifest.mediaType == MediaType.dockerManifest)
+        #expect(pulled.manifest.layers[0].mediaType == MediaType.dockerLayerGzip)
+        #expect(pulled.references.contains { $0.digest != nil }, "also named by its digest")
+
+        // A second `up` finds the image in the store (pull_policy missing) and pulls nothing.
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        let again = try p.run(["up", "-d"])
+        #expect(again.status == 0 && !again.stderr.contains("Pulling"), "\(again.stderr)")
+    }
+
+    @Test func ociZstdAndMultiPlatformIndex() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "zstd", compression: .zstd)], as: "z:1")
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "amd64"), .init(platform: Self.arm64, marker: "arm64")], as: "multi:1")
+        let p = try ProjectFixture("pullplat", compose: """
+            services:
+              arm:
+                image: \(registry.host)/multi:1
+                platform: linux/arm64
+            """)
+        let zstd = try p.run(["image", "pull", "\(registry.host)/z:1"])
+        #expect(zstd.status == 0, "\(zstd.stderr)")
+        #expect(zstd.stdout.contains("Digest: sha256:") && zstd.stdout.contains("Status: Downloaded newer image"), "\(zstd.stdout)")
+        let z = try #require(try Self.images(p).first { $0.references.contains { $0.path == "z" } })
+        #expect(z.manifest.mediaType == MediaType.ociManifest && z.manifest.layers[0].mediaType == MediaType.ociLayerZstd)
+        #expect(try Self.marker(p, z) == "zstd\n")
+
+        let host = try p.run(["image", "pull", "\(registry.host)/multi:1"])
+        #expect(host.status == 0, "\(host.stderr)")
+        var multi = try #require(try Self.images(p).first { $0.references.contains { $0.path == "multi" && $0.tag == "1" } })
+        #expect(multi.configuration.architecture == "amd64")
+        #expect(try Self.marker(p, multi) == "amd64\n")
+
+        // The service's platform picks the arm64 manifest from the index.
+        let pull = try p.run(["pull", "arm"])
+        #expect(pull.status == 0, "\(pull.stderr)")
+        multi = try #require(try Self.images(p).first { $0.references.contains { $0.path == "multi" && $0.tag == "1" } })
+        #expect(multi.configuration.architecture == "arm64")
+        #expect(try Self.marker(p, multi) == "arm64\n")
+
+        let none = try p.run(["image", "pull", "--platform", "linux/s390x", "\(registry.host)/multi:1"])
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no matching manifest for linux/s390x") && none.stderr.contains("linux/amd64, linux/arm64/v8"), "\(none.stderr)")
+
+        let missing = try p.run(["image", "pull", "\(registry.host)/multi:nope"])
+        #expect(missing.status == 1 && missing.stderr.contains("manifest for \(registry.host)/multi:nope not found: manifest unknown"), "\(missing.stderr)")
+    }
+
+    @Test func htpasswdRegistryNeedsLogin() throws {
+        let registry = try TestRegistry(user: "alice", password: "s3cret")
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "private")], as: "private:1")
+        let p = try ProjectFixture("pullauth", compose: "services: {}\n")
+        let config = p.dir.sub("docker-config")
+        let env = ["DOCKER_CONFIG": config]
+        let anonymous = try p.run(["image", "pull", "\(registry.host)/private:1"], extraEnvironment: env)
+        #expect(anonymous.status == 1 && anonymous.stderr.contains("unauthorized") && anonymous.stderr.contains("swcompose login"), "\(anonymous.stderr)")
+
+        let wrong = try p.run(["login", "-u", "alice", "--password-stdin", registry.host], stdin: "nope\n", extraEnvironment: env)
+        #expect(wrong.status == 1 && wrong.stderr.contains("unauthorized"), "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: config + "/config.json"), "a failed login saves nothing")
+
+        let login = try p.run(["login", "-u", "alice", "--password-stdin", registry.host], stdin: "s3cret\n", extraEnvironment: env)
+        #expect(login.status == 0 && login.stdout == "Login Succeeded\n", "\(login.stderr)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config + "/config.json"))) as? [String: Any]
+        let auths = try #require(saved?["auths"] as? [String: Any])
+        #expect((auths[registry.host] as? [String: Any])?["auth"] as? String == Data("alice:s3cret".utf8).base64EncodedString())
+
+        let pull = try p.run(["image", "pull", "\(registry.host)/private:1"], extraEnvironment: env)
+        #expect(pull.status == 0, "\(pull.stderr)")
+
+        let logout = try p.run(["logout", registry.host], extraEnvironment: env)
+        #expect(logout.stdout == "Removing login credentials for \(registry.host)\n")
+        #expect(try p.run(["image", "pull", "\(registry.host)/private:1"], extraEnvironment: env).status == 1)
+    }
+
+    @Test func corruptBlobIsRefusedNamingIt() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "intact", compression: .none)], as: "bad:1")
+        // Flip bytes of the layer in the registry's storage (same size, different content).
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: registry.blobFile(
+            try Self.manifestDigest(registry, "bad", "1"))))) as! [String: Any]
+        let layer = ((manifest["layers"] as! [[String: Any]])[0]["digest"] as! String)
+        let file = registry.blobFile(layer)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        for i in 600..<700 { bytes[i] ^= 0xFF }
+        try bytes.write(to: URL(fileURLWithPath: file))
+
+        let p = try ProjectFixture("pullbad", compose: "services: {}\n")
+        let pull = try p.run(["image", "pull", "\(registry.host)/bad:1"])
+        #expect(pull.status == 1)
+        #expect(pull.stderr.contains("blob \(layer)") && pull.stderr.contains("corrupt"), "\(pull.stderr)")
+        #expect(try Self.images(p).allSatisfy { !$0.references.contains { $0.path == "bad" } }, "no partial image listed")
+        #expect(!FileManager.default.fileExists(atPath: p.root + "/images/blobs/sha256/" + layer.dropFirst(7)))
+        let ingest = (try? FileManager.default.contentsOfDirectory(atPath: p.root + "/images/ingest")) ?? []
+        #expect(!ingest.contains { $0.hasSuffix(".partial") }, "the corrupt download is not kept: \(ingest)")
+    }
+
+    /// The digest the registry stores a tag's manifest under (its tag link file).
+    static func manifestDigest(_ registry: TestRegistry, _ repo: String, _ tag: String) throws -> String {
+        try String(contentsOfFile: registry.dir.sub("data/docker/registry/v2/repositories/\(repo)/_manifests/tags/\(tag)/current/link"), encoding: .utf8)
+    }
+
+    @Test func killedPullResumesAndConcurrentPullsShareTheWork() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "big", compression: .gzip, payload: 160 << 20)], as: "big:1")
+        let p = try ProjectFixture("pullkill", compose: "services: {}\n")
+        let ingest = p.root + "/images/ingest"
+
+        // Kill a pull as soon as a layer is partly downloaded.
+        let process = Process()
+        process.executableURL = Swcompose.executable
+        process.arguments = ["image", "pull", "-q", "\(registry.host)/big:1"]
+        process.environment = ["SWCOMPOSE_ROOT": p.root, "PATH": "/usr/bin:/bin", "HOME": "/root"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var partialSize: UInt64 = 0
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline {
+            let partials = ((try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? []).filter { $0.hasSuffix(".partial") }
+            if let name = partials.first, let size = (try? FileManager.default.attributesOfItem(atPath: ingest + "/" + name))?[.size] as? UInt64, size > 0 {
+                partialSize = size
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+            usleep(500)
+        }
+        process.waitUntilExit()
+        #expect(partialSize > 0, "the pull was killed while downloading")
+        #expect(try Self.images(p).allSatisfy { !$0.references.contains { $0.path == "big" } }, "a killed pull lists no image")
+
+        let resumed = try p.run(["image", "pull", "\(registry.host)/big:1"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(registry.log.contains("http.response.status=206"), "the second pull resumed the partial download with a Range request")
+        let big = try #require(try Self.images(p).first { $0.references.contains { $0.path == "big" } })
+        let layers = try ImageStore(root: StateRoot(path: p.root)).layers(of: big)
+        let payload = try FileManager.default.attributesOfItem(atPath: layers[1].directory + "/payload")[.size] as? UInt64
+        #expect(payload == 160 << 20)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? []).filter { $0.hasSuffix(".partial") }.isEmpty)
+
+        // Three pulls of the same image into a fresh store at once: all succeed, one copy of each blob.
+        let fresh = TemporaryDirectory("pullconcurrent")
+        let pulls = (0..<3).map { _ -> Process in
+            let q = Process()
+            q.executableURL = Swcompose.executable
+            q.arguments = ["image", "pull", "-q", "\(registry.host)/big:1"]
+            q.environment = ["SWCOMPOSE_ROOT": fresh.sub("state"), "PATH": "/usr/bin:/bin", "HOME": "/root"]
+            q.standardOutput = FileHandle.nullDevice
+            return q
+        }
+        for q in pulls { try q.run() }
+        for q in pulls { q.waitUntilExit() }
+        #expect(pulls.allSatisfy { $0.terminationStatus == 0 })
+        let store = ImageStore(root: StateRoot(path: fresh.sub("state")))
+        let listed = try store.list()
+        #expect(listed.count == 1 && listed[0].id == big.id)
+        #expect(try store.layers(of: listed[0]).count == 2)
+    }
+
+    @Test func pushedImagesPullBack() throws {
+        let registry = try TestRegistry()
+        let p = try ProjectFixture("push", compose: """
+            services:
+              web:
+                build: .
+                image: \(registry.host)/composed:2
+              plain:
+                image: swcompose/busybox
+            """)
+        #expect(try p.run(["image", "tag", "swcompose/busybox", "\(registry.host)/pushed:1"]).status == 0)
+        let push = try p.run(["image", "push", "\(registry.host)/pushed:1"])
+        #expect(push.status == 0, "\(push.stderr)")
+        #expect(push.stdout.contains(": Pushed") && push.stdout.contains("1: digest: sha256:"), "\(push.stdout)")
+        let again = try p.run(["image", "push", "\(registry.host)/pushed:1"])
+        #expect(again.stdout.contains("Layer already exists"), "\(again.stdout)")
+
+        // The compose verb pushes services with both build and image, and skips the others.
+        #expect(try p.run(["image", "tag", "swcompose/busybox", "\(registry.host)/composed:2"]).status == 0)
+        let composePush = try p.run(["push"])
+        #expect(composePush.status == 0, "\(composePush.stderr)")
+        #expect(composePush.stderr.contains(" web Pushed") && composePush.stderr.contains(" plain Skipped"), "\(composePush.stderr)")
+
+        let local = try ImageStore(root: StateRoot(path: p.root)).resolve("swcompose/busybox")
+        let fresh = TemporaryDirectory("pullback")
+        for name in ["pushed:1", "composed:2"] {
+            let back = try Swcompose.run(["image", "pull", "\(registry.host)/\(name)"], in: URL(fileURLWithPath: fresh.path),
+                                         environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+            #expect(back.status == 0, "\(back.stderr)")
+            let pulled = try ImageStore(root: StateRoot(path: fresh.sub("state"))).resolve("\(registry.host)/\(name)")
+            #expect(pulled.id == local.id && pulled.manifestDigest == local.manifestDigest, "the same image comes back")
+        }
+    }
+
+    @Test func pullPolicies() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "v1")], as: "pol:1")
+        let p = try ProjectFixture("pullpolicy", compose: """
+            services:
+              never:
+                image: \(registry.host)/pol:absent
+                pull_policy: never
+                command: sleep 1000
+            """)
+        let never = try p.run(["up", "-d"])
+        #expect(never.status == 1 && never.stderr.contains("is not in the local image store") && !never.stderr.contains("Pulling"), "\(never.stderr)")
+
+        try """
+        services:
+          always:
+            image: \(registry.host)/pol:1
+            pull_policy: always
+            command: sleep 1000
+          daily:
+            image: \(registry.host)/pol:1
+            pull_policy: daily
+            command: sleep 1000
+        """.write(toFile: p.directory + "/compose.yaml", atomically: true, encoding: .utf8)
+        let first = try p.run(["up", "-d", "--remove-orphans"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        // The image is in the store and was pulled just now: `daily` leaves it, `always` pulls
+        // again, and with the registry gone `always` warns and goes on with the stored image.
+        let second = try p.run(["up", "-d"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains(" always Pulling") && !second.stderr.contains(" daily Pulling"), "\(second.stderr)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        registry.process.terminate()
+        registry.process.waitUntilExit()
+        let offline = try p.run(["up", "-d", "daily"] + [])
+        #expect(offline.status == 0, "\(offline.stderr)")
+        let alwaysOffline = try p.run(["up", "-d", "always"])
+        #expect(alwaysOffline.status == 0 && alwaysOffline.stderr.contains("WARN") && alwaysOffline.stderr.contains("connection refused"), "\(alwaysOffline.stderr)")
+        let forced = try p.run(["pull", "daily"])
+        #expect(forced.status == 1 && forced.stderr.contains("connection refused"), "\(forced.stderr)")
+    }
+}
