@@ -223,7 +223,9 @@ extension Orchestrator {
                 progress.warning("pulling \(job.reference.familiar) for service \(failure.service) failed; using the image in the store: \(failure.message)")
                 continue
             }
-            throw OrchestrationError(failure.message)
+            let message = "cannot pull image \(project.services[failure.service]?.image ?? "") of service \"\(failure.service)\": \(failure.message)"
+            let location = project.services[failure.service].flatMap { $0.locations["image"] ?? $0.location }
+            throw OrchestrationError(message, diagnostics: location.map { [.error(message, at: $0)] } ?? [])
         }
     }
 

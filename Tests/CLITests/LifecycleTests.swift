@@ -222,6 +222,7 @@ import Engine
             services:
               missing:
                 image: nosuch/image:1
+                pull_policy: never
               baduser:
                 image: swcompose/busybox
                 command: "true"

@@ -67,11 +67,13 @@ final class TestRegistry: @unchecked Sendable {
         }
     }
 
-    deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+    deinit { stop() }
+
+    /// SIGKILL: the test process may have SIGTERM blocked, and a child inherits the mask.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     var log: String { (try? String(contentsOfFile: dir.sub("log"), encoding: .utf8)) ?? "" }

@@ -270,13 +270,67 @@ import Engine
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stderr.contains(" always Pulling") && !second.stderr.contains(" daily Pulling"), "\(second.stderr)")
         #expect(try p.run(["down", "-t", "0"]).status == 0)
-        registry.process.terminate()
-        registry.process.waitUntilExit()
+        registry.stop()
         let offline = try p.run(["up", "-d", "daily"] + [])
         #expect(offline.status == 0, "\(offline.stderr)")
         let alwaysOffline = try p.run(["up", "-d", "always"])
         #expect(alwaysOffline.status == 0 && alwaysOffline.stderr.contains("WARN") && alwaysOffline.stderr.contains("connection refused"), "\(alwaysOffline.stderr)")
         let forced = try p.run(["pull", "daily"])
         #expect(forced.status == 1 && forced.stderr.contains("connection refused"), "\(forced.stderr)")
+    }
+}
+
+/// A registry that behaves as public ones do (bearer tokens, blobs redirected to storage on another
+/// host, rate limits): Tests/CLITests/Fixtures/registry/fake-registry.py in front of docker-registry.
+@Suite(.requiresOverlay, .requiresBusybox, .requiresRegistryTools, .serialized) struct PublicRegistryBehaviourTests {
+    final class FakeRegistry: @unchecked Sendable {
+        let process = Process()
+        let dir = TemporaryDirectory("fake-registry")
+        let port: Int
+
+        init(upstream: TestRegistry) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [Fixtures.root.appendingPathComponent("registry/fake-registry.py").path, String(upstream.port), dir.sub("ports")]
+            FileManager.default.createFile(atPath: dir.sub("log"), contents: nil)
+            let log = FileHandle(forWritingAtPath: dir.sub("log"))
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+            let deadline = Date().addingTimeInterval(10)
+            while !FileManager.default.fileExists(atPath: dir.sub("ports")) {
+                guard Date() < deadline, process.isRunning else { throw TestFailure("fake registry did not start: \(log)") }
+                usleep(20_000)
+            }
+            let ports = try String(contentsOfFile: dir.sub("ports"), encoding: .utf8).split(separator: " ")
+            port = Int(ports[0])!
+        }
+
+        deinit {
+            // SIGKILL: the test process may have SIGTERM blocked, and a child inherits the mask.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        var host: String { "127.0.0.1:\(port)" }
+        var log: String { (try? String(contentsOfFile: dir.sub("log"), encoding: .utf8)) ?? "" }
+    }
+
+    @Test func bearerTokensRedirectsAndRateLimits() throws {
+        let upstream = try TestRegistry()
+        try RegistryTests.publish(upstream, [.init(platform: RegistryTests.amd64, marker: "public")], as: "app:1")
+        try RegistryTests.publish(upstream, [.init(platform: RegistryTests.amd64, marker: "limited")], as: "limited/app:1")
+        let fake = try FakeRegistry(upstream: upstream)
+        let p = try ProjectFixture("pullpublic", compose: "services: {}\n")
+
+        let pull = try p.run(["image", "pull", "\(fake.host)/app:1"])
+        #expect(pull.status == 0, "\(pull.stderr)\n\(fake.log)")
+        #expect(fake.log.contains("storage: ") && fake.log.contains("GET /v2/app/blobs/sha256:"), "blobs came from the storage host")
+        #expect(!fake.log.contains("refused a request carrying Authorization"), "credentials stayed with the registry")
+        let image = try #require(try RegistryTests.images(p).first { $0.references.contains { $0.path == "app" } })
+        #expect(try RegistryTests.marker(p, image) == "public\n")
+
+        let limited = try p.run(["image", "pull", "\(fake.host)/limited/app:1"])
+        #expect(limited.status == 1)
+        #expect(limited.stderr.contains("toomanyrequests: You have reached your pull rate limit. (retry after 42 seconds)"), "\(limited.stderr)")
     }
 }

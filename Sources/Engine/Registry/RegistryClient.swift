@@ -301,7 +301,13 @@ public final class RegistryClient: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") { return "connection refused" }
         if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "connection timed out" }
         if text.contains("NIOSSL") || text.contains("handshake") { return "TLS handshake failed (\(text))" }
-        if text.contains("getaddrinfo") || text.contains("NXDOMAIN") || text.contains("lookup") { return "no such host (\(text))" }
+        if text.contains("UnknownHost") || text.contains("getaddrinfo") || text.contains("NXDOMAIN") {
+            if let hostRange = text.firstRange(of: "for host ") {
+                let host = text[hostRange.upperBound...].prefix { $0 != "," && $0 != " " }
+                return "lookup \(host): no such host"
+            }
+            return "no such host"
+        }
         return text
     }
 
