@@ -5,9 +5,15 @@ import ComposeModel
 import Engine
 import Synchronization
 
+/// How far a layer's transfer is: bytes done of the total.
+public struct TransferAmount: Sendable, Equatable {
+    public var done: Int64
+    public var total: Int64
+}
+
 /// Progress of the layers under a service line (`292027204928 Downloading [==>   ]  1.2MB/3.4MB`).
 public protocol LayerProgressReporter: ProgressReporter {
-    func layer(_ service: String, _ id: String, _ status: String, _ detail: String)
+    func layer(_ service: String, _ id: String, _ status: String, _ amount: TransferAmount?)
 }
 
 /// Delivers events from concurrent transfers to a reporter one at a time.
@@ -26,9 +32,9 @@ final class SerializedReporter: @unchecked Sendable {
         lock.withLock { _ in reporter.event("", name, status) }
     }
 
-    func layer(_ service: String, _ digest: Digest, _ status: String, _ detail: String = "") {
+    func layer(_ service: String, _ digest: Digest, _ words: (status: String, amount: TransferAmount?)) {
         guard !quiet, let r = reporter as? LayerProgressReporter else { return }
-        lock.withLock { _ in r.layer(service, digest.short, status, detail) }
+        lock.withLock { _ in r.layer(service, digest.short, words.status, words.amount) }
     }
 
     func warning(_ text: String) { lock.withLock { _ in reporter.warning(text) } }
@@ -42,60 +48,38 @@ public func transferBar(_ done: Int64, _ total: Int64) -> String {
     return "[\(bar)]  \(humanSize(done))/\(humanSize(total))"
 }
 
-/// go-units' `HumanSizeWithPrecision(n, 4)`: `36.45kB`, `1.069MB`.
-public func humanSize(_ n: Int64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    var value = Double(n)
-    var i = 0
-    while value >= 1000 && i < units.count - 1 {
-        value /= 1000
-        i += 1
-    }
-    // printf's %.4g: four significant digits, trailing zeros dropped.
-    let integerDigits = value >= 100 ? 3 : value >= 10 ? 2 : 1
-    var text = formatFixed(value, max(0, 4 - integerDigits))
-    if text.contains(".") {
-        while text.hasSuffix("0") { text.removeLast() }
-        if text.hasSuffix(".") { text.removeLast() }
-    }
-    return text + units[i]
-}
-
-func formatFixed(_ v: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (v * scale).rounded() / scale
-    let whole = Int64(rounded)
-    if digits == 0 { return String(whole) }
-    var fraction = String(Int64(((rounded - Double(whole)) * scale).rounded()))
-    fraction = String(repeating: "0", count: max(0, digits - fraction.count)) + fraction
-    return "\(whole).\(fraction)"
-}
+public func humanSize(_ n: Int64) -> String { ByteCount.human(n, significant: 4) }
 
 extension LayerProgress {
-    var words: (String, String) {
+    /// docker's words for the state, and the amount when bytes are moving.
+    public var words: (status: String, amount: TransferAmount?) {
         switch self {
-        case .alreadyExists: return ("Already exists", "")
-        case .pullingFSLayer: return ("Pulling fs layer", "")
-        case .waiting: return ("Waiting", "")
-        case .downloading(let done, let total): return ("Downloading", transferBar(done, total))
-        case .verifyingChecksum: return ("Verifying Checksum", "")
-        case .downloadComplete: return ("Download complete", "")
-        case .extracting: return ("Extracting", "")
-        case .pullComplete: return ("Pull complete", "")
+        case .alreadyExists: return ("Already exists", nil)
+        case .pullingFSLayer: return ("Pulling fs layer", nil)
+        case .waiting: return ("Waiting", nil)
+        case .downloading(let done, let total): return ("Downloading", TransferAmount(done: done, total: total))
+        case .verifyingChecksum: return ("Verifying Checksum", nil)
+        case .downloadComplete: return ("Download complete", nil)
+        case .extracting: return ("Extracting", nil)
+        case .pullComplete: return ("Pull complete", nil)
         }
     }
 }
 
 extension PushProgress {
-    var words: (String, String) {
+    public var words: (status: String, amount: TransferAmount?) {
         switch self {
-        case .preparing: return ("Preparing", "")
-        case .layerAlreadyExists: return ("Layer already exists", "")
-        case .pushing(let done, let total): return ("Pushing", transferBar(done, total))
-        case .pushed: return ("Pushed", "")
+        case .preparing: return ("Preparing", nil)
+        case .layerAlreadyExists: return ("Layer already exists", nil)
+        case .pushing(let done, let total): return ("Pushing", TransferAmount(done: done, total: total))
+        case .pushed: return ("Pushed", nil)
         }
     }
+}
+
+/// A transfer done for a service (its progress goes on the service's line).
+protocol ServiceTransfer {
+    var service: String { get }
 }
 
 extension Orchestrator {
@@ -110,7 +94,7 @@ extension Orchestrator {
         public init() {}
     }
 
-    struct PullJob: Sendable {
+    struct PullJob: Sendable, ServiceTransfer {
         var service: String
         var reference: ImageReference
         var platform: Platform?
@@ -249,29 +233,33 @@ extension Orchestrator {
             unique.append(job)
         }
         guard !unique.isEmpty else { return [] }
-        let pulls = unique
         let store = images
+        return runTransfers(unique, sink: sink, start: "Pulling", done: "Pulled") { client, job in
+            _ = try await ImagePuller(store: store, client: client).pull(job.reference, platform: job.platform) { digest, state in
+                sink.layer(job.service, digest, state.words)
+            }
+        }
+    }
+
+    /// Runs one transfer per item, all at once, each announced and concluded on its service's line
+    /// (`web Pulling` … `web Pulled`, or `web Error <why>`); returns the failures.
+    func runTransfers<Item: Sendable & ServiceTransfer>(_ items: [Item], sink: SerializedReporter, start: String, done: String,
+                                                      _ body: @escaping @Sendable (RegistryClient, Item) async throws -> Void) -> [TransferFailure] {
         let environment = processEnvironment
-        let result: [TransferFailure]
         do {
-            result = try runBlocking { () async throws -> [TransferFailure] in
+            return try runBlocking { () async throws -> [TransferFailure] in
                 try await RegistryClient.with(environment: environment) { client in
-                    let puller = ImagePuller(store: store, client: client)
-                    return await withTaskGroup(of: TransferFailure?.self) { group in
-                        for job in pulls {
+                    await withTaskGroup(of: TransferFailure?.self) { group in
+                        for item in items {
                             group.addTask {
-                                sink.event(job.service, "Pulling")
+                                sink.event(item.service, start)
                                 do {
-                                    _ = try await puller.pull(job.reference, platform: job.platform) { digest, state in
-                                        let (status, detail) = state.words
-                                        sink.layer(job.service, digest, status, detail)
-                                    }
-                                    sink.event(job.service, "Pulled")
+                                    try await body(client, item)
+                                    sink.event(item.service, done)
                                     return nil
                                 } catch {
-                                    let message = "\(error)"
-                                    sink.event(job.service, "Error \(message)")
-                                    return TransferFailure(service: job.service, message: message)
+                                    sink.event(item.service, "Error \(error)")
+                                    return TransferFailure(service: item.service, message: "\(error)")
                                 }
                             }
                         }
@@ -282,12 +270,17 @@ extension Orchestrator {
                 }
             }
         } catch {
-            return pulls.map { TransferFailure(service: $0.service, message: "\(error)") }
+            return items.map { TransferFailure(service: $0.service, message: "\(error)") }
         }
-        return result
     }
 
     // MARK: - Push
+
+    struct PushJob: Sendable, ServiceTransfer {
+        var service: String
+        var image: ImageRecord
+        var reference: ImageReference
+    }
 
     public struct PushOptions: Sendable {
         public var services: [String] = []
@@ -304,7 +297,7 @@ extension Orchestrator {
         try checkServices(options.services)
         let names = selection(options.services, withDependencies: options.includeDependencies)
         let sink = SerializedReporter(progress, quiet: options.quiet)
-        var work: [(service: String, image: ImageRecord, reference: ImageReference)] = []
+        var work: [PushJob] = []
         for name in names {
             guard let service = project.services[name] else { continue }
             guard service.build != nil, !service.image.isEmpty else {
@@ -313,42 +306,14 @@ extension Orchestrator {
             }
             let job = try pullJob(service)
             let image = try self.image(for: service)
-            work.append((name, image, job.reference))
+            work.append(PushJob(service: name, image: image, reference: job.reference))
         }
         guard !work.isEmpty else { return }
         let store = images
-        let environment = processEnvironment
-        let items = work
-        let failures: [TransferFailure]
-        do {
-            failures = try runBlocking { () async throws -> [TransferFailure] in
-                try await RegistryClient.with(environment: environment) { client in
-                    let pusher = ImagePusher(store: store, client: client)
-                    return await withTaskGroup(of: TransferFailure?.self) { group in
-                        for item in items {
-                            group.addTask {
-                                sink.event(item.service, "Pushing")
-                                do {
-                                    _ = try await pusher.push(item.image, to: item.reference) { digest, state in
-                                        let (status, detail) = state.words
-                                        sink.layer(item.service, digest, status, detail)
-                                    }
-                                    sink.event(item.service, "Pushed")
-                                    return nil
-                                } catch {
-                                    sink.event(item.service, "Error \(error)")
-                                    return TransferFailure(service: item.service, message: "\(error)")
-                                }
-                            }
-                        }
-                        var failures: [TransferFailure] = []
-                        for await f in group { if let f { failures.append(f) } }
-                        return failures
-                    }
-                }
+        let failures = runTransfers(work, sink: sink, start: "Pushing", done: "Pushed") { client, item in
+            _ = try await ImagePusher(store: store, client: client).push(item.image, to: item.reference) { digest, state in
+                sink.layer(item.service, digest, state.words)
             }
-        } catch {
-            throw OrchestrationError("\(error)")
         }
         if let first = failures.first, !options.ignoreFailures { throw OrchestrationError(first.message) }
     }

@@ -48,6 +48,11 @@ import Engine
         #expect(pulled.manifest.layers[0].mediaType == MediaType.dockerLayerGzip)
         #expect(pulled.references.contains { $0.digest != nil }, "also named by its digest")
 
+        // `config --resolve-image-digests` pins the tag to the digest the registry serves it under.
+        let digest = try Self.manifestDigest(registry, "app", "gz")
+        let pinned = try p.run(["config", "--resolve-image-digests", "--images"])
+        #expect(pinned.status == 0 && pinned.stdout.contains("\(registry.host)/app:gz@\(digest)\n"), "\(pinned.stdout)\(pinned.stderr)")
+
         // A second `up` finds the image in the store (pull_policy missing) and pulls nothing.
         #expect(try p.run(["down", "-t", "0"]).status == 0)
         let again = try p.run(["up", "-d"])
@@ -78,8 +83,11 @@ import Engine
         #expect(try Self.marker(p, multi) == "amd64\n")
 
         // The service's platform picks the arm64 manifest from the index.
-        let pull = try p.run(["pull", "arm"])
-        #expect(pull.status == 0, "\(pull.stderr)")
+        // (On a terminal: docker compose's redrawn block, a line per layer under its service.)
+        let pull = try p.runInTerminal(["pull", "arm"])
+        #expect(pull.status == 0, "\(pull.output)")
+        #expect(pull.output.contains("[+] Pulling 1/1") && pull.output.contains("Pull complete") && pull.output.contains("Downloading [====="),
+                "\(pull.output)")
         multi = try #require(try Self.images(p).first { $0.references.contains { $0.path == "multi" && $0.tag == "1" } })
         #expect(multi.configuration.architecture == "arm64")
         #expect(try Self.marker(p, multi) == "arm64\n")
@@ -201,6 +209,12 @@ import Engine
         let listed = try store.list()
         #expect(listed.count == 1 && listed[0].id == big.id)
         #expect(try store.layers(of: listed[0]).count == 2)
+
+        // What an interrupted pull leaves for resuming goes with `image prune`.
+        let stale = fresh.sub("state/images/ingest/" + String(repeating: "ab", count: 32) + ".partial")
+        FileManager.default.createFile(atPath: stale, contents: Data(repeating: 7, count: 4096))
+        let prune = try Swcompose.run(["image", "prune"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(prune.status == 0 && !FileManager.default.fileExists(atPath: stale), "\(prune.stderr)")
     }
 
     @Test func pushedImagesPullBack() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ComposeModel
+import Engine
 import Scheduler
 
 struct ConfigCommand: ParsableCommand {
@@ -48,7 +49,7 @@ struct ConfigCommand: ParsableCommand {
     @Flag(name: .customLong("no-consistency"), help: "Don't check model consistency (undefined networks, volumes, services…).")
     var noConsistency = false
 
-    @Flag(name: .customLong("resolve-image-digests"), help: "Pin image tags to digests (needs the image store).")
+    @Flag(name: .customLong("resolve-image-digests"), help: "Pin image tags to digests, asking the registries.")
     var resolveImageDigests = false
 
     @Option(name: .customLong("hash"), help: ArgumentHelp("Print the service config hash (docker compose's com.docker.compose.config-hash), one per line; * for all, or a comma-separated list.", valueName: "SERVICES"))
@@ -73,8 +74,8 @@ struct ConfigCommand: ParsableCommand {
         options.checkConsistency = !noConsistency && !noInterpolate
         options.discardEnvFiles = true
 
-        if resolveImageDigests {
-            Terminal.writeError("error: --resolve-image-digests needs the image store, which this build of swcompose does not have yet\n")
+        if resolveImageDigests && noInterpolate {
+            Terminal.writeError("error: --resolve-image-digests cannot be combined with --no-interpolate\n")
             throw ExitCode.failure
         }
 
@@ -86,7 +87,8 @@ struct ConfigCommand: ParsableCommand {
         }
 
         let loaded = try context.load(options)
-        let project = loaded.project
+        var project = loaded.project
+        if resolveImageDigests { try pinDigests(&project, environment: context.environment) }
         if quiet { return }
 
         var text = ""
@@ -121,6 +123,40 @@ struct ConfigCommand: ParsableCommand {
             text = render(project.goValue(format == .json ? .json : .yaml)).replacingAll("$", with: "$$")
         }
         try emit(text)
+    }
+
+    /// `--resolve-image-digests`: each service's image as `name:tag@sha256:…`, the digest asked of its
+    /// registry (as docker compose does; images already pinned stay as they are).
+    func pinDigests(_ project: inout Project, environment: [String: String]) throws {
+        var wanted: [String: ImageReference] = [:]
+        for (name, service) in project.services where !service.image.isEmpty {
+            guard let ref = try? ImageReference(parsing: service.image) else {
+                Terminal.writeError("error: service \"\(name)\": invalid image reference \"\(service.image)\"\n")
+                throw ExitCode.failure
+            }
+            wanted[name] = ref
+        }
+        let refs = wanted
+        let digests: [String: Digest]
+        do {
+            digests = try runBlocking {
+                try await RegistryClient.with(environment: environment) { client in
+                    var found: [String: Digest] = [:]
+                    for (name, ref) in refs.sorted(by: { $0.key < $1.key }) where ref.digest == nil {
+                        found[name] = try await client.manifest(ref).digest
+                    }
+                    return found
+                }
+            }
+        } catch {
+            Terminal.writeError("error: \(error)\n")
+            throw ExitCode.failure
+        }
+        for (name, ref) in wanted {
+            var pinned = ref
+            if let digest = digests[name] { pinned.digest = digest }
+            project.services[name]?.image = pinned.description
+        }
     }
 
     func render(_ value: GoValue) -> String {

@@ -243,31 +243,9 @@ final class TransferPrinter: @unchecked Sendable {
 
     init(quiet: Bool) { self.quiet = quiet }
 
-    func layer(_ digest: Digest, _ state: LayerProgress) {
-        let status: String
-        switch state {
-        case .alreadyExists: status = "Already exists"
-        case .pullingFSLayer: status = "Pulling fs layer"
-        case .waiting: status = "Waiting"
-        case .downloading: status = "Downloading"
-        case .verifyingChecksum: status = "Verifying Checksum"
-        case .downloadComplete: status = "Download complete"
-        case .extracting: status = "Extracting"
-        case .pullComplete: status = "Pull complete"
-        }
-        say(digest, status)
-    }
+    func layer(_ digest: Digest, _ state: LayerProgress) { say(digest, state.words.status) }
 
-    func push(_ digest: Digest, _ state: PushProgress) {
-        let status: String
-        switch state {
-        case .preparing: status = "Preparing"
-        case .layerAlreadyExists: status = "Layer already exists"
-        case .pushing: status = "Pushing"
-        case .pushed: status = "Pushed"
-        }
-        say(digest, status)
-    }
+    func push(_ digest: Digest, _ state: PushProgress) { say(digest, state.words.status) }
 
     func say(_ digest: Digest, _ status: String) {
         guard !quiet else { return }

@@ -102,7 +102,7 @@ enum Progress {
 /// `--dry-run`: docker compose's `DRY-RUN MODE -` lines, one per planned action.
 final class DryRunProgress: ProgressReporter {
     func event(_ kind: String, _ name: String, _ status: String) {
-        Terminal.writeError(" DRY-RUN MODE -  \(kind) \(name)  \(status)\n")
+        Terminal.writeError(kind.isEmpty ? " DRY-RUN MODE -  \(name) \(status)\n" : " DRY-RUN MODE -  \(kind) \(name)  \(status)\n")
     }
 
     func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
@@ -122,14 +122,13 @@ final class PlainProgress: LayerProgressReporter {
         Terminal.writeError(kind.isEmpty ? " \(name) \(status) \n" : " \(kind) \(name)  \(status)\n")
     }
 
-    func layer(_ service: String, _ id: String, _ status: String, _ detail: String) {
-        if !detail.isEmpty {
+    func layer(_ service: String, _ id: String, _ status: String, _ amount: TransferAmount?) {
+        if let amount {
             let now = MonotonicClock.now()
-            let complete = detail.contains("=>]")
-            if let last = lastBar[id], now - last < 0.5, !complete { return }
+            if let last = lastBar[id], now - last < 0.5, amount.done < amount.total { return }
             lastBar[id] = now
         }
-        Terminal.writeError(" \(id) \(status) \(detail)\n")
+        Terminal.writeError(" \(id) \(status) \(amount.map { transferBar($0.done, $0.total) } ?? "")\n")
     }
 
     func warning(_ text: String) { Terminal.writeError("WARN[0000] \(text)\n") }
@@ -144,7 +143,24 @@ final class TerminalProgress: LayerProgressReporter {
         var started: Double
         var ended: Double?
         /// Layers of an image transfer, shown under their service.
-        var children: [(id: String, status: String, detail: String)] = []
+        var children: [Child] = []
+    }
+
+    struct Child {
+        var id: String
+        var status: String
+        var amount: TransferAmount?
+        /// When the layer's bytes started moving, for its rate.
+        var since: (time: Double, done: Int64)?
+        var detail: String {
+            guard let amount else { return "" }
+            var text = transferBar(amount.done, amount.total)
+            if let since, amount.done < amount.total {
+                let seconds = MonotonicClock.now() - since.time
+                if seconds > 0.2 { text += "  \(humanSize(Int64(Double(amount.done - since.done) / seconds)))/s" }
+            }
+            return text
+        }
     }
 
     var lines: [Line] = []
@@ -172,16 +188,18 @@ final class TerminalProgress: LayerProgressReporter {
 
     var lastDraw: Double = 0
 
-    func layer(_ service: String, _ id: String, _ status: String, _ detail: String) {
+    func layer(_ service: String, _ id: String, _ status: String, _ amount: TransferAmount?) {
         guard let i = lines.firstIndex(where: { $0.kind.isEmpty && $0.name == service }) else { return }
+        let now = MonotonicClock.now()
         if let j = lines[i].children.firstIndex(where: { $0.id == id }) {
-            lines[i].children[j] = (id, status, detail)
+            lines[i].children[j].status = status
+            lines[i].children[j].amount = amount
+            if amount != nil && lines[i].children[j].since == nil { lines[i].children[j].since = (now, amount!.done) }
         } else {
-            lines[i].children.append((id, status, detail))
+            lines[i].children.append(Child(id: id, status: status, amount: amount, since: amount.map { (now, $0.done) }))
         }
         // Bars redraw at most ten times a second.
-        let now = MonotonicClock.now()
-        if !detail.isEmpty && now - lastDraw < 0.1 { return }
+        if let amount, amount.done < amount.total, now - lastDraw < 0.1 { return }
         lastDraw = now
         draw()
     }
@@ -201,7 +219,9 @@ final class TerminalProgress: LayerProgressReporter {
         clear()
         let done = lines.filter { $0.ended != nil }.count
         let nameWidth = lines.map { ($0.kind.isEmpty ? 0 : $0.kind.count + 1) + $0.name.count }.max() ?? 0
-        var out = "[+] Running \(done)/\(lines.count)\n"
+        // docker compose titles a block of image transfers by what they do.
+        let title = lines.allSatisfy({ $0.kind.isEmpty }) ? (lines.contains { $0.status.hasPrefix("Push") } ? "Pushing" : "Pulling") : "Running"
+        var out = "[+] \(title) \(done)/\(lines.count)\n"
         let now = MonotonicClock.now()
         for l in lines {
             let mark = l.status == "Error" || l.status.hasPrefix("Error ") ? "\u{1b}[31m✘\u{1b}[0m" : (l.ended != nil ? "\u{1b}[32m✔\u{1b}[0m" : "\u{1b}[34m⠿\u{1b}[0m")

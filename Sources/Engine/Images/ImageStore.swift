@@ -345,6 +345,16 @@ public struct ImageStore: Sendable {
             try? layers.remove(chain)
             report.layers += 1
         }
+        // Downloads interrupted pulls left for resuming (those no pull is working on).
+        let ingest = root.images + "/ingest"
+        for name in (try? Sys.list(ingest)) ?? [] where name.hasSuffix(".partial") {
+            let hex = name.dropLast(8)
+            guard let held = try? FileLock.attempt("\(ingest)/\(hex).lock") else { continue }
+            report.reclaimed += (try? Sys.fileStatus("\(ingest)/\(name)")).map { Int64($0.st_size) } ?? 0
+            try? Sys.unlink("\(ingest)/\(name)")
+            try? Sys.unlink("\(ingest)/\(hex).lock")
+            withExtendedLifetime(held) {}
+        }
         return report
     }
 }

@@ -100,9 +100,10 @@ public enum Timestamp {
     }
 }
 
-/// Sizes as docker prints them (`4.26MB`, decimal units).
+/// Sizes as docker prints them (`4.26MB`, decimal units): go-units' `HumanSizeWithPrecision`, three
+/// significant digits by default (image sizes), four in transfer progress (`36.45kB/1.069MB`).
 public enum ByteCount {
-    public static func human(_ bytes: Int64) -> String {
+    public static func human(_ bytes: Int64, significant: Int = 3) -> String {
         let units = ["B", "kB", "MB", "GB", "TB", "PB"]
         var value = Double(bytes)
         var unit = 0
@@ -111,10 +112,16 @@ public enum ByteCount {
             unit += 1
         }
         if unit == 0 { return "\(bytes)B" }
-        // docker prints 3 significant digits ("%.3g").
-        let rounded = value >= 100 ? (value).rounded() : value >= 10 ? (value * 10).rounded() / 10 : (value * 100).rounded() / 100
+        // printf's %.<n>g: n significant digits, trailing zeros dropped.
+        let integerDigits = value >= 100 ? 3 : value >= 10 ? 2 : 1
+        var scale = 1.0
+        for _ in 0..<max(0, significant - integerDigits) { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
         var s = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
-        if s.hasSuffix(".0") { s.removeLast(2) }
+        if s.contains(".") {
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+        }
         return s + units[unit]
     }
 }
