@@ -112,7 +112,13 @@ extension Orchestrator {
             if options.policy == "missing" && (try? images.resolve(job.reference.description)) != nil { continue }
             jobs.append(job)
         }
-        let failures = runPulls(jobs, quiet: options.quiet)
+        var failures = runPulls(jobs, quiet: options.quiet)
+        // As docker compose: an image that a service can build is not a pull failure.
+        let buildable = failures.filter { project.services[$0.service]?.build != nil }.map(\.service)
+        if !buildable.isEmpty {
+            failures.removeAll { buildable.contains($0.service) }
+            progress.warning("Some service image(s) must be built from source: \(buildable.sorted().joined(separator: " ")) (swcompose does not build images: build them elsewhere and load them with `swcompose image load`)")
+        }
         if let first = failures.first, !options.ignoreFailures {
             throw OrchestrationError(first.message, diagnostics: [])
         }

@@ -51,20 +51,7 @@ final class TestRegistry: @unchecked Sendable {
           addr: 127.0.0.1:\(port)
         \(auth)
         """.write(toFile: dir.sub("config.yml"), atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", dir.sub("config.yml")]
-        FileManager.default.createFile(atPath: dir.sub("log"), contents: nil)
-        let log = FileHandle(forWritingAtPath: dir.sub("log"))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        while !Self.accepts(port) {
-            guard Date() < deadline, process.isRunning else {
-                throw TestFailure("docker-registry did not start: \((try? String(contentsOfFile: dir.sub("log"), encoding: .utf8)) ?? "")")
-            }
-            usleep(20_000)
-        }
+        try TestServer.start(process, "/usr/bin/docker-registry", ["serve", dir.sub("config.yml")], log: dir.sub("log")) { [port] in Self.accepts(port) }
     }
 
     deinit { stop() }
@@ -131,6 +118,26 @@ final class TestRegistry: @unchecked Sendable {
         addr.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+/// Test servers: started with their output in a log file, waited for until they answer.
+enum TestServer {
+    static func start(_ process: Process, _ executable: String, _ arguments: [String], log: String, ready: () -> Bool) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while !ready() {
+            guard Date() < deadline, process.isRunning else {
+                throw TestFailure("\(executable) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            usleep(20_000)
         }
     }
 }

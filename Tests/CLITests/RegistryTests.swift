@@ -227,6 +227,10 @@ import Engine
               plain:
                 image: swcompose/busybox
             """)
+        // Nothing pushed yet: pulling an image the service can build only warns, as docker compose does.
+        let buildable = try p.run(["pull", "web"])
+        #expect(buildable.status == 0 && buildable.stderr.contains("must be built from source: web"), "\(buildable.stderr)")
+
         #expect(try p.run(["image", "tag", "swcompose/busybox", "\(registry.host)/pushed:1"]).status == 0)
         let push = try p.run(["image", "push", "\(registry.host)/pushed:1"])
         #expect(push.status == 0, "\(push.stderr)")
@@ -303,17 +307,10 @@ import Engine
         let port: Int
 
         init(upstream: TestRegistry) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = [Fixtures.root.appendingPathComponent("registry/fake-registry.py").path, String(upstream.port), dir.sub("ports")]
-            FileManager.default.createFile(atPath: dir.sub("log"), contents: nil)
-            let log = FileHandle(forWritingAtPath: dir.sub("log"))
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            let deadline = Date().addingTimeInterval(10)
-            while !FileManager.default.fileExists(atPath: dir.sub("ports")) {
-                guard Date() < deadline, process.isRunning else { throw TestFailure("fake registry did not start: \(log)") }
-                usleep(20_000)
+            let script = Fixtures.root.appendingPathComponent("registry/fake-registry.py").path
+            let portsFile = dir.sub("ports")
+            try TestServer.start(process, "/usr/bin/python3", [script, String(upstream.port), portsFile], log: dir.sub("log")) {
+                FileManager.default.fileExists(atPath: portsFile)
             }
             let ports = try String(contentsOfFile: dir.sub("ports"), encoding: .utf8).split(separator: " ")
             port = Int(ports[0])!
@@ -342,6 +339,14 @@ import Engine
         #expect(!fake.log.contains("refused a request carrying Authorization"), "credentials stayed with the registry")
         let image = try #require(try RegistryTests.images(p).first { $0.references.contains { $0.path == "app" } })
         #expect(try RegistryTests.marker(p, image) == "public\n")
+
+        // A download that breaks off is resumed within the same pull.
+        try RegistryTests.publish(upstream, [.init(platform: RegistryTests.amd64, marker: "flaky")], as: "flaky/app:1")
+        let flaky = try p.run(["image", "pull", "\(fake.host)/flaky/app:1"])
+        #expect(flaky.status == 0, "\(flaky.stderr)\n\(fake.log)")
+        #expect(fake.log.contains("storage: broke off") && upstream.log.contains("http.response.status=206"), "\(fake.log)")
+        let flakyImage = try #require(try RegistryTests.images(p).first { $0.references.contains { $0.path == "flaky/app" } })
+        #expect(try RegistryTests.marker(p, flakyImage) == "flaky\n")
 
         let limited = try p.run(["image", "pull", "\(fake.host)/limited/app:1"])
         #expect(limited.status == 1)

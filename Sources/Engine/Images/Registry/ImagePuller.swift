@@ -74,7 +74,7 @@ public struct ImagePuller: Sendable {
         }
 
         // The configuration: small, fetched whole and verified.
-        let configBytes = try await smallBlob(ref, manifest.config)
+        let configBytes = try await retrying { try await smallBlob(ref, manifest.config) }
         let configuration: ImageConfiguration
         do { configuration = try JSON.decode(ImageConfiguration.self, configBytes) } catch {
             throw RegistryError(.invalid, "the image configuration \(manifest.config.digest) of \(ref.familiar) is not valid: \(error)")
@@ -110,7 +110,7 @@ public struct ImagePuller: Sendable {
                 let job = jobs[next]
                 next += 1
                 group.addTask {
-                    let bytes = try await fetchBlob(ref, job.descriptor, progress: progress)
+                    let bytes = try await retrying { try await fetchBlob(ref, job.descriptor, progress: progress) }
                     progress(job.descriptor.digest, .extracting)
                     try await unpack(blob: job.descriptor.digest, chainID: chains[job.index], diffID: diffIDs[job.index])
                     progress(job.descriptor.digest, .pullComplete)
@@ -199,6 +199,20 @@ public struct ImagePuller: Sendable {
             throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(actual)")
         }
         return bytes
+    }
+
+    /// `body`, tried again when the connection fails: up to five attempts, as dockerd makes (a blob
+    /// download resumes what arrived).
+    func retrying<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as RegistryError where error.kind == .unreachable && attempt < 5 {
+                try await Task.sleep(nanoseconds: UInt64(attempt) * 500_000_000)
+                attempt += 1
+            }
+        }
     }
 
     /// Downloads one blob into the content store, resuming a partial copy; returns the bytes fetched.

@@ -6,7 +6,8 @@ holds, but the way public registries behave and Debian's docker-registry cannot 
   every other request needs `Authorization: Bearer <token>` (anonymous tokens, scoped);
 - blobs are redirected (307) to a second port standing for blob storage, which refuses requests that
   carry an Authorization header (credentials must not follow a redirect to another host);
-- repositories named `limited/...` answer 429 with Retry-After, as Docker Hub's rate limit does.
+- repositories named `limited/...` answer 429 with Retry-After, as Docker Hub's rate limit does;
+- blobs of repositories named `flaky/...` break off halfway the first time they are fetched whole.
 
 Usage: fake-registry.py UPSTREAM_PORT PORT_FILE
 Writes "<api port> <storage port>" to PORT_FILE once listening. Logs requests to stderr.
@@ -44,6 +45,9 @@ def forward(handler, method, path, send_auth=False):
         handler.wfile.write(data)
 
 
+broken = set()
+
+
 class Storage(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -53,6 +57,20 @@ class Storage(http.server.BaseHTTPRequestHandler):
             self.send_response(400)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if "/flaky/" in self.path and self.path not in broken and not self.headers.get("Range"):
+            broken.add(self.path)
+            conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=30)
+            conn.request("GET", self.path)
+            data = conn.getresponse().read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            sys.stderr.write("storage: broke off %s after %d of %d bytes\n" % (self.path, len(data) // 2, len(data)))
+            self.close_connection = True
+            self.connection.shutdown(2)
             return
         forward(self, "GET", self.path)
 
