@@ -348,6 +348,28 @@ import Engine
         let flakyImage = try #require(try RegistryTests.images(p).first { $0.references.contains { $0.path == "flaky/app" } })
         #expect(try RegistryTests.marker(p, flakyImage) == "flaky\n")
 
+        // A private repository: an identity token from config.json (or from a credential helper)
+        // is exchanged for an access token.
+        try RegistryTests.publish(upstream, [.init(platform: RegistryTests.amd64, marker: "private")], as: "private/app:1")
+        let config = p.dir.sub("docker-config")
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        let denied = try p.run(["image", "pull", "\(fake.host)/private/app:1"], extraEnvironment: ["DOCKER_CONFIG": config])
+        #expect(denied.status == 1 && denied.stderr.contains("pull access denied for \(fake.host)/private/app"), "\(denied.stderr)")
+        try #"{"auths":{"\#(fake.host)":{"identitytoken":"valid-refresh"}}}"#.write(toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let withToken = try p.run(["image", "pull", "\(fake.host)/private/app:1"], extraEnvironment: ["DOCKER_CONFIG": config])
+        #expect(withToken.status == 0, "\(withToken.stderr)\n\(fake.log)")
+        try """
+        #!/bin/sh
+        read server
+        [ "$1" = get ] && [ "$server" = "\(fake.host)" ] && echo '{"ServerURL":"\(fake.host)","Username":"<token>","Secret":"valid-refresh"}' && exit 0
+        echo "credentials not found in native keychain"; exit 1
+        """.write(toFile: config + "/docker-credential-fake", atomically: true, encoding: .utf8)
+        chmod(config + "/docker-credential-fake", 0o755)
+        try #"{"credHelpers":{"\#(fake.host)":"fake"}}"#.write(toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let viaHelper = try p.run(["image", "pull", "\(fake.host)/private/app:1"],
+                                  extraEnvironment: ["DOCKER_CONFIG": config, "PATH": "\(config):/usr/bin:/bin"])
+        #expect(viaHelper.status == 0, "\(viaHelper.stderr)")
+
         let limited = try p.run(["image", "pull", "\(fake.host)/limited/app:1"])
         #expect(limited.status == 1)
         #expect(limited.stderr.contains("toomanyrequests: You have reached your pull rate limit. (retry after 42 seconds)"), "\(limited.stderr)")

@@ -7,7 +7,9 @@ holds, but the way public registries behave and Debian's docker-registry cannot 
 - blobs are redirected (307) to a second port standing for blob storage, which refuses requests that
   carry an Authorization header (credentials must not follow a redirect to another host);
 - repositories named `limited/...` answer 429 with Retry-After, as Docker Hub's rate limit does;
-- blobs of repositories named `flaky/...` break off halfway the first time they are fetched whole.
+- blobs of repositories named `flaky/...` break off halfway the first time they are fetched whole;
+- repositories named `private/...` need a token got with the identity (refresh) token
+  `valid-refresh` (a POST to /token with grant_type=refresh_token, as docker's OAuth2 flow does).
 
 Usage: fake-registry.py UPSTREAM_PORT PORT_FILE
 Writes "<api port> <storage port>" to PORT_FILE once listening. Logs requests to stderr.
@@ -24,6 +26,7 @@ signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
 
 UPSTREAM = int(sys.argv[1])
 TOKEN = "tok-123"
+PRIVATE_TOKEN = "tok-private"
 
 
 def forward(handler, method, path, send_auth=False):
@@ -100,6 +103,16 @@ class API(http.server.BaseHTTPRequestHandler):
         self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
                    {"WWW-Authenticate": value, "Content-Type": "application/json"})
 
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        form = self.rfile.read(length).decode()
+        fields = dict(kv.split("=", 1) for kv in form.split("&") if "=" in kv)
+        if self.path.startswith("/token") and fields.get("grant_type") == "refresh_token" \
+                and fields.get("refresh_token") == "valid-refresh" and fields.get("service") == "fake-registry":
+            self.reply(200, ('{"access_token":"%s","expires_in":300}' % PRIVATE_TOKEN).encode(), {"Content-Type": "application/json"})
+            return
+        self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"invalid refresh token"}]}', {"Content-Type": "application/json"})
+
     def handle_any(self, method):
         if self.path.startswith("/token"):
             if "service=fake-registry" not in self.path or "scope=repository" not in self.path:
@@ -107,7 +120,8 @@ class API(http.server.BaseHTTPRequestHandler):
                 return
             self.reply(200, ('{"token":"%s","expires_in":300}' % TOKEN).encode(), {"Content-Type": "application/json"})
             return
-        if self.headers.get("Authorization") != "Bearer " + TOKEN:
+        wanted = PRIVATE_TOKEN if self.path.startswith("/v2/private/") else TOKEN
+        if self.headers.get("Authorization") not in ("Bearer " + wanted, "Bearer " + PRIVATE_TOKEN):
             parts = self.path.split("/")
             scope = "repository:%s:pull" % "/".join(parts[2:-2]) if len(parts) > 4 else ""
             self.challenge(scope)
