@@ -388,7 +388,8 @@ import Engine
             var found: [String] = []
             for n in made {
                 if links.contains(n.bridge) { found.append("link or port of \(n.bridge)") }
-                if routes.contains(n.subnet.description) { found.append("route \(n.subnet)") }
+                // (The subnet may already serve another test's network: only a route via our bridge counts.)
+                if routes.contains("\(n.subnet) dev \(n.bridge) ") { found.append("route \(n.subnet)") }
                 if rules.contains(n.bridge) || rules.contains(String(n.id.prefix(12))) { found.append("rules of \(n.bridge)") }
             }
             return found
