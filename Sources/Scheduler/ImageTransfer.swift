@@ -105,11 +105,12 @@ extension Orchestrator {
     public func pull(_ options: PullOptions) throws(OrchestrationError) {
         try checkServices(options.services)
         let names = selection(options.services, withDependencies: options.includeDependencies)
+        let stored = (try? images.list()) ?? []
         var jobs: [PullJob] = []
         for name in names {
             guard let service = project.services[name], !service.image.isEmpty, service.pullPolicy != "build" else { continue }
             let job = try pullJob(service)
-            if options.policy == "missing" && (try? images.resolve(job.reference.description)) != nil { continue }
+            if options.policy == "missing" && isStored(job, stored) { continue }
             jobs.append(job)
         }
         var failures = runPulls(jobs, quiet: options.quiet)
@@ -141,10 +142,13 @@ extension Orchestrator {
         return PullJob(service: service.name, reference: reference, platform: platform)
     }
 
+    func isStored(_ job: PullJob, _ stored: [ImageRecord]) -> Bool {
+        (try? images.resolve(job.reference.description, among: stored)) != nil
+    }
+
     /// Whether `up` pulls a service's image: its `pull_policy` (or `--pull`, which overrides it).
-    func shouldPull(_ service: ServiceConfig, job: PullJob, override: String?) throws(OrchestrationError) -> Bool {
+    func shouldPull(_ service: ServiceConfig, job: PullJob, override: String?, present: Bool) throws(OrchestrationError) -> Bool {
         let policy = override ?? (service.pullPolicy.isEmpty ? "missing" : service.pullPolicy)
-        let present = (try? images.resolve(job.reference.description)) != nil
         switch policy {
         case "always", "refresh": return true
         case "never": return false
@@ -196,11 +200,12 @@ extension Orchestrator {
             throw OrchestrationError("invalid --pull \"\(override)\": use always, missing or never")
         }
         let effective = override == "policy" || override == "build" ? nil : override
+        let stored = (try? images.list()) ?? []
         var jobs: [PullJob] = []
         for name in names {
             guard let service = project.services[name], !service.image.isEmpty else { continue }
             let job = try pullJob(service)
-            if try shouldPull(service, job: job, override: effective) { jobs.append(job) }
+            if try shouldPull(service, job: job, override: effective, present: isStored(job, stored)) { jobs.append(job) }
         }
         guard !jobs.isEmpty else { return }
         if dryRun {
@@ -209,7 +214,7 @@ extension Orchestrator {
         }
         let failures = runPulls(jobs, quiet: quiet)
         for failure in failures {
-            if let job = jobs.first(where: { $0.service == failure.service }), (try? images.resolve(job.reference.description)) != nil {
+            if let job = jobs.first(where: { $0.service == failure.service }), isStored(job, stored) {
                 progress.warning("pulling \(job.reference.familiar) for service \(failure.service) failed; using the image in the store: \(failure.message)")
                 continue
             }

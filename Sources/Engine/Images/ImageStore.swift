@@ -163,7 +163,11 @@ public struct ImageStore: Sendable {
     /// Finds an image by reference (`busybox`, `busybox:1.36`, `name@sha256:…`), by image ID or by a
     /// prefix of it (at least 4 characters).
     public func resolve(_ text: String) throws(ImageStoreError) -> ImageRecord {
-        let images = try list()
+        try resolve(text, among: try list())
+    }
+
+    /// `resolve` against a listing already read (for callers resolving many names at once).
+    public func resolve(_ text: String, among images: [ImageRecord]) throws(ImageStoreError) -> ImageRecord {
         let idText = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
         if idText.count >= 4, idText.allSatisfy({ $0.isHexDigit }) {
             let matches = images.filter { $0.id.hex.hasPrefix(idText) }

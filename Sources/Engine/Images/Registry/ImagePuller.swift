@@ -47,7 +47,12 @@ public struct ImagePuller: Sendable {
 
     public func pull(_ ref: ImageReference, platform wanted: Platform? = nil,
                      progress: @escaping @Sendable (Digest, LayerProgress) -> Void = { _, _ in }) async throws -> PullResult {
-        do { try store.prepare() } catch { throw RegistryError(.local, error.description) }
+        do {
+            try store.prepare()
+            try Sys.mkdirAll(ingestDirectory)
+        } catch {
+            throw RegistryError(.local, "\(error)")
+        }
         let top = try await client.manifest(ref)
         var manifestDoc = top
         var topIndex: [UInt8]?
@@ -220,12 +225,6 @@ public struct ImagePuller: Sendable {
         let hex = d.digest.hex
         let lockPath = "\(ingestDirectory)/\(hex).lock"
         let partial = "\(ingestDirectory)/\(hex).partial"
-        do {
-            try Sys.mkdirAll(ingestDirectory)
-            try store.content.prepare()
-        } catch {
-            throw RegistryError(.local, error.description)
-        }
         var lock: FileLock?
         var told = false
         while lock == nil {

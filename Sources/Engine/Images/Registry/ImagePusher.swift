@@ -51,7 +51,7 @@ public struct ImagePusher: Sendable {
                     }
                     progress(d.digest, .pushing(done: 0, total: size))
                     try await client.upload(ref, d.digest, size: size) {
-                        .stream(FileChunks(path: path, size: size) { done in progress(d.digest, .pushing(done: done, total: size)) }, length: .known(size))
+                        .stream(FileChunks(path: path) { done in progress(d.digest, .pushing(done: done, total: size)) }, length: .known(size))
                     }
                     progress(d.digest, .pushed)
                 }
@@ -69,12 +69,10 @@ public struct ImagePusher: Sendable {
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
-    let size: Int64
     let report: @Sendable (Int64) -> Void
 
-    init(path: String, size: Int64, report: @escaping @Sendable (Int64) -> Void) {
+    init(path: String, report: @escaping @Sendable (Int64) -> Void) {
         self.path = path
-        self.size = size
         self.report = report
     }
 
@@ -91,13 +89,12 @@ struct FileChunks: AsyncSequence, Sendable {
             }
             var buffer = ByteBuffer()
             buffer.reserveCapacity(1 << 20)
+            let fd = handle!.fd
             let n: Int
             do {
-                let fd = handle!.fd
-                n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
-                    let r = read(fd, raw.baseAddress, raw.count)
-                    return r < 0 ? 0 : r
-                }
+                n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in try Sys.read(fd, into: raw) }
+            } catch {
+                throw RegistryError(.local, "reading \(path): \(error)")
             }
             if n == 0 { return nil }
             done += Int64(n)

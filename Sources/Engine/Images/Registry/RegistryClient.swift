@@ -399,13 +399,14 @@ public final class RegistryClient: Sendable {
         if let expected = Digest(wanted), expected != digest {
             throw RegistryError(.corrupt, "manifest \(expected) of \(ref.name) is corrupt: its content hashes to \(digest)")
         }
+        let document = JSONValue.parse(body)
         var mediaType = response.headers["Content-Type"].first.map { String($0.split(separator: ";")[0]).trimming(" ") } ?? ""
-        if let declared = JSONValue.parse(body)?["mediaType"]?.string { mediaType = declared }
+        if let declared = document?["mediaType"]?.string { mediaType = declared }
         if mediaType.isEmpty || mediaType == "application/json" {
             // Untyped OCI documents: an index has manifests, a manifest has a config.
-            mediaType = JSONValue.parse(body)?["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest
+            mediaType = document?["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest
         }
-        if JSONValue.parse(body)?["schemaVersion"] == .number(1) || mediaType.hasPrefix("application/vnd.docker.distribution.manifest.v1+") {
+        if document?["schemaVersion"] == .number(1) || mediaType.hasPrefix("application/vnd.docker.distribution.manifest.v1+") {
             throw RegistryError(.invalid, "\(ref.familiar) has a docker schema 1 manifest, which is deprecated and not supported")
         }
         return FetchedManifest(mediaType: mediaType, digest: digest, bytes: body)
