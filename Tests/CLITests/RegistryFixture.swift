@@ -21,8 +21,23 @@ final class TestRegistry: @unchecked Sendable {
     var host: String { "127.0.0.1:\(port)" }
     var blobs: String { dir.sub("data/docker/registry/v2/blobs/sha256") }
 
-    init(user: String? = nil, password: String? = nil) throws {
+    /// With `tls`, the registry serves HTTPS with a certificate for 127.0.0.1 signed by a CA of its own
+    /// (`certs/ca.crt`), and with `clientCertificates` it also asks clients for a certificate signed by
+    /// that CA (`certs/client.cert`, `certs/client.key`): `certs/` is laid out as docker's certs.d
+    /// directory of this registry.
+    init(user: String? = nil, password: String? = nil, tls: Bool = false, clientCertificates: Bool = false) throws {
         port = try Self.freePort()
+        var tlsConfig = ""
+        if tls {
+            try Self.makeCertificates(in: dir)
+            tlsConfig = """
+              tls:
+                certificate: \(dir.sub("server.crt"))
+                key: \(dir.sub("server.key"))
+
+            """
+            if clientCertificates { tlsConfig += "    clientcas:\n      - \(dir.sub("certs/ca.crt"))\n" }
+        }
         var auth = ""
         if let user, let password {
             credentials = (user, password)
@@ -49,6 +64,7 @@ final class TestRegistry: @unchecked Sendable {
             enabled: true
         http:
           addr: 127.0.0.1:\(port)
+        \(tlsConfig)
         \(auth)
         """.write(toFile: dir.sub("config.yml"), atomically: true, encoding: .utf8)
         try TestServer.start(process, "/usr/bin/docker-registry", ["serve", dir.sub("config.yml")], log: dir.sub("log")) { [port] in Self.accepts(port) }
@@ -65,9 +81,33 @@ final class TestRegistry: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: dir.sub("log"), encoding: .utf8)) ?? "" }
 
-    /// `skopeo copy` into this registry (plain HTTP, with the registry's credentials if any).
+    var certificates: String { dir.sub("certs") }
+
+    static func makeCertificates(in dir: TemporaryDirectory) throws {
+        try FileManager.default.createDirectory(atPath: dir.sub("certs"), withIntermediateDirectories: true)
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        let steps: [[String]] = [
+            ["req", "-x509"] + ec + ["-keyout", dir.sub("ca.key"), "-out", dir.sub("certs/ca.crt"), "-days", "2", "-subj", "/CN=swcompose test CA"],
+            ["req"] + ec + ["-keyout", dir.sub("server.key"), "-out", dir.sub("server.csr"), "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", dir.sub("server.csr"), "-CA", dir.sub("certs/ca.crt"), "-CAkey", dir.sub("ca.key"), "-CAcreateserial",
+             "-out", dir.sub("server.crt"), "-days", "2", "-extfile", dir.sub("server.ext")],
+            ["req"] + ec + ["-keyout", dir.sub("certs/client.key"), "-out", dir.sub("client.csr"), "-subj", "/CN=swcompose test client"],
+            ["x509", "-req", "-in", dir.sub("client.csr"), "-CA", dir.sub("certs/ca.crt"), "-CAkey", dir.sub("ca.key"), "-CAcreateserial",
+             "-out", dir.sub("certs/client.cert"), "-days", "2", "-extfile", dir.sub("client.ext")],
+        ]
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(toFile: dir.sub("server.ext"), atomically: true, encoding: .utf8)
+        try "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n".write(toFile: dir.sub("client.ext"), atomically: true, encoding: .utf8)
+        for args in steps {
+            let r = try run("/usr/bin/openssl", args)
+            guard r.status == 0 else { throw TestFailure("openssl \(args.joined(separator: " ")): \(r.output)") }
+        }
+    }
+
+    /// `skopeo copy` into this registry (plain HTTP, or TLS trusting its CA, with the registry's
+    /// credentials if any).
     func push(_ source: String, as name: String, _ extra: [String] = []) throws {
         var args = ["copy", "--quiet", "--dest-tls-verify=false"] + extra
+        if FileManager.default.fileExists(atPath: certificates) { args += ["--dest-cert-dir", certificates] }
         if let credentials { args += ["--dest-creds", "\(credentials.user):\(credentials.password)"] }
         args += [source, "docker://\(host)/\(name)"]
         let result = try Self.run("/usr/bin/skopeo", args)

@@ -149,6 +149,28 @@ import Engine
         #expect(!ingest.contains { $0.hasSuffix(".partial") }, "the corrupt download is not kept: \(ingest)")
     }
 
+    @Test func tlsRegistryWithDockersCertsD() throws {
+        let registry = try TestRegistry(tls: true, clientCertificates: true)
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "tls")], as: "secure:1")
+        let p = try ProjectFixture("pulltls", compose: "services: {}\n")
+        // Without the registry's CA the certificate is refused (and plain HTTP gets nowhere).
+        let untrusted = try p.run(["image", "pull", "\(registry.host)/secure:1"], extraEnvironment: ["SWCOMPOSE_CERTS_D": p.dir.sub("none")])
+        #expect(untrusted.status == 1 && untrusted.stderr.contains("https://\(registry.host)/v2/") && untrusted.stderr.contains("TLS"),
+                "\(untrusted.stderr)")
+        // docker's layout: certs.d/<host:port>/ca.crt, client.cert, client.key.
+        let certsD = p.dir.sub("certs.d")
+        try FileManager.default.createDirectory(atPath: certsD, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: registry.certificates, toPath: certsD + "/" + registry.host)
+        let trusted = try p.run(["image", "pull", "\(registry.host)/secure:1"], extraEnvironment: ["SWCOMPOSE_CERTS_D": certsD])
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        let image = try #require(try Self.images(p).first { $0.references.contains { $0.path == "secure" } })
+        #expect(try Self.marker(p, image) == "tls\n")
+        // The registry wants a client certificate: without one the handshake fails.
+        try FileManager.default.removeItem(atPath: certsD + "/" + registry.host + "/client.cert")
+        let anonymous = try p.run(["image", "pull", "\(registry.host)/secure:1"], extraEnvironment: ["SWCOMPOSE_CERTS_D": certsD])
+        #expect(anonymous.status == 1, "\(anonymous.stderr)")
+    }
+
     /// The digest the registry stores a tag's manifest under (its tag link file).
     static func manifestDigest(_ registry: TestRegistry, _ repo: String, _ tag: String) throws -> String {
         try String(contentsOfFile: registry.dir.sub("data/docker/registry/v2/repositories/\(repo)/_manifests/tags/\(tag)/current/link"), encoding: .utf8)

@@ -5,6 +5,7 @@ import AsyncHTTPClient
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// A registry said no, or could not be reached.
@@ -42,6 +43,8 @@ public final class RegistryClient: Sendable {
         /// `Authorization` values per "domain scope".
         var authorizations: [String: String] = [:]
         var credentials: [String: RegistryCredential?] = [:]
+        /// TLS settings per `host:port` with files in docker's certs.d (nil: the system's CAs only).
+        var tls: [String: TLSConfiguration?] = [:]
     }
 
     struct Challenge: Sendable {
@@ -90,12 +93,17 @@ public final class RegistryClient: Sendable {
         let host = RegistryHosts.apiHost(domain)
         var schemes = ["https"]
         if hosts.allowsPlainHTTP(domain) { schemes.append("http") }
-        var lastError: Error?
+        var errors: [Error] = []
         for scheme in schemes {
             let base = "\(scheme)://\(host)"
             do {
                 let response = try await execute(HTTPClientRequest(url: base + "/v2/"), timeout: .seconds(20))
-                _ = try? await response.body.collect(upTo: 1 << 20)
+                let body = (try? await Self.collect(response, limit: 1 << 20)) ?? []
+                // A registry answers its ping with 200 or 401, or at least names its API version.
+                guard response.status == .ok || response.status == .unauthorized || response.headers["Docker-Distribution-Api-Version"].first != nil else {
+                    let text = String(decoding: body.prefix(200), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+                    throw RegistryError(.unreachable, "Get \"\(base)/v2/\": \(response.status.code) \(response.status.reasonPhrase) is not a registry's answer\(text.isEmpty ? "" : " (\(text))")")
+                }
                 let challenge = response.status == .unauthorized ? Self.parseChallenge(response.headers["WWW-Authenticate"].first ?? "") : nil
                 state.withLock {
                     $0.bases[domain] = base
@@ -103,10 +111,20 @@ public final class RegistryClient: Sendable {
                 }
                 return base
             } catch {
-                lastError = error
+                errors.append(error)
             }
         }
-        throw lastError ?? RegistryError(.unreachable, "cannot reach \(host)")
+        // Over TLS and then plain HTTP: both answers matter (a certificate problem hides behind
+        // "HTTP request to an HTTPS server").
+        func cause(_ e: Error) -> Substring {
+            let text = "\(e)"
+            return text.firstRange(of: "\": ").map { text[$0.upperBound...] } ?? text[...]
+        }
+        if errors.count > 1, cause(errors[0]) != cause(errors[1]) {
+            throw RegistryError(.unreachable, errors.map { "\($0)" }.joined(separator: "; and over plain HTTP: "))
+        }
+        if errors.count > 1 { throw errors[1] }
+        throw errors.first ?? RegistryError(.unreachable, "cannot reach \(host)")
     }
 
     func credential(_ domain: String) throws -> RegistryCredential? {
@@ -285,6 +303,7 @@ public final class RegistryClient: Sendable {
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
         var request = request
         request.headers.replaceOrAdd(name: "User-Agent", value: "swcompose")
+        if request.url.hasPrefix("https://") { request.tlsConfiguration = try tlsConfiguration(Self.authority(request.url)) }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as RegistryError {
@@ -300,7 +319,16 @@ public final class RegistryClient: Sendable {
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") { return "connection refused" }
         if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "connection timed out" }
-        if text.contains("NIOSSL") || text.contains("handshake") { return "TLS handshake failed (\(text))" }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS: the registry's certificate is not trusted (a private CA goes in /etc/docker/certs.d/<host:port>/ca.crt)"
+        }
+        if text.contains("NIOSSL") || text.contains("handshake") {
+            // BoringSSL's reason: "error:…:SSL routines:OPENSSL_internal:<REASON> at …".
+            if let r = text.firstRange(of: "OPENSSL_internal:") {
+                return "TLS handshake failed: " + text[r.upperBound...].prefix { $0 != " " && $0 != "]" }
+            }
+            return "TLS handshake failed (\(text))"
+        }
         if text.contains("UnknownHost") || text.contains("getaddrinfo") || text.contains("NXDOMAIN") {
             if let hostRange = text.firstRange(of: "for host ") {
                 let host = text[hostRange.upperBound...].prefix { $0 != "," && $0 != " " }
@@ -309,6 +337,34 @@ public final class RegistryClient: Sendable {
             return "no such host"
         }
         return text
+    }
+
+    /// The CAs and client certificate docker's certs.d holds for `authority` (`host:port`), loaded once.
+    func tlsConfiguration(_ authority: String) throws -> TLSConfiguration? {
+        if let known = state.withLock({ $0.tls[authority] }) { return known }
+        var configuration: TLSConfiguration?
+        if let files = hosts.tlsFiles(authority) {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = files.authorities.map { .file($0) }
+            if let client = files.clientCertificate {
+                do {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(client.certificate).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: client.key, format: .pem))
+                } catch {
+                    throw RegistryError(.local, "cannot load the client certificate \(client.certificate) for \(authority): \(error)")
+                }
+            }
+            configuration = tls
+        }
+        state.withLock { $0.tls[authority] = .some(configuration) }
+        return configuration
+    }
+
+    /// `host:port` of a URL.
+    static func authority(_ url: String) -> String {
+        let origin = origin(url)
+        guard let schemeEnd = origin.firstRange(of: "://") else { return origin }
+        return String(origin[schemeEnd.upperBound...])
     }
 
     static func origin(_ url: String) -> String {

@@ -9,11 +9,42 @@ import FoundationEssentials
 public struct RegistryHosts: Sendable {
     /// Entries of docker's `insecure-registries`: `host`, `host:port` or a CIDR (`10.0.0.0/8`).
     public var insecure: [String]
+    /// docker's per-registry TLS files: `<dir>/<host:port>/*.crt` are CAs trusted for that registry
+    /// (beside the system's), `*.cert` with the `*.key` of the same name a client certificate.
+    public var certificatesDirectory: String
 
-    public init(insecure: [String] = []) { self.insecure = insecure }
+    public init(insecure: [String] = [], certificatesDirectory: String = "/etc/docker/certs.d") {
+        self.insecure = insecure
+        self.certificatesDirectory = certificatesDirectory
+    }
+
+    public struct TLSFiles: Sendable, Equatable {
+        public var authorities: [String] = []
+        public var clientCertificate: (certificate: String, key: String)?
+
+        public static func == (a: TLSFiles, b: TLSFiles) -> Bool {
+            a.authorities == b.authorities && a.clientCertificate?.certificate == b.clientCertificate?.certificate
+                && a.clientCertificate?.key == b.clientCertificate?.key
+        }
+    }
+
+    /// The TLS files docker would use for `domain`, if any.
+    public func tlsFiles(_ domain: String) -> TLSFiles? {
+        let dir = "\(certificatesDirectory)/\(domain)"
+        guard let names = try? Sys.list(dir) else { return nil }
+        var files = TLSFiles()
+        for name in names.sorted() {
+            if name.hasSuffix(".crt") { files.authorities.append("\(dir)/\(name)") }
+            if name.hasSuffix(".cert") {
+                let key = "\(dir)/\(name.dropLast(5)).key"
+                if Sys.exists(key) { files.clientCertificate = ("\(dir)/\(name)", key) }
+            }
+        }
+        return files.authorities.isEmpty && files.clientCertificate == nil ? nil : files
+    }
 
     /// docker's `/etc/docker/daemon.json` `insecure-registries` and `$SWCOMPOSE_INSECURE_REGISTRIES`
-    /// (comma-separated).
+    /// (comma-separated); the certificates of `/etc/docker/certs.d` (or `$SWCOMPOSE_CERTS_D`).
     public static func load(environment: [String: String], daemonConfig: String = "/etc/docker/daemon.json") -> RegistryHosts {
         var insecure: [String] = []
         if let bytes = try? Files.read(daemonConfig), let json = JSONValue.parse(bytes) {
@@ -22,7 +53,8 @@ public struct RegistryHosts: Sendable {
         if let extra = environment["SWCOMPOSE_INSECURE_REGISTRIES"] {
             insecure += extra.split(separator: ",").map { String($0).trimming(" ") }.filter { !$0.isEmpty }
         }
-        return RegistryHosts(insecure: insecure)
+        return RegistryHosts(insecure: insecure,
+                             certificatesDirectory: environment["SWCOMPOSE_CERTS_D"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/docker/certs.d")
     }
 
     /// The host (and port) requests for `domain` go to.
