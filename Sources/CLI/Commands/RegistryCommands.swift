@@ -235,24 +235,41 @@ struct ImagePull: ParsableCommand {
     }
 }
 
-/// Layer lines for `image pull`/`image push`: docker prints state changes, not bars, off a terminal.
+/// Layer lines for `image pull`/`image push`, as docker prints them: off a terminal each state change
+/// once; on a terminal a block redrawn in place, with a bar for the layers moving bytes.
 final class TransferPrinter: @unchecked Sendable {
     let quiet: Bool
+    let tty = Terminal.isTTY(1)
     let lock = NSLockLike()
-    var last: [Digest: String] = [:]
+    var order: [Digest] = []
+    var lines: [Digest: String] = [:]
+    var drawn = 0
+    var lastDraw: Double = 0
 
     init(quiet: Bool) { self.quiet = quiet }
 
-    func layer(_ digest: Digest, _ state: LayerProgress) { say(digest, state.words.status) }
+    func layer(_ digest: Digest, _ state: LayerProgress) { say(digest, state.words) }
 
-    func push(_ digest: Digest, _ state: PushProgress) { say(digest, state.words.status) }
+    func push(_ digest: Digest, _ state: PushProgress) { say(digest, state.words) }
 
-    func say(_ digest: Digest, _ status: String) {
+    func say(_ digest: Digest, _ words: (status: String, amount: TransferAmount?)) {
         guard !quiet else { return }
         lock.locked {
-            if last[digest] == status { return }
-            last[digest] = status
-            Terminal.write("\(digest.short): \(status)\n")
+            let line = words.amount.map { "\(words.status) \(transferBar($0.done, $0.total))" } ?? words.status
+            if lines[digest] == line { return }
+            if lines[digest] == nil { order.append(digest) }
+            lines[digest] = line
+            guard tty else {
+                if words.amount == nil { Terminal.write("\(digest.short): \(words.status)\n") }
+                return
+            }
+            let now = MonotonicClock.now()
+            if let amount = words.amount, amount.done < amount.total, now - lastDraw < 0.1 { return }
+            lastDraw = now
+            var out = drawn > 0 ? "\u{1b}[\(drawn)A\u{1b}[J" : ""
+            for d in order { out += "\(d.short): \(lines[d] ?? "")\n" }
+            drawn = order.count
+            Terminal.write(out)
         }
     }
 }
