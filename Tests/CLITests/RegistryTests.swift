@@ -182,7 +182,8 @@ import Engine
         let p = try ProjectFixture("pullkill", compose: "services: {}\n")
         let ingest = p.root + "/images/ingest"
 
-        // Kill a pull as soon as a layer is partly downloaded.
+        // Kill a pull while the 160 MiB layer is partly downloaded (a partial larger than the whole
+        // busybox layer can only be that one).
         let process = Process()
         process.executableURL = Swcompose.executable
         process.arguments = ["image", "pull", "-q", "\(registry.host)/big:1"]
@@ -194,7 +195,8 @@ import Engine
         let deadline = Date().addingTimeInterval(30)
         while process.isRunning && Date() < deadline {
             let partials = ((try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? []).filter { $0.hasSuffix(".partial") }
-            if let name = partials.first, let size = (try? FileManager.default.attributesOfItem(atPath: ingest + "/" + name))?[.size] as? UInt64, size > 0 {
+            let sizes = partials.compactMap { (try? FileManager.default.attributesOfItem(atPath: ingest + "/" + $0))?[.size] as? UInt64 }
+            if let size = sizes.first(where: { $0 > 4 << 20 }) {
                 partialSize = size
                 kill(process.processIdentifier, SIGKILL)
                 break
