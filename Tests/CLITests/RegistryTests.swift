@@ -75,6 +75,18 @@ import Engine
         let z = try #require(try Self.images(p).first { $0.references.contains { $0.path == "z" } })
         #expect(z.manifest.mediaType == MediaType.ociManifest && z.manifest.layers[0].mediaType == MediaType.ociLayerZstd)
         #expect(try Self.marker(p, z) == "zstd\n")
+        // Named as docker names a pulled image: the tag, and the digest the registry serves.
+        let zDigest = try Self.manifestDigest(registry, "z", "1")
+        let inspect = try p.run(["image", "inspect", "\(registry.host)/z:1"])
+        let object = try #require((try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [[String: Any]])?.first)
+        #expect(object["RepoTags"] as? [String] == ["\(registry.host)/z:1"])
+        #expect(object["RepoDigests"] as? [String] == ["\(registry.host)/z@\(zDigest)"])
+        // Saved and removed (its last tag takes the digest name along), then loaded back.
+        #expect(try p.run(["image", "save", "-o", p.dir.sub("z.tar"), "\(registry.host)/z:1"]).status == 0)
+        let removed = try p.run(["image", "rm", "\(registry.host)/z:1"])
+        #expect(removed.stdout.contains("Untagged: \(registry.host)/z@\(zDigest)") && removed.stdout.contains("Deleted: \(z.id)"), "\(removed.stdout)")
+        let loaded = try p.run(["image", "load", "-i", p.dir.sub("z.tar")])
+        #expect(loaded.stdout == "Loaded image: \(registry.host)/z:1\n", "\(loaded.stdout)\(loaded.stderr)")
 
         let host = try p.run(["image", "pull", "\(registry.host)/multi:1"])
         #expect(host.status == 0, "\(host.stderr)")

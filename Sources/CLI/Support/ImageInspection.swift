@@ -10,9 +10,13 @@ struct ImageInspection {
         func strings(_ list: [String]?) -> GoValue { list.map { .list($0.map(GoValue.string)) } ?? .null }
         func map(_ m: [String: String]?) -> GoValue { m.map { .map($0.mapValues(GoValue.string)) } ?? .null }
         func set(_ m: [String: EmptyObject]?) -> GoValue { m.map { .map($0.mapValues { _ in GoValue.object([]) }) } ?? .null }
+        // A pulled image is named by the digest its registry serves (an index's, for a multi-platform
+        // image); a loaded one by its manifest's.
         var repoDigests: [String] = []
-        for ref in image.references where !repoDigests.contains("\(ref.familiarName)@\(image.manifestDigest)") {
-            repoDigests.append("\(ref.familiarName)@\(image.manifestDigest)")
+        for ref in image.references {
+            let named = ref.digest.map { "\(ref.familiarName)@\($0)" }
+                ?? (image.references.contains { $0.digest != nil && $0.name == ref.name } ? nil : "\(ref.familiarName)@\(image.manifestDigest)")
+            if let named, !repoDigests.contains(named) { repoDigests.append(named) }
         }
         var config: [(String, GoValue)] = []
         if let c = image.configuration.config {
@@ -42,7 +46,7 @@ struct ImageInspection {
         }
         var fields: [(String, GoValue)] = [
             ("Id", .string(image.id.description)),
-            ("RepoTags", .list(image.references.map { .string($0.familiar) })),
+            ("RepoTags", .list(image.references.filter { $0.digest == nil }.map { .string($0.familiar) })),
             ("RepoDigests", .list(repoDigests.map(GoValue.string))),
             ("Created", .string(image.configuration.created ?? "")),
             ("Config", .object(config)),

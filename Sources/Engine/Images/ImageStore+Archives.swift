@@ -256,7 +256,8 @@ extension ImageStore {
         for name in names {
             let image = try resolve(name)
             let ref = (try? ImageReference(parsing: name)).flatMap { image.references.contains($0) ? $0 : nil }
-            let refs = ref.map { [$0] } ?? image.references
+            // Only tags become RepoTags (a `name@sha256:…` name is not a tag).
+            let refs = (ref.map { [$0] } ?? image.references).filter { $0.tag != nil }
             if let i = selected.firstIndex(where: { $0.0.manifestDigest == image.manifestDigest }) {
                 for r in refs where !selected[i].1.contains(r) { selected[i].1.append(r) }
             } else {

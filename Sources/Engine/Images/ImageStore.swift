@@ -276,7 +276,13 @@ public struct ImageStore: Sendable {
         let ref = try? ImageReference(parsing: text)
         let byName = ref.map { image.references.contains($0) } ?? false
         var removal = Removal()
-        let remaining = byName ? image.references.filter { $0 != ref } : []
+        // As docker: the last tag of a repository takes that repository's digest names with it.
+        var doomed = ref.map { [$0] } ?? []
+        if byName, let ref, ref.digest == nil,
+           !image.references.contains(where: { $0 != ref && $0.name == ref.name && $0.digest == nil }) {
+            doomed += image.references.filter { $0.name == ref.name && $0.digest != nil }
+        }
+        let remaining = byName ? image.references.filter { !doomed.contains($0) } : []
         if remaining.isEmpty {
             let users = usedBy(image.id)
             if !users.isEmpty && !force { throw .inUse(text, containers: users) }
@@ -285,9 +291,11 @@ public struct ImageStore: Sendable {
             throw .invalidArchive("image \(image.id.short) has several names (\(image.references.map(\.familiar).joined(separator: ", "))): remove them by name, or use -f")
         }
         try updateIndex { (index) throws(ImageStoreError) in
-            if byName, let ref {
-                index.manifests.removeAll { $0.annotations?[Descriptor.refNameAnnotation] == ref.description }
-                removal.untagged.append(ref)
+            if byName {
+                for r in doomed {
+                    index.manifests.removeAll { $0.annotations?[Descriptor.refNameAnnotation] == r.description }
+                    removal.untagged.append(r)
+                }
             } else {
                 // By ID: every name of the image goes, and the image with them.
                 index.manifests.removeAll { $0.digest == image.manifestDigest }
