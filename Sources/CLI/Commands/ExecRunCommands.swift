@@ -170,11 +170,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .customLong("volume")], help: "Bind mount a volume.")
     var volumes: [String] = []
 
-    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never).")
-    var pull: String?
-
-    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
-    var quietPull = false
+    @OptionGroup var pulling: PullFlags
 
     @Flag(name: .customLong("no-deps"), help: "Don't start linked services.")
     var noDeps = false
@@ -233,7 +229,7 @@ struct RunCommand: ParsableCommand {
         let orchestrator = session.orchestrator
         let pullServices = orchestrator.selection([service], withDependencies: !noDeps)
         let record = try session.mutate { () throws(OrchestrationError) in
-            try orchestrator.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            try orchestrator.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             return try orchestrator.prepareRun(options)
         }
         Trace.mark("cli: container created")

@@ -82,6 +82,15 @@ struct PushCommand: ParsableCommand {
     }
 }
 
+/// `--pull` and `--quiet-pull` of `up`, `create` and `run`.
+struct PullFlags: ParsableArguments {
+    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never; default: each service's pull_policy).")
+    var pull: String?
+
+    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
+    var quietPull = false
+}
+
 /// `docker.io`, `localhost:5000` from what users type (`https://index.docker.io/v1/`, `http://host:5000`).
 func registryDomain(_ text: String?) -> String {
     guard var s = text?.filter({ $0 != " " }), !s.isEmpty else { return ImageReference.defaultDomain }

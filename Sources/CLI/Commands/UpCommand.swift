@@ -72,11 +72,7 @@ struct UpCommand: ParsableCommand {
     @Flag(name: .customLong("build"), help: "Build images before starting containers.")
     var build = false
 
-    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never).")
-    var pull: String?
-
-    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
-    var quietPull = false
+    @OptionGroup var pulling: PullFlags
 
     @Argument(help: "Services to start (default: all).")
     var services: [String] = []
@@ -115,7 +111,7 @@ struct UpCommand: ParsableCommand {
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: !noDeps)
         try session.mutate { () throws(OrchestrationError) in
-            try o.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }
         (session.progress as? TerminalProgress)?.finish()
@@ -213,11 +209,7 @@ struct CreateCommand: ParsableCommand {
     @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances.", valueName: "SERVICE=NUM"))
     var scale: [String] = []
 
-    @Option(name: .customLong("pull"), help: "Pull image before running (always, missing, never, build).")
-    var pull: String?
-
-    @Flag(name: .customLong("quiet-pull"), help: "Pull without printing progress information.")
-    var quietPull = false
+    @OptionGroup var pulling: PullFlags
 
     @Argument(help: "Services to create (default: all).")
     var services: [String] = []
@@ -237,7 +229,7 @@ struct CreateCommand: ParsableCommand {
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: true)
         try session.mutate { () throws(OrchestrationError) in
-            try o.pullForUp(services: pullServices, override: pull, quiet: quietPull)
+            try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }
     }
