@@ -239,18 +239,26 @@ import Engine
             return q
         }
         for q in pulls { try q.run() }
+        // A prune meanwhile waits for the pulls instead of collecting blobs they have not named yet.
+        let ingestFresh = fresh.sub("state/images/ingest")
+        let started = Date().addingTimeInterval(20)
+        while Date() < started && ((try? FileManager.default.contentsOfDirectory(atPath: ingestFresh)) ?? []).isEmpty { usleep(1000) }
+        let prune = try Swcompose.run(["image", "prune"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(prune.status == 0, "\(prune.stderr)")
         for q in pulls { q.waitUntilExit() }
         #expect(pulls.allSatisfy { $0.terminationStatus == 0 })
         let store = ImageStore(root: StateRoot(path: fresh.sub("state")))
         let listed = try store.list()
         #expect(listed.count == 1 && listed[0].id == big.id)
         #expect(try store.layers(of: listed[0]).count == 2)
+        #expect(listed[0].manifest.layers.allSatisfy { store.content.contains($0.digest) } && store.content.contains(listed[0].id),
+                "every blob of the image survived the prune")
 
         // What an interrupted pull leaves for resuming goes with `image prune`.
         let stale = fresh.sub("state/images/ingest/" + String(repeating: "ab", count: 32) + ".partial")
         FileManager.default.createFile(atPath: stale, contents: Data(repeating: 7, count: 4096))
-        let prune = try Swcompose.run(["image", "prune"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
-        #expect(prune.status == 0 && !FileManager.default.fileExists(atPath: stale), "\(prune.stderr)")
+        let pruneStale = try Swcompose.run(["image", "prune"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(pruneStale.status == 0 && !FileManager.default.fileExists(atPath: stale), "\(pruneStale.stderr)")
     }
 
     @Test func pushedImagesPullBack() throws {

@@ -142,7 +142,8 @@ extension ImageStore {
     /// `image load`: a `docker save` archive (legacy layout or the OCI layout docker writes since
     /// Engine 25) or an OCI image-layout archive, from a file or standard input (`path == nil`).
     public func load(path: String?) throws(ImageStoreError) -> [LoadedImage] {
-        try prepare()
+        let transfer = try holdForTransfer()
+        defer { withExtendedLifetime(transfer) {} }
         let label = path ?? "standard input"
         let reader: ArchiveReader
         do {

@@ -230,6 +230,17 @@ public struct ImageStore: Sendable {
         }
     }
 
+    // MARK: - Transfers
+
+    var transferLockPath: String { root.images + "/transfer.lock" }
+
+    /// Held (shared) while blobs are added that nothing names yet, so that `prune` (which takes it
+    /// exclusively) does not collect them.
+    public func holdForTransfer() throws(ImageStoreError) -> FileLock {
+        try prepare()
+        do { return try FileLock(transferLockPath, exclusive: false) } catch { throw .system(error) }
+    }
+
     // MARK: - Pull times
 
     var pulledPath: String { root.images + "/pulled.json" }
@@ -320,6 +331,10 @@ public struct ImageStore: Sendable {
     /// `image prune`: deletes images without a name (all unused images with `all`), then the blobs
     /// and unpacked layers nothing refers to any more.
     public func prune(all: Bool, usedBy: (Digest) -> [String], keepLayers: Set<Digest> = []) throws(ImageStoreError) -> PruneReport {
+        // Pulls and loads in progress have blobs they have not named yet: wait for them.
+        let transfers: FileLock
+        do { transfers = try FileLock(transferLockPath) } catch { throw .system(error) }
+        defer { withExtendedLifetime(transfers) {} }
         var report = PruneReport()
         let images = try list()
         var doomed: Set<Digest> = []

@@ -47,12 +47,14 @@ public struct ImagePuller: Sendable {
 
     public func pull(_ ref: ImageReference, platform wanted: Platform? = nil,
                      progress: @escaping @Sendable (Digest, LayerProgress) -> Void = { _, _ in }) async throws -> PullResult {
+        let transfer: FileLock
         do {
-            try store.prepare()
+            transfer = try store.holdForTransfer()
             try Sys.mkdirAll(ingestDirectory)
         } catch {
             throw RegistryError(.local, "\(error)")
         }
+        defer { withExtendedLifetime(transfer) {} }
         let top = try await client.manifest(ref)
         var manifestDoc = top
         var topIndex: [UInt8]?
