@@ -116,6 +116,44 @@ public struct BlobWriter {
         }
     }
 
+    /// Continues a blob kept at `path` between attempts (a download to resume): what is there is
+    /// hashed again and writing goes on after it (`size` says how much that is). A file of `limit`
+    /// bytes or more, or one that cannot be read, starts over. `commit` moves it into place as any
+    /// blob; `suspend` leaves it for the next attempt.
+    public init(store: ContentStore, resuming path: String, limit: Int64) throws(ContentStore.Failure) {
+        self.store = store
+        staging = path
+        do {
+            try store.prepare()
+            fd = try Sys.open(path, O_RDWR | O_CREAT, 0o644)
+        } catch {
+            throw .system(error)
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while hasher.count < limit {
+            guard let n = try? Sys.read(fd, into: &buffer) else { hasher = Hasher256(); break }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        if hasher.count >= limit || hasher.count == 0 {
+            do { try restart() } catch { Sys.close(fd); throw .system(error) }
+        }
+    }
+
+    /// Drops what was written and starts the blob again from its first byte.
+    public mutating func restart() throws(SystemError) {
+        try Sys.ftruncate(fd, 0)
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw SystemError("lseek", staging) }
+        hasher = Hasher256()
+    }
+
+    /// Closes the file and keeps it, for a later `init(store:resuming:limit:)`.
+    public mutating func suspend() {
+        guard open else { return }
+        Sys.close(fd)
+        open = false
+    }
+
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         try Sys.write(fd, bytes)
         hasher.update(bytes)

@@ -243,50 +243,34 @@ public struct ImagePuller: Sendable {
         }
 
         // What a previous attempt left: hashed again, then continued.
-        var hasher = Hasher256()
-        var offset: Int64 = 0
-        if let st = try? Sys.fileStatus(partial) {
-            offset = Int64(st.st_size)
-            if offset >= d.size { offset = 0 }
-            if offset > 0 {
-                do { hasher = try Self.hash(partial, upTo: offset) } catch { offset = 0; hasher = Hasher256() }
-            }
-        }
-        let response = try await client.blob(ref, d.digest, offset: offset)
-        if response.status == .ok && offset > 0 {
-            offset = 0
-            hasher = Hasher256()
-        }
-        let fd: Int32
-        do {
-            fd = try Sys.open(partial, O_WRONLY | O_CREAT, 0o644)
-            try Sys.ftruncate(fd, offset)
-            guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { throw SystemError("lseek", partial) }
-        } catch {
+        var writer: BlobWriter
+        do { writer = try BlobWriter(store: store.content, resuming: partial, limit: d.size) } catch {
             throw RegistryError(.local, "\(error)")
         }
-        var closed = false
-        defer { if !closed { Sys.close(fd) } }
-        var written = offset
+        defer { writer.suspend() }
+        var offset = writer.size
+        let response = try await client.blob(ref, d.digest, offset: offset)
+        if response.status == .ok && offset > 0 {
+            do { try writer.restart() } catch { throw RegistryError(.local, "\(error)") }
+            offset = 0
+        }
         var lastReport: Double = 0
-        progress(d.digest, .downloading(done: written, total: d.size))
+        progress(d.digest, .downloading(done: writer.size, total: d.size))
         do {
             for try await chunk in response.body {
                 var failure: SystemError?
                 chunk.withUnsafeReadableBytes { bytes in
-                    do throws(SystemError) { try Sys.write(fd, bytes) } catch { failure = error }
-                    hasher.update(bytes)
+                    do throws(SystemError) { try writer.write(bytes) } catch { failure = error }
                 }
                 if let failure { throw RegistryError(.local, failure.description) }
-                written += Int64(chunk.readableBytes)
-                if written > d.size {
-                    try? Sys.unlink(partial)
+                if writer.size > d.size {
+                    writer.abandon()
                     throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: the registry sent more than its \(d.size) bytes")
                 }
                 let now = MonotonicClock.now()
                 if now - lastReport >= 0.1 {
                     lastReport = now
-                    progress(d.digest, .downloading(done: written, total: d.size))
+                    progress(d.digest, .downloading(done: writer.size, total: d.size))
                 }
             }
         } catch let error as RegistryError {
@@ -294,44 +278,24 @@ public struct ImagePuller: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw RegistryError(.unreachable, "downloading blob \(d.digest) of \(ref.familiarName): \(RegistryClient.describeTransport(error)) (\(written) of \(d.size) bytes kept; pulling again resumes)")
+            throw RegistryError(.unreachable, "downloading blob \(d.digest) of \(ref.familiarName): \(RegistryClient.describeTransport(error)) (\(writer.size) of \(d.size) bytes kept; pulling again resumes)")
         }
+        let written = writer.size
         progress(d.digest, .downloading(done: written, total: d.size))
         guard written == d.size else {
             throw RegistryError(.unreachable, "downloading blob \(d.digest) of \(ref.familiarName): the connection ended after \(written) of \(d.size) bytes (pulling again resumes)")
         }
         progress(d.digest, .verifyingChecksum)
-        let actual = hasher.finalize()
-        guard actual == d.digest else {
-            try? Sys.unlink(partial)
-            throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(actual); nothing was kept")
-        }
         do {
-            try Sys.fsync(fd)
-            Sys.close(fd)
-            closed = true
-            try store.content.commit(staging: partial, digest: d.digest)
+            _ = try writer.commit(expected: d.digest)
+        } catch .mismatch(let m) {
+            throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(m.actual); nothing was kept")
         } catch {
             throw RegistryError(.local, "\(error)")
         }
         try? Sys.unlink(lockPath)
         progress(d.digest, .downloadComplete)
         return written - offset
-    }
-
-    static func hash(_ path: String, upTo limit: Int64) throws(SystemError) -> Hasher256 {
-        let handle = try FileHandle(path: path, flags: O_RDONLY)
-        var hasher = Hasher256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var remaining = limit
-        while remaining > 0 {
-            let n = try Sys.read(handle.fd, into: &buffer)
-            if n == 0 { break }
-            let take = Int(min(Int64(n), remaining))
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<take])) }
-            remaining -= Int64(take)
-        }
-        return hasher
     }
 
     /// Unpacks a layer (checking its diff_id) on a thread of its own: libarchive blocks.
