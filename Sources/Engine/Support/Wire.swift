@@ -230,7 +230,7 @@ struct WireKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func superEncoder(forKey key: Key) -> Encoder { WireTreeEncoder(node: child(key), path: codingPath + [key]) }
 }
 
-struct WireUnkeyedEncoder: UnkeyedEncodingContainer {
+struct WireUnkeyedEncoder: UnkeyedEncodingContainer, WireValueEncoding {
     let node: WireNode
     var codingPath: [CodingKey]
     var count: Int { node.items.count }
@@ -241,27 +241,9 @@ struct WireUnkeyedEncoder: UnkeyedEncodingContainer {
         return child
     }
 
-    private func put(_ v: WireValue) { child().set(v) }
+    /// Each value goes into a new item.
+    func target() -> WireNode { child() }
 
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { put(.int(value)) }
-    mutating func encode(_ value: UInt) throws { put(.int(Int64(bitPattern: UInt64(value)))) }
-    mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.int(Int64(bitPattern: value))) }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        if let bytes = value as? [UInt8] { return put(.bytes(bytes)) }
-        try value.encode(to: WireTreeEncoder(node: child(), path: codingPath))
-    }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         WireTreeEncoder(node: child(), path: codingPath).container(keyedBy: keyType)
     }
@@ -271,11 +253,22 @@ struct WireUnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func superEncoder() -> Encoder { WireTreeEncoder(node: child(), path: codingPath) }
 }
 
-struct WireSingleEncoder: SingleValueEncodingContainer {
+struct WireSingleEncoder: SingleValueEncodingContainer, WireValueEncoding {
     let node: WireNode
     var codingPath: [CodingKey]
 
-    private func put(_ v: WireValue) { node.set(v) }
+    func target() -> WireNode { node }
+}
+
+/// The unkeyed and single-value containers store values the same way, each in the node `target()`
+/// gives (a new item of a list, or the container's own node).
+protocol WireValueEncoding {
+    var codingPath: [CodingKey] { get }
+    func target() -> WireNode
+}
+
+extension WireValueEncoding {
+    private func put(_ v: WireValue) { target().set(v) }
 
     mutating func encodeNil() throws { put(.null) }
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
@@ -294,7 +287,7 @@ struct WireSingleEncoder: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { put(.int(Int64(bitPattern: value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         if let bytes = value as? [UInt8] { return put(.bytes(bytes)) }
-        try value.encode(to: WireTreeEncoder(node: node, path: codingPath))
+        try value.encode(to: WireTreeEncoder(node: target(), path: codingPath))
     }
 }
 
