@@ -1,7 +1,7 @@
 import Crypto
 
 /// A content digest, `sha256:<64 hex>`.
-public struct Digest: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct Digest: Sendable, Hashable, Comparable, TextCodable {
     public let algorithm: String
     public let hex: String
 
@@ -24,18 +24,7 @@ public struct Digest: Sendable, Hashable, Comparable, Codable, CustomStringConve
 
     public static func < (a: Digest, b: Digest) -> Bool { a.hex < b.hex }
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let d = Digest(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid digest \(text)"))
-        }
-        self = d
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
+    public static let textKind = "digest"
 
     public static func of(_ bytes: [UInt8]) -> Digest {
         var h = Hasher256()

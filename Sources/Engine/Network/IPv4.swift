@@ -1,5 +1,5 @@
 /// An IPv4 address.
-public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct IPv4Address: Sendable, Hashable, Comparable, TextCodable {
     public var value: UInt32
 
     public init(_ value: UInt32) { self.value = value }
@@ -23,22 +23,11 @@ public struct IPv4Address: Sendable, Hashable, Comparable, Codable, CustomString
     public var description: String { bytes.map(String.init).joined(separator: ".") }
     public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let a = IPv4Address(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid IPv4 address \(text)"))
-        }
-        self = a
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
+    public static let textKind = "IPv4 address"
 }
 
 /// An IPv4 subnet in CIDR form.
-public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv4Network: Sendable, Hashable, TextCodable {
     public var address: IPv4Address
     public var prefix: Int
 
@@ -70,16 +59,5 @@ public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible 
     /// The n-th address of the subnet (1 is the first host).
     public func host(_ n: UInt32) -> IPv4Address { IPv4Address(base.value &+ n) }
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let n = IPv4Network(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid subnet \(text)"))
-        }
-        self = n
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
+    public static let textKind = "subnet"
 }
