@@ -31,14 +31,15 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .target(name: "CLinux"),
+        .target(name: "Diagnostics", exclude: ["README.md"]),
         .target(
             name: "ComposeModel",
-            dependencies: ["CYAML"],
+            dependencies: ["CYAML", "Diagnostics"],
             exclude: ["README.md"]
         ),
         .target(
             name: "Engine",
-            dependencies: ["CArchive", "CLinux", "CSeccomp", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["Diagnostics", "CArchive", "CLinux", "CSeccomp", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")],

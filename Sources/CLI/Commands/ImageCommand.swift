@@ -17,7 +17,7 @@ struct StoreContext {
     let store: ImageStore
 
     init() {
-        root = StateRoot(environment: Terminal.environment)
+        root = StateAccess.root()
         store = ImageStore(root: root)
     }
 

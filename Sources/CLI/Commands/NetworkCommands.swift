@@ -45,9 +45,9 @@ struct NetworkCommand: ParsableCommand {
         commandName: "network", abstract: "Manage networks.",
         subcommands: [List.self, Inspect.self, Remove.self, Prune.self])
 
-    static var store: NetworkStore { NetworkStore(root: StateRoot(environment: Terminal.environment)) }
+    static var store: NetworkStore { NetworkStore(root: StateAccess.root()) }
     static func isAlive(_ id: String) -> Bool {
-        ContainerStore(runtime: Runtime(root: StateRoot(environment: Terminal.environment))).state(id).isAlive
+        ContainerStore(runtime: Runtime(root: StateAccess.root())).state(id).isAlive
     }
 
     struct List: ParsableCommand {
@@ -91,7 +91,7 @@ struct NetworkCommand: ParsableCommand {
                     Terminal.writeError("Error response from daemon: network \(name) not found\n")
                     throw ExitCode.failure
                 }
-                let containers = ContainerStore(runtime: Runtime(root: StateRoot(environment: Terminal.environment)))
+                let containers = ContainerStore(runtime: Runtime(root: StateAccess.root()))
                 let endpoints = n.endpoints.keys.sorted().map { id -> String in
                     let e = n.endpoints[id]!
                     let name = (try? containers.spec(id).name) ?? ""

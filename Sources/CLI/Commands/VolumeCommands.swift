@@ -12,7 +12,7 @@ struct VolumeCommand: ParsableCommand {
         commandName: "volume", abstract: "Manage volumes.",
         subcommands: [Create.self, List.self, Inspect.self, Remove.self, Prune.self])
 
-    static var root: StateRoot { StateRoot(environment: Terminal.environment) }
+    static var root: StateRoot { StateAccess.root() }
     static var store: VolumeStore { VolumeStore(root: root) }
     static var containers: ContainerStore { ContainerStore(runtime: Runtime(root: root)) }
 
@@ -165,7 +165,7 @@ struct LsCommand: ParsableCommand {
     var format: String = "table"
 
     func run() throws {
-        let store = ContainerStore(runtime: Runtime(root: StateRoot(environment: Terminal.environment)))
+        let store = ContainerStore(runtime: Runtime(root: StateAccess.root()))
         var projects: [String: (states: [String: Int], files: String)] = [:]
         for r in store.list() {
             guard let name = r.spec.labels["com.docker.compose.project"] else { continue }
@@ -202,7 +202,7 @@ struct InspectCommand: ParsableCommand {
     var containers: [String]
 
     func run() throws {
-        let store = ContainerStore(runtime: Runtime(root: StateRoot(environment: Terminal.environment)))
+        let store = ContainerStore(runtime: Runtime(root: StateAccess.root()))
         var out: [String] = []
         for name in containers {
             guard let r = try? store.find(name) else {

@@ -21,7 +21,7 @@ struct ComposeSession {
     static func open(_ global: GlobalOptions, services: [String] = []) throws -> ComposeSession {
         let context = ProjectContext(global)
         let loaded = try context.load(context.options(services: services))
-        let runtime = Runtime(root: StateRoot(environment: context.environment))
+        let runtime = Runtime(root: StateAccess.root(context.environment))
         let progress = Progress.make(global.progress, ansi: global.ansi, environment: context.environment)
         do {
             let orchestrator = try Orchestrator(project: loaded.project, runtime: runtime, progress: global.dryRun ? DryRunProgress() : progress,
@@ -53,7 +53,7 @@ struct ComposeSession {
         let lock: FileLock
         do {
             let dir = runtime.root.projects + "/" + project.name
-            try Sys.mkdirAll(dir)
+            try Sys.mkdirAll(dir, 0o700)
             if let free = try FileLock.attempt(dir + "/lock") {
                 lock = free
             } else {

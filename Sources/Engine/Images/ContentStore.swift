@@ -26,8 +26,8 @@ public struct ContentStore: Sendable {
     public func read(_ digest: Digest) throws(SystemError) -> [UInt8] { try Files.read(path(digest)) }
 
     func prepare() throws(SystemError) {
-        try Sys.mkdirAll(blobDirectory)
-        try Sys.mkdirAll(stagingDirectory)
+        try Sys.mkdirAll(blobDirectory, 0o700)
+        try Sys.mkdirAll(stagingDirectory, 0o700)
     }
 
     /// A staging file; the name carries the pid so that leftovers of dead writers can be removed.

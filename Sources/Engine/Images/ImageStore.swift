@@ -75,8 +75,9 @@ public struct ImageStore: Sendable {
     /// Creates the layout if needed and clears what dead commands left behind.
     public func prepare() throws(ImageStoreError) {
         do {
+            try root.ensure(root.images)
+            try root.ensure(root.layers)
             try content.prepare()
-            try Sys.mkdirAll(root.layers)
             if !Sys.exists(root.images + "/oci-layout") {
                 try Files.writeAtomically(root.images + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}")
             }

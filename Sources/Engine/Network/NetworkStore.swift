@@ -76,7 +76,7 @@ public struct NetworkStore: Sendable {
 
     func lock() throws(NetworkError) -> FileLock {
         do {
-            try Sys.mkdirAll(directory)
+            try root.ensure(directory)
             return try FileLock(directory + "/.lock")
         } catch {
             throw .system(error.description)
@@ -87,7 +87,7 @@ public struct NetworkStore: Sendable {
     /// networks is serialised host-wide (subnets are chosen from what the host has).
     func hostLock() throws(NetworkError) -> FileLock {
         do {
-            try Sys.mkdirAll("/run/swcompose")
+            try Sys.mkdirAll("/run/swcompose", 0o700)
             return try FileLock("/run/swcompose/networks.lock")
         } catch {
             throw .system(error.description)

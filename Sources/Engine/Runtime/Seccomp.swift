@@ -299,7 +299,7 @@ extension SeccompFilter {
         let path = cacheDirectory + "/" + Digest.of(encoded).hex + ".bpf"
         if let cached = try? Files.read(path), !cached.isEmpty, cached.count % 8 == 0 { return cached }
         let program = try compile()
-        try? Sys.mkdirAll(cacheDirectory)
+        try? Sys.mkdirAll(cacheDirectory, 0o700)
         try? Files.writeAtomically(path, program, mode: 0o600, durable: false)
         return program
     }

@@ -153,7 +153,7 @@ public struct ContainerStore: Sendable {
         do {
             try claimName(spec.name, id: spec.id)
             let dir = runtime.containerDirectory(spec.id)
-            try Sys.mkdirAll(dir)
+            try runtime.root.ensure(dir)
             try writeEtcFiles(spec)
             try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec), durable: false)
             try write(ContainerState(), id: spec.id)
@@ -172,7 +172,7 @@ public struct ContainerStore: Sendable {
         guard VolumeStore.isValidName(name) else {
             throw ContainerStoreError.corrupt(id, "invalid container name \"\(name)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         }
-        try Sys.mkdirAll(namesDirectory)
+        try runtime.root.ensure(namesDirectory)
         let path = namesDirectory + "/" + name
         for _ in 0..<3 {
             let fd = cl_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -202,7 +202,7 @@ public struct ContainerStore: Sendable {
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.
     func writeEtcFiles(_ spec: ContainerSpec) throws(SystemError) {
         let dir = runtime.containerDirectory(spec.id)
-        try Files.writeAtomically(dir + "/hostname", spec.hostname + "\n", durable: false)
+        try Files.writeAtomically(dir + "/hostname", spec.hostname + "\n", mode: 0o644, durable: false)
         var hosts = """
         127.0.0.1\tlocalhost
         ::1\tlocalhost ip6-localhost ip6-loopback
@@ -213,8 +213,9 @@ public struct ContainerStore: Sendable {
 
         """
         for entry in spec.extraHosts { hosts += "\(entry.address)\t\(entry.name)\n" }
-        try Files.writeAtomically(dir + "/hosts", hosts, durable: false)
-        try Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(spec.dns), durable: false)
+        // Bind-mounted into the container, where any user reads them (the tree above stays private).
+        try Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
+        try Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(spec.dns), mode: 0o644, durable: false)
     }
 
     /// A file of the container's own (a secret, a config), under its directory, with mode and owner.

@@ -88,7 +88,7 @@ public struct LayerStore: Sendable {
 
     func unpack(blobPath: String, blob: Digest, chainID: Digest?, expectedDiffID: Digest?) throws(Failure) -> Layer {
         do {
-            try Sys.mkdirAll(root)
+            try Sys.mkdirAll(root, 0o700)
         } catch {
             throw .system(error)
         }

@@ -55,11 +55,12 @@ public struct VolumeStore: Sendable {
         guard Self.isValidName(name) else { throw .invalidName(name) }
         if let existing = try? inspect(name) { return existing }
         do {
-            try Sys.mkdirAll(root.volumes)
+            try root.ensure(root.volumes)
             let lock = try FileLock(root.volumes + "/.lock")
             defer { _ = lock }
             if let existing = try? inspect(name) { return existing }
-            try Sys.mkdirAll(dataPath(name))
+            try root.ensure(directory(name))
+            try Sys.mkdir(dataPath(name), 0o755)
             var record = VolumeRecord(name: name)
             record.labels = labels
             record.anonymous = anonymous

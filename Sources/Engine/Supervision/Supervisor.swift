@@ -117,7 +117,14 @@ public final class Supervisor {
             writeError("usage: swcompose __supervise STATE_ROOT GROUP\n")
             return 2
         }
-        let supervisor = Supervisor(runtime: Runtime(root: StateRoot(path: arguments[0])), group: arguments[1])
+        let root = StateRoot(path: arguments[0])
+        do {
+            try root.prepare()
+        } catch {
+            writeError("\(error)\n")
+            return 1
+        }
+        let supervisor = Supervisor(runtime: Runtime(root: root), group: arguments[1])
         return supervisor.run()
     }
 
@@ -130,7 +137,7 @@ public final class Supervisor {
 
     func run() -> Int32 {
         do {
-            try Sys.mkdirAll(paths.directory)
+            try runtime.root.ensure(paths.directory)
         } catch {
             Self.writeError("\(error)\n")
             return 1

@@ -61,7 +61,7 @@ public final class SupervisorClient {
     /// one already running).
     static func spawn(runtime: Runtime, group: String) throws {
         let paths = SupervisorPaths(root: runtime.root, group: group)
-        try Sys.mkdirAll(paths.directory)
+        try runtime.root.ensure(paths.directory)
         var ready: [Int32] = [0, 0]
         try Sys.check("pipe") { cl_pipe2(&ready, O_CLOEXEC) }
         defer { Sys.close(ready[0]) }

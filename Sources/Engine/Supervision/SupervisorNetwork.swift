@@ -118,13 +118,13 @@ extension Supervisor {
         if let first = endpoints.first.flatMap({ made[$0.network] }) {
             var hosts = (try? Files.readText(dir + "/hosts")) ?? ""
             hosts += "\(first.address)\t\(m.spec.hostname)\n"
-            try? Files.writeAtomically(dir + "/hosts", hosts, durable: false)
+            try? Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
         }
         if let resolverAddress {
             var dns = m.spec.dns
             dns.servers = [resolverAddress.description]
             if dns.options.isEmpty { dns.options = ["ndots:0"] }
-            try? Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(dns), durable: false)
+            try? Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(dns), mode: 0o644, durable: false)
         }
     }
 

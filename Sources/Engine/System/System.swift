@@ -365,7 +365,7 @@ public enum Files {
     /// Writes a temporary file beside `path` and renames it into place, so readers see the old or the
     /// new content, never a mix. `durable` also fsyncs the file and its directory (records that must
     /// survive a power loss); without it the rename is atomic but may be lost in a crash.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws(SystemError) {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, durable: Bool = true) throws(SystemError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             let file = try FileHandle(path: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
@@ -379,7 +379,7 @@ public enum Files {
         if durable { try? syncDirectory(of: path) }
     }
 
-    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644, durable: Bool = true) throws(SystemError) {
+    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o600, durable: Bool = true) throws(SystemError) {
         try writeAtomically(path, Array(text.utf8), mode: mode, durable: durable)
     }
 

@@ -50,7 +50,7 @@ public struct ImagePuller: Sendable {
         let transfer: FileLock
         do {
             transfer = try store.holdForTransfer()
-            try Sys.mkdirAll(ingestDirectory)
+            try Sys.mkdirAll(ingestDirectory, 0o700)
         } catch {
             throw RegistryError(.local, "\(error)")
         }
