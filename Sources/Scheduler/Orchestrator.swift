@@ -894,6 +894,9 @@ public final class Orchestrator {
             }
             try waitForDependencies(of: options.service, selected: Set(project.services.keys))
         }
+        // As `up` would: the networks the service joins (its volumes come with the container), so that
+        // `run` works in a checkout that was never brought up.
+        try createNetworks(for: [options.service])
         let image = try self.image(for: service)
         var overrides = options.overrides
         let slug = String(ContainerStore.newID().prefix(12))

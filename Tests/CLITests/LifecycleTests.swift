@@ -145,6 +145,41 @@ import Engine
         #expect(try p.run(["ps", "-a"]).stdout.contains("\(p.project)-tool-run-"))
     }
 
+    /// `run --rm app npm install` in a fresh checkout: the first command ever run on the project.
+    @Test func runInACheckoutThatWasNeverUp() throws {
+        let p = try ProjectFixture("fresh", compose: """
+            services:
+              probe:
+                image: swcompose/busybox
+                command: ["true"]
+                volumes: ["cache:/cache"]
+                networks: [default, back]
+            networks:
+              back: {}
+            volumes:
+              cache: {}
+            """)
+        let run = try p.run(["run", "--rm", "-T", "probe", "sh", "-c", "echo hi > /cache/x && cat /cache/x && ip -o -4 addr show | grep -c 'eth[0-9]'"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "hi\n2\n", "\(run.stdout)")
+        #expect(try p.run(["ps", "-a", "-q"]).stdout.isEmpty, "the one-off container is gone")
+        let networks = try p.run(["network", "ls"]).stdout
+        #expect(networks.contains("\(p.project)_default") && networks.contains("\(p.project)_back"), "\(networks)")
+        #expect(try p.run(["volume", "ls", "-q"]).stdout.contains("\(p.project)_cache"))
+        // The volume was made for it and keeps what the run wrote.
+        #expect(try p.run(["run", "--rm", "-T", "probe", "cat", "/cache/x"]).stdout == "hi\n")
+
+        // A container that cannot start: docker compose's exit code 1, a message that says what failed
+        // (there is no daemon), and no record left behind.
+        let failed = try p.run(["run", "--rm", "-T", "probe", "nosuch"])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("failed to start container \(p.project)-probe-run-"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("exec: \"nosuch\": executable file not found in $PATH"), "\(failed.stderr)")
+        #expect(!failed.stderr.contains("daemon"))
+        #expect(try p.run(["ps", "-a", "-q"]).stdout.isEmpty, "a --rm container that could not start is removed")
+        #expect(try p.run(["run", "--rm", "-T", "probe", "sh", "-c", "exit 7"]).status == 7, "the container's own code passes through")
+    }
+
     @Test func killedSupervisorIsReplacedAndContainersKeepRunning() throws {
         let p = try ProjectFixture("adopt", compose: """
             services:

@@ -245,7 +245,7 @@ struct RunCommand: ParsableCommand {
         if detach {
             let (reply, _) = try client.request(.start(id: record.id, attach: false))
             if case .failed(let message) = reply {
-                Terminal.writeError("Error response from daemon: \(message)\n")
+                Terminal.writeError("failed to start container \(record.name): \(message)\n")
                 throw ExitCode.failure
             }
             Terminal.write(record.name + "\n")
@@ -256,11 +256,6 @@ struct RunCommand: ParsableCommand {
         // With --rm the supervisor removes the container (and its anonymous volumes) once it exits.
         Trace.mark("cli: done")
         if code != 0 { throw ExitCode(code) }
-    }
-
-    /// docker's codes for a container that could not start: 127 for a missing program, 126 otherwise.
-    static func exitCode(forStartFailure message: String) -> Int32 {
-        message.contains("not found") || message.contains("no such file") ? 127 : 126
     }
 
     /// Starts the container attached to this terminal and returns its exit code.
@@ -280,8 +275,9 @@ struct RunCommand: ParsableCommand {
         try client.send(.wait(id: record.id))
         let (reply, fds) = try client.receive()
         if case .failed(let message) = reply {
-            Terminal.writeError("Error response from daemon: \(message)\n")
-            return Self.exitCode(forStartFailure: message)
+            // docker compose exits 1 when the container cannot start (only its own exit code passes through).
+            Terminal.writeError("failed to start container \(record.name): \(message)\n")
+            return 1
         }
         var master = tty ? fds.first : nil
         let raw = master != nil ? RawTerminal() : nil

@@ -469,19 +469,8 @@ public final class Supervisor {
         var childFDs: [Int32] = []
         defer { childFDs.forEach(Sys.close) }
         func fail(_ message: String, code: Int32 = 128) {
-            releasePorts(m.spec.id)
-            detachNetworks(m)
-            m.state.ports = []
-            m.outputs.keys.forEach { unwatch($0); Sys.close($0) }
-            m.outputs = [:]
-            m.state.error = message
-            m.state.exitCode = code
-            if m.state.status != .created { m.state.status = .exited }
-            m.state.finishedAt = Timestamp.rfc3339()
-            persist(m)
-            if let client { reply(client, .failed(message: message)) }
-            for w in m.waiters { reply(w, .exited(code: code, oomKilled: false)) }
-            m.waiters = []
+            if let client { m.startReply = (client, false) }
+            startFailed(m, message: message, code: code)
         }
         let layers = LayerStore(root: runtime.root.layers)
         var layerDirectories: [String] = []
@@ -627,20 +616,40 @@ public final class Supervisor {
         } catch {
             unwatch(socket)
             m.pending = nil
-            releasePorts(m.spec.id)
-            detachNetworks(m)
-            m.state.ports = []
-            m.outputs.keys.forEach { unwatch($0); Sys.close($0) }
-            m.outputs = [:]
-            m.state.error = error.description
-            m.state.exitCode = Self.exitCode(for: error)
-            if m.state.status != .created { m.state.status = .exited }
-            m.state.finishedAt = Timestamp.rfc3339()
-            persist(m)
-            if let reply = m.startReply { self.reply(reply.client, .failed(message: error.description)) }
-            m.startReply = nil
-            for w in m.waiters { self.reply(w, .exited(code: m.state.exitCode, oomKilled: false)) }
-            m.waiters = []
+            startFailed(m, message: error.description, code: Self.exitCode(for: error))
+        }
+    }
+
+    /// A start that failed: what it had set up undone, the failure recorded (and a `run --rm`
+    /// container removed, as docker removes an auto-remove container that could not start), then the
+    /// starter and the waiters told.
+    func startFailed(_ m: Managed, message: String, code: Int32) {
+        releasePorts(m.spec.id)
+        detachNetworks(m)
+        m.state.ports = []
+        m.outputs.keys.forEach { unwatch($0); Sys.close($0) }
+        m.outputs = [:]
+        m.state.error = message
+        m.state.exitCode = code
+        if m.state.status != .created { m.state.status = .exited }
+        m.state.finishedAt = Timestamp.rfc3339()
+        persist(m)
+        if m.spec.labels["io.swcompose.remove-on-exit"] == "true" { removeOneOff(m) }
+        if let reply = m.startReply { self.reply(reply.client, .failed(message: message)) }
+        m.startReply = nil
+        for w in m.waiters { reply(w, .exited(code: code, oomKilled: false)) }
+        m.waiters = []
+    }
+
+    /// Removes a `run --rm` container and its anonymous volumes.
+    func removeOneOff(_ m: Managed) {
+        guard (try? store.remove(m.spec.id)) != nil else { return }
+        managed[m.spec.id] = nil
+        let volumes = VolumeStore(root: runtime.root)
+        for mount in m.spec.mounts where mount.kind == .volume {
+            if let v = try? volumes.inspect(mount.source), v.anonymous {
+                try? volumes.remove(mount.source, containers: store)
+            }
         }
     }
 
@@ -773,15 +782,7 @@ public final class Supervisor {
         if m.restartAt == nil && m.spec.labels["io.swcompose.remove-on-exit"] == "true" {
             // `run --rm`: removed as soon as it has exited, with its anonymous volumes, before the
             // waiters hear the exit code.
-            if (try? store.remove(id)) != nil {
-                managed[id] = nil
-                let volumes = VolumeStore(root: runtime.root)
-                for mount in m.spec.mounts where mount.kind == .volume {
-                    if let v = try? volumes.inspect(mount.source), v.anonymous {
-                        try? volumes.remove(mount.source, containers: store)
-                    }
-                }
-            }
+            removeOneOff(m)
         }
         for w in m.waiters { reply(w, .exited(code: m.state.exitCode, oomKilled: oom)) }
         m.waiters = []
