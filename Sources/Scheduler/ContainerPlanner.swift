@@ -483,7 +483,14 @@ public struct ContainerPlanner {
             if !address.isEmpty && IPv4Address(address) == nil {
                 throw PlanError("invalid ipv4_address \"\(address)\"", at: service.locations["networks"])
             }
-            endpoints.append(NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address))
+            // A per-network mac_address, else the service's for its first network (as docker compose).
+            var mac = config?.macAddress ?? ""
+            if mac.isEmpty && endpoints.isEmpty { mac = service.macAddress }
+            if !mac.isEmpty && Netlink.parseMAC(mac) == nil {
+                throw PlanError("invalid mac_address \"\(mac)\" (six hex pairs, as 02:42:ac:11:00:02)", at: service.locations["mac_address"] ?? service.locations["networks"])
+            }
+            endpoints.append(NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address,
+                                                 macAddress: mac.isEmpty ? nil : mac.lowercased()))
         }
         return .bridged(endpoints)
     }

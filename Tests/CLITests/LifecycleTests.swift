@@ -24,7 +24,7 @@ import Engine
         // The CLI has exited; the container keeps running under the supervisor.
         let web = try #require(p.container("web"))
         #expect(p.store.state(web.id).isAlive)
-        #expect(p.eventually { p.store.state(p.container("job")!.id).status == .exited })
+        #expect(try p.run(["wait", "job"]).stdout == "3\n", "wait blocks until the job has exited")
 
         let ps = try p.run(["ps"])
         #expect(ps.stdout.hasPrefix("NAME"))
@@ -39,7 +39,8 @@ import Engine
         let decoded = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(decoded.contains { $0["Service"] as? String == "job" && $0["ExitCode"] as? Int == 3 && $0["State"] as? String == "exited" })
 
-        #expect(p.eventually { (try? p.run(["logs", "web"]).stdout.contains("to stderr")) == true })
+        // What a container prints is in its log within a moment (a user reads it right away).
+        #expect(p.eventually(1) { (try? p.run(["logs", "web"]).stdout.contains("to stderr")) == true })
         let logs = try p.run(["logs", "--no-color"])
         #expect(logs.stdout.contains("web-1  | web started\n"))
         #expect(logs.stdout.contains("web-1  | to stderr\n"))
@@ -110,7 +111,8 @@ import Engine
         #expect(!(try p.run(["ps", "plain"]).stdout.contains("(Paused)")))
         let kill = try p.run(["kill", "-s", "SIGKILL", "plain"])
         #expect(kill.status == 0, "\(kill.stderr)")
-        #expect(p.eventually { p.store.state(p.container("plain")!.id).status == .exited })
+        #expect(try p.run(["wait", "plain"]).stdout == "137\n")
+        #expect(p.store.state(p.container("plain")!.id).status == .exited)
     }
 
     @Test func runHonoursDependenciesOverridesAndExitCodes() throws {
@@ -217,7 +219,7 @@ import Engine
             """)
         #expect(try p.run(["up", "-d"]).status == 0)
         let id = try #require(p.container("hog")).id
-        #expect(p.eventually(30) { p.store.state(id).status == .exited })
+        #expect(try p.run(["wait", "hog"]).stdout == "137\n")
         let state = p.store.state(id)
         #expect(state.oomKilled)
         #expect(state.exitCode == 137)
@@ -238,7 +240,7 @@ import Engine
               site: {}
             """)
         #expect(try p.run(["up", "-d"]).status == 0)
-        #expect(p.eventually { (try? p.run(["logs", "app"]).stdout.contains("tmpfs")) == true })
+        #expect(p.eventually(1) { (try? p.run(["logs", "app"]).stdout.contains("tmpfs")) == true })
         let logs = try p.run(["logs", "--no-log-prefix", "app"]).stdout
         #expect(logs.contains("from the image\n"), "a new named volume is filled from the image: \(logs)")
         #expect(logs.contains("read-only\n"))

@@ -52,13 +52,124 @@ import Engine
         return String(text[split.upperBound...])
     }
 
-    static func waitForHTTP(_ url: String, _ seconds: Double = 5) -> String? {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if let body = http(url) { return body }
-            usleep(100_000)
+    /// A GET and how long it took (2 s at most: a hang shows as nil after 2 s).
+    static func timedHTTP(_ url: String) -> (body: String?, seconds: Double) {
+        let start = Date()
+        let body = http(url)
+        return (body, Date().timeIntervalSince(start))
+    }
+
+    /// An httpd whose page is new with every container, healthy once it answers.
+    static func webService(_ extra: String = "") -> String {
+        """
+          web:
+            image: swcompose/busybox
+            command: ["sh", "-c", "cat /proc/sys/kernel/random/uuid > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+            healthcheck:
+              test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+              interval: 1s
+        \(extra)
+        """
+    }
+
+    /// What a user does: `up --wait`, then curl the published port and the container's own address
+    /// at once — cycle after cycle, as addresses are reused.
+    @Test func portsAnswerTheMomentUpWaitReturnsCycleAfterCycle() throws {
+        let port = Self.freePort()
+        let p = try ProjectFixture("ready", compose: "services:\n" + Self.webService("    ports: [\"127.0.0.1:\(port):80\"]"))
+        for cycle in 1...10 {
+            let up = try p.run(["up", "-d", "--wait"])
+            #expect(up.status == 0, "\(up.stderr)")
+            let page = try #require(try p.run(["exec", "-T", "web", "cat", "/tmp/index.html"]).stdout as String?)
+            let published = Self.timedHTTP("http://127.0.0.1:\(port)/")
+            #expect(published.body == page && published.seconds < 0.1, "cycle \(cycle): \(published.body ?? "no answer") after \(published.seconds) s")
+            let address = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
+            let direct = Self.timedHTTP("http://\(address):80/")
+            #expect(direct.body == page && direct.seconds < 0.1, "cycle \(cycle): \(address): \(direct.body ?? "no answer") after \(direct.seconds) s")
+            #expect(try p.run(["down", "-t", "0"]).status == 0)
         }
-        return nil
+    }
+
+    /// A peer recreated (new container, the same address) or restarted (the same container) is reached
+    /// by the client that talked to its predecessor at once, on every network they share.
+    @Test func aRecreatedOrRestartedPeerIsReachedAtOnce() throws {
+        let port = Self.freePort()
+        let p = try ProjectFixture("peer", compose: """
+            services:
+            \(Self.webService("""
+                ports: ["127.0.0.1:\(port):80"]
+                networks: [default, second]
+            """))
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [default, second]
+            networks:
+              second: {}
+            """)
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        func fetch(_ host: String) throws -> (body: String, seconds: Double) {
+            let start = Date()
+            let r = try p.run(["exec", "-T", "client", "timeout", "3", "wget", "-qO-", "http://\(host)/"])
+            return (r.status == 0 ? r.stdout : "failed: \(r.stderr)", Date().timeIntervalSince(start))
+        }
+        func addresses() throws -> (String, String) {
+            let networks = p.store.state(try #require(p.container("web")).id).networks
+            return (try #require(networks["\(p.project)_default"]?.address.description),
+                    try #require(networks["\(p.project)_second"]?.address.description))
+        }
+        var previous = try fetch("web").body
+        var (onDefault, onSecond) = try addresses()
+        #expect(try fetch(onSecond).body == previous, "the client has talked to web on both networks")
+        for round in 1...6 {
+            let recreate = round % 2 == 1
+            let step = recreate ? try p.run(["up", "-d", "--wait", "--force-recreate", "web"])
+                                : try p.run(["restart", "web"])
+            #expect(step.status == 0, "\(step.stderr)")
+            if !recreate { #expect(try p.run(["up", "-d", "--wait", "web"]).status == 0) }
+            let page = try p.run(["exec", "-T", "web", "cat", "/tmp/index.html"]).stdout
+            #expect(page != previous, "a new incarnation")
+            let (nowDefault, nowSecond) = try addresses()
+            if !recreate { #expect(nowDefault == onDefault && nowSecond == onSecond, "restart keeps the addresses") }
+            (onDefault, onSecond) = (nowDefault, nowSecond)
+            // exec itself takes some tens of milliseconds; a stale neighbour entry takes seconds.
+            for target in ["web", onDefault, onSecond] {
+                let got = try fetch(target)
+                #expect(got.body == page && got.seconds < 1, "round \(round) (\(recreate ? "recreated" : "restarted")), \(target): \(got.body) after \(got.seconds) s")
+            }
+            let published = Self.timedHTTP("http://127.0.0.1:\(port)/")
+            #expect(published.body == page && published.seconds < 0.1, "round \(round): published port: \(published.body ?? "no answer") after \(published.seconds) s")
+            previous = page
+        }
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    /// A user-set MAC address that changes for the same IP: the endpoint announces itself when it comes
+    /// up (gratuitous ARP), so the client's cached entry for the old MAC is replaced at once.
+    @Test func aChangedMACAddressIsAnnounced() throws {
+        let p = try ProjectFixture("garp", compose: """
+            services:
+            \(Self.webService("    mac_address: ${WEB_MAC}\n    networks:\n      default:\n        ipv4_address: 10.214.9.10"))
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+            networks:
+              default:
+                ipam:
+                  config: [{subnet: 10.214.9.0/24}]
+            """)
+        #expect(try p.run(["up", "-d", "--wait"], extraEnvironment: ["WEB_MAC": "02:00:00:00:aa:01"]).status == 0)
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://10.214.9.10/"]).status == 0)
+        #expect(try p.run(["exec", "-T", "web", "cat", "/sys/class/net/eth0/address"]).stdout == "02:00:00:00:aa:01\n")
+        let up = try p.run(["up", "-d", "--wait", "web"], extraEnvironment: ["WEB_MAC": "02:00:00:00:aa:02"])
+        #expect(up.stderr.contains("Recreate"), "\(up.stderr)")
+        #expect(try p.run(["exec", "-T", "web", "cat", "/sys/class/net/eth0/address"]).stdout == "02:00:00:00:aa:02\n")
+        let start = Date()
+        let got = try p.run(["exec", "-T", "client", "timeout", "3", "wget", "-qO-", "http://10.214.9.10/"])
+        #expect(got.status == 0 && Date().timeIntervalSince(start) < 1, "\(got.stderr) after \(Date().timeIntervalSince(start)) s")
+        let neighbours = try p.run(["exec", "-T", "client", "ip", "neigh"]).stdout
+        #expect(neighbours.contains("10.214.9.10 dev eth0 lladdr 02:00:00:00:aa:02"), "\(neighbours)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
     @Test func servicesFindEachOtherByNameAndPortsReachTheHost() throws {
@@ -69,21 +180,24 @@ import Engine
                 image: swcompose/busybox
                 command: ["sh", "-c", "echo hello from web > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
                 ports: ["\(port):80"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+                  interval: 1s
               client:
                 image: swcompose/busybox
                 command: sleep 1000
             """)
-        let up = try p.run(["up", "-d"])
+        let up = try p.run(["up", "-d", "--wait"])
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stderr.contains(" Network \(p.project)_default  Created"))
-        // By service name, container name and short ID, from the other container.
-        #expect(p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "hello from web\n" })
+        // By service name, container name and short ID, from the other container, as soon as it is up.
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout == "hello from web\n")
         #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://\(p.project)-web-1/"]).stdout == "hello from web\n")
         let names = try p.run(["exec", "-T", "client", "nslookup", "web"]).stdout
         let webAddress = try #require(p.store.state(p.container("web")!.id).networks["\(p.project)_default"]?.address.description)
         #expect(names.contains("Address: \(webAddress)"), "\(names)")
         // The published port, from the host through 127.0.0.1 and the host's own address.
-        #expect(Self.waitForHTTP("http://127.0.0.1:\(port)/") == "hello from web\n")
+        #expect(Self.http("http://127.0.0.1:\(port)/") == "hello from web\n")
         if let host = Self.hostAddress { #expect(Self.http("http://\(host):\(port)/") == "hello from web\n") }
         // And from another container through the gateway.
         let gateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default").gateway
@@ -104,6 +218,9 @@ import Engine
               api:
                 image: swcompose/busybox
                 command: ["sh", "-c", "echo api > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+                  interval: 1s
                 networks:
                   front: {}
                   back:
@@ -131,15 +248,15 @@ import Engine
               vault:
                 internal: true
             """)
-        #expect(try p.run(["up", "-d"]).status == 0)
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
         func run(_ service: String, _ cmd: String) throws -> Swcompose.Result { try p.run(["exec", "-T", service, "sh", "-c", cmd]) }
-        #expect(p.eventually { (try? run("backend", "wget -qO- http://database-alias/").stdout) == "api\n" })
+        #expect(try run("backend", "wget -qO- http://database-alias/").stdout == "api\n")
         #expect(try run("frontend", "wget -qO- http://api/").stdout == "api\n")
         #expect(try run("frontend", "nslookup database-alias").status != 0, "the alias exists on back only")
         #expect(try run("other", "nslookup api").status != 0, "api is not on elsewhere")
         // Nor can it be reached by address from another network.
         let apiOnFront = try #require(p.store.state(p.container("api")!.id).networks["\(p.project)_front"]?.address)
-        #expect(try run("other", "wget -T 2 -qO- http://\(apiOnFront)/").status != 0)
+        #expect(try run("other", "timeout 2 wget -qO- http://\(apiOnFront)/").status != 0)
         // The internal network has no route out.
         #expect(!(try run("sealed", "ip route").stdout.contains("default")))
         #expect(try run("frontend", "ip route").stdout.contains("default via"))
@@ -216,6 +333,9 @@ import Engine
               web:
                 image: swcompose/busybox
                 command: ["sh", "-c", "echo shared > /tmp/index.html; exec httpd -f -p 8081 -h /tmp"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/"]
+                  interval: 1s
               sidecar:
                 image: swcompose/busybox
                 command: sleep 1000
@@ -229,8 +349,8 @@ import Engine
                 command: sleep 1000
                 network_mode: host
             """)
-        #expect(try p.run(["up", "-d"]).status == 0)
-        #expect(p.eventually { (try? p.run(["exec", "-T", "sidecar", "wget", "-qO-", "http://127.0.0.1:8081/"]).stdout) == "shared\n" })
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        #expect(try p.run(["exec", "-T", "sidecar", "wget", "-qO-", "http://127.0.0.1:8081/"]).stdout == "shared\n")
         let none = try p.run(["exec", "-T", "nothing", "sh", "-c", "ls /sys/class/net"]).stdout
         #expect(none == "lo\n", "\(none)")
         let hostLinks = try p.run(["exec", "-T", "hosted", "sh", "-c", "ls /sys/class/net"]).stdout
@@ -245,6 +365,9 @@ import Engine
               web:
                 image: swcompose/busybox
                 command: ["sh", "-c", "hostname -i > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+                  interval: 1s
               filler:
                 image: swcompose/busybox
                 command: sleep 1000
@@ -252,17 +375,17 @@ import Engine
                 image: swcompose/busybox
                 command: sleep 1000
             """)
-        #expect(try p.run(["up", "-d", "web", "client"]).status == 0)
+        #expect(try p.run(["up", "-d", "--wait", "web", "client"]).status == 0)
         let first = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
-        #expect(p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "\(first)\n" })
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout == "\(first)\n")
         // web goes; filler takes its address; web comes back elsewhere and is found there by the running client.
         #expect(try p.run(["rm", "-sf", "web"]).status == 0)
         #expect(try p.run(["up", "-d", "filler"]).status == 0)
-        #expect(try p.run(["up", "-d", "web"]).status == 0)
+        #expect(try p.run(["up", "-d", "--wait", "web"]).status == 0)
         let second = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
         #expect(second != first)
-        let found = p.eventually { (try? p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "\(second)\n" }
-        #expect(found, "\((try? p.run(["exec", "-T", "client", "nslookup", "web"]).stdout) ?? "")")
+        let found = try p.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout
+        #expect(found == "\(second)\n", "\((try? p.run(["exec", "-T", "client", "nslookup", "web"]).stdout) ?? "")")
         #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
@@ -288,6 +411,9 @@ import Engine
               web:
                 image: swcompose/busybox
                 command: ["sh", "-c", "echo owner > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+                  interval: 1s
                 ports: ["127.0.0.1:\(port)-\(port &+ 5):80", "[::1]:\(port &+ 10):80"]
                 networks:
                   shared:
@@ -301,11 +427,11 @@ import Engine
                       ip_range: 10.213.7.32/27
                       gateway: 10.213.7.254
             """)
-        #expect(try owner.run(["up", "-d"]).status == 0)
+        #expect(try owner.run(["up", "-d", "--wait"]).status == 0)
         let net = try NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")
         #expect(net.subnet.description == "10.213.7.0/24" && net.gateway.description == "10.213.7.254")
         #expect(owner.store.state(owner.container("web")!.id).networks.values.first?.address.description == "10.213.7.50")
-        #expect(Self.waitForHTTP("http://127.0.0.1:\(port)/") == "owner\n", "the first free port of the range")
+        #expect(Self.http("http://127.0.0.1:\(port)/") == "owner\n", "the first free port of the range")
         let ports = owner.store.state(owner.container("web")!.id).ports
         #expect(ports.contains(PublishedPort(hostIP: "::1", hostPort: port &+ 10, containerPort: 80, proto: "tcp")), "\(ports)")
         // Another project in the same state root joins it as external, with extra_hosts and dns_search.
@@ -331,14 +457,14 @@ import Engine
         try? FileManager.default.removeItem(atPath: guest.root)
         try FileManager.default.createSymbolicLink(atPath: guest.root, withDestinationPath: owner.root)
         #expect(try guest.run(["up", "-d"]).status == 0)
-        #expect(p_eventually { (try? guest.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout) == "owner\n" })
+        #expect(try guest.run(["exec", "-T", "client", "wget", "-qO-", "http://web/"]).stdout == "owner\n")
         #expect(try guest.run(["exec", "-T", "client", "cat", "/etc/hosts"]).stdout.contains("10.1.2.3\tregistry.test"))
         #expect(try guest.run(["exec", "-T", "client", "cat", "/etc/resolv.conf"]).stdout.contains("search corp.test"))
         let address = try #require(guest.store.state(guest.container("client")!.id).networks.values.first?.address)
         #expect(net.ipRange!.contains(address), "allocated from ip_range: \(address)")
         // The internal network cannot reach the host's published ports.
         let vaultGateway = try NetworkStore(root: StateRoot(path: owner.root)).inspect("\(guest.project)_vault").gateway
-        #expect(try guest.run(["exec", "-T", "sealed", "wget", "-T", "2", "-qO-", "http://\(vaultGateway):\(port)/"]).status != 0)
+        #expect(try guest.run(["exec", "-T", "sealed", "timeout", "2", "wget", "-qO-", "http://\(vaultGateway):\(port)/"]).status != 0)
         let ls = try guest.run(["network", "ls"]).stdout
         #expect(ls.contains("swtest-shared-\(port)") && ls.contains("\(guest.project)_vault"))
         #expect(try guest.run(["network", "inspect", "swtest-shared-\(port)"]).stdout.contains("\"Subnet\": \"10.213.7.0/24\""))
@@ -349,15 +475,6 @@ import Engine
         #expect((try? NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")) != nil)
         #expect(try owner.run(["down", "-t", "0"]).status == 0)
         #expect((try? NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")) == nil)
-    }
-
-    func p_eventually(_ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(10)
-        while Date() < end {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
     }
 
     @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {

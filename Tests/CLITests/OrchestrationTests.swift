@@ -297,7 +297,8 @@ import Engine
         let env = ["QUICKSTART_IMAGE": "swcompose/busybox", "WEB_PORT": String(port)]
         let up = try p.run(["up", "-d", "--wait"], extraEnvironment: env)
         #expect(up.status == 0, "\(up.stderr)")
-        let page = NetworkingTests.waitForHTTP("http://127.0.0.1:\(port)/") ?? ""
+        // Curled the moment `up --wait` returns, as a user would.
+        let page = NetworkingTests.http("http://127.0.0.1:\(port)/") ?? ""
         #expect(page.contains("db says: 3 rows"), "\(page)")
         #expect(page.contains("migration: done"), "\(page)")
         let ps = try p.run(["ps", "-a", "--format", "json"], extraEnvironment: env).stdout

@@ -219,6 +219,7 @@ extension Netlink {
     static let IFLA_ADDRESS: UInt16 = 1, IFLA_IFNAME: UInt16 = 3, IFLA_MTU: UInt16 = 4, IFLA_MASTER: UInt16 = 10
     static let IFLA_LINKINFO: UInt16 = 18, IFLA_NET_NS_FD: UInt16 = 28, IFLA_INFO_KIND: UInt16 = 1
     static let IFLA_INFO_DATA: UInt16 = 2, VETH_INFO_PEER: UInt16 = 1
+    static let IFLA_AF_SPEC: UInt16 = 26, IFLA_INET_CONF: UInt16 = 1, IPV4_DEVCONF_ARP_NOTIFY: UInt16 = 22
     static let IFA_ADDRESS: UInt16 = 1, IFA_LOCAL: UInt16 = 2, IFA_BROADCAST: UInt16 = 4
     static let RTA_DST: UInt16 = 1, RTA_OIF: UInt16 = 4, RTA_GATEWAY: UInt16 = 5, RTA_TABLE: UInt16 = 15
     static let IFF_UP: UInt32 = 1
@@ -234,8 +235,8 @@ extension Netlink {
         return m
     }
 
-    /// `ip link add NAME type veth peer name PEER netns FD`
-    public static func addVethMessage(_ name: String, peer: String, peerNamespaceFD: Int32?) -> NetlinkMessage {
+    /// `ip link add NAME type veth peer name PEER [address MAC] netns FD`
+    public static func addVethMessage(_ name: String, peer: String, peerNamespaceFD: Int32?, peerMAC: [UInt8]? = nil) -> NetlinkMessage {
         var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
         m.ifinfo()
         m.attribute(IFLA_IFNAME, string: name)
@@ -245,6 +246,7 @@ extension Netlink {
                 data.nested(VETH_INFO_PEER) { peerMessage in
                     peerMessage.ifinfo()
                     peerMessage.attribute(IFLA_IFNAME, string: peer)
+                    if let peerMAC { peerMessage.attribute(IFLA_ADDRESS, peerMAC) }
                     if let fd = peerNamespaceFD { peerMessage.attribute(IFLA_NET_NS_FD, u32: UInt32(bitPattern: fd)) }
                 }
             }
@@ -260,6 +262,41 @@ extension Netlink {
         if let master { m.attribute(IFLA_MASTER, u32: UInt32(bitPattern: master)) }
         if let mtu { m.attribute(IFLA_MTU, u32: mtu) }
         return m
+    }
+
+    /// `sysctl net.ipv4.conf.DEV.arp_notify=1` over rtnetlink (IFLA_AF_SPEC → AF_INET →
+    /// IFLA_INET_CONF): the kernel then announces the device's addresses with gratuitous ARP when it
+    /// comes up, so peers and the host replace what they cached for a reused address at once.
+    public static func enableARPNotifyMessage(index: Int32) -> NetlinkMessage {
+        var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack)
+        m.ifinfo(index: index)
+        m.nested(IFLA_AF_SPEC) { spec in
+            spec.nested(UInt16(AF_INET_)) { inet in
+                inet.nested(IFLA_INET_CONF) { conf in conf.attribute(IPV4_DEVCONF_ARP_NOTIFY, u32: 1) }
+            }
+        }
+        return m
+    }
+
+    /// docker's MAC address for an endpoint: 02:42 and the four bytes of its IPv4 address. A reused
+    /// address comes back with the same MAC, so a neighbour entry cached for its previous owner stays
+    /// right (a random MAC would leave every cache that saw the old one sending into the void).
+    public static func macAddress(for address: IPv4Address) -> [UInt8] { [0x02, 0x42] + address.bytes }
+
+    /// `aa:bb:cc:dd:ee:ff`, or nil.
+    public static func parseMAC(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 else { return nil }
+        var bytes: [UInt8] = []
+        for p in parts {
+            guard p.count == 2, let b = UInt8(p, radix: 16) else { return nil }
+            bytes.append(b)
+        }
+        return bytes
+    }
+
+    public static func formatMAC(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
     }
 
     /// `ip addr add ADDRESS/PREFIX brd + dev INDEX`
@@ -298,8 +335,12 @@ extension Netlink {
         [0x02, 0x42] + (0..<4).map { _ in UInt8.random(in: 0...255) }
     }
 
-    public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32?) throws(NetlinkError) {
-        try request(Self.addVethMessage(name, peer: peer, peerNamespaceFD: peerNamespaceFD), "create veth pair \(name)")
+    public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32?, peerMAC: [UInt8]? = nil) throws(NetlinkError) {
+        try request(Self.addVethMessage(name, peer: peer, peerNamespaceFD: peerNamespaceFD, peerMAC: peerMAC), "create veth pair \(name)")
+    }
+
+    public func enableARPNotify(_ index: Int32) throws(NetlinkError) {
+        try request(Self.enableARPNotifyMessage(index: index), "enable arp_notify on link \(index)")
     }
 
     public func setLink(_ index: Int32, up: Bool? = nil, master: Int32? = nil, name: String? = nil, mtu: UInt32? = nil) throws(NetlinkError) {

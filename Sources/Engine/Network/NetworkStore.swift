@@ -23,12 +23,15 @@ public struct Endpoint: Codable, Sendable, Equatable {
     /// Service name, container name, hostname, aliases (DNS answers these on this network).
     public var names: [String]
     public var interface: String
+    /// The interface's MAC address (`02:42:ac:12:00:03`).
+    public var macAddress: String?
 
-    public init(containerID: String, address: IPv4Address, names: [String], interface: String) {
+    public init(containerID: String, address: IPv4Address, names: [String], interface: String, macAddress: String? = nil) {
         self.containerID = containerID
         self.address = address
         self.names = names
         self.interface = interface
+        self.macAddress = macAddress
     }
 }
 
@@ -240,12 +243,14 @@ public struct NetworkStore: Sendable {
         public var network: String
         public var names: [String]
         public var address: IPv4Address?
+        public var macAddress: [UInt8]?
         public var priority: Int = 0
 
-        public init(network: String, names: [String], address: IPv4Address? = nil) {
+        public init(network: String, names: [String], address: IPv4Address? = nil, macAddress: [UInt8]? = nil) {
             self.network = network
             self.names = names
             self.address = address
+            self.macAddress = macAddress
         }
     }
 
@@ -272,19 +277,24 @@ public struct NetworkStore: Sendable {
                 let address = try allocate(in: record, wanted: attachment.address)
                 let interface = "eth\(n)"
                 let hostName = "veth" + String(ContainerStore.newID().prefix(7))
-                try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd)
+                let mac = attachment.macAddress ?? Netlink.macAddress(for: address)
+                try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd, peerMAC: mac)
                 guard let hostLink = try host.link(named: hostName), let bridge = try host.link(named: record.bridge) else {
                     throw NetworkError.system("network \(record.name): bridge \(record.bridge) is missing (run `swcompose up` again)")
                 }
                 try host.setLink(hostLink.index, up: true, master: bridge.index)
                 guard let inner = try inside.link(named: interface) else { throw NetworkError.system("\(interface) did not appear") }
                 try inside.addAddress(inner.index, address, prefix: record.subnet.prefix)
+                // Announced as it comes up: caches that knew another MAC for the address (a user-set
+                // one, or a container of another network that had it) are corrected at once.
+                try inside.enableARPNotify(inner.index)
                 try inside.setLink(inner.index, up: true)
                 if !defaultRouteSet && !record.internal {
                     try inside.addDefaultRoute(via: record.gateway, index: inner.index)
                     defaultRouteSet = true
                 }
-                let endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface)
+                let endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface,
+                                        macAddress: Netlink.formatMAC(mac))
                 record.endpoints[containerID] = endpoint
                 try write(record)
                 made[record.name] = endpoint

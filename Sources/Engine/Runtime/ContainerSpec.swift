@@ -358,11 +358,14 @@ public struct NetworkEndpointSpec: Codable, Sendable, Equatable {
     /// Names other containers on this network find it by (service, container name, aliases…).
     public var names: [String]
     public var ipv4Address: String?
+    /// `mac_address`; nil: derived from the address, as docker does.
+    public var macAddress: String?
 
-    public init(network: String, names: [String], ipv4Address: String? = nil) {
+    public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil) {
         self.network = network
         self.names = names
         self.ipv4Address = ipv4Address
+        self.macAddress = macAddress
     }
 }
 

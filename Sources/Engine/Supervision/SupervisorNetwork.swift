@@ -101,7 +101,8 @@ extension Supervisor {
         guard case .bridged(let endpoints) = m.spec.network else { return }
         let store = NetworkStore(root: runtime.root)
         let attachments = endpoints.map { e in
-            NetworkStore.Attachment(network: e.network, names: e.names, address: e.ipv4Address.flatMap(IPv4Address.init))
+            NetworkStore.Attachment(network: e.network, names: e.names, address: e.ipv4Address.flatMap(IPv4Address.init),
+                                    macAddress: e.macAddress.flatMap(Netlink.parseMAC))
         }
         let made = try store.attach(containerID: m.spec.id, pid: pid, attachments) { [runtime] id in
             Sys.exists(runtime.containerDirectory(id) + "/config.json")
