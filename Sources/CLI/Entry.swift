@@ -19,7 +19,43 @@ enum Entry {
         } catch {
             GlobalOptions.exit(withError: error)
         }
-        SWCompose.main(rest)
+        CommandThread.run { SWCompose.main(rest) }
+    }
+}
+
+/// The verbs run on a thread with a large stack: loading and printing a project walks its YAML
+/// recursively, and a file nested 10,000 deep (as deep as docker compose accepts) needs more than the
+/// main thread's 8 MiB. Only the pages it touches cost memory. The main thread then blocks every
+/// signal, so that signals reach the command (its handlers and signalfds) as before.
+enum CommandThread {
+    static let stackSize = 1 << 30
+
+    final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func run(_ body: @escaping () -> Void) -> Never {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        let created = pthread_attr_setstacksize(&attributes, stackSize) == 0
+            && pthread_create(&thread, &attributes, { raw in
+                Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+                exit(0)
+            }, box) == 0
+        guard created else {
+            // No thread to be had: run here, with the ordinary stack.
+            Unmanaged<Body>.fromOpaque(box).takeRetainedValue().run()
+            exit(0)
+        }
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, nil)
+        pthread_join(thread, nil)
+        exit(0)
     }
 }
 

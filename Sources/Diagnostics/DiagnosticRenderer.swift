@@ -44,18 +44,31 @@ public struct DiagnosticRenderer: Sendable {
             out += paint("\(displayPath(location.file)):\(location.line):\(location.column):", "1") + " "
         }
         out += label + " " + paint(d.message, "1") + "\n"
-        guard let location = d.location, let line = sources.line(location.line, of: location.file) else { return }
-        out += "    " + line + "\n"
+        guard let location = d.location, let full = sources.line(location.line, of: location.file) else { return }
+        // A very long line (minified, generated, hostile) is shown as a window around the column.
+        var line = Substring(full)
+        var column = location.column
+        var lead = ""
+        if full.count > Self.maximumLineWidth {
+            let before = max(0, min(column - 1, full.count) - Self.maximumLineWidth / 2)
+            line = full.dropFirst(before).prefix(Self.maximumLineWidth)
+            if before > 0 { lead = "…"; column -= before - 1 }
+            if before + line.count < full.count { line = line + "…" }
+        }
+        out += "    " + lead + line + "\n"
         // Keep tabs in the caret's indentation so that it lines up under the column.
         var pad = ""
-        var column = 1
-        for ch in line {
-            if column >= location.column { break }
+        var current = 1
+        for ch in lead + line {
+            if current >= column { break }
             pad.append(ch == "\t" ? "\t" : " ")
-            column += 1
+            current += 1
         }
         out += "    " + pad + paint("^", "1;32") + "\n"
     }
+
+    /// The widest source line shown whole under a diagnostic.
+    static let maximumLineWidth = 160
 
     private func paint(_ text: String, _ code: String) -> String {
         useColor ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text

@@ -7,7 +7,7 @@ extension ProjectLoader {
     static func load(yaml: String, workingDirectory: String) throws -> LoadedProject {
         var o = LoadOptions(workingDirectory: workingDirectory, environment: [:])
         o.configFiles = ["-"]
-        o.readStandardInput = { yaml }
+        o.readStandardInput = { Array(yaml.utf8) }
         return try load(o)
     }
 }

@@ -22,7 +22,7 @@ struct ProjectContext {
         o.envFiles = global.envFiles
         o.profiles = global.profiles
         o.selectedServices = services
-        o.readStandardInput = { Terminal.readStandardInput() }
+        o.readStandardInput = { Terminal.readStandardInputBytes() }
         return o
     }
 

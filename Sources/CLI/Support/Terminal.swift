@@ -78,7 +78,9 @@ enum Terminal {
         return String(decoding: line, as: UTF8.self)
     }
 
-    static func readStandardInput() -> String {
+    static func readStandardInput() -> String { String(decoding: readStandardInputBytes(), as: UTF8.self) }
+
+    static func readStandardInputBytes() -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -87,6 +89,6 @@ enum Terminal {
             if n <= 0 { break }
             bytes.append(contentsOf: chunk[0..<n])
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

@@ -1,4 +1,9 @@
 extension ProjectLoader {
+    /// How deep `extends` may chain and `include` may nest: far beyond any real project, and short of
+    /// what a generated file could make expensive.
+    static let maximumExtendsDepth = 128
+    static let maximumIncludeDepth = 128
+
     struct ExtendsLink: Equatable {
         var file: String
         var service: String
@@ -22,6 +27,10 @@ extension ProjectLoader {
         if chain.contains(link) {
             let cycle = (chain + [link]).map { "\($0.service) in \(displayPath($0.file))" }
             throw ComposeError(.error("circular extends: " + cycle.joined(separator: " extends "), at: ext.location), sources: sources)
+        }
+        guard chain.count < Self.maximumExtendsDepth else {
+            throw ComposeError(.error("services.\(name): extends chains more than \(Self.maximumExtendsDepth) services deep (from \(chain[0].service) in \(displayPath(chain[0].file)))",
+                                      at: ext.location), sources: sources)
         }
         var reference: String
         var baseFile: String?
@@ -70,11 +79,12 @@ extension ProjectLoader {
     /// The services of a file named by `extends.file`: interpolated, in canonical form, with relative
     /// paths resolved against that file's directory.
     mutating func extendsFile(_ path: String, environment: ProjectEnvironment, referencedAt ext: Node) throws(ComposeError) -> Node {
-        let text: String
-        do { text = try FileSystem.readText(path) } catch {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readSource(path) } catch {
             throw ComposeError(.error("cannot read \(displayPath(path)) named by extends: \(error.isMissing ? "no such file" : "\(error)")",
                                       at: (ext["file"] ?? ext).location), sources: sources)
         }
+        let text = try FileSystem.source(bytes, file: path)
         sources[path] = text
         let documents = try YAMLParser.parse(text, file: path)
         var model = Node.mapping([], at: SourceLocation(file: path, line: 1, column: 1))
@@ -125,6 +135,9 @@ extension ProjectLoader {
                 let cycle = (included + [absolutePaths[0]]).map(displayPath)
                 throw ComposeError(.error("include cycle: " + cycle.joined(separator: " includes "), at: item.location), sources: sources)
             }
+            guard included.count < Self.maximumIncludeDepth else {
+                throw ComposeError(.error("include: files included more than \(Self.maximumIncludeDepth) deep (from \(displayPath(included[0])))", at: item.location), sources: sources)
+            }
             _ = first
             let directory: String
             if let projectDirectory {
@@ -151,10 +164,11 @@ extension ProjectLoader {
 
             var files: [ConfigFile] = []
             for path in absolutePaths {
-                let text: String
-                do { text = try FileSystem.readText(path) } catch {
+                let bytes: [UInt8]
+                do { bytes = try FileSystem.readSource(path) } catch {
                     throw ComposeError(.error("cannot read included file \(displayPath(path)): \(error.isMissing ? "no such file" : "\(error)")", at: item.location), sources: sources)
                 }
+                let text = try FileSystem.source(bytes, file: path)
                 sources[path] = text
                 files.append(ConfigFile(path: path, documents: try YAMLParser.parse(text, file: path)))
             }

@@ -24,7 +24,7 @@ public struct LoadOptions: Sendable {
     /// Resolve `env_file` into `environment` (and drop `env_file`), as `config` prints it.
     public var discardEnvFiles = false
     /// Reads standard input for `-f -`.
-    public var readStandardInput: (@Sendable () -> String)?
+    public var readStandardInput: (@Sendable () -> [UInt8])?
 
     public init(workingDirectory: String, environment: [String: String]) {
         self.workingDirectory = workingDirectory
@@ -201,16 +201,17 @@ public struct ProjectLoader {
         var files: [ConfigFile] = []
         var syntaxErrors: [Diagnostic] = []
         for path in configPaths {
-            let text: String
+            let bytes: [UInt8]
             if path == "-" {
-                text = options.readStandardInput?() ?? ""
+                bytes = options.readStandardInput?() ?? []
             } else {
-                do { text = try FileSystem.readText(path) } catch {
+                do { bytes = try FileSystem.readSource(path) } catch {
                     throw ComposeError(.error(error.isMissing ? "compose file \(path) does not exist" : "\(error)"))
                 }
             }
-            sources[path] = text
             do {
+                let text = try FileSystem.source(bytes, file: path)
+                sources[path] = text
                 files.append(ConfigFile(path: path, documents: try YAMLParser.parse(text, file: path)))
             } catch {
                 syntaxErrors.append(contentsOf: error.diagnostics)
@@ -396,7 +397,8 @@ public struct ProjectLoader {
             log.references.append(VariableReference(name: ref.name, location: log.location, use: ref.use, value: ref.value))
         })
         var ni = NodeInterpolator(interpolator: interpolator)
-        interpolateTracking(&node, ni: &ni, log: log, path: [], display: [])
+        var path: [String] = [], display: [String] = []
+        interpolateTracking(&node, ni: &ni, log: log, path: &path, display: &display)
         for ref in log.references {
             references.append(ref)
             if ref.value == nil, ref.use == .plain {
@@ -408,7 +410,9 @@ public struct ProjectLoader {
     }
 
     /// Walks the node so that every variable reference is recorded with the location of its value.
-    private func interpolateTracking(_ node: inout Node, ni: inout NodeInterpolator, log: ReferenceLog, path: [String], display: [String]) {
+    /// The path is one stack pushed and popped on the way (not copied per level: a file nested 10,000
+    /// deep would cost gigabytes).
+    private func interpolateTracking(_ node: inout Node, ni: inout NodeInterpolator, log: ReferenceLog, path: inout [String], display: inout [String]) {
         switch node.kind {
         case .string:
             log.location = node.location
@@ -416,13 +420,21 @@ public struct ProjectLoader {
         case .mapping(var entries):
             node.kind = .null
             for i in entries.indices {
-                interpolateTracking(&entries[i].value, ni: &ni, log: log, path: path + [entries[i].key], display: display + [entries[i].key])
+                path.append(entries[i].key)
+                display.append(entries[i].key)
+                interpolateTracking(&entries[i].value, ni: &ni, log: log, path: &path, display: &display)
+                path.removeLast()
+                display.removeLast()
             }
             node.kind = .mapping(entries)
         case .sequence(var items):
             node.kind = .null
             for i in items.indices {
-                interpolateTracking(&items[i], ni: &ni, log: log, path: path + ["[]"], display: display + ["[\(i)]"])
+                path.append("[]")
+                display.append("[\(i)]")
+                interpolateTracking(&items[i], ni: &ni, log: log, path: &path, display: &display)
+                path.removeLast()
+                display.removeLast()
             }
             node.kind = .sequence(items)
         default:

@@ -110,7 +110,8 @@ public enum FileSystem {
         public var path: String
         public var code: Int32
         public var description: String {
-            "cannot read \(path): \(String(cString: strerror(code)))"
+            if code == EFBIG { return "cannot read \(path): it is larger than \(FileSystem.maximumSourceSize >> 20) MiB, more than any compose file needs" }
+            return "cannot read \(path): \(String(cString: strerror(code)))"
         }
         public var isMissing: Bool { code == ENOENT }
     }
@@ -123,6 +124,14 @@ public enum FileSystem {
     }
 
     public static func readAll(_ fd: Int32, path: String) throws(ReadError) -> String {
+        String(decoding: try readAllBytes(fd, path: path), as: UTF8.self)
+    }
+
+    /// The most a compose file (or a file it includes or extends) may hold.
+    public static let maximumSourceSize = 64 << 20
+
+    /// Reads at most `limit` bytes (a larger file fails with EFBIG before it is read whole).
+    public static func readAllBytes(_ fd: Int32, path: String, limit: Int = Int.max) throws(ReadError) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -132,9 +141,35 @@ public enum FileSystem {
                 throw ReadError(path: path, code: errno)
             }
             if n == 0 { break }
+            if bytes.count + n > limit { throw ReadError(path: path, code: EFBIG) }
             bytes.append(contentsOf: chunk[0..<n])
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
+    }
+
+    public static func readBytes(_ path: String, limit: Int = Int.max) throws(ReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ReadError(path: path, code: errno) }
+        defer { close(fd) }
+        return try readAllBytes(fd, path: path, limit: limit)
+    }
+
+    /// A compose file's text: no larger than `maximumSourceSize`, and valid UTF-8 (docker compose
+    /// refuses other text; the first bad byte is reported at its line and column).
+    public static func source(_ bytes: [UInt8], file: String) throws(ComposeError) -> String {
+        guard bytes.count <= maximumSourceSize else {
+            throw ComposeError(.error("\(file) is larger than \(maximumSourceSize >> 20) MiB, more than any compose file needs"))
+        }
+        do {
+            return try SourceText.decode(bytes, file: file)
+        } catch {
+            throw ComposeError(.error(error.message, at: error.location))
+        }
+    }
+
+    /// Reads a compose file as `source` checks it.
+    public static func readSource(_ path: String) throws(ReadError) -> [UInt8] {
+        try readBytes(path, limit: maximumSourceSize)
     }
 
     /// The canonical path with symlinks resolved, or nil when it does not exist.

@@ -8,8 +8,8 @@ import CYAML
 /// with both locations; compose's `!reset` and `!override` tags are kept on the nodes.
 public enum YAMLParser {
     /// Parses every document of `text`. Empty documents are returned as null nodes.
-    public static func parse(_ text: String, file: String) throws(ComposeError) -> [Node] {
-        var state = ParserState(file: file)
+    public static func parse(_ text: String, file: String, limits: YAMLLimits = YAMLLimits()) throws(ComposeError) -> [Node] {
+        var state = ParserState(file: file, limits: limits)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             throw ComposeError(.error("cannot initialise the YAML parser", at: nil))
@@ -25,7 +25,7 @@ public enum YAMLParser {
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
-                    throw ComposeError(syntaxError(parser, file: file))
+                    throw ComposeError(syntaxError(parser, file: file, input: UnsafeBufferPointer(buffer)))
                 }
                 defer { yaml_event_delete(&event) }
                 let type = event.type
@@ -39,12 +39,13 @@ public enum YAMLParser {
         }
     }
 
-    static func syntaxError(_ parser: yaml_parser_t, file: String) -> Diagnostic {
+    static func syntaxError(_ parser: yaml_parser_t, file: String, input: UnsafeBufferPointer<UInt8>) -> Diagnostic {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         let mark = parser.problem_mark
         var location = SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
         if parser.error == YAML_READER_ERROR {
-            location = SourceLocation(file: file, line: 1, column: 1)
+            // Reader errors (a control character, a bad byte) come with a byte offset, not a mark.
+            location = SourceText.location(ofByte: Int(parser.problem_offset), in: input, file: file)
         }
         var notes: [Diagnostic] = []
         if let context = parser.context.map({ String(cString: $0) }) {
@@ -59,19 +60,61 @@ public enum YAMLParser {
     }
 }
 
+/// What a file may make the parser do: hostile or merely huge input is refused with a location long
+/// before it costs much time or memory.
+public struct YAMLLimits: Sendable {
+    /// Collections inside collections, counted apart for flow (`[…]`, `{…}`) and block collections as
+    /// docker compose's YAML library counts them: 10,000 of each.
+    public var maximumDepth = 10_000
+    /// Anchors reused through aliases may not make the document much bigger than what is written:
+    /// go-yaml's rule (up to 99% of the values may come from aliases in documents of up to 400,000
+    /// values, falling to 10% at 4,000,000), so that a "billion laughs" file fails at once.
+    public var aliasRatioLow = 400_000
+    public var aliasRatioHigh = 4_000_000
+
+    public init() {}
+
+    func allowedAliasRatio(_ values: Int) -> Double {
+        if values <= aliasRatioLow { return 0.99 }
+        if values >= aliasRatioHigh { return 0.10 }
+        return 0.99 - 0.89 * Double(values - aliasRatioLow) / Double(aliasRatioHigh - aliasRatioLow)
+    }
+}
+
 private struct ParserState {
-    enum Frame {
-        case sequence(items: [Node], location: SourceLocation, anchor: String?, tag: Node.MergeTag?)
-        case mapping(entries: [Node.Entry], pendingKey: Node?, merges: [Node], location: SourceLocation, anchor: String?, tag: Node.MergeTag?)
+    /// A collection being read. Mutated in place on the stack (never copied out and back), so that a
+    /// mapping of 40,000 keys is read in linear time.
+    struct Frame {
+        var isMapping: Bool
+        var items: [Node] = []
+        var entries: [Node.Entry] = []
+        /// Key → index in `entries`, for duplicate keys.
+        var keyIndex: [String: Int] = [:]
+        var pendingKey: Node?
+        var merges: [Node] = []
+        var location: SourceLocation
+        var anchor: String?
+        var tag: Node.MergeTag?
+        var isFlow = false
+        /// Values in this collection's subtree so far, itself included (what an alias of it adds).
+        var size = 1
     }
 
     let file: String
+    let limits: YAMLLimits
     var stack: [Frame] = []
-    var anchors: [String: Node] = [:]
+    var flowDepth = 0
+    var anchors: [String: (node: Node, size: Int)] = [:]
     var document: Node?
     var diagnostics: [Diagnostic] = []
+    /// Values in the document as expanded, and how many of them came from aliases.
+    var values = 0
+    var aliasValues = 0
 
-    init(file: String) { self.file = file }
+    init(file: String, limits: YAMLLimits) {
+        self.file = file
+        self.limits = limits
+    }
 
     func location(_ mark: yaml_mark_t) -> SourceLocation {
         SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
@@ -82,23 +125,33 @@ private struct ParserState {
         return String(cString: UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self))
     }
 
+    /// Handles one event; a returned node is a finished document. Budget violations throw at once.
     mutating func handle(_ event: yaml_event_t) throws(ComposeError) -> Node? {
         switch event.type {
         case YAML_DOCUMENT_START_EVENT:
             document = nil
             anchors = [:]
+            values = 0
+            aliasValues = 0
         case YAML_DOCUMENT_END_EVENT:
             let result = document ?? Node(.null, at: location(event.start_mark))
             document = nil
             return result
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
-            guard var node = anchors[name] else {
+            guard let anchored = anchors[name] else {
                 diagnostics.append(.error("YAML: unknown anchor '\(name)' referenced", at: location(event.start_mark)))
                 return nil
             }
+            values += anchored.size
+            aliasValues += anchored.size
+            if aliasValues > 100 && values > 1000 && Double(aliasValues) / Double(values) > limits.allowedAliasRatio(values) {
+                throw ComposeError(.error("YAML: excessive aliasing: expanding '*\(name)' makes the document \(values) values, \(aliasValues) of them copies through aliases (a file that reuses anchors this much could exhaust memory)",
+                                          at: location(event.start_mark)))
+            }
+            var node = anchored.node
             node.mergeTag = nil
-            add(node, isAlias: true)
+            add(node, size: anchored.size)
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
             let value = String(decoding: UnsafeBufferPointer(start: scalar.value, count: Int(scalar.length)), as: UTF8.self)
@@ -109,27 +162,36 @@ private struct ParserState {
             node.isQuoted = !plain
             if plain, case .string = node.kind {} else if plain { node.rawText = value }
             node.mergeTag = tag.flatMap(Node.MergeTag.init(rawValue:))
-            if let anchor = Self.string(scalar.anchor) { anchors[anchor] = node }
-            add(node, isAlias: false)
-        case YAML_SEQUENCE_START_EVENT:
-            let s = event.data.sequence_start
-            stack.append(.sequence(items: [], location: location(event.start_mark), anchor: Self.string(s.anchor),
-                                   tag: Self.string(s.tag).flatMap(Node.MergeTag.init(rawValue:))))
-        case YAML_SEQUENCE_END_EVENT:
-            guard case .sequence(let items, let loc, let anchor, let tag)? = stack.popLast() else { break }
-            let node = Node(.sequence(items), at: loc, mergeTag: tag)
-            if let anchor { anchors[anchor] = node }
-            add(node, isAlias: false)
-        case YAML_MAPPING_START_EVENT:
-            let m = event.data.mapping_start
-            stack.append(.mapping(entries: [], pendingKey: nil, merges: [], location: location(event.start_mark),
-                                  anchor: Self.string(m.anchor), tag: Self.string(m.tag).flatMap(Node.MergeTag.init(rawValue:))))
-        case YAML_MAPPING_END_EVENT:
-            guard case .mapping(var entries, _, let merges, let loc, let anchor, let tag)? = stack.popLast() else { break }
-            applyMerges(merges, into: &entries)
-            let node = Node(.mapping(entries), at: loc, mergeTag: tag)
-            if let anchor { anchors[anchor] = node }
-            add(node, isAlias: false)
+            if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1) }
+            values += 1
+            add(node, size: 1)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let loc = location(event.start_mark)
+            let isFlow = isMapping ? event.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                                   : event.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE
+            let depth = isFlow ? flowDepth : stack.count - flowDepth
+            guard depth < limits.maximumDepth else {
+                throw ComposeError(.error("YAML: exceeded max depth of \(limits.maximumDepth) (collections nested deeper than any compose file needs)", at: loc))
+            }
+            if isFlow { flowDepth += 1 }
+            let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            let tag = isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag
+            stack.append(Frame(isMapping: isMapping, location: loc, anchor: Self.string(anchor),
+                               tag: Self.string(tag).flatMap(Node.MergeTag.init(rawValue:)), isFlow: isFlow))
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            guard var frame = stack.popLast() else { break }
+            if frame.isFlow { flowDepth -= 1 }
+            let node: Node
+            if frame.isMapping {
+                applyMerges(frame.merges, into: &frame.entries)
+                node = Node(.mapping(frame.entries), at: frame.location, mergeTag: frame.tag)
+            } else {
+                node = Node(.sequence(frame.items), at: frame.location, mergeTag: frame.tag)
+            }
+            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
+            values += 1
+            add(node, size: frame.size)
         default:
             break
         }
@@ -162,43 +224,44 @@ private struct ParserState {
         }
     }
 
-    mutating func add(_ node: Node, isAlias: Bool) {
-        guard var top = stack.popLast() else {
+    /// Adds a finished value to the collection being read (in place), or makes it the document.
+    mutating func add(_ node: Node, size: Int) {
+        guard !stack.isEmpty else {
             document = node
             return
         }
-        switch top {
-        case .sequence(var items, let loc, let anchor, let tag):
-            items.append(node)
-            top = .sequence(items: items, location: loc, anchor: anchor, tag: tag)
-        case .mapping(var entries, let pendingKey, var merges, let loc, let anchor, let tag):
-            if let key = pendingKey {
-                let keyText: String
-                switch key.kind {
-                case .string(let s): keyText = s
-                case .mapping, .sequence:
-                    diagnostics.append(.error("YAML: a mapping key must be a scalar, not a \(key.typeName)", at: key.location))
-                    keyText = ""
-                default:
-                    // Compose models have string keys only: docker compose refuses `1:`, `true:`, `null:`.
-                    let text = key.rawText ?? key.scalarText ?? "null"
-                    diagnostics.append(.error("the key \(text) is read as \(key.kind.articleName), not a string (quote it: \"\(text)\")", at: key.location))
-                    keyText = text
-                }
-                if keyText == "<<" && !key.isQuoted {
-                    merges.append(node)
-                } else if let first = entries.first(where: { $0.key == keyText }) {
-                    diagnostics.append(.error("duplicate key '\(keyText)'", at: key.location,
-                                              notes: [.note("'\(keyText)' first defined here", at: first.keyLocation)]))
-                } else {
-                    entries.append(Node.Entry(key: keyText, keyLocation: key.location, value: node))
-                }
-                top = .mapping(entries: entries, pendingKey: nil, merges: merges, location: loc, anchor: anchor, tag: tag)
-            } else {
-                top = .mapping(entries: entries, pendingKey: node, merges: merges, location: loc, anchor: anchor, tag: tag)
-            }
+        let top = stack.count - 1
+        stack[top].size += size
+        guard stack[top].isMapping else {
+            stack[top].items.append(node)
+            return
         }
-        stack.append(top)
+        guard let key = stack[top].pendingKey else {
+            stack[top].pendingKey = node
+            return
+        }
+        stack[top].pendingKey = nil
+        let keyText: String
+        switch key.kind {
+        case .string(let s): keyText = s
+        case .mapping, .sequence:
+            diagnostics.append(.error("YAML: a mapping key must be a scalar, not a \(key.typeName)", at: key.location))
+            keyText = ""
+        default:
+            // Compose models have string keys only: docker compose refuses `1:`, `true:`, `null:`.
+            let text = key.rawText ?? key.scalarText ?? "null"
+            diagnostics.append(.error("the key \(text) is read as \(key.kind.articleName), not a string (quote it: \"\(text)\")", at: key.location))
+            keyText = text
+        }
+        if keyText == "<<" && !key.isQuoted {
+            stack[top].merges.append(node)
+        } else if let first = stack[top].keyIndex[keyText] {
+            diagnostics.append(.error("duplicate key '\(keyText)'", at: key.location,
+                                      notes: [.note("'\(keyText)' first defined here", at: stack[top].entries[first].keyLocation)]))
+        } else {
+            stack[top].keyIndex[keyText] = stack[top].entries.count
+            stack[top].entries.append(Node.Entry(key: keyText, keyLocation: key.location, value: node))
+        }
     }
 
     func resolveScalar(_ value: String, tag: String?, plain: Bool, at location: SourceLocation) -> Node {

@@ -144,6 +144,8 @@ public enum ContainerExec {
         var terminal: PseudoTerminal?
         if request.tty {
             do { terminal = try PseudoTerminal.open(devRoot: "/dev") } catch { return fail("exec: allocate terminal: \(error)") }
+            // Sized before the process starts: a program that asks at once (`stty size`) must not see 0×0.
+            if let terminal { copyWindowSize(to: terminal.master) }
         }
         var report: [Int32] = [0, 0]
         guard cl_pipe2(&report, O_CLOEXEC) == 0 else { return fail("exec: pipe: \(SystemError("pipe"))") }
