@@ -147,6 +147,31 @@ import Engine
         #expect(try p.run(["ps", "-a"]).stdout.contains("\(p.project)-tool-run-"))
     }
 
+    /// `logs -n 1` on a container that has logged 256 MiB answers at once, as docker's does.
+    @Test func logsTailOfAHugeLogIsInstant() throws {
+        let p = try ProjectFixture("tail", compose: """
+            services:
+              chatty:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo first; exec sleep 1000"]
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let id = try #require(p.container("chatty")).id
+        #expect(try p.run(["stop", "-t", "0", "chatty"]).status == 0)
+        let path = p.root + "/containers/\(id)/\(id)-json.log"
+        let block = Array((0..<4096).flatMap { LogEntry(text: "filler \($0)\n", stream: .stdout, time: "2030-01-01T00:00:00.000000001Z").encoded() })
+        let fd = open(path, O_WRONLY | O_APPEND)
+        var written = 0
+        while written < 256 << 20 { written += block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        _ = LogEntry(text: "newest\n", stream: .stdout, time: "2030-01-01T00:00:01Z").encoded().withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let start = Date()
+        let tail = try p.run(["logs", "-n", "1", "--no-log-prefix", "chatty"])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(tail.stdout == "newest\n", "\(tail.stderr)")
+        #expect(seconds < 1, "\(seconds) s for one line of a 256 MiB log")
+    }
+
     /// `run --rm app npm install` in a fresh checkout: the first command ever run on the project.
     @Test func runInACheckoutThatWasNeverUp() throws {
         let p = try ProjectFixture("fresh", compose: """

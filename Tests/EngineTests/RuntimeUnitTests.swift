@@ -138,4 +138,56 @@ import Testing
         #expect(entries.last?.text == "partial 19\n")
         #expect(entries.allSatisfy { $0.text.hasSuffix("\n") })
     }
+
+    @Test func tailReadsFromTheEndAcrossRotatedFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func line(_ i: Int, _ stream: LogEntry.Stream = .stdout) -> [UInt8] {
+            LogEntry(text: "entry \(i) " + String(repeating: "x", count: i % 300) + "\n", stream: stream, time: "2026-01-01T00:00:\(10_000 + i)Z").encoded()
+        }
+        // c.log.2 (oldest) 0..<3000, c.log.1 3000..<3010, c.log 3010..<6000; a torn line at the very end.
+        try Data((0..<3000).flatMap { line($0) }).write(to: URL(fileURLWithPath: dir + "/c.log.2"))
+        try Data((3000..<3010).flatMap { line($0) }).write(to: URL(fileURLWithPath: dir + "/c.log.1"))
+        try Data((3010..<6000).flatMap { line($0, $0 % 2 == 0 ? .stdout : .stderr) } + Array("{\"log\":\"tor".utf8))
+            .write(to: URL(fileURLWithPath: dir + "/c.log"))
+        let path = dir + "/c.log"
+        #expect(LogReader.tail(path, 1).map(\.text) == ["entry 5999 " + String(repeating: "x", count: 5999 % 300) + "\n"])
+        #expect(LogReader.tail(path, 3).map { $0.text.prefix(10) } == ["entry 5997", "entry 5998", "entry 5999"])
+        // Across files: the last 2995 are 3005..<6000.
+        let many = LogReader.tail(path, 2995)
+        #expect(many.count == 2995 && many.first?.text.hasPrefix("entry 3005 ") == true && many.last?.text.hasPrefix("entry 5999") == true)
+        #expect(LogReader.tail(path, 10_000).count == 6000, "more than there are: all of them")
+        #expect(LogReader.tail(path, 0).isEmpty)
+        // With a filter (--since): the newest stderr lines only.
+        #expect(LogReader.tail(path, 2, accept: { $0.stream == .stderr }).map { $0.text.prefix(10) } == ["entry 5997", "entry 5999"])
+        // Forward reading streams every file in order.
+        let reader = LogReader.Forward(path)
+        var count = 0, last = -1, ordered = true
+        while let e = reader.next() {
+            let n = Int(e.text.split(separator: " ")[1])!
+            if n != last + 1 { ordered = false }
+            last = n
+            count += 1
+        }
+        #expect(count == 6000 && ordered)
+    }
+
+    @Test func aOneLineTailOfAHugeLogReadsOnlyItsEnd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hugetail-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 256 MiB of log: reading it whole would take seconds and that much memory.
+        let block = Array((0..<4096).flatMap { LogEntry(text: "filler line \($0)\n", stream: .stdout, time: "2026-01-01T00:00:00Z").encoded() })
+        let fd = open(dir + "/c.log", O_WRONLY | O_CREAT, 0o600)
+        var written = 0
+        while written < 256 << 20 { written += block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        let last = LogEntry(text: "the last line\n", stream: .stderr, time: "2026-01-01T00:00:01Z").encoded()
+        _ = last.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let start = Date()
+        let tail = LogReader.tail(dir + "/c.log", 1)
+        #expect(Date().timeIntervalSince(start) < 0.05, "\(Date().timeIntervalSince(start)) s")
+        #expect(tail == [LogEntry(text: "the last line\n", stream: .stderr, time: "2026-01-01T00:00:01Z")])
+    }
 }

@@ -78,33 +78,46 @@ final class LogPrinter {
         return prefix(t) + (options.timestamps ? e.time + " " : "") + text
     }
 
-    /// Prints what the logs hold now (merged by time), honouring --tail per container.
+    /// Prints what the logs hold now, merged by time, honouring --tail per container. The logs are
+    /// streamed (a tail read from their ends), so a log of gigabytes costs no more memory than a line.
     func printExisting(_ records: [ContainerRecord]) {
         for r in records { add(r) }
-        var all: [(String, LogEntry, Int)] = []
-        var sequence = 0
+        // One source of entries per container, each in time order; merged by taking the earliest head.
+        var sources: [(id: String, next: () -> LogEntry?)] = []
         for id in order {
             guard var t = tracked[id] else { continue }
-            var entries = LogReader.read(t.path).filter(accept)
-            if let tail = options.tail { entries = Array(entries.suffix(max(0, tail))) }
-            for e in entries {
-                all.append((id, e, sequence))
-                sequence += 1
-            }
+            // Where following starts: the end of the log as it is now.
             if let st = try? Sys.fileStatus(t.path) {
                 t.offset = UInt64(st.st_size)
                 t.inode = UInt64(st.st_ino)
             }
             tracked[id] = t
+            if let tail = options.tail {
+                var entries = LogReader.tail(t.path, tail, accept: accept)[...]
+                sources.append((id, { entries.popFirst() }))
+            } else {
+                let reader = LogReader.Forward(t.path)
+                sources.append((id, { [self] in
+                    while let e = reader.next() { if self.accept(e) { return e } }
+                    return nil
+                }))
+            }
         }
-        all.sort { a, b in a.1.time == b.1.time ? a.2 < b.2 : a.1.time < b.1.time }
+        var heads: [LogEntry?] = sources.map { $0.next() }
         var out = ""
-        for (id, e, _) in all {
-            out += format(e, tracked[id]!)
+        while true {
+            var best: Int?
+            for i in heads.indices {
+                guard let e = heads[i] else { continue }
+                if best == nil || e.time < heads[best!]!.time { best = i }
+            }
+            guard let i = best, let e = heads[i] else { break }
+            out += format(e, tracked[sources[i].id]!)
             if out.utf8.count > 1 << 16 {
                 Terminal.write(out)
                 out = ""
             }
+            heads[i] = sources[i].next()
         }
         Terminal.write(out)
     }

@@ -199,14 +199,108 @@ public enum LogReader {
         return result
     }
 
+    /// Every entry (for tests and small logs; `Forward` streams instead).
     public static func read(_ path: String) -> [LogEntry] {
         var entries: [LogEntry] = []
-        for file in files(path) {
-            guard let text = try? Files.readText(file) else { continue }
-            for line in text.split(separator: "\n") {
-                if let e = LogEntry.parse(line) { entries.append(e) }
+        let reader = Forward(path)
+        while let e = reader.next() { entries.append(e) }
+        return entries
+    }
+
+    /// The entries of a log, oldest first, read a chunk at a time: memory stays the size of a chunk
+    /// and a line, however large the log.
+    public final class Forward {
+        var files: [String]
+        var fd: Int32 = -1
+        var buffer: [UInt8] = []
+        var start = 0
+        var atEnd = false
+        static let chunk = 1 << 16
+
+        public init(_ path: String) { files = LogReader.files(path) }
+
+        deinit { if fd >= 0 { Sys.close(fd) } }
+
+        public func next() -> LogEntry? {
+            while true {
+                if let nl = buffer[start...].firstIndex(of: 0x0a) {
+                    let line = buffer[start..<nl]
+                    start = nl + 1
+                    if let e = LogEntry.parse(Substring(decoding: line, as: UTF8.self)) { return e }
+                    continue
+                }
+                guard fill() else {
+                    // A last line without its newline.
+                    guard start < buffer.count else { return nil }
+                    let line = buffer[start...]
+                    start = buffer.count
+                    if let e = LogEntry.parse(Substring(decoding: line, as: UTF8.self)) { return e }
+                    return nil
+                }
             }
         }
-        return entries
+
+        /// Reads more of the current file, or opens the next; false when every file is read.
+        func fill() -> Bool {
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            while true {
+                if fd < 0 {
+                    guard !files.isEmpty else { return false }
+                    let file = files.removeFirst()
+                    fd = (try? Sys.open(file, O_RDONLY)) ?? -1
+                    if fd < 0 { continue }
+                }
+                var chunk = [UInt8](repeating: 0, count: Self.chunk)
+                let n = (try? Sys.read(fd, into: &chunk)) ?? 0
+                if n > 0 {
+                    buffer += chunk[0..<n]
+                    return true
+                }
+                Sys.close(fd)
+                fd = -1
+                // Entries never span files: a partial line at a file's end stands alone.
+                if !buffer.isEmpty && buffer.last != 0x0a { buffer.append(0x0a); return true }
+            }
+        }
+    }
+
+    /// The last `count` entries that `accept` takes, oldest first, read backwards from the end of the
+    /// newest file (as docker reads `--tail`): a one-line tail of a huge log reads a few kilobytes.
+    public static func tail(_ path: String, _ count: Int, accept: (LogEntry) -> Bool = { _ in true }) -> [LogEntry] {
+        guard count > 0 else { return [] }
+        var found: [LogEntry] = []
+        for file in files(path).reversed() {
+            guard let handle = try? FileHandle(path: file, flags: O_RDONLY), let st = try? Sys.fstat(handle.fd) else { continue }
+            var end = Int64(st.st_size)
+            var carry: [UInt8] = []
+            let chunk: Int64 = 1 << 16
+            while end > 0 || !carry.isEmpty {
+                let begin = max(0, end - chunk)
+                var bytes = [UInt8](repeating: 0, count: Int(end - begin))
+                if !bytes.isEmpty {
+                    let n = bytes.withUnsafeMutableBytes { pread(handle.fd, $0.baseAddress, $0.count, off_t(begin)) }
+                    guard n == bytes.count else { break }
+                }
+                bytes += carry
+                end = begin
+                // Complete lines are those after the first newline (or all, at the file's start).
+                var lines = bytes.split(separator: 0x0a, omittingEmptySubsequences: false)
+                if end > 0 {
+                    carry = Array(lines.removeFirst())
+                } else {
+                    carry = []
+                }
+                for line in lines.reversed() where !line.isEmpty {
+                    guard let e = LogEntry.parse(Substring(decoding: line, as: UTF8.self)), accept(e) else { continue }
+                    found.append(e)
+                    if found.count == count { return found.reversed() }
+                }
+                if end == 0 { break }
+            }
+        }
+        return found.reversed()
     }
 }
