@@ -698,8 +698,19 @@ public final class Orchestrator {
             return
         }
         var inFlight: [(ContainerRecord, SupervisorClient)] = []
+        // A container recorded as created may be starting right now (for a command that was killed
+        // meanwhile): while the supervisor runs, it is asked to stop those too, which aborts the start.
+        var supervisorRunning: Bool?
         for r in records {
             let state = store.state(r.id)
+            if state.status == .created {
+                if supervisorRunning == nil { supervisorRunning = SupervisorClient.connectIfRunning(runtime: runtime, group: group) != nil }
+                guard supervisorRunning == true else { continue }
+                let c = try client()
+                do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw OrchestrationError(error.description) }
+                inFlight.append((r, c))
+                continue
+            }
             guard state.isAlive || state.status == .restarting else { continue }
             progress.event("Container", r.name, "Stopping")
             let c = try client()
@@ -709,7 +720,7 @@ public final class Orchestrator {
         for (r, c) in inFlight {
             do {
                 _ = try c.receive()
-                progress.event("Container", r.name, "Stopped")
+                if store.state(r.id).status != .created { progress.event("Container", r.name, "Stopped") }
             } catch {
                 throw OrchestrationError(error.description)
             }

@@ -109,6 +109,58 @@ import TestSupport
         #expect(prune.stdout.contains("Removed 3 blobs and 1 unpacked layers"))
         #expect(try Sys.list(dir.sub("root/layers")).filter { !$0.hasSuffix(".lock") }.isEmpty)
     }
+
+    func blobs() -> Set<String> { Set((try? Sys.list(dir.sub("root/images/blobs/sha256"))) ?? []) }
+
+    /// A small archive that expands to many large files (here 100 × 4 MiB of zeros, without a
+    /// manifest): refused in a few megabytes of memory, and nothing of it kept.
+    @Test func anArchiveOfManyLargeFilesIsStreamedAndLeavesNothing() throws {
+        _ = try swcompose(["image", "import", try busybox(), "kept:1"])
+        let before = blobs()
+        let archive = dir.sub("zeros.tar.gz")
+        let writer = try ArchiveWriter(path: archive, compression: .gzip)
+        let zeros = [UInt8](repeating: 0, count: 4 << 20)
+        for i in 0..<100 { try writer.add(ArchiveWriter.Header(path: "blobs/x/f\(i)"), data: zeros) }
+        try writer.finish()
+        let load = try Measured.run(["image", "load", "-i", archive], environment: env)
+        #expect(load.status == 1)
+        #expect(load.maxRSS < 100_000, "\(load.maxRSS) KiB for an archive of 400 MiB of files")
+        #expect(blobs() == before, "the refused load's blobs are gone")
+        #expect(try swcompose(["image", "inspect", "kept:1"]).status == 0)
+    }
+
+    /// A load killed halfway leaves its journal; the next command removes the blobs it had added.
+    @Test func blobsOfAKilledLoadAreRemovedByTheNextCommand() throws {
+        _ = try swcompose(["image", "import", try busybox(), "kept:2"])
+        let before = blobs()
+        // An archive whose first member is large enough to be killed in the middle of the next ones.
+        let archive = dir.sub("big.tar")
+        let writer = try ArchiveWriter(path: archive)
+        var bytes = [UInt8](repeating: 0, count: 2 << 20)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+        for i in 0..<40 {
+            bytes[0] = UInt8(i)
+            try writer.add(ArchiveWriter.Header(path: "blobs/y/f\(i)"), data: bytes)
+        }
+        try writer.finish()
+        let p = Process()
+        p.executableURL = Swcompose.executable
+        p.arguments = ["image", "load", "-i", archive]
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Killed once it has added some blobs.
+        let deadline = Date().addingTimeInterval(10)
+        while blobs().subtracting(before).count < 3 && Date() < deadline { usleep(5_000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(blobs().subtracting(before).count >= 3, "it was killed halfway")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.sub("root/images/loads")).count == 1, "its journal")
+        #expect(try swcompose(["image", "ls"]).status == 0)
+        #expect(blobs() == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.sub("root/images/loads")).isEmpty)
+    }
 }
 
 /// Round trip through a real docker daemon, when one is reachable (DOCKER_HOST or the default socket).

@@ -312,24 +312,32 @@ import Engine
         var services = "services:\n"
         for i in 0..<12 { services += "  s\(i):\n    image: swcompose/busybox\n    command: sleep 1000\n    ports: [\"127.0.0.1::80\"]\n" }
         let p = try ProjectFixture("killed", compose: services)
-        let process = Process()
-        process.executableURL = Swcompose.executable
-        process.arguments = ["-p", p.project, "up", "-d"]
-        process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
-        process.environment = p.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        usleep(150_000)
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        let networks = NetworkStore(root: StateRoot(path: p.root)).list()
-        let down = try p.run(["down", "-t", "0"])
-        #expect(down.status == 0, "\(down.stderr)")
-        #expect(p.store.list().isEmpty)
-        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty)
-        let links = try Process.output("/usr/sbin/ip", ["-o", "link"])
-        for n in networks { #expect(!links.contains(n.bridge)) }
-        #expect(!Firewall.save().contains(networks.first.map { String($0.id.prefix(12)) } ?? "no-network"))
+        // Killed at different moments: while networks, container records and starts are under way.
+        for delay in [20_000, 40_000, 60_000, 80_000, 110_000, 150_000] as [useconds_t] {
+            let process = Process()
+            process.executableURL = Swcompose.executable
+            process.arguments = ["-p", p.project, "up", "-d"]
+            process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+            process.environment = p.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let networks = NetworkStore(root: StateRoot(path: p.root)).list()
+            let down = try p.run(["down", "-v", "-t", "0"])
+            #expect(down.status == 0, "killed after \(delay / 1000) ms: \(down.stderr)")
+            #expect(p.store.list().map(\.name) == [])
+            // Nothing half-made stays: no container directory, no name claimed.
+            let left = try FileManager.default.contentsOfDirectory(atPath: p.root + "/containers").filter { $0 != ".names" }
+            #expect(left.isEmpty, "killed after \(delay / 1000) ms: \(left)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: p.root + "/containers/.names"))?.isEmpty ?? true)
+            #expect(NetworkStore(root: StateRoot(path: p.root)).list().map(\.name) == [])
+            let links = try Process.output("/usr/sbin/ip", ["-o", "link"])
+            for n in networks { #expect(!links.contains(n.bridge), "bridge \(n.bridge) left") }
+            let rules = Firewall.save()
+            for n in networks { #expect(!rules.contains(String(n.id.prefix(12))), "rules of \(n.name) left") }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Engine
 
 /// Runs the built `swcompose` binary, as a user would.
 enum Swcompose {
@@ -72,5 +73,36 @@ enum Fixtures {
     static func names(_ group: String) -> [String] {
         let dir = root.appendingPathComponent(group)
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+    }
+}
+
+/// A child process's own peak memory: spawned and reaped with wait4, whose rusage is that child's alone.
+enum Measured {
+    struct Result {
+        var status: Int32
+        /// Peak resident set size, in KiB.
+        var maxRSS: Int
+        var seconds: Double
+    }
+
+    static func run(_ arguments: [String], environment: [String: String], stdinPath: String = "/dev/null") throws -> Result {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([Swcompose.executable.path] + arguments).map { strdup($0) } + [nil]
+        var env = ["PATH=/usr/bin:/bin", "HOME=/root"]
+        for (k, v) in environment { env.append("\(k)=\(v)") }
+        let envp = env.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let start = Date()
+        guard posix_spawn(&pid, Swcompose.executable.path, &actions, nil, argv, envp) == 0 else { throw SystemError("posix_spawn") }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        return Result(status: (status >> 8) & 0xff, maxRSS: usage.ru_maxrss, seconds: Date().timeIntervalSince(start))
     }
 }

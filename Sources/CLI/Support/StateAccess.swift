@@ -17,6 +17,7 @@ enum StateAccess {
             Terminal.writeError("error: \(error)\n")
             exit(1)
         }
+        Recovery.clean(root)
         return root
     }
 }

@@ -59,8 +59,14 @@ extension ImageStore {
         }
     }
 
-    func readArchive(_ reader: ArchiveReader, label: String) throws(ImageStoreError) -> ArchiveContents {
-        var contents = ArchiveContents()
+    /// Files of an archive kept in memory (its JSON: manifest.json, index.json, configs) rather than
+    /// read back from the store: small ones only, and not too many of them, so that an archive of
+    /// many large files costs no more memory than one block.
+    static let keptFileSize: Int64 = 64 << 10
+    static let keptTotal = 8 << 20
+
+    func readArchive(_ reader: ArchiveReader, label: String, into contents: inout ArchiveContents, journal: LoadJournal) throws(ImageStoreError) {
+        var keptBytes = 0
         while true {
             let entry: ArchiveEntry?
             do { entry = try reader.next() } catch { throw .archive(error) }
@@ -71,7 +77,7 @@ extension ImageStore {
                 var writer: BlobWriter
                 do { writer = try BlobWriter(store: content) } catch { throw .content(error) }
                 var kept: [UInt8] = []
-                let keep = entry.size <= 4 << 20
+                let keep = entry.size <= Self.keptFileSize && keptBytes + Int(entry.size) <= Self.keptTotal
                 do {
                     _ = try reader.forEachBlock { (block, _) throws(SystemError) in
                         try writer.write(block)
@@ -93,8 +99,14 @@ extension ImageStore {
                     throw .content(error)
                 }
                 contents.files[path] = (digest, writer.size)
-                if writer.addedNewBlob { contents.added.insert(digest) }
-                if keep { contents.small[path] = kept }
+                if writer.addedNewBlob {
+                    contents.added.insert(digest)
+                    journal.add(digest)
+                }
+                if keep {
+                    contents.small[path] = kept
+                    keptBytes += kept.count
+                }
             case .symlink:
                 let base = path.split(separator: "/").dropLast().joined(separator: "/")
                 contents.aliases[path] = ArchiveContents.normalize(entry.linkTarget.hasPrefix("/") ? entry.linkTarget : base + "/" + entry.linkTarget)
@@ -104,7 +116,6 @@ extension ImageStore {
                 continue
             }
         }
-        return contents
     }
 
     /// Walks an index down to the image manifest for `platform` (or the only one).
@@ -151,7 +162,27 @@ extension ImageStore {
         } catch {
             throw .archive(error)
         }
-        let contents = try readArchive(reader, label: label)
+        let journal = try LoadJournal(store: self)
+        var contents = ArchiveContents()
+        var loaded: [LoadedImage] = []
+        var images: [(Descriptor, [ImageReference])] = []
+        defer {
+            // Whatever happened: blobs this load added that no image it loaded uses (manifest.json,
+            // index.json, all of them when it failed) go, and its journal with them.
+            var used: Set<Digest> = []
+            for image in loaded {
+                used.insert(image.image.manifestDigest)
+                used.insert(image.image.id)
+                for l in image.image.manifest.layers { used.insert(l.digest) }
+            }
+            if !loaded.isEmpty { for (descriptor, _) in images { used.insert(descriptor.digest) } }
+            for blob in contents.added where !used.contains(blob) {
+                if (try? readIndex())?.manifests.contains(where: { $0.digest == blob }) == true { continue }
+                try? content.remove(blob)
+            }
+            journal.finish()
+        }
+        try readArchive(reader, label: label, into: &contents, journal: journal)
 
         // OCI layout: the index's manifests, by config digest, with the names they carry.
         var ociByConfig: [Digest: (Descriptor, [ImageReference])] = [:]
@@ -178,7 +209,6 @@ extension ImageStore {
             }
         }
 
-        var images: [(Descriptor, [ImageReference])] = []
         if let manifestBytes = contents.data("manifest.json", store: content) {
             let entries: [DockerSaveEntry]
             do { entries = try JSON.decode([DockerSaveEntry].self, manifestBytes) } catch {
@@ -208,8 +238,12 @@ extension ImageStore {
                                              layers: layers)
                 let bytes: [UInt8]
                 do { bytes = try JSON.encode(manifest) } catch { throw .invalidArchive("cannot encode a manifest: \(error)") }
-                let digest: Digest
-                do { digest = try content.put(bytes) } catch { throw .content(error) }
+                let digest = Digest.of(bytes)
+                if !content.contains(digest) {
+                    journal.add(digest)
+                    contents.added.insert(digest)
+                }
+                do { _ = try content.put(bytes, expected: digest) } catch { throw .content(error) }
                 images.append((Descriptor(mediaType: MediaType.dockerManifest, digest: digest, size: Int64(bytes.count)), refs))
             }
         } else if !ociOrder.isEmpty {
@@ -218,21 +252,6 @@ extension ImageStore {
             throw .invalidArchive("\(label) is not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)")
         }
 
-        var loaded: [LoadedImage] = []
-        defer {
-            // Files of the archive that are not part of any image (manifest.json, index.json…).
-            var used: Set<Digest> = []
-            for image in loaded {
-                used.insert(image.image.manifestDigest)
-                used.insert(image.image.id)
-                for l in image.image.manifest.layers { used.insert(l.digest) }
-            }
-            for (descriptor, _) in images { used.insert(descriptor.digest) }
-            for blob in contents.added where !used.contains(blob) {
-                if (try? readIndex())?.manifests.contains(where: { $0.digest == blob }) == true { continue }
-                try? content.remove(blob)
-            }
-        }
         // One flush for every blob of the archive, before anything refers to them.
         do { try content.syncAll() } catch { throw .system(error) }
         for (descriptor, refs) in images {
@@ -464,5 +483,53 @@ extension String {
         while let f = s.first, f == " " || f == "\t" || f == "\n" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" || l == "\n" { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// What a load has added to the content store, written down as it goes (`images/loads/<pid>-…`),
+/// under a lock held for the load's life. A load killed before it could clean up leaves its journal
+/// unlocked; the next command that prepares the store removes the blobs it lists that no image uses.
+final class LoadJournal {
+    let path: String
+    let lock: FileLock?
+    let handle: FileHandle?
+
+    init(store: ImageStore) throws(ImageStoreError) {
+        let directory = store.root.images + "/loads"
+        path = directory + "/\(getpid())-\(UInt32.random(in: 0...UInt32.max)).journal"
+        do {
+            try Sys.mkdirAll(directory, 0o700)
+            lock = try FileLock(path)
+            handle = try FileHandle(path: path, flags: O_WRONLY | O_APPEND)
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// Noted before the blob is committed, so that a kill in between leaves it listed.
+    func add(_ digest: Digest) {
+        try? handle?.write(Array((digest.description + "\n").utf8))
+    }
+
+    func finish() {
+        _ = unlink(path)
+    }
+
+    /// Removes what killed loads left: the blobs their journals list that nothing in the index uses.
+    /// Skipped while a pull or load is under way (their blobs are not named yet either).
+    static func recover(_ store: ImageStore) {
+        let directory = store.root.images + "/loads"
+        guard let names = try? Sys.list(directory), names.contains(where: { $0.hasSuffix(".journal") }) else { return }
+        guard let transfers = try? FileLock.attempt(store.transferLockPath) else { return }
+        defer { withExtendedLifetime(transfers) {} }
+        for name in names where name.hasSuffix(".journal") {
+            let path = directory + "/" + name
+            guard let held = try? FileLock.attempt(path) else { continue }
+            defer { withExtendedLifetime(held) {} }
+            let listed = ((try? Files.readText(path)) ?? "").split(separator: "\n").compactMap { Digest(String($0)) }
+            let live = store.liveBlobs()
+            for digest in listed where !live.contains(digest) { try? store.content.remove(digest) }
+            _ = unlink(path)
+        }
     }
 }

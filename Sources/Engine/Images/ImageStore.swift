@@ -86,6 +86,7 @@ public struct ImageStore: Sendable {
         }
         content.removeStaleStaging()
         layers.removeStaleStaging()
+        LoadJournal.recover(self)
     }
 
     // MARK: - The index
@@ -331,6 +332,19 @@ public struct ImageStore: Sendable {
 
     /// `image prune`: deletes images without a name (all unused images with `all`), then the blobs
     /// and unpacked layers nothing refers to any more.
+    /// The blobs the index reaches: its manifests, their configs and layers.
+    func liveBlobs(_ index: ImageIndex? = nil) -> Set<Digest> {
+        guard let index = index ?? (try? readIndex()) else { return [] }
+        var live: Set<Digest> = []
+        for d in index.manifests {
+            live.insert(d.digest)
+            guard let m = try? manifest(d.digest) else { continue }
+            live.insert(m.config.digest)
+            for l in m.layers { live.insert(l.digest) }
+        }
+        return live
+    }
+
     public func prune(all: Bool, usedBy: (Digest) -> [String], keepLayers: Set<Digest> = []) throws(ImageStoreError) -> PruneReport {
         // Pulls and loads in progress have blobs they have not named yet: wait for them.
         let transfers: FileLock
@@ -352,16 +366,11 @@ public struct ImageStore: Sendable {
         try writeIndex(index)
 
         // Everything still reachable from the index (or a container) is kept.
-        var liveBlobs: Set<Digest> = []
+        let liveBlobs = liveBlobs(index)
         var liveChains = keepLayers
         for d in index.manifests {
-            liveBlobs.insert(d.digest)
-            guard let m = try? manifest(d.digest) else { continue }
-            liveBlobs.insert(m.config.digest)
-            for l in m.layers { liveBlobs.insert(l.digest) }
-            if let c = try? configuration(m.config.digest) {
-                liveChains.formUnion(LayerStore.chainIDs(c.rootfs.diffIDs))
-            }
+            guard let m = try? manifest(d.digest), let c = try? configuration(m.config.digest) else { continue }
+            liveChains.formUnion(LayerStore.chainIDs(c.rootfs.diffIDs))
         }
         for blob in content.allBlobs() where !liveBlobs.contains(blob) {
             report.reclaimed += content.size(blob) ?? 0

@@ -148,23 +148,57 @@ public struct ContainerStore: Sendable {
         return s
     }
 
-    /// Records a new container: its directory, config.json, state.json and /etc files.
+    /// Records a new container: its directory, config.json, state.json and /etc files. They are made
+    /// in `containers/.creating-<pid>-<id>` and renamed into place whole, so a command killed halfway
+    /// leaves either a complete container or a staging directory `removeIncomplete` takes away.
     public func create(_ spec: ContainerSpec) throws(ContainerStoreError) {
+        let staging = runtime.root.containers + "/.creating-\(getpid())-\(spec.id)"
         do {
+            // The staging directory first: while it exists, the name claimed next is not stale.
+            try runtime.root.ensure(staging)
             try claimName(spec.name, id: spec.id)
-            let dir = runtime.containerDirectory(spec.id)
-            try runtime.root.ensure(dir)
-            try writeEtcFiles(spec)
-            try Files.writeAtomically(dir + "/config.json", try JSON.encode(spec), durable: false)
-            try write(ContainerState(), id: spec.id)
+            try writeEtcFiles(spec, in: staging)
+            try Files.writeAtomically(staging + "/config.json", try JSON.encode(spec), durable: false)
+            try write(ContainerState(), to: staging)
+            try Sys.rename(staging, runtime.containerDirectory(spec.id))
         } catch let error as ContainerStoreError {
             throw error
         } catch let error as SystemError {
+            try? Sys.removeAll(staging)
             releaseName(spec.name, id: spec.id)
             throw .system(error)
         } catch {
+            try? Sys.removeAll(staging)
             releaseName(spec.name, id: spec.id)
             throw .corrupt(spec.id, "\(error)")
+        }
+    }
+
+    /// Removes what creations killed halfway left: staging directories of processes that are gone, and
+    /// the names they had claimed.
+    public func removeIncomplete() {
+        let entries = (try? Sys.list(runtime.root.containers)) ?? []
+        var creating: Set<String> = []
+        for name in entries where name.hasPrefix(".creating-") {
+            let parts = name.dropFirst(10).split(separator: "-")
+            let pid = parts.first.flatMap { Int32($0) } ?? 0
+            if pid > 0 && Sys.processExists(pid) {
+                if let id = parts.last { creating.insert(String(id)) }
+                continue
+            }
+            try? Sys.removeAll(runtime.root.containers + "/" + name)
+        }
+        let now = Int(Timestamp.now().tv_sec)
+        for name in (try? Sys.list(namesDirectory)) ?? [] {
+            let path = namesDirectory + "/" + name
+            let holder = (try? Files.readText(path)) ?? ""
+            if holder.isEmpty {
+                // Being claimed right now, unless it has been empty for a while.
+                guard let st = try? Sys.fileStatus(path), now - Int(st.st_mtim.tv_sec) > 10 else { continue }
+            } else if creating.contains(holder) || Sys.exists(runtime.containerDirectory(holder)) {
+                continue
+            }
+            _ = unlink(path)
         }
     }
 
@@ -183,7 +217,7 @@ public struct ContainerStore: Sendable {
             }
             guard errno == EEXIST else { throw SystemError("create", path) }
             let holder = (try? Files.readText(path)) ?? ""
-            if !holder.isEmpty && Sys.exists(runtime.containerDirectory(holder) + "/config.json") {
+            if !holder.isEmpty && (Sys.exists(runtime.containerDirectory(holder) + "/config.json") || isBeingCreated(holder)) {
                 throw ContainerStoreError.nameInUse(name, by: holder)
             }
             // A name left by a container that is gone (or one being created right now by another command:
@@ -194,14 +228,22 @@ public struct ContainerStore: Sendable {
         throw ContainerStoreError.nameInUse(name, by: (try? Files.readText(path)) ?? "another container")
     }
 
+    /// Whether a live command is creating the container `id` right now.
+    func isBeingCreated(_ id: String) -> Bool {
+        ((try? Sys.list(runtime.root.containers)) ?? []).contains { name in
+            guard name.hasPrefix(".creating-"), name.hasSuffix("-" + id) else { return false }
+            let pid = name.dropFirst(10).split(separator: "-").first.flatMap { Int32($0) } ?? 0
+            return pid > 0 && Sys.processExists(pid)
+        }
+    }
+
     func releaseName(_ name: String, id: String) {
         let path = namesDirectory + "/" + name
         if (try? Files.readText(path)) == id { _ = unlink(path) }
     }
 
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.
-    func writeEtcFiles(_ spec: ContainerSpec) throws(SystemError) {
-        let dir = runtime.containerDirectory(spec.id)
+    func writeEtcFiles(_ spec: ContainerSpec, in dir: String) throws(SystemError) {
         try Files.writeAtomically(dir + "/hostname", spec.hostname + "\n", mode: 0o644, durable: false)
         var hosts = """
         127.0.0.1\tlocalhost
@@ -228,9 +270,13 @@ public struct ContainerStore: Sendable {
     }
 
     public func write(_ state: ContainerState, id: String) throws(SystemError) {
+        try write(state, to: runtime.containerDirectory(id))
+    }
+
+    func write(_ state: ContainerState, to directory: String) throws(SystemError) {
         let bytes: [UInt8]
-        do { bytes = try JSON.encode(state) } catch { throw SystemError("encode state", id, code: EINVAL) }
-        try Files.writeAtomically(runtime.containerDirectory(id) + "/state.json", bytes, durable: false)
+        do { bytes = try JSON.encode(state) } catch { throw SystemError("encode state", directory, code: EINVAL) }
+        try Files.writeAtomically(directory + "/state.json", bytes, durable: false)
     }
 
     public func spec(_ id: String) throws(ContainerStoreError) -> ContainerSpec {

@@ -688,10 +688,12 @@ public final class Supervisor {
             m.state.status = .exited
         }
         if let pending = m.pending {
+            // Stopped while starting (a `down` after the `up` that started it was killed): the start
+            // is abandoned and what it had set up (ports, endpoints, output) undone.
             unwatch(pending.socket)
             m.pending = nil
             _ = pending.abort("start", "stopped while starting")
-            m.state.status = .exited
+            startFailed(m, message: "stopped while starting", code: 137)
         }
         guard m.isRunning else {
             persist(m)

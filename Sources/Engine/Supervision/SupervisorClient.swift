@@ -34,6 +34,13 @@ public final class SupervisorClient {
 
     deinit { Sys.close(fd) }
 
+    /// Connects to the group's supervisor if one is running (nil otherwise: none is started).
+    public static func connectIfRunning(runtime: Runtime, group: String) -> SupervisorClient? {
+        let paths = SupervisorPaths(root: runtime.root, group: group)
+        guard let fd = try? UnixSocket.connect(paths.socket) else { return nil }
+        return SupervisorClient(fd: fd, root: runtime.root, group: group)
+    }
+
     /// Connects to the group's supervisor, starting one when none is running.
     public static func connect(runtime: Runtime, group: String) throws(SupervisorError) -> SupervisorClient {
         let paths = SupervisorPaths(root: runtime.root, group: group)
