@@ -1,3 +1,4 @@
+import ArgumentParser
 import Engine
 #if canImport(Glibc)
 import Glibc
@@ -17,9 +18,9 @@ enum Entry {
         do {
             GlobalOptions.current = try GlobalOptions.parse(global)
         } catch {
-            GlobalOptions.exit(withError: error)
+            ExitCodes.fail(error, usage: GlobalOptions.self)
         }
-        CommandThread.run { SWCompose.main(rest) }
+        CommandThread.run { ExitCodes.main(rest) }
     }
 }
 
@@ -67,5 +68,29 @@ enum HiddenMode {
         case "__exec": return ContainerExec.main()
         default: return nil
         }
+    }
+}
+
+/// docker compose's exit codes: 0, the code a command chose (a container's, for `run`, `exec`,
+/// `wait`), and 1 for everything that failed — usage errors included, where swift-argument-parser
+/// would exit 64.
+enum ExitCodes {
+    static func main(_ arguments: [String]) {
+        do {
+            var command = try SWCompose.parseAsRoot(arguments)
+            try command.run()
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            fail(error, usage: SWCompose.self)
+        }
+        exit(0)
+    }
+
+    static func fail<Command: ParsableArguments>(_ error: Error, usage: Command.Type) -> Never {
+        // Help and version requests print to standard output and succeed, as the parser does it.
+        if Command.exitCode(for: error) == .success { Command.exit(withError: error) }
+        Terminal.writeError(Command.fullMessage(for: error) + "\n")
+        exit(1)
     }
 }

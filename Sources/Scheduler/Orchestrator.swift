@@ -298,13 +298,13 @@ public final class Orchestrator {
         do {
             try store.create(spec)
         } catch {
-            throw OrchestrationError("Error response from daemon: \(error)")
+            throw OrchestrationError("cannot create container \(spec.name): \(error)")
         }
         do {
             for f in files { try store.writeFile(spec.id, f.path, f.content, mode: f.mode, uid: f.uid, gid: f.gid) }
         } catch {
             try? store.remove(spec.id)
-            throw OrchestrationError("Error response from daemon: \(error)")
+            throw OrchestrationError("cannot write the secrets and configs of container \(spec.name): \(error)")
         }
         if !quiet { progress.event("Container", spec.name, "Created") }
         return ContainerRecord(spec: spec, state: store.state(spec.id))
@@ -372,7 +372,7 @@ public final class Orchestrator {
                 case .started: progress.event("Container", r.name, "Started")
                 case .failed(let message):
                     progress.event("Container", r.name, "Error")
-                    failure = failure ?? OrchestrationError("Error response from daemon: failed to start container \(r.name): \(message)")
+                    failure = failure ?? OrchestrationError("failed to start container \(r.name): \(message)")
                 default:
                     failure = failure ?? OrchestrationError("unexpected reply starting \(r.name): \(reply)")
                 }
@@ -737,7 +737,7 @@ public final class Orchestrator {
             do {
                 try store.remove(r.id)
             } catch {
-                throw OrchestrationError("Error response from daemon: \(error)")
+                throw OrchestrationError("cannot remove container \(r.name): \(error)")
             }
             if removeVolumes { try removeAnonymousVolumes(of: r) }
             if !quiet { progress.event("Container", r.name, "Removed") }

@@ -88,7 +88,7 @@ struct NetworkCommand: ParsableCommand {
             var objects: [String] = []
             for name in names {
                 guard let n = try? NetworkCommand.store.inspect(name) else {
-                    Terminal.writeError("Error response from daemon: network \(name) not found\n")
+                    Terminal.writeError("error: no such network: \(name) (swcompose network ls lists them)\n")
                     throw ExitCode.failure
                 }
                 let containers = ContainerStore(runtime: Runtime(root: StateAccess.root()))
@@ -133,7 +133,7 @@ struct NetworkCommand: ParsableCommand {
                     try NetworkCommand.store.remove(name, isAlive: NetworkCommand.isAlive)
                     Terminal.write(name + "\n")
                 } catch {
-                    Terminal.writeError("Error response from daemon: \(error)\n")
+                    Terminal.writeError("error: cannot remove network \(name): \(error)\n")
                     failed = true
                 }
             }

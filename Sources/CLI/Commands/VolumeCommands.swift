@@ -34,7 +34,7 @@ struct VolumeCommand: ParsableCommand {
             do {
                 try VolumeCommand.store.create(name, labels: labels)
             } catch {
-                Terminal.writeError("Error response from daemon: create \(name): \(error)\n")
+                Terminal.writeError("error: cannot create volume \(name): \(error)\n")
                 throw ExitCode.failure
             }
             Terminal.write(name + "\n")
@@ -77,7 +77,7 @@ struct VolumeCommand: ParsableCommand {
             var out: [String] = []
             for name in names {
                 guard let v = try? VolumeCommand.store.inspect(name) else {
-                    Terminal.writeError("Error response from daemon: get \(name): no such volume\n")
+                    Terminal.writeError("error: no such volume: \(name) (swcompose volume ls lists them)\n")
                     throw ExitCode.failure
                 }
                 let labels = v.labels.keys.sorted().map { JSONText.string($0) + ": " + JSONText.string(v.labels[$0]!) }
@@ -117,7 +117,7 @@ struct VolumeCommand: ParsableCommand {
                     try VolumeCommand.store.remove(name, containers: VolumeCommand.containers, force: force)
                     Terminal.write(name + "\n")
                 } catch {
-                    Terminal.writeError("Error response from daemon: remove \(name): \(error)\n")
+                    Terminal.writeError("error: cannot remove volume \(name): \(error)\n")
                     failed = true
                 }
             }
