@@ -10,10 +10,20 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 bin=$PWD/.build/release/swcompose
 if [ "${1:-}" = "down" ]; then
+  command -v swcompose >/dev/null && bin=$(command -v swcompose)
   cd examples/quickstart && exec "$bin" down -v
 fi
 Scripts/setup.sh
 swift build -c release --static-swift-stdlib --product swcompose 2>&1 | tail -1
+swift build -c release --static-swift-stdlib --product swcompose-runtime 2>&1 | tail -1
+# On PATH, so that the next command is just `swcompose ps` (swcompose-runtime goes beside it).
+prefix=${PREFIX:-/usr/local}
+if install -D -m 0755 "$bin-runtime" "$prefix/bin/swcompose-runtime" 2>/dev/null && install -D -m 0755 "$bin" "$prefix/bin/swcompose"; then
+  bin=$prefix/bin/swcompose
+  echo "installed $bin"
+else
+  echo "note: could not install into $prefix/bin (run as root, or set PREFIX); using $bin" >&2
+fi
 
 # The image: Debian's busybox-static as a root filesystem (nothing is downloaded).
 if ! "$bin" image inspect quickstart/busybox:latest >/dev/null 2>&1; then
@@ -37,4 +47,5 @@ echo "  http://127.0.0.1:$port/"
 echo
 if command -v curl >/dev/null; then curl -fsS "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'; else wget -qO- "http://127.0.0.1:$port/"; fi
 echo
-echo "Take it down with: Scripts/demo.sh down    (or: cd examples/quickstart && $bin down -v)"
+echo "Try: cd examples/quickstart && swcompose ps"
+echo "Take it down with: Scripts/demo.sh down    (or: cd examples/quickstart && swcompose down -v)"

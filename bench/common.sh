@@ -3,6 +3,7 @@
 # Builds the release binary (statically linked Swift runtime: faster to exec) into $bin.
 build_swcompose() {
   swift build -c release --static-swift-stdlib --product swcompose >/dev/null
+  swift build -c release --static-swift-stdlib --product swcompose-runtime >/dev/null
   bin=$PWD/.build/release/swcompose
 }
 

@@ -44,8 +44,9 @@ mkdir -p "$work/project"
 machine
 echo "$n busybox containers running \`sleep\`"
 (cd "$work/project" && "$bin" up -d >/dev/null 2>&1)
-# Steady state: the spare start helper kept after a burst of starts is gone after 10 s.
-sync; sleep 11
+# Steady state: the spare start helper kept after a burst of starts is gone after 10 s, and the
+# supervisor has handed back the pages of its executable it touched only while starting.
+sync; sleep 12
 sup=$(pgrep -f "__supervise $SWCOMPOSE_ROOT membench")
 spares=$(pgrep -P "$sup" -f "__init --join" || true)
 read -r rss pss < <(measure $sup $spares)

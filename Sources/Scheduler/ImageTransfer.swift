@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ComposeModel
 import Engine
+import Registry
 import Synchronization
 
 /// How far a layer's transfer is: bytes done of the total.

@@ -59,6 +59,33 @@ import Engine
         #expect(again.status == 0 && !again.stderr.contains("Pulling"), "\(again.stderr)")
     }
 
+    /// Docker Hub's images through mirrors (docker's `registry-mirrors`, or SWCOMPOSE_REGISTRY_MIRRORS):
+    /// a mirror that does not answer is passed over, the image is named as Docker Hub's.
+    @Test func dockerHubImagesComeFromTheMirrors() throws {
+        let registry = try TestRegistry()
+        try Self.publish(registry, [.init(platform: Self.amd64, marker: "from the mirror", compression: .gzip)], as: "library/busybox:mirrored")
+        let dead = try TestRegistry.freePort()
+        let p = try ProjectFixture("mirror", compose: """
+            services:
+              app:
+                image: busybox:mirrored
+                command: sleep 1000
+            """)
+        let mirrors = ["SWCOMPOSE_REGISTRY_MIRRORS": "http://127.0.0.1:\(dead), http://\(registry.host)/"]
+        let up = try p.run(["up", "-d"], extraEnvironment: mirrors)
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(try p.run(["exec", "-T", "app", "cat", "/marker"]).stdout == "from the mirror\n")
+        let image = try #require(try Self.images(p).first { $0.references.contains { $0.tag == "mirrored" } })
+        #expect(image.references.allSatisfy { $0.domain == "docker.io" && $0.path == "library/busybox" }, "\(image.references)")
+        let ls = try p.run(["image", "ls"]).stdout
+        #expect(ls.split(separator: "\n").contains { $0.hasPrefix("busybox ") && $0.contains(" mirrored ") }, "\(ls)")
+        // Without the mirrors, Docker Hub itself is asked (and is unreachable from this machine).
+        #expect(try p.run(["down", "-t", "0", "--rmi", "all"]).status == 0)
+        let direct = try p.run(["pull", "-q"])
+        #expect(direct.status == 1)
+        #expect(!direct.stderr.contains(registry.host), "\(direct.stderr)")
+    }
+
     @Test func ociZstdAndMultiPlatformIndex() throws {
         let registry = try TestRegistry()
         try Self.publish(registry, [.init(platform: Self.amd64, marker: "zstd", compression: .zstd)], as: "z:1")

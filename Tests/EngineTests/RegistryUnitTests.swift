@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Engine
+@testable import Registry
 
 @Suite struct RegistryUnitTests {
     @Test func bearerAndBasicChallengesParse() throws {

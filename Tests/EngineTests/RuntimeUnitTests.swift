@@ -191,3 +191,28 @@ import Testing
         #expect(tail == [LogEntry(text: "the last line\n", stream: .stderr, time: "2026-01-01T00:00:01Z")])
     }
 }
+
+@Suite struct PageOutTests {
+    /// The resident size of this executable's read-only mappings, in KiB.
+    static func residentCode() -> Int {
+        guard let exe = try? Sys.readlink("/proc/self/exe"), let smaps = try? Files.readText("/proc/self/smaps") else { return 0 }
+        var total = 0, inside = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), fields.count >= 5 {
+                inside = fields.count >= 6 && fields[5] == exe && !fields[1].contains("w")
+            } else if inside, fields.first == "Rss:", fields.count >= 2 {
+                total += Int(fields[1]) ?? 0
+            }
+        }
+        return total
+    }
+
+    @Test(.enabled(if: (try? Files.readText("/proc/sys/kernel/osrelease")).map { ($0.split(separator: ".").first.flatMap { Int($0) } ?? 0) >= 5 } ?? false, "MADV_PAGEOUT needs Linux 5.4"))
+    func pagesOfTheExecutableAreHandedBack() {
+        let before = Self.residentCode()
+        #expect(Sys.pageOutExecutable() > 0)
+        let after = Self.residentCode()
+        #expect(after < before, "\(before) KiB before, \(after) KiB after")
+    }
+}

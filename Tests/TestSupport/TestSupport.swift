@@ -118,8 +118,14 @@ extension Process {
     }
 }
 
-/// The built `swcompose` executable (the container helpers run from it).
+/// The built executables: `swcompose`, and `swcompose-runtime` beside it (the container helpers and
+/// the supervisor run from it).
 public enum Binaries {
+    public static var runtime: String {
+        let sibling = (swcompose as NSString).deletingLastPathComponent + "/" + Runtime.helperName
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : swcompose
+    }
+
     public static let swcompose: String = {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = bundle.deletingLastPathComponent()
@@ -140,7 +146,7 @@ public final class BusyboxWorld: @unchecked Sendable {
     public let store: ImageStore
     public let image: ImageRecord
     public let layerDirectories: [String]
-    public var runtime: Runtime { Runtime(root: root, helper: Binaries.swcompose) }
+    public var runtime: Runtime { Runtime(root: root, helper: Binaries.runtime) }
 
     public init(_ label: String = "world", extra: [TestArchives.Entry] = [], changes: [String] = ["ENV PATH=/bin:/usr/bin"]) throws {
         directory = TemporaryDirectory(label)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ComposeModel
 import Engine
+import Registry
 import Scheduler
 
 struct ConfigCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ComposeModel
 import Engine
+import Registry
 import Scheduler
 #if canImport(Glibc)
 import Glibc

@@ -211,7 +211,7 @@ public struct ImageStore: Sendable {
     // MARK: - Naming
 
     /// Points `references` at a manifest (moving each away from any image it named before).
-    func record(manifest: Descriptor, references: [ImageReference]) throws(ImageStoreError) {
+    package func record(manifest: Descriptor, references: [ImageReference]) throws(ImageStoreError) {
         try updateIndex { (index) throws(ImageStoreError) in
             if references.isEmpty {
                 if !index.manifests.contains(where: { $0.digest == manifest.digest }) {
@@ -248,7 +248,7 @@ public struct ImageStore: Sendable {
     var pulledPath: String { root.images + "/pulled.json" }
 
     /// Notes that `references` were just pulled (for `pull_policy: daily`, `weekly`, `every_…`).
-    func recordPulled(_ references: [ImageReference]) throws(ImageStoreError) {
+    package func recordPulled(_ references: [ImageReference]) throws(ImageStoreError) {
         try updateIndex { (_) throws(ImageStoreError) in
             var times = (try? JSON.decode([String: Int64].self, Files.read(pulledPath))) ?? [:]
             let now = Int64(Timestamp.now().tv_sec)

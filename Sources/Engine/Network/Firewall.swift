@@ -4,13 +4,13 @@ import Glibc
 import CLinux
 
 /// A program run to completion with its output captured (iptables-restore for the firewall).
-enum Subprocess {
-    struct Result {
-        var status: Int32
-        var output: String
+package enum Subprocess {
+    package struct Result {
+        package var status: Int32
+        package var output: String
     }
 
-    static func run(_ path: String, _ args: [String], input: String = "",
+    package static func run(_ path: String, _ args: [String], input: String = "",
                     environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) throws(SystemError) -> Result {
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
         try Sys.check("pipe") { cl_pipe2(&inPipe, O_CLOEXEC) }

@@ -99,7 +99,7 @@ public enum Capabilities {
 }
 
 extension String {
-    func trimming(_ set: String) -> String {
+    package func trimming(_ set: String) -> String {
         var s = Substring(self)
         while let f = s.first, set.contains(f) { s.removeFirst() }
         while let l = s.last, set.contains(l) { s.removeLast() }

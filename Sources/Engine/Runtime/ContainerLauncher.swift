@@ -21,13 +21,24 @@ final class SeccompCache: @unchecked Sendable {
 /// Where the Engine finds its own executable (for the start and exec helpers) and its state.
 public struct Runtime: Sendable {
     public var root: StateRoot
-    /// The `swcompose` binary; `/proc/self/exe` when the running program is swcompose itself.
+    /// The executable of the start, exec and supervisor helpers (`swcompose-runtime`, or `swcompose`).
     public var helper: String
 
-    public init(root: StateRoot, helper: String = "/proc/self/exe") {
+    public init(root: StateRoot, helper: String = Runtime.defaultHelper) {
         self.root = root
         self.helper = helper
     }
+
+    /// The name of the small executable that runs the supervisor and the helpers (RuntimeHelper).
+    public static let helperName = "swcompose-runtime"
+
+    /// `swcompose-runtime` beside the running executable (where `swift build` and the installation put
+    /// it), else the running executable itself, which has the same hidden modes.
+    public static let defaultHelper: String = {
+        guard let exe = try? Sys.readlink("/proc/self/exe"), let slash = exe.lastIndex(of: "/") else { return "/proc/self/exe" }
+        let sibling = String(exe[...slash]) + helperName
+        return access(sibling, X_OK) == 0 ? sibling : "/proc/self/exe"
+    }()
 
     public func containerDirectory(_ id: String) -> String { root.containers + "/" + id }
 

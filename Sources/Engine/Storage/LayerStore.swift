@@ -86,7 +86,7 @@ public struct LayerStore: Sendable {
         try unpack(blobPath: blobPath, blob: blob, chainID: nil, expectedDiffID: nil)
     }
 
-    func unpack(blobPath: String, blob: Digest, chainID: Digest?, expectedDiffID: Digest?) throws(Failure) -> Layer {
+    package func unpack(blobPath: String, blob: Digest, chainID: Digest?, expectedDiffID: Digest?) throws(Failure) -> Layer {
         do {
             try Sys.mkdirAll(root, 0o700)
         } catch {

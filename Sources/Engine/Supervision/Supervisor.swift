@@ -32,6 +32,10 @@ public final class Supervisor {
     let spareLifetime = 10.0
     var spareExpires: Double?
     let net = NetworkServices()
+    /// When the executable's startup pages are handed back: a quiet moment after the last burst of
+    /// starts and stops (see `Sys.pageOutExecutable`).
+    var pageOutAt: Double?
+    let quietPeriod = 10.0
     /// Seconds of idleness (nothing to watch, nobody connected) before exiting.
     let linger: Double
 
@@ -163,6 +167,7 @@ public final class Supervisor {
             return 1
         }
         adoptExisting()
+        pageOutAt = Self.now() + quietPeriod
         // Tell the command that spawned us that the socket is ready.
         if fcntl(3, F_GETFD) >= 0 {
             Array("ready\n".utf8).withUnsafeBytes { try? Sys.write(3, $0) }
@@ -228,6 +233,7 @@ public final class Supervisor {
             guard let d else { return }
             deadline = min(deadline ?? d, d)
         }
+        consider(pageOutAt)
         for m in managed.values {
             consider(spareExpires)
             consider(m.stopDeadline)
@@ -285,6 +291,15 @@ public final class Supervisor {
     func runTimers() {
         let now = Self.now()
         networkTimers()
+        if let at = pageOutAt, at <= now {
+            // Not while a spare helper runs: it maps the same pages, which then are not handed back.
+            if spare != nil, let expires = spareExpires {
+                pageOutAt = expires + 0.1
+            } else {
+                pageOutAt = nil
+                Sys.pageOutExecutable()
+            }
+        }
         if let expires = spareExpires, expires <= now {
             spareExpires = nil
             spare?.discard()
@@ -464,6 +479,7 @@ public final class Supervisor {
     // MARK: - Starting
 
     func start(_ m: Managed, client: Int32?, attach: Bool, fds: [Int32], terminalSize: (UInt16, UInt16)? = nil) {
+        pageOutAt = Self.now() + quietPeriod
         let spec = m.spec
         let dir = runtime.containerDirectory(spec.id)
         var childFDs: [Int32] = []
@@ -721,6 +737,7 @@ public final class Supervisor {
 
     func containerExited(_ id: String) {
         guard let m = managed[id], m.pidfd >= 0 else { return }
+        pageOutAt = Self.now() + quietPeriod
         Trace.mark("exited \(m.spec.name)")
         var status: ExitStatus?
         var unknown = false

@@ -277,6 +277,26 @@ public enum Sys {
 
     public static var isRoot: Bool { geteuid() == 0 }
 
+    /// Hands back the pages of the running executable's read-only mappings (code, constants) that
+    /// only this process maps: `madvise(MADV_PAGEOUT)` (Linux 5.4+; a no-op before). A long-lived
+    /// process calls it once it is quiet, so that what it touched while starting stops counting
+    /// against it; what it needs again is read back on first use. Returns the bytes asked about.
+    @discardableResult
+    public static func pageOutExecutable() -> Int {
+        guard let exe = try? readlink("/proc/self/exe"), let maps = try? Files.readText("/proc/self/maps") else { return 0 }
+        var total = 0
+        for line in maps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[5] == exe, !fields[1].contains("w") else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) else { continue }
+            if madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), 21 /* MADV_PAGEOUT */) == 0 {
+                total += Int(end - start)
+            }
+        }
+        return total
+    }
+
     /// Reaps the child behind a pidfd. nil when `block` is false and it is still running.
     public static func wait(pidfd: Int32, block: Bool = true) throws(SystemError) -> ExitStatus? {
         var code: Int32 = 0, status: Int32 = 0

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Engine
 import FoundationEssentials
 
 /// What a registry is told about who is asking.

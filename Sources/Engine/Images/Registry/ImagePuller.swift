@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Engine
 import AsyncHTTPClient
 import Dispatch
 import FoundationEssentials
@@ -55,7 +56,11 @@ public struct ImagePuller: Sendable {
             throw RegistryError(.local, "\(error)")
         }
         defer { withExtendedLifetime(transfer) {} }
-        let top = try await client.manifest(ref)
+        // Docker Hub's images come from the mirrors when they have them; the image is fetched whole
+        // from the first registry that serves its manifest, and named as asked for.
+        let (top, source) = try await firstManifest(ref)
+        let named = ref
+        let ref = source
         var manifestDoc = top
         var topIndex: [UInt8]?
         if MediaType.isIndex(top.mediaType) {
@@ -141,8 +146,8 @@ public struct ImagePuller: Sendable {
         } catch {
             throw RegistryError(.local, "\(error)")
         }
-        var references: [ImageReference] = [ImageReference(domain: ref.domain, path: ref.path, tag: nil, digest: top.digest)]
-        if ref.digest == nil, let tag = ref.tag { references.insert(ref.with(tag: tag), at: 0) }
+        var references: [ImageReference] = [ImageReference(domain: named.domain, path: named.path, tag: nil, digest: top.digest)]
+        if named.digest == nil, let tag = named.tag { references.insert(named.with(tag: tag), at: 0) }
         let descriptor = Descriptor(mediaType: manifestDoc.mediaType, digest: manifestDoc.digest, size: Int64(manifestDoc.bytes.count))
         do {
             try store.record(manifest: descriptor, references: references)
@@ -153,6 +158,19 @@ public struct ImagePuller: Sendable {
         let image = ImageRecord(id: manifest.config.digest, manifestDigest: manifestDoc.digest, manifest: manifest,
                                 configuration: configuration, references: references)
         return PullResult(image: image, digest: top.digest, downloadedBytes: downloaded)
+    }
+
+    /// The manifest of `ref` from the first of its pull domains that serves it (mirrors, then the
+    /// registry), with the reference to fetch the rest from. A mirror that fails is passed over; the
+    /// registry's own failure is the one reported.
+    func firstManifest(_ ref: ImageReference) async throws -> (RegistryClient.FetchedManifest, ImageReference) {
+        let domains = client.hosts.pullDomains(ref.domain)
+        for domain in domains.dropLast() {
+            var mirrored = ref
+            mirrored.domain = domain
+            if let top = try? await client.manifest(mirrored) { return (top, mirrored) }
+        }
+        return (try await client.manifest(ref), ref)
     }
 
     static func isLayerMediaType(_ t: String) -> Bool {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Engine
 import AsyncHTTPClient
 import FoundationEssentials
 import NIOCore

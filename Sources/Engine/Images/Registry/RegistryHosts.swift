@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Engine
 import FoundationEssentials
 
 /// Where a registry domain is served and how: `docker.io` is `registry-1.docker.io`; everything is
@@ -12,10 +13,29 @@ public struct RegistryHosts: Sendable {
     /// docker's per-registry TLS files: `<dir>/<host:port>/*.crt` are CAs trusted for that registry
     /// (beside the system's), `*.cert` with the `*.key` of the same name a client certificate.
     public var certificatesDirectory: String
+    /// docker's `registry-mirrors`: registries asked first for Docker Hub's images, as
+    /// `host[:port]` (a mirror given as `http://…` may be reached over plain HTTP).
+    public var mirrors: [String]
 
-    public init(insecure: [String] = [], certificatesDirectory: String = "/etc/docker/certs.d") {
+    public init(insecure: [String] = [], certificatesDirectory: String = "/etc/docker/certs.d", mirrors: [String] = []) {
         self.insecure = insecure
         self.certificatesDirectory = certificatesDirectory
+        self.mirrors = []
+        for m in mirrors {
+            var text = m.trimming(" ")
+            var plain = false
+            if text.hasPrefix("http://") { text.removeFirst(7); plain = true } else if text.hasPrefix("https://") { text.removeFirst(8) }
+            while text.hasSuffix("/") { text.removeLast() }
+            guard !text.isEmpty, !text.contains("/") else { continue }
+            self.mirrors.append(text)
+            if plain { self.insecure.append(text) }
+        }
+    }
+
+    /// Where an image of `domain` is pulled from, in order: Docker Hub's images from the mirrors
+    /// first (as dockerd does), then the registry itself. Pushes never go to mirrors.
+    public func pullDomains(_ domain: String) -> [String] {
+        domain == ImageReference.defaultDomain ? mirrors + [domain] : [domain]
     }
 
     public struct TLSFiles: Sendable, Equatable {
@@ -43,18 +63,24 @@ public struct RegistryHosts: Sendable {
         return files.authorities.isEmpty && files.clientCertificate == nil ? nil : files
     }
 
-    /// docker's `/etc/docker/daemon.json` `insecure-registries` and `$SWCOMPOSE_INSECURE_REGISTRIES`
-    /// (comma-separated); the certificates of `/etc/docker/certs.d` (or `$SWCOMPOSE_CERTS_D`).
+    /// docker's `/etc/docker/daemon.json` `insecure-registries` and `registry-mirrors`, and
+    /// `$SWCOMPOSE_INSECURE_REGISTRIES` and `$SWCOMPOSE_REGISTRY_MIRRORS` (comma-separated; the
+    /// variable's mirrors come first); the certificates of `/etc/docker/certs.d` (or `$SWCOMPOSE_CERTS_D`).
     public static func load(environment: [String: String], daemonConfig: String = "/etc/docker/daemon.json") -> RegistryHosts {
         var insecure: [String] = []
+        var mirrors: [String] = []
+        func list(_ text: String?) -> [String] {
+            (text ?? "").split(separator: ",").map { String($0).trimming(" ") }.filter { !$0.isEmpty }
+        }
+        mirrors += list(environment["SWCOMPOSE_REGISTRY_MIRRORS"])
         if let bytes = try? Files.read(daemonConfig), let json = JSONValue.parse(bytes) {
             insecure += json["insecure-registries"]?.array?.compactMap(\.string) ?? []
+            mirrors += json["registry-mirrors"]?.array?.compactMap(\.string) ?? []
         }
-        if let extra = environment["SWCOMPOSE_INSECURE_REGISTRIES"] {
-            insecure += extra.split(separator: ",").map { String($0).trimming(" ") }.filter { !$0.isEmpty }
-        }
+        insecure += list(environment["SWCOMPOSE_INSECURE_REGISTRIES"])
         return RegistryHosts(insecure: insecure,
-                             certificatesDirectory: environment["SWCOMPOSE_CERTS_D"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/docker/certs.d")
+                             certificatesDirectory: environment["SWCOMPOSE_CERTS_D"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/docker/certs.d",
+                             mirrors: mirrors)
     }
 
     /// The host (and port) requests for `domain` go to.
