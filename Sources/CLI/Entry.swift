@@ -41,6 +41,11 @@ enum CommandThread {
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         var thread = pthread_t()
+        // A mask inherited from the parent (a test runner, a supervisor of our own) would keep Ctrl-C
+        // from ever arriving: the command starts with every signal deliverable.
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         let created = pthread_attr_setstacksize(&attributes, stackSize) == 0
             && pthread_create(&thread, &attributes, { raw in

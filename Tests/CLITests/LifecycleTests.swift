@@ -147,6 +147,56 @@ import Engine
         #expect(try p.run(["ps", "-a"]).stdout.contains("\(p.project)-tool-run-"))
     }
 
+    /// Ctrl-C on an attached `up` stops the project and exits 130, as docker compose does; on an
+    /// attached `run`, the container gets the signal and the code it ends with is the exit code.
+    @Test func ctrlCStopsAttachedUpAndExits130() throws {
+        let p = try ProjectFixture("ctrlc", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: ["sh", "-c", "trap 'echo bye; exit 0' INT TERM; echo ready; while true; do sleep 0.1; done"]
+            """)
+        let process = Process()
+        process.executableURL = Swcompose.executable
+        process.arguments = ["-p", p.project, "up"]
+        process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+        process.environment = p.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(10)
+        while !seen.contains("app-1  | ready") && Date() < deadline {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("Attaching to app-1"), "\(seen)")
+        kill(process.processIdentifier, SIGINT)
+        let rest = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        seen += String(decoding: rest, as: UTF8.self)
+        #expect(process.terminationStatus == 130)
+        #expect(seen.contains("Gracefully stopping..."), "\(seen)")
+        #expect(p.store.state(try #require(p.container("app")).id).status == .exited)
+
+        let run = Process()
+        run.executableURL = Swcompose.executable
+        run.arguments = ["-p", p.project, "run", "--rm", "-T", "app", "sh", "-c", "trap 'exit 7' INT; echo started; while true; do sleep 0.1; done"]
+        run.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+        run.environment = process.environment
+        let runOut = Pipe()
+        run.standardOutput = runOut
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        var started = ""
+        while !started.contains("started") && Date() < deadline.addingTimeInterval(10) {
+            started += String(decoding: runOut.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(run.processIdentifier, SIGINT)
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 7, "the forwarded SIGINT ended the container with its own code")
+    }
+
     /// `logs -n 1` on a container that has logged 256 MiB answers at once, as docker's does.
     @Test func logsTailOfAHugeLogIsInstant() throws {
         let p = try ProjectFixture("tail", compose: """
