@@ -149,6 +149,8 @@ struct UpCommand: ParsableCommand {
         let o = session.orchestrator
         let records = o.containers(services: services)
         let names = records.map { LogPrinter.label($0) }
+        // Before anything is shown: a Ctrl-C from then on stops the project.
+        Interrupts.install()
         Terminal.write("Attaching to \(names.joined(separator: ", "))\n")
         var printerOptions = LogPrinter.Options()
         printerOptions.follow = true
@@ -157,7 +159,6 @@ struct UpCommand: ParsableCommand {
         printerOptions.color = !noColor && Terminal.useColor(root.global.ansi, fd: 1, environment: session.context.environment)
         let printer = LogPrinter(options: printerOptions, runtime: session.runtime)
         printer.printExisting(records)
-        Interrupts.install()
         let abort = abortOnContainerExit || exitCodeFrom != nil
         var exited: Set<String> = []
         var stopping = false
