@@ -71,7 +71,7 @@ enum ContainerPresentation {
     static func createdAt(_ spec: ContainerSpec) -> String {
         guard let t = Timestamp.parse(spec.created) else { return "" }
         let iso = Timestamp.rfc3339(timespec(tv_sec: Int(t), tv_nsec: 0), nanoseconds: false)
-        return iso.replacingOccurrences("T", " ").replacingOccurrences("Z", "") + " +0000 UTC"
+        return iso.replacing("T", with: " ").replacing("Z", with: "") + " +0000 UTC"
     }
 }
 

@@ -73,8 +73,27 @@ public struct CgroupHierarchies: Sendable, Equatable {
     }
 }
 
+/// What differs between the two cgroup versions for one container's cgroup (as youki's `libcgroups`
+/// has a `v1` and a `v2` module behind one manager): making the directories, writing the limits,
+/// finding the member processes, freezing, and the memory counters.
+protocol CgroupVersion: Sendable {
+    /// The directories with what every container gets (controllers enabled, cpusets, device rules).
+    func prepare(_ cgroup: Cgroup) throws(SystemError)
+    /// The container's own limits and device rules.
+    func apply(_ cgroup: Cgroup, resources: Resources, deviceRules: [DeviceRule]) throws(SystemError)
+    /// The directory whose `cgroup.procs` lists the members.
+    func membershipDirectory(_ cgroup: Cgroup) -> String?
+    /// The freezer: directory, file, and the values for frozen and thawed.
+    func freezer(_ cgroup: Cgroup) -> (dir: String, file: String, frozen: String, thawed: String)?
+    /// Whether the freezer reports the state asked for.
+    func isFrozen(_ cgroup: Cgroup, _ frozen: Bool) -> Bool
+    var oomKillsFile: (directory: KeyPath<Cgroup, String?>, file: String) { get }
+    var memoryUsageFile: (directory: KeyPath<Cgroup, String?>, file: String) { get }
+}
+
 /// One container's cgroup: created with its limits before the container starts, joined by the
-/// container's first process, emptied and removed when it is gone.
+/// container's first process, emptied and removed when it is gone. cgroup v2 (`CgroupV2`) or v1
+/// with or without a unified hierarchy beside it (`CgroupV1`).
 public struct Cgroup: Sendable {
     public let hierarchies: CgroupHierarchies
     /// Relative to each hierarchy's root, e.g. `swcompose/<id>`.
@@ -86,6 +105,8 @@ public struct Cgroup: Sendable {
         self.path = p
         self.hierarchies = hierarchies
     }
+
+    var version: any CgroupVersion { hierarchies.isV2 ? CgroupV2() : CgroupV1() }
 
     /// Every directory of this cgroup, one per hierarchy (comounted controllers once).
     public var directories: [String] {
@@ -114,22 +135,11 @@ public struct Cgroup: Sendable {
 
     /// The directories, with what every container gets: controllers enabled down the cgroup2 tree,
     /// cpus and memory nodes for v1 cpuset, and docker's device allowlist.
-    public func prepare() throws(SystemError) {
-        if hierarchies.isV2 {
-            try prepareV2()
-            return
-        }
-        for dir in directories { try Sys.mkdirAll(dir) }
-        if let cpuset = v1Directory("cpuset") {
-            // A new cpuset group has no cpus or mems: copy them down from the first ancestor that has them.
-            try initCpuset(cpuset)
-        }
-        if let devices = v1Directory("devices") {
-            try write(devices, "devices.deny", "a")
-            for rule in DeviceRule.dockerDefaults {
-                try write(devices, "devices.allow", rule.description)
-            }
-        }
+    public func prepare() throws(SystemError) { try version.prepare(self) }
+
+    /// The container's own limits and device rules (on a prepared cgroup).
+    public func apply(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
+        try version.apply(self, resources: r, deviceRules: deviceRules)
     }
 
     func write(_ dir: String, _ file: String, _ value: String) throws(SystemError) {
@@ -143,117 +153,6 @@ public struct Cgroup: Sendable {
 
     func read(_ dir: String, _ file: String) -> String? {
         try? Files.readText(dir + "/" + file)
-    }
-
-    /// The container's own limits and device rules (on a prepared cgroup).
-    public func apply(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
-        if hierarchies.isV2 {
-            try applyV2(resources: r, deviceRules: deviceRules)
-            return
-        }
-        if let cpuset = v1Directory("cpuset") {
-            if !r.cpusetCpus.isEmpty { try write(cpuset, "cpuset.cpus", r.cpusetCpus) }
-            if !r.cpusetMems.isEmpty { try write(cpuset, "cpuset.mems", r.cpusetMems) }
-        }
-        if let mem = v1Directory("memory") {
-            if r.memory > 0 { try write(mem, "memory.limit_in_bytes", String(r.memory)) }
-            if r.memoryReservation > 0 { try write(mem, "memory.soft_limit_in_bytes", String(r.memoryReservation)) }
-            let swapFile = mem + "/memory.memsw.limit_in_bytes"
-            if Sys.exists(swapFile) {
-                // docker: with a memory limit and no swap limit, swap may equal the memory limit.
-                var memsw = r.memorySwap
-                if memsw == 0 && r.memory > 0 { memsw = r.memory * 2 }
-                if memsw > 0 { try write(mem, "memory.memsw.limit_in_bytes", String(memsw)) }
-            }
-            if r.memorySwappiness >= 0 { try write(mem, "memory.swappiness", String(r.memorySwappiness)) }
-            if r.oomKillDisable { try write(mem, "memory.oom_control", "1") }
-        }
-        if let cpu = v1Directory("cpu") {
-            if r.cpuShares > 0 { try write(cpu, "cpu.shares", String(r.cpuShares)) }
-            if r.cpuPeriod > 0 { try write(cpu, "cpu.cfs_period_us", String(r.cpuPeriod)) }
-            if r.cpuQuota > 0 { try write(cpu, "cpu.cfs_quota_us", String(r.cpuQuota)) }
-        }
-        if let pids = v1Directory("pids"), r.pidsLimit > 0 {
-            try write(pids, "pids.max", String(r.pidsLimit))
-        }
-        if let blkio = v1Directory("blkio"), r.blkioWeight > 0 {
-            let file = Sys.exists(blkio + "/blkio.weight") ? "blkio.weight" : "blkio.bfq.weight"
-            try write(blkio, file, String(r.blkioWeight))
-        }
-        if let devices = v1Directory("devices") {
-            for rule in deviceRules {
-                try write(devices, rule.allow ? "devices.allow" : "devices.deny", rule.description)
-            }
-        }
-    }
-
-    func initCpuset(_ dir: String) throws(SystemError) {
-        guard let root = hierarchies.v1["cpuset"] else { return }
-        // Walk from the root down, filling empty cpus/mems from the parent.
-        var current = root
-        for part in path.split(separator: "/") {
-            let parent = current
-            current += "/" + part
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                let mine = read(current, file)?.trimming(" \n") ?? ""
-                if mine.isEmpty, let value = read(parent, file)?.trimming(" \n"), !value.isEmpty {
-                    try write(current, file, value)
-                }
-            }
-        }
-    }
-
-    func prepareV2() throws(SystemError) {
-        guard let root = hierarchies.unified else { return }
-        // Enable the controllers on the way down.
-        let wanted = ["cpu", "cpuset", "io", "memory", "pids"].filter { hierarchies.unifiedControllers.contains($0) }
-        var current = root
-        for part in path.split(separator: "/") {
-            if !wanted.isEmpty {
-                let enabled = read(current, "cgroup.subtree_control") ?? ""
-                let missing = wanted.filter { !enabled.split(separator: " ").contains(Substring($0)) && !enabled.contains($0 + "\n") }
-                if !missing.isEmpty {
-                    try? write(current, "cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "))
-                }
-            }
-            current += "/" + part
-            if !Sys.exists(current) { try Sys.mkdir(current, 0o755) }
-        }
-    }
-
-    func applyV2(resources r: Resources, deviceRules: [DeviceRule]) throws(SystemError) {
-        guard let dir = unifiedDirectory else { return }
-        // No devices controller in cgroup2: the allowlist is an eBPF program on the cgroup.
-        try DeviceFilter.attach(to: dir, rules: deviceRules)
-        if r.memory > 0 { try write(dir, "memory.max", String(r.memory)) }
-        if r.memoryReservation > 0 { try write(dir, "memory.low", String(r.memoryReservation)) }
-        if Sys.exists(dir + "/memory.swap.max") {
-            if r.memorySwap == -1 {
-                try write(dir, "memory.swap.max", "max")
-            } else if r.memorySwap > 0 && r.memory > 0 {
-                try write(dir, "memory.swap.max", String(max(0, r.memorySwap - r.memory)))
-            } else if r.memory > 0 {
-                try write(dir, "memory.swap.max", String(r.memory))
-            }
-        }
-        if r.cpuShares > 0 {
-            // runc's conversion of v1 shares [2, 262144] to v2 weight [1, 10000].
-            let weight = 1 + ((max(2, min(262_144, r.cpuShares)) - 2) * 9999) / 262_142
-            try write(dir, "cpu.weight", String(weight))
-        }
-        if r.cpuQuota > 0 || r.cpuPeriod > 0 {
-            let quota = r.cpuQuota > 0 ? String(r.cpuQuota) : "max"
-            let period = r.cpuPeriod > 0 ? r.cpuPeriod : 100_000
-            try write(dir, "cpu.max", "\(quota) \(period)")
-        }
-        if !r.cpusetCpus.isEmpty { try write(dir, "cpuset.cpus", r.cpusetCpus) }
-        if !r.cpusetMems.isEmpty { try write(dir, "cpuset.mems", r.cpusetMems) }
-        if r.pidsLimit > 0 { try write(dir, "pids.max", String(r.pidsLimit)) }
-        if r.blkioWeight > 0, Sys.exists(dir + "/io.weight") {
-            // v1 weight [10, 1000] to v2 [1, 10000], as runc converts it.
-            let w = 1 + (Int(r.blkioWeight) - 10) * 9999 / 990
-            try write(dir, "io.weight", "default \(w)")
-        }
     }
 
     // MARK: Membership
@@ -273,8 +172,7 @@ public struct Cgroup: Sendable {
     /// A descriptor of the cgroup2 directory, for clone3's CLONE_INTO_CGROUP (born inside it).
     public func openUnified() -> Int32? {
         guard let u = unifiedDirectory else { return nil }
-        let fd = open(u, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        return fd >= 0 ? fd : nil
+        return try? Sys.open(u, O_RDONLY | O_DIRECTORY)
     }
 
     /// Moves the calling single-threaded process into the v1 hierarchies.
@@ -298,8 +196,7 @@ public struct Cgroup: Sendable {
 
     /// The processes in the cgroup.
     public func processes() -> [Int32] {
-        let dir = hierarchies.isV2 ? unifiedDirectory : (v1Directory("pids") ?? v1Directory("memory") ?? unifiedDirectory)
-        guard let dir, let text = read(dir, "cgroup.procs") else { return [] }
+        guard let dir = version.membershipDirectory(self), let text = read(dir, "cgroup.procs") else { return [] }
         return text.split(separator: "\n").compactMap { Int32($0) }
     }
 
@@ -314,20 +211,13 @@ public struct Cgroup: Sendable {
         if let u = unifiedDirectory, Sys.exists(u + "/cgroup.kill"), (try? write(u, "cgroup.kill", "1")) != nil {
             return
         }
-        let freezer: (dir: String, file: String, frozen: String, thawed: String)?
-        if hierarchies.isV2, let u = unifiedDirectory, Sys.exists(u + "/cgroup.freeze") {
-            freezer = (u, "cgroup.freeze", "1", "0")
-        } else if let f = v1Directory("freezer") {
-            freezer = (f, "freezer.state", "FROZEN", "THAWED")
-        } else {
-            freezer = nil
-        }
+        let freezer = version.freezer(self)
         let frozen = freezer.map { (try? write($0.dir, $0.file, $0.frozen)) != nil } ?? false
         var signalled = Set<Int32>()
         for _ in 0..<20 {
             let fresh = processes().filter { !signalled.contains($0) }
             if fresh.isEmpty { break }
-            for pid in fresh { kill(pid, SIGKILL) }
+            for pid in fresh { Sys.signal(pid, SIGKILL) }
             signalled.formUnion(fresh)
         }
         if frozen, let freezer { try? write(freezer.dir, freezer.file, freezer.thawed) }
@@ -349,15 +239,9 @@ public struct Cgroup: Sendable {
 
     /// Suspends or resumes every process (`pause`/`unpause`), returning once the kernel reports it done.
     public func setFrozen(_ frozen: Bool) throws(SystemError) {
-        if hierarchies.isV2, let u = unifiedDirectory {
-            try write(u, "cgroup.freeze", frozen ? "1" : "0")
-            try waitUntil("freeze", path) { (read(u, "cgroup.events") ?? "").contains(frozen ? "frozen 1" : "frozen 0") }
-        } else if let f = v1Directory("freezer") {
-            try write(f, "freezer.state", frozen ? "FROZEN" : "THAWED")
-            try waitUntil("freeze", path) { read(f, "freezer.state")?.hasPrefix(frozen ? "FROZEN" : "THAWED") == true }
-        } else {
-            throw SystemError("freeze", path, code: ENOTSUP)
-        }
+        guard let f = version.freezer(self) else { throw SystemError("freeze", path, code: ENOTSUP) }
+        try write(f.dir, f.file, frozen ? f.frozen : f.thawed)
+        try waitUntil("freeze", path) { version.isFrozen(self, frozen) }
     }
 
     /// Polls (up to 2 s) until `done`.
@@ -371,19 +255,15 @@ public struct Cgroup: Sendable {
 
     /// How many times the kernel's OOM killer killed a process of this cgroup.
     public var oomKills: Int {
-        if hierarchies.isV2, let u = unifiedDirectory {
-            return Self.field(read(u, "memory.events"), "oom_kill") ?? 0
-        }
-        if let mem = v1Directory("memory") {
-            return Self.field(read(mem, "memory.oom_control"), "oom_kill") ?? 0
-        }
-        return 0
+        let (dir, file) = version.oomKillsFile
+        guard let d = self[keyPath: dir] else { return 0 }
+        return Self.field(read(d, file), "oom_kill") ?? 0
     }
 
     /// Memory in use, in bytes.
     public var memoryUsage: Int64? {
-        if hierarchies.isV2, let u = unifiedDirectory { return read(u, "memory.current").flatMap { Int64($0.trimming(" \n")) } }
-        return v1Directory("memory").flatMap { read($0, "memory.usage_in_bytes") }.flatMap { Int64($0.trimming(" \n")) }
+        let (dir, file) = version.memoryUsageFile
+        return self[keyPath: dir].flatMap { read($0, file) }.flatMap { Int64($0.trimming(" \n")) }
     }
 
     static func field(_ text: String?, _ name: String) -> Int? {
@@ -399,12 +279,17 @@ public struct Cgroup: Sendable {
     public func destroy() throws(SystemError) {
         for dir in directories.reversed() where Sys.exists(dir) {
             var attempts = 0
-            while rmdir(dir) != 0 {
-                if errno == ENOENT { break }
-                guard errno == EBUSY, attempts < 200 else { throw SystemError("rmdir", dir) }
-                if attempts == 0 { killAll() }
-                attempts += 1
-                usleep(5_000)
+            while true {
+                do {
+                    try Sys.removeDirectory(dir)
+                    break
+                } catch {
+                    if error.code == ENOENT { break }
+                    guard error.code == EBUSY, attempts < 200 else { throw error }
+                    if attempts == 0 { killAll() }
+                    attempts += 1
+                    usleep(5_000)
+                }
             }
         }
     }

@@ -85,6 +85,14 @@ public enum Sys {
         try check("unlink", path) { unlinkat(dir, path, directory ? AT_REMOVEDIR : 0) }
     }
 
+    public static func removeDirectory(_ path: String) throws(SystemError) {
+        try check("rmdir", path) { rmdir(path) }
+    }
+
+    /// Sends a signal to a process; false when it could not be sent (gone, or not ours).
+    @discardableResult
+    public static func signal(_ pid: Int32, _ signal: Int32) -> Bool { kill(pid, signal) == 0 }
+
     public static func rename(_ from: String, _ to: String, fromDir: Int32 = AT_FDCWD, toDir: Int32 = AT_FDCWD) throws(SystemError) {
         try check("rename", "\(from) -> \(to)") { renameat(fromDir, from, toDir, to) }
     }

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Name resolution: a resolver on each network's gateway answering the names of the containers on
+/// that network, everything else forwarded to the host's resolvers (or the service's `dns`).
+extension Supervisor {
+    func ensureResolver(_ record: NetworkRecord) {
+        guard net.resolvers[record.name] == nil, let address = SocketAddress(ip: record.gateway.description, port: 53) else { return }
+        do {
+            // Every supervisor with containers on this network listens here (SO_REUSEPORT): each answers
+            // from the same records on disk.
+            let fd = try Sockets.udp(address, reusePort: true)
+            Trace.mark("resolver for \(record.name) on \(address) (fd \(fd))")
+            net.resolvers[record.name] = fd
+            watch(fd, .resolver(record.name))
+        } catch {
+            Self.writeError("resolver for network \(record.name): \(error)\n")
+        }
+    }
+
+    func resolverEvent(_ fd: Int32, network: String) {
+        while let (query, client) = Sockets.receive(fd, maximum: 4096) {
+            guard let q = DNSMessage.parseQuery(query) else { continue }
+            let record = try? NetworkStore(root: runtime.root).inspect(network)
+            Trace.mark("dns: \(q.name) type \(q.type) on \(network) from \(client) (record: \(record != nil))")
+            guard let record, let bound = Sockets.localAddress(fd), bound.ip == record.gateway.description else {
+                // The network went away (or its address now belongs to another network) while this socket
+                // stayed: stop competing for the address with the resolver that knows it. SERVFAIL makes
+                // the client ask again, and the kernel now hands the query to the other socket.
+                Sockets.send(fd, DNSMessage.serverFailure(query, q), to: client)
+                unwatch(fd)
+                Sys.close(fd)
+                net.resolvers[network] = nil
+                return
+            }
+            let name = q.name.lowercased().trimming(".")
+            do {
+                if let reverse = DNSMessage.reverseAddress(name), record.subnet.contains(reverse) {
+                    let owner = record.endpoints.values.first { $0.address == reverse }
+                    Sockets.send(fd, DNSMessage.answer(query, q, pointer: owner?.names.first, nameError: owner == nil), to: client)
+                    continue
+                }
+                let matches = record.endpoints.values.filter { $0.names.contains { $0.lowercased() == name } }
+                if !matches.isEmpty {
+                    let addresses = q.type == DNSMessage.typeA ? matches.map(\.address).sorted() : []
+                    Sockets.send(fd, DNSMessage.answer(query, q, addresses: addresses), to: client)
+                    continue
+                }
+            }
+            forward(query, q, from: client, resolver: fd, network: record)
+        }
+    }
+
+    /// Sends a name that is not on the network to the container's own DNS servers (`dns:`) or the host's.
+    func forward(_ query: [UInt8], _ q: DNSMessage.Question, from client: SocketAddress, resolver: Int32, network: NetworkRecord?) {
+        var servers = net.hostResolvers
+        if let ip = client.ipv4, let endpoint = network?.endpoints.values.first(where: { $0.address == ip }),
+           let own = managed[endpoint.containerID]?.spec.dns.servers, !own.isEmpty {
+            servers = own.compactMap(NetworkServices.parseServer)
+        }
+        guard let server = servers.first else {
+            Sockets.send(resolver, DNSMessage.serverFailure(query, q), to: client)
+            return
+        }
+        if net.upstream < 0 {
+            guard let any = SocketAddress(ip: server.isIPv6 ? "::" : "0.0.0.0", port: 0), let fd = try? Sockets.udp(any) else {
+                Sockets.send(resolver, DNSMessage.serverFailure(query, q), to: client)
+                return
+            }
+            net.upstream = fd
+            watch(fd, .dnsUpstream)
+        }
+        var id = UInt16.random(in: 1...UInt16.max)
+        while net.pending[id] != nil { id = UInt16.random(in: 1...UInt16.max) }
+        var forwarded = query
+        DNSMessage.setID(&forwarded, id)
+        net.pending[id] = NetworkServices.PendingQuery(resolver: resolver, client: client, originalID: q.id, query: query,
+                                                       question: q, deadline: Self.now() + 5)
+        Sockets.send(net.upstream, forwarded, to: server)
+    }
+
+    func upstreamEvent(_ fd: Int32) {
+        while let (reply, _) = Sockets.receive(fd) {
+            guard let id = DNSMessage.id(reply), let p = net.pending.removeValue(forKey: id) else { continue }
+            var answer = reply
+            DNSMessage.setID(&answer, p.originalID)
+            Sockets.send(p.resolver, answer, to: p.client)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Stopping, exits and restart policies.
+extension Supervisor {
+    func stop(_ m: Managed, signal: Int32, timeout: Int64, client: Int32) {
+        m.state.stoppedByUser = true
+        if m.restartAt != nil {
+            m.restartAt = nil
+            m.state.status = .exited
+        }
+        if let pending = m.pending {
+            // Stopped while starting (a `down` after the `up` that started it was killed): the start
+            // is abandoned and what it had set up (ports, endpoints, output) undone.
+            unwatch(pending.socket)
+            m.pending = nil
+            _ = pending.abort("start", "stopped while starting")
+            startFailed(m, message: "stopped while starting", code: 137)
+        }
+        guard m.isRunning else {
+            persist(m)
+            reply(client, .exited(code: m.state.exitCode, oomKilled: m.state.oomKilled))
+            return
+        }
+        persist(m)
+        m.waiters.append(client)
+        if m.stopDeadline != nil { return }
+        if m.state.status == .paused { thaw(m) }
+        if ProcessInfoReader.initWouldReceive(signal, pid: m.state.pid) && signal != SIGKILL {
+            _ = cl_pidfd_send_signal(m.pidfd, signal, 0)
+            if timeout >= 0 { m.stopDeadline = Self.now() + Double(timeout) / 1e9 }
+        } else {
+            // PID 1 neither catches nor blocks the signal: the kernel would drop it, so waiting is pointless.
+            killNow(m)
+        }
+    }
+
+    func killNow(_ m: Managed) {
+        guard m.isRunning else { return }
+        _ = cl_pidfd_send_signal(m.pidfd, SIGKILL, 0)
+        runtime.cgroup(id: m.spec.id, state: m.state).killAll()
+    }
+
+    func containerExited(_ id: String) {
+        guard let m = managed[id], m.pidfd >= 0 else { return }
+        pageOutAt = Self.now() + quietPeriod
+        Trace.mark("exited \(m.spec.name)")
+        var status: ExitStatus?
+        var unknown = false
+        do {
+            status = try Sys.wait(pidfd: m.pidfd, block: false)
+            if status == nil { return }
+        } catch {
+            // Adopted from an earlier supervisor: not our child, its status is not ours to read.
+            unknown = true
+        }
+        unwatch(m.pidfd)
+        Sys.close(m.pidfd)
+        m.pidfd = -1
+        m.stopDeadline = nil
+        m.nextProbe = nil
+        if let probe = m.probe {
+            _ = cl_pidfd_send_signal(probe.pidfd, SIGKILL, 0)
+            finishProbe(m, probe, exitCode: nil)
+        }
+        for (fd, stream) in m.outputs { drain(fd, id: id, stream: stream) }
+        for fd in m.outputs.keys { unwatch(fd); Sys.close(fd) }
+        m.outputs = [:]
+        if m.terminal >= 0 {
+            if m.terminalClient == nil { drain(m.terminal, id: id, stream: .stdout) }
+            if m.terminal >= 0 {
+                if m.terminalClient == nil { unwatch(m.terminal) }
+                Sys.close(m.terminal)
+                m.terminal = -1
+            }
+            m.terminalClient = nil
+        }
+        m.log.flush()
+        releasePorts(id)
+        detachNetworks(m)
+        m.state.ports = []
+        let cgroup = runtime.cgroup(id: id, state: m.state)
+        let oom = cgroup.oomKills > 0
+        do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }
+        for name in ["stdout", "stderr", "stdin"] { _ = unlink(runtime.containerDirectory(id) + "/" + name) }
+
+        m.state.pid = 0
+        m.state.pidStartTime = 0
+        m.state.finishedAt = Timestamp.rfc3339()
+        m.state.oomKilled = oom
+        if unknown {
+            m.state.exitCode = 255
+            m.state.error = "exit status unknown: the container ended while watched by an adopting supervisor"
+        } else {
+            m.state.exitCode = status!.code
+        }
+        m.state.status = .exited
+        if shouldRestart(m) {
+            let ranFor = Self.now() - m.startedMonotonic
+            if ranFor >= 10 { m.backoff = 0.1 }
+            m.state.status = .restarting
+            m.restartAt = Self.now() + m.backoff
+            m.backoff = min(m.backoff * 2, 60)
+        }
+        persist(m)
+        Trace.mark("recorded exit of \(m.spec.name)")
+        if m.restartAt == nil && m.spec.labels["io.swcompose.remove-on-exit"] == "true" {
+            // `run --rm`: removed as soon as it has exited, with its anonymous volumes, before the
+            // waiters hear the exit code.
+            removeOneOff(m)
+        }
+        for w in m.waiters { reply(w, .exited(code: m.state.exitCode, oomKilled: oom)) }
+        m.waiters = []
+    }
+
+    func shouldRestart(_ m: Managed) -> Bool {
+        guard !m.state.stoppedByUser else { return false }
+        let policy = m.spec.restartPolicy
+        switch policy.mode {
+        case .no: return false
+        case .always, .unlessStopped: return true
+        case .onFailure:
+            return m.state.exitCode != 0 && (policy.maximumRetries == 0 || m.state.restartCount < policy.maximumRetries)
+        }
+    }
+}

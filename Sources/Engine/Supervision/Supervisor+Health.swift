@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Healthchecks: probes run through the exec helper, docker's rules for their results, and the early
+/// probes before docker's first one.
+extension Supervisor {
+    /// Runs one probe inside the container (through the exec helper), output captured.
+    func startProbe(_ m: Managed) {
+        guard let hc = m.spec.healthcheck else { return }
+        let args: [String]
+        switch hc.test.first {
+        case "CMD": args = Array(hc.test.dropFirst())
+        case "CMD-SHELL": args = ["/bin/sh", "-c", hc.test.dropFirst().joined(separator: " ")]
+        default: args = hc.test
+        }
+        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(id: m.spec.id, state: m.state), args: args)
+        request.killOnTerminate = true
+        var fds: [Int32] = [0, 0]
+        guard cl_pipe2(&fds, O_CLOEXEC) == 0, let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
+        defer { Sys.close(null) }
+        do {
+            let (_, pidfd) = try ContainerExec.start(request, runtime: Runtime(root: runtime.root, helper: runtime.helper), stdio: (null, fds[1], fds[1]))
+            Sys.close(fds[1])
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            let probe = Probe(pidfd: pidfd, output: fds[0], deadline: Self.now() + Double(hc.timeout) / 1e9)
+            m.probe = probe
+            watch(fds[0], .probeOutput(m.spec.id))
+            watch(pidfd, .probeExit(m.spec.id))
+        } catch {
+            Sys.close(fds[0])
+            Sys.close(fds[1])
+            recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: \(error)")
+        }
+    }
+
+    func readProbe(_ id: String) {
+        guard let m = managed[id], let probe = m.probe else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(probe.output, $0.baseAddress, $0.count) }
+            if n > 0 {
+                // docker keeps at most 4 KiB of a probe's output.
+                if probe.captured.count < 4096 { probe.captured += buffer[0..<min(n, 4096 - probe.captured.count)] }
+                continue
+            }
+            if n == 0 { unwatch(probe.output) }
+            return
+        }
+    }
+
+    func probeFinished(_ id: String) {
+        guard let m = managed[id], let probe = m.probe else { return }
+        readProbe(id)
+        let status = try? Sys.wait(pidfd: probe.pidfd, block: false)
+        guard let status else { return }
+        finishProbe(m, probe, exitCode: status.code)
+    }
+
+    func finishProbe(_ m: Managed, _ probe: Probe, exitCode: Int32?) {
+        unwatch(probe.pidfd)
+        if sources[probe.output] != nil { unwatch(probe.output) }
+        _ = try? Sys.wait(pidfd: probe.pidfd, block: false)
+        Sys.close(probe.pidfd)
+        Sys.close(probe.output)
+        m.probe = nil
+        guard let hc = m.spec.healthcheck, m.isRunning, var code = exitCode else { return }
+        var output = String(decoding: probe.captured, as: UTF8.self)
+        if probe.timedOut {
+            code = -1
+            output = "Health check exceeded timeout (\(Timestamp.goDuration(hc.timeout)))"
+        }
+        recordProbe(m, start: probe.startedAt, exitCode: code, output: output)
+    }
+
+    /// docker's rules: success makes it healthy; failures count once the start period is over (or
+    /// while still starting, a failure inside it is forgiven); `retries` failures in a row: unhealthy.
+    /// The early probes before docker's first one are forgiven like those of a start period, so a
+    /// container turns unhealthy no sooner than under docker.
+    func recordProbe(_ m: Managed, start: String, exitCode: Int32, output: String) {
+        guard let hc = m.spec.healthcheck else { return }
+        var health = m.state.health ?? HealthState()
+        health.log.append(HealthState.Probe(start: start, end: Timestamp.rfc3339(), exitCode: exitCode, output: output))
+        if health.log.count > 5 { health.log.removeFirst(health.log.count - 5) }
+        let now = Self.now()
+        let inStartPeriod = now < m.startedMonotonic + Double(hc.startPeriod) / 1e9
+        let early = m.earlyProbesUntil.map { now < $0 } ?? false
+        if exitCode == 0 {
+            health.status = .healthy
+            health.failingStreak = 0
+        } else if !((inStartPeriod || early) && health.status == .starting) {
+            health.failingStreak += 1
+            if health.failingStreak >= max(1, hc.retries) { health.status = .unhealthy }
+        }
+        m.state.health = health
+        persist(m)
+        if early, health.status == .starting, let until = m.earlyProbesUntil {
+            m.earlyProbeDelay *= 2
+            m.nextProbe = min(until, now + m.earlyProbeDelay)
+            if now + m.earlyProbeDelay >= until { m.earlyProbesUntil = nil }
+            return
+        }
+        m.earlyProbesUntil = nil
+        let stillStarting = inStartPeriod && health.status == .starting
+        m.nextProbe = now + Double(stillStarting ? hc.startInterval : hc.interval) / 1e9
+    }
+}

@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// What the supervisor does for its containers' networks: it attaches them when they start, answers
+/// DNS on each network's gateway (container and service names on that network; the rest forwarded to
+/// the host's resolvers), and forwards published ports from the host to the containers.
+final class NetworkServices {
+    // Published ports: listeners per container, and the connections and flows they carry.
+    struct Listener {
+        var fd: Int32
+        var binding: PublishedPort
+    }
+
+    final class Connection {
+        let client: Int32
+        let backend: Int32
+        var connected = false
+        var toBackend: [UInt8] = []
+        var toClient: [UInt8] = []
+        var clientDone = false
+        var backendDone = false
+
+        init(client: Int32, backend: Int32) {
+            self.client = client
+            self.backend = backend
+        }
+    }
+
+    final class Flow {
+        let listener: Int32
+        let client: SocketAddress
+        let backend: Int32
+        var lastUsed: Double
+
+        init(listener: Int32, client: SocketAddress, backend: Int32, lastUsed: Double) {
+            self.listener = listener
+            self.client = client
+            self.backend = backend
+            self.lastUsed = lastUsed
+        }
+    }
+
+    struct PendingQuery {
+        var resolver: Int32
+        var client: SocketAddress
+        var originalID: UInt16
+        var query: [UInt8]
+        var question: DNSMessage.Question
+        var deadline: Double
+    }
+
+    var listeners: [String: [Listener]] = [:]
+    var connections: [Int32: Connection] = [:]   // keyed by both descriptors
+    var flows: [Int32: Flow] = [:]               // keyed by backend descriptor
+    var flowByClient: [String: Flow] = [:]       // "<listener>|<client>"
+    var resolvers: [String: Int32] = [:]         // network name → socket on its gateway:53
+    var upstream: Int32 = -1
+    var pending: [UInt16: PendingQuery] = [:]
+    lazy var hostResolvers: [SocketAddress] = NetworkServices.readHostResolvers()
+
+    static func readHostResolvers() -> [SocketAddress] {
+        if let configured = getenv("SWCOMPOSE_DNS_UPSTREAMS").map({ String(cString: $0) }) {
+            return configured.split(separator: ",").compactMap { parseServer(String($0)) }
+        }
+        let text = (try? Files.readText("/etc/resolv.conf")) ?? ""
+        let servers = text.split(separator: "\n").compactMap { line -> SocketAddress? in
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard f.count >= 2, f[0] == "nameserver" else { return nil }
+            return SocketAddress(ip: String(f[1]), port: 53)
+        }
+        return servers
+    }
+
+    /// `1.2.3.4`, `1.2.3.4:5353`, `[::1]:53`.
+    static func parseServer(_ text: String) -> SocketAddress? {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let ip = String(text[text.index(after: text.startIndex)..<close])
+            let port = UInt16(text[close...].dropFirst(2)) ?? 53
+            return SocketAddress(ip: ip, port: port)
+        }
+        let parts = text.split(separator: ":")
+        if parts.count == 2, let port = UInt16(parts[1]) { return SocketAddress(ip: String(parts[0]), port: port) }
+        return SocketAddress(ip: text, port: 53)
+    }
+}
+
+extension Supervisor {
+    static let epollIn: UInt32 = 1, epollOut: UInt32 = 4
+
+    func rewatch(_ fd: Int32, events: UInt32) {
+        _ = cl_epoll_ctl(epoll, 3 /* EPOLL_CTL_MOD */, fd, events)
+    }
+
+    // MARK: - Attaching
+
+    /// Connects a starting container to its networks (its namespace exists, it waits for `go`), writes
+    /// its /etc/hosts and /etc/resolv.conf, and makes sure the networks' resolvers listen.
+    func attachNetworks(_ m: Managed, pid: Int32) throws {
+        guard case .bridged(let endpoints) = m.spec.network else { return }
+        let store = NetworkStore(root: runtime.root)
+        let attachments = endpoints.map { e in
+            NetworkStore.Attachment(network: e.network, names: e.names, address: e.ipv4Address.flatMap(IPv4Address.init),
+                                    macAddress: e.macAddress.flatMap(Netlink.parseMAC))
+        }
+        let made = try store.attach(containerID: m.spec.id, pid: pid, attachments) { [runtime] id in
+            Sys.exists(runtime.containerDirectory(id) + "/config.json")
+        }
+        m.state.networks = made
+        var resolverAddress: IPv4Address?
+        for e in endpoints {
+            guard let record = try? store.inspect(e.network) else { continue }
+            ensureResolver(record)
+            if resolverAddress == nil { resolverAddress = record.gateway }
+        }
+        // /etc/hosts gets the container's own address; /etc/resolv.conf points at the network's resolver.
+        let dir = runtime.containerDirectory(m.spec.id)
+        if let first = endpoints.first.flatMap({ made[$0.network] }) {
+            var hosts = (try? Files.readText(dir + "/hosts")) ?? ""
+            hosts += "\(first.address)\t\(m.spec.hostname)\n"
+            try? Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
+        }
+        if let resolverAddress {
+            var dns = m.spec.dns
+            dns.servers = [resolverAddress.description]
+            if dns.options.isEmpty { dns.options = ["ndots:0"] }
+            try? Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(dns), mode: 0o644, durable: false)
+        }
+    }
+
+    func detachNetworks(_ m: Managed) {
+        guard case .bridged = m.spec.network else { return }
+        NetworkStore(root: runtime.root).detach(containerID: m.spec.id)
+        m.state.networks = [:]
+        // Resolvers of networks none of our running containers use any more go.
+        let used = Set(managed.values.filter(\.isRunning).flatMap { $0.state.networks.keys })
+        Trace.mark("detach \(m.spec.name): networks in use \(used.sorted())")
+        for (name, fd) in net.resolvers where !used.contains(name) {
+            unwatch(fd)
+            Sys.close(fd)
+            net.resolvers[name] = nil
+        }
+    }
+
+    /// Closes every listener, connection and resolver (the supervisor is exiting).
+    func closeNetworkServices() {
+        for id in Array(net.listeners.keys) { releasePorts(id) }
+        for c in Set(net.connections.values.map { ObjectIdentifier($0) }) {
+            if let conn = net.connections.values.first(where: { ObjectIdentifier($0) == c }) { closeConnection(conn) }
+        }
+        for fd in net.resolvers.values { Sys.close(fd) }
+        net.resolvers = [:]
+        if net.upstream >= 0 { Sys.close(net.upstream) }
+    }
+}

@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ComposeModel
+import Engine
+
+/// What containers use besides their image: named and anonymous volumes, secrets and configs, the
+/// project's networks, network modes, published ports.
+extension Orchestrator {
+    func createVolumes(for spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+        let volumes = VolumeStore(root: runtime.root)
+        for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
+            if spec.mounts[i].source.isEmpty {
+                spec.mounts[i].source = ContainerStore.newID()
+                do {
+                    try volumes.create(spec.mounts[i].source, labels: ["com.docker.compose.project": project.name,
+                                                                      "com.docker.compose.volume": "",
+                                                                      "com.docker.compose.anonymous": "true"], anonymous: true)
+                } catch {
+                    throw OrchestrationError(error.description)
+                }
+                continue
+            }
+            let name = spec.mounts[i].source
+            let key = project.volumes.first { planner.volumeName($0.key) == name }?.key
+            if let key, project.volumes[key]?.external == true {
+                guard volumes.exists(name) else {
+                    throw OrchestrationError("external volume \"\(name)\" not found",
+                                             diagnostics: [.error("external volume \"\(name)\" not found", at: project.volumes[key]?.location)])
+                }
+                continue
+            }
+            if !volumes.exists(name) {
+                progress.event("Volume", name, "Creating")
+                var labels = project.volumes[key ?? ""]?.labels ?? [:]
+                labels["com.docker.compose.project"] = project.name
+                labels["com.docker.compose.volume"] = key ?? name
+                labels["com.docker.compose.version"] = planner.composeVersion
+                do { try volumes.create(name, labels: labels) } catch { throw OrchestrationError(error.description) }
+                progress.event("Volume", name, "Created")
+            }
+        }
+        for (i, v) in service.volumes.enumerated() where v.type == "volume" && v.volume?.noCopy == true {
+            if let j = spec.mounts.firstIndex(where: { $0.destination == v.target }) { _ = i; spec.mounts[j].noCopy = true }
+        }
+    }
+
+    /// Starts containers in parallel (one supervisor connection each) and waits for every start.
+
+    struct ContainerFile {
+        var path: String
+        var content: [UInt8]
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+    }
+
+    /// File-, environment- and content-based secrets (at /run/secrets/<name>) and configs (at /<name> or
+    /// their target), copied into the container's directory with their mode and owner, and mounted
+    /// read-only.
+    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) -> [ContainerFile] {
+        var files: [ContainerFile] = []
+        for (kind, refs, definitions) in [("secret", service.secrets, project.secrets), ("config", service.configs, project.configs)] {
+            for ref in refs {
+                let loc = ref.location ?? service.locations[kind + "s"]
+                guard let def = definitions[ref.source] else {
+                    let message = "service \"\(service.name)\" refers to undefined \(kind) \(ref.source)"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: loc)])
+                }
+                if def.external {
+                    let message = "external \(kind)s (\(ref.source)) need a swarm; use a file, environment or content \(kind)"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                }
+                var content: [UInt8]
+                if !def.file.isEmpty {
+                    do { content = try Files.read(def.file) } catch {
+                        let message = "\(kind) \(ref.source): cannot read \(def.file): \(error.message)"
+                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                    }
+                } else if !def.environment.isEmpty {
+                    guard let value = environment[def.environment] else {
+                        let message = "\(kind) \(ref.source): environment variable \(def.environment) is not set"
+                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                    }
+                    content = Array(value.utf8)
+                } else {
+                    content = Array(def.content.utf8)
+                }
+                var target = ref.target.isEmpty ? ref.source : ref.target
+                if kind == "secret" && !target.hasPrefix("/") { target = "/run/secrets/" + target }
+                if kind == "config" && !target.hasPrefix("/") { target = "/" + target }
+                let stored = "\(kind)s/" + String(Digest.of(Array(target.utf8)).hex.prefix(16))
+                let mode = UInt32(ref.mode ?? 0o444)
+                files.append(ContainerFile(path: stored, content: content, mode: mode,
+                                           uid: UInt32(ref.uid) ?? 0, gid: UInt32(ref.gid) ?? 0))
+                spec.mounts.append(MountSpec(kind: .bind, source: runtime.containerDirectory(spec.id) + "/" + stored,
+                                             destination: target, readOnly: true))
+            }
+        }
+        return files
+    }
+
+
+    /// The compose networks the services use (their keys), bridged ones only.
+    func networkKeys(for services: [String]) -> [String] {
+        var keys: Set<String> = []
+        for name in services {
+            guard let s = project.services[name] else { continue }
+            let mode = s.networkMode
+            if mode == "host" || mode == "none" || mode.hasPrefix("service:") || mode.hasPrefix("container:") { continue }
+            if !mode.isEmpty && mode != "bridge" && mode != "default" { keys.insert(mode); continue }
+            keys.formUnion(planner.networkKeys(s))
+        }
+        return keys.sorted()
+    }
+
+    func networkSpec(_ key: String) -> NetworkSpec {
+        let config = project.networks[key]
+        var spec = NetworkSpec(name: planner.networkName(key))
+        spec.labels = config?.labels ?? [:]
+        spec.labels["com.docker.compose.network"] = key
+        spec.labels["com.docker.compose.project"] = project.name
+        spec.labels["com.docker.compose.version"] = planner.composeVersion
+        spec.internal = config?.internal ?? false
+        if let pool = config?.ipamConfig.first {
+            spec.subnet = IPv4Network(pool.subnet)
+            spec.gateway = IPv4Address(pool.gateway)
+            spec.ipRange = IPv4Network(pool.ipRange)
+        }
+        if let mtu = config?.driverOpts["com.docker.network.driver.mtu"].flatMap(UInt32.init) { spec.mtu = mtu }
+        return spec
+    }
+
+    /// Creates the project's networks the services need (external ones must exist).
+    func createNetworks(for services: [String]) throws(OrchestrationError) {
+        let store = NetworkStore(root: runtime.root)
+        for key in networkKeys(for: services) {
+            let config = project.networks[key]
+            let name = planner.networkName(key)
+            if config?.external == true {
+                guard (try? store.inspect(name)) != nil else {
+                    let message = "network \(name) declared as external, but could not be found"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                }
+                continue
+            }
+            if let driver = config?.driver, !driver.isEmpty, driver != "bridge" {
+                let message = "network \(key): driver \"\(driver)\" is not supported (bridge)"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            if config?.enableIPv6 == true {
+                let message = "network \(key): IPv6 networks are not supported yet"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            if dryRun {
+                if (try? store.inspect(name)) == nil { progress.event("Network", name, "Create") }
+                continue
+            }
+            let spec = networkSpec(key)
+            if let pool = config?.ipamConfig.first, !pool.subnet.isEmpty, spec.subnet == nil {
+                let message = "network \(key): invalid subnet \(pool.subnet) (IPv4 CIDR expected)"
+                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+            }
+            let exists = (try? store.inspect(name)) != nil
+            if !exists { progress.event("Network", name, "Creating") }
+            do {
+                try store.create(spec)
+            } catch {
+                if !exists { progress.event("Network", name, "Error") }
+                throw OrchestrationError("failed to create network \(name): \(error)",
+                                         diagnostics: config?.location.map { [.error("failed to create network \(name): \(error)", at: $0)] } ?? [])
+            }
+            if !exists { progress.event("Network", name, "Created") }
+        }
+    }
+
+    /// Removes the project's networks (never external ones); ones other projects still use stay.
+    func removeNetworks() throws(OrchestrationError) {
+        let store = NetworkStore(root: runtime.root)
+        var keys = Set(project.networks.keys)
+        keys.insert("default")
+        for key in keys.sorted() where project.networks[key]?.external != true {
+            let name = planner.networkName(key)
+            guard let record = try? store.inspect(name), record.labels["com.docker.compose.project"] == project.name || record.labels.isEmpty else { continue }
+            if dryRun { progress.event("Network", name, "Remove"); continue }
+            progress.event("Network", name, "Removing")
+            do {
+                try store.remove(name) { id in ContainerStore(runtime: runtime).state(id).isAlive }
+            } catch NetworkError.inUse(_, let holders) {
+                // Something outside the project still uses it: the rest of the project goes anyway, and
+                // the network stays for them (docker compose fails the whole `down`: docker/compose#12770).
+                progress.event("Network", name, "Kept")
+                progress.warning("network \(name) was left in place: still used by \(holders.joined(separator: ", ")), which \(holders.count == 1 ? "is" : "are") not part of project \(project.name); it goes with the last of them (swcompose network rm \(name))")
+                continue
+            } catch {
+                progress.event("Network", name, "Error")
+                throw OrchestrationError(error.description)
+            }
+            progress.event("Network", name, "Removed")
+        }
+    }
+
+    /// `network_mode: service:X` and `container:X` join the other container's network namespace.
+    func resolveNetworkMode(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+        let mode = service.networkMode
+        if mode.hasPrefix("service:") {
+            let other = String(mode.dropFirst(8))
+            guard let target = containers(services: [other]).first(where: { Self.number($0) == 1 }) else {
+                throw OrchestrationError("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container",
+                                         diagnostics: [.error("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container", at: service.locations["network_mode"])])
+            }
+            spec.network = .container(id: target.id)
+        } else if mode.hasPrefix("container:") {
+            let other = String(mode.dropFirst(10))
+            guard let target = try? store.find(other) else {
+                throw OrchestrationError("no such container: \(other)", diagnostics: [.error("no such container: \(other)", at: service.locations["network_mode"])])
+            }
+            spec.network = .container(id: target.id)
+        }
+    }
+
+    /// A published port another process holds fails `up` before anything is created or started, naming
+    /// that process (docker/compose#4950). Services whose containers already run keep their ports.
+    public func checkPorts(services: [String]) throws(OrchestrationError) {
+        var wanted: [String: String] = [:]
+        for name in services {
+            guard let service = project.services[name] else { continue }
+            let mode = service.networkMode
+            if mode == "host" || mode == "none" || mode.hasPrefix("service:") || mode.hasPrefix("container:") { continue }
+            if containers(services: [name]).contains(where: { store.state($0.id).isAlive }) { continue }
+            for p in service.ports where !p.published.isEmpty && !p.published.contains("-") {
+                guard let port = UInt16(p.published) else { continue }
+                let ip = p.hostIP.isEmpty ? "0.0.0.0" : p.hostIP
+                let shown = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+                let key = "\(ip)|\(port)|\(p.protocol)"
+                if let other = wanted[key] {
+                    let message = "Bind for \(shown) failed: port is published by both services \"\(other)\" and \"\(name)\""
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                }
+                wanted[key] = name
+                if let holder = PortProbe.inUse(hostIP: p.hostIP, port: port, udp: p.protocol == "udp") {
+                    let message = "Bind for \(shown) failed: port is already allocated (held by \(holder)); service \"\(name)\" publishes it"
+                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                }
+            }
+        }
+    }
+}

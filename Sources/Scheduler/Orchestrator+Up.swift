@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ComposeModel
+import Engine
+
+/// `up`: the containers each service needs, created or recreated by docker compose's rules, then
+/// started level by level once their dependencies' conditions hold.
+extension Orchestrator {
+    public struct UpOptions: Sendable {
+        public var services: [String] = []
+        public var noDeps = false
+        public var noStart = false
+        public var forceRecreate = false
+        public var noRecreate = false
+        public var removeOrphans = false
+        public var scale: [String: Int] = [:]
+        /// Stop timeout for recreations (nil: each service's own).
+        public var timeout: Int64?
+
+        public init() {}
+    }
+
+    /// The services `up` works on: those named (plus their dependencies unless `noDeps`), or all.
+    public func selection(_ names: [String], withDependencies: Bool) -> [String] {
+        if names.isEmpty { return project.services.keys.sorted() }
+        if !withDependencies { return names }
+        return graph.closure(of: names).filter { project.services[$0] != nil }.sorted()
+    }
+
+    /// Creates missing containers and starts them level by level, each level in parallel once its
+    /// dependencies' conditions hold.
+    public func up(_ options: UpOptions) throws(OrchestrationError) {
+        try checkServices(options.services)
+        try checkOwnership()
+        let selected = Set(selection(options.services, withDependencies: !options.noDeps))
+        if !options.noStart && !dryRun { try checkPorts(services: selected.sorted()) }
+        if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
+        try createNetworks(for: selected.sorted())
+        var planned: [String: [ContainerRecord]] = [:]
+        var recreatedServices: Set<String> = []
+        for level in graph.startLevels {
+            for name in level where selected.contains(name) {
+                guard let service = project.services[name] else { continue }
+                let (records, recreated) = try ensureContainers(service, count: options.scale[name] ?? service.replicaCount, options: options)
+                planned[name] = records
+                if recreated { recreatedServices.insert(name) }
+            }
+        }
+        if options.noStart || dryRun { return }
+        // depends_on with `restart: true`: dependents of a recreated service restart after it.
+        let toRestart = Set(recreatedServices.flatMap { dep in
+            (graph.dependents[dep] ?? []).filter { s in graph.dependencies[s]?.contains { $0.dependency == dep && $0.restart } == true }
+        }).subtracting(recreatedServices)
+        for name in toRestart.sorted() {
+            let running = containers(services: [name]).filter { store.state($0.id).isAlive }
+            if !running.isEmpty {
+                for r in running { progress.event("Container", r.name, "Restarting") }
+                try stop(running, timeout: options.timeout)
+            }
+        }
+        for level in graph.startLevels {
+            let names = level.filter { selected.contains($0) && project.services[$0] != nil }
+            guard !names.isEmpty else { continue }
+            for name in names { try waitForDependencies(of: name, selected: selected) }
+            try startAll(names.flatMap { planned[$0] ?? [] })
+        }
+    }
+
+    /// What `up` does with an existing container, and why.
+    public enum Decision: Equatable {
+        case keep
+        case recreate(String)
+    }
+
+    /// docker compose's rules: recreate when the service's configuration hash or its image changed (or
+    /// when forced), keep otherwise. The reason names the settings that changed.
+    public func decide(_ r: ContainerRecord, service: ServiceConfig, image: ImageRecord?, options: UpOptions) -> Decision {
+        if options.noRecreate { return .keep }
+        if options.forceRecreate { return .recreate("--force-recreate") }
+        if r.spec.labels["com.docker.compose.config-hash"] != ContainerPlanner.configHash(service) {
+            let changed = ContainerPlanner.changedSettings(r.spec, service)
+            return .recreate(changed.isEmpty ? "configuration changed" : "changed: " + changed.joined(separator: ", "))
+        }
+        if let image, r.spec.labels["com.docker.compose.image"] != image.id.description {
+            return .recreate("image \(service.image) changed (now \(image.id.short))")
+        }
+        return .keep
+    }
+
+    /// The service's containers numbered 1…count: created where missing, recreated where their
+    /// configuration or image changed; extra replicas removed. Returns the containers and whether any
+    /// was recreated.
+    func ensureContainers(_ service: ServiceConfig, count: Int, options: UpOptions) throws(OrchestrationError) -> ([ContainerRecord], Bool) {
+        let existing = containers(services: [service.name])
+        var result: [ContainerRecord] = []
+        var recreated = false
+        var image: ImageRecord?
+        func resolvedImage() throws(OrchestrationError) -> ImageRecord {
+            if let image { return image }
+            let found = try self.image(for: service)
+            image = found
+            return found
+        }
+        for number in 1...max(count, 1) where count > 0 {
+            if let r = existing.first(where: { Self.number($0) == number }) {
+                let current = try? resolvedImage()
+                switch decide(r, service: service, image: current, options: options) {
+                case .keep:
+                    if dryRun { progress.event("Container", r.name, store.state(r.id).isAlive ? "Running" : "Start (stopped)") }
+                    result.append(r)
+                case .recreate(let reason):
+                    if dryRun {
+                        progress.event("Container", r.name, "Recreate (\(reason))")
+                        result.append(r)
+                        continue
+                    }
+                    progress.event("Container", r.name, "Recreate")
+                    try stop([r], timeout: options.timeout)
+                    try remove([r], removeVolumes: false, quiet: true)
+                    let fresh = try create(service, number: number, image: try resolvedImage(), quiet: true)
+                    progress.event("Container", r.name, "Recreated")
+                    result.append(fresh)
+                    recreated = true
+                }
+                continue
+            }
+            let img = try resolvedImage()
+            if dryRun {
+                progress.event("Container", planner.containerName(service, number: number), "Create")
+                continue
+            }
+            result.append(try create(service, number: number, image: img))
+        }
+        // Scaled down: the highest numbers go.
+        for r in existing where Self.number(r) > count {
+            if dryRun { progress.event("Container", r.name, "Remove (scaled down to \(count))"); continue }
+            try stopAndRemove([r], timeout: nil, removeVolumes: false)
+        }
+        return (result, recreated)
+    }
+
+    func create(_ service: ServiceConfig, number: Int, image: ImageRecord, overrides: ContainerPlanner.Overrides? = nil,
+                quiet: Bool = false) throws(OrchestrationError) -> ContainerRecord {
+        var spec: ContainerSpec
+        do {
+            spec = try planner.plan(service, number: number, image: image, oneOff: overrides)
+        } catch {
+            throw OrchestrationError(error)
+        }
+        try createVolumes(for: &spec, service: service)
+        try resolveNetworkMode(&spec, service: service)
+        let files = try secretsAndConfigs(&spec, service: service)
+        if !quiet { progress.event("Container", spec.name, "Creating") }
+        do {
+            try store.create(spec)
+        } catch {
+            throw OrchestrationError("cannot create container \(spec.name): \(error)")
+        }
+        do {
+            for f in files { try store.writeFile(spec.id, f.path, f.content, mode: f.mode, uid: f.uid, gid: f.gid) }
+        } catch {
+            try? store.remove(spec.id)
+            throw OrchestrationError("cannot write the secrets and configs of container \(spec.name): \(error)")
+        }
+        if !quiet { progress.event("Container", spec.name, "Created") }
+        return ContainerRecord(spec: spec, state: store.state(spec.id))
+    }
+
+    /// Named volumes exist before the container (with docker compose's labels); anonymous ones get a
+    /// random name.
+
+    func startAll(_ records: [ContainerRecord]) throws(OrchestrationError) {
+        if dryRun {
+            for r in records where !store.state(r.id).isAlive { progress.event("Container", r.name, "Start") }
+            return
+        }
+        var inFlight: [(ContainerRecord, SupervisorClient)] = []
+        for r in records {
+            if store.state(r.id).isAlive { continue }
+            progress.event("Container", r.name, "Starting")
+            let c = try client()
+            do { try c.send(.start(id: r.id, attach: false)) } catch { throw OrchestrationError(error.description) }
+            inFlight.append((r, c))
+        }
+        var failure: OrchestrationError?
+        for (r, c) in inFlight {
+            do {
+                let (reply, _) = try c.receive()
+                switch reply {
+                case .started: progress.event("Container", r.name, "Started")
+                case .failed(let message):
+                    progress.event("Container", r.name, "Error")
+                    failure = failure ?? OrchestrationError("failed to start container \(r.name): \(message)")
+                default:
+                    failure = failure ?? OrchestrationError("unexpected reply starting \(r.name): \(reply)")
+                }
+            } catch {
+                failure = failure ?? OrchestrationError(error.description)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Blocks until every dependency of `service` satisfies its `depends_on` condition.
+    func waitForDependencies(of service: String, selected: Set<String>) throws(OrchestrationError) {
+        for edge in graph.dependencies[service] ?? [] {
+            let deps = containers(services: [edge.dependency])
+            if deps.isEmpty {
+                if !edge.required { continue }
+                if !selected.contains(edge.dependency) && project.services[edge.dependency] == nil { continue }
+            }
+            switch edge.condition {
+            case .started:
+                continue
+            case .completedSuccessfully:
+                for r in deps {
+                    progress.event("Container", r.name, "Waiting")
+                    let c = try client()
+                    let reply: SupervisorReply
+                    do { reply = try c.request(.wait(id: r.id)).0 } catch { throw OrchestrationError(error.description) }
+                    if case .exited(let code, _) = reply, code != 0 {
+                        if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" failed"); continue }
+                        throw OrchestrationError("service \"\(edge.dependency)\" didn't complete successfully: exit \(code)")
+                    }
+                    progress.event("Container", r.name, "Exited")
+                }
+            case .healthy:
+                for r in deps {
+                    progress.event("Container", r.name, "Waiting")
+                    do {
+                        try waitHealthy(r)
+                        progress.event("Container", r.name, "Healthy")
+                    } catch {
+                        if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" is not healthy"); continue }
+                        progress.event("Container", r.name, "Error")
+                        throw error
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the container's healthcheck reports healthy (fails when it turns unhealthy or exits).
+    public func waitHealthy(_ r: ContainerRecord, timeout: Double? = nil) throws(OrchestrationError) {
+        guard r.spec.healthcheck != nil else {
+            throw OrchestrationError("container \(r.name) has no healthcheck")
+        }
+        let start = MonotonicClock.now()
+        // The supervisor persists state.json by rename: wake on that rather than polling.
+        let watch = DirectoryWatch(store.runtime.containerDirectory(r.id))
+        while true {
+            let state = store.state(r.id)
+            if state.health?.status == .healthy { return }
+            if state.health?.status == .unhealthy {
+                throw OrchestrationError("dependency failed to start: container \(r.name) is unhealthy")
+            }
+            if !state.isAlive && state.status != .restarting && state.status != .created {
+                throw OrchestrationError("dependency failed to start: container \(r.name) exited (\(state.exitCode))")
+            }
+            if let timeout, MonotonicClock.now() - start > timeout {
+                throw OrchestrationError("container \(r.name) did not become healthy within \(Int(timeout))s")
+            }
+            watch.wait(0.5)
+        }
+    }
+
+    /// A project name already used by a stack from another directory is reported before anything is
+    /// touched (docker compose would quietly take the other stack over: docker/compose#2120).
+    public func checkOwnership() throws(OrchestrationError) {
+        let others = containers(oneOff: nil).compactMap { $0.spec.labels["com.docker.compose.project.working_dir"] }
+            .filter { $0 != project.workingDirectory }
+        if let other = Set(others).sorted().first {
+            throw OrchestrationError("project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")
+        }
+    }
+}
