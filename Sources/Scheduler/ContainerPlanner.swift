@@ -153,23 +153,25 @@ public struct ContainerPlanner {
 
         var labels = imageConfig.labels ?? [:]
         for (k, v) in service.labels { labels[k] = v }
-        labels["com.docker.compose.project"] = project.name
-        labels["com.docker.compose.service"] = service.name
-        labels["com.docker.compose.container-number"] = String(number)
-        labels["com.docker.compose.oneoff"] = oneOff == nil ? "False" : "True"
-        labels["com.docker.compose.project.working_dir"] = project.workingDirectory
-        labels["com.docker.compose.project.config_files"] = project.composeFiles.joined(separator: ",")
-        labels["com.docker.compose.image"] = image.id.description
-        labels["com.docker.compose.config-hash"] = Self.configHash(service)
+        labels[ComposeLabels.project] = project.name
+        labels[ComposeLabels.service] = service.name
+        labels[ComposeLabels.containerNumber] = String(number)
+        labels[ComposeLabels.oneOff] = oneOff == nil ? "False" : "True"
+        labels[ComposeLabels.workingDirectory] = project.workingDirectory
+        labels[ComposeLabels.configFiles] = project.composeFiles.joined(separator: ",")
+        labels[ComposeLabels.image] = image.id.description
+        labels[ComposeLabels.configHash] = Self.configHash(service)
         spec.annotations[Self.settingsAnnotation] = Self.settingHashes(service)
-        labels["com.docker.compose.version"] = composeVersion
-        labels["com.docker.compose.depends_on"] = service.dependsOn.keys.sorted().map { dep in
+        labels[ComposeLabels.version] = composeVersion
+        labels[ComposeLabels.dependsOn] = service.dependsOn.keys.sorted().map { dep in
             let d = service.dependsOn[dep]!
             return "\(dep):\(d.condition.rawValue):\(d.restart)"
         }.joined(separator: ",")
         for (k, v) in oneOff?.labels ?? [:] { labels[k] = v }
         if oneOff?.removeAfter == true { labels["io.swcompose.remove-on-exit"] = "true" }
         spec.labels = labels
+        // The project's containers share one supervisor.
+        spec.group = project.name
         return spec
     }
 

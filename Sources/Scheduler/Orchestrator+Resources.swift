@@ -13,9 +13,9 @@ extension Orchestrator {
             if spec.mounts[i].source.isEmpty {
                 spec.mounts[i].source = ContainerStore.newID()
                 do {
-                    try volumes.create(spec.mounts[i].source, labels: ["com.docker.compose.project": project.name,
-                                                                      "com.docker.compose.volume": "",
-                                                                      "com.docker.compose.anonymous": "true"], anonymous: true)
+                    try volumes.create(spec.mounts[i].source, labels: [ComposeLabels.project: project.name,
+                                                                      ComposeLabels.volume: "",
+                                                                      ComposeLabels.anonymous: "true"], anonymous: true)
                 } catch {
                     throw OrchestrationError(error.description)
                 }
@@ -33,9 +33,9 @@ extension Orchestrator {
             if !volumes.exists(name) {
                 progress.event("Volume", name, "Creating")
                 var labels = project.volumes[key ?? ""]?.labels ?? [:]
-                labels["com.docker.compose.project"] = project.name
-                labels["com.docker.compose.volume"] = key ?? name
-                labels["com.docker.compose.version"] = planner.composeVersion
+                labels[ComposeLabels.project] = project.name
+                labels[ComposeLabels.volume] = key ?? name
+                labels[ComposeLabels.version] = planner.composeVersion
                 do { try volumes.create(name, labels: labels) } catch { throw OrchestrationError(error.description) }
                 progress.event("Volume", name, "Created")
             }
@@ -118,9 +118,9 @@ extension Orchestrator {
         let config = project.networks[key]
         var spec = NetworkSpec(name: planner.networkName(key))
         spec.labels = config?.labels ?? [:]
-        spec.labels["com.docker.compose.network"] = key
-        spec.labels["com.docker.compose.project"] = project.name
-        spec.labels["com.docker.compose.version"] = planner.composeVersion
+        spec.labels[ComposeLabels.network] = key
+        spec.labels[ComposeLabels.project] = project.name
+        spec.labels[ComposeLabels.version] = planner.composeVersion
         spec.internal = config?.internal ?? false
         if let pool = config?.ipamConfig.first {
             spec.subnet = IPv4Network(pool.subnet)
@@ -181,7 +181,7 @@ extension Orchestrator {
         keys.insert("default")
         for key in keys.sorted() where project.networks[key]?.external != true {
             let name = planner.networkName(key)
-            guard let record = try? store.inspect(name), record.labels["com.docker.compose.project"] == project.name || record.labels.isEmpty else { continue }
+            guard let record = try? store.inspect(name), record.labels[ComposeLabels.project] == project.name || record.labels.isEmpty else { continue }
             if dryRun { progress.event("Network", name, "Remove"); continue }
             progress.event("Network", name, "Removing")
             do {

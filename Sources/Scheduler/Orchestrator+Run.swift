@@ -36,7 +36,7 @@ extension Orchestrator {
         var overrides = options.overrides
         let slug = String(ContainerStore.newID().prefix(12))
         if overrides.name == nil { overrides.name = "\(project.name)-\(service.name)-run-\(slug)" }
-        overrides.labels["com.docker.compose.slug"] = slug
+        overrides.labels[ComposeLabels.slug] = slug
         return try create(service, number: 1, image: image, overrides: overrides)
     }
 }

@@ -78,11 +78,11 @@ extension Orchestrator {
     public func decide(_ r: ContainerRecord, service: ServiceConfig, image: ImageRecord?, options: UpOptions) -> Decision {
         if options.noRecreate { return .keep }
         if options.forceRecreate { return .recreate("--force-recreate") }
-        if r.spec.labels["com.docker.compose.config-hash"] != ContainerPlanner.configHash(service) {
+        if r.spec.labels[ComposeLabels.configHash] != ContainerPlanner.configHash(service) {
             let changed = ContainerPlanner.changedSettings(r.spec, service)
             return .recreate(changed.isEmpty ? "configuration changed" : "changed: " + changed.joined(separator: ", "))
         }
-        if let image, r.spec.labels["com.docker.compose.image"] != image.id.description {
+        if let image, r.spec.labels[ComposeLabels.image] != image.id.description {
             return .recreate("image \(service.image) changed (now \(image.id.short))")
         }
         return .keep
@@ -268,7 +268,7 @@ extension Orchestrator {
     /// A project name already used by a stack from another directory is reported before anything is
     /// touched (docker compose would quietly take the other stack over: docker/compose#2120).
     public func checkOwnership() throws(OrchestrationError) {
-        let others = containers(oneOff: nil).compactMap { $0.spec.labels["com.docker.compose.project.working_dir"] }
+        let others = containers(oneOff: nil).compactMap { $0.spec.labels[ComposeLabels.workingDirectory] }
             .filter { $0 != project.workingDirectory }
         if let other = Set(others).sorted().first {
             throw OrchestrationError("project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")

@@ -99,20 +99,20 @@ public final class Orchestrator {
 
     /// The project's containers, by service and number; one-off (`run`) containers only when asked.
     public func containers(services: [String] = [], oneOff: Bool? = false) -> [ContainerRecord] {
-        store.list(labels: ["com.docker.compose.project": project.name]).filter { r in
-            let service = r.spec.labels["com.docker.compose.service"] ?? ""
-            let isOneOff = r.spec.labels["com.docker.compose.oneoff"] == "True"
+        store.list(labels: [ComposeLabels.project: project.name]).filter { r in
+            let service = r.spec.labels[ComposeLabels.service] ?? ""
+            let isOneOff = r.spec.labels[ComposeLabels.oneOff] == "True"
             if let oneOff, oneOff != isOneOff { return false }
             return services.isEmpty || services.contains(service)
         }.sorted { a, b in
-            let sa = a.spec.labels["com.docker.compose.service"] ?? "", sb = b.spec.labels["com.docker.compose.service"] ?? ""
+            let sa = a.spec.labels[ComposeLabels.service] ?? "", sb = b.spec.labels[ComposeLabels.service] ?? ""
             if sa != sb { return sa < sb }
-            return Int(a.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0 < Int(b.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0
+            return Int(a.spec.labels[ComposeLabels.containerNumber] ?? "") ?? 0 < Int(b.spec.labels[ComposeLabels.containerNumber] ?? "") ?? 0
         }
     }
 
-    public static func serviceName(_ r: ContainerRecord) -> String { r.spec.labels["com.docker.compose.service"] ?? "" }
-    public static func number(_ r: ContainerRecord) -> Int { Int(r.spec.labels["com.docker.compose.container-number"] ?? "") ?? 0 }
+    public static func serviceName(_ r: ContainerRecord) -> String { r.spec.labels[ComposeLabels.service] ?? "" }
+    public static func number(_ r: ContainerRecord) -> Int { Int(r.spec.labels[ComposeLabels.containerNumber] ?? "") ?? 0 }
 
     /// Services named on the command line must exist.
     public func checkServices(_ names: [String]) throws(OrchestrationError) {

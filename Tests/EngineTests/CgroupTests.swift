@@ -13,9 +13,9 @@ import TestSupport
         var pidfd: Int32 = -1
         let null = open("/dev/null", O_RDWR)
         defer { close(null) }
-        let pid = try ContainerLauncher.spawn("/bin/sleep", ["sleep", "100"], env: [], fds: [null, null, null], flags: 0,
-                                              pidfd: &pidfd, cgroup: cgroup)
-        return (pid, pidfd)
+        let spawned = try Sys.spawn("/bin/sleep", ["sleep", "100"], environment: [], fds: [null, null, null], cgroup: cgroup)
+        pidfd = spawned.pidfd
+        return (spawned.pid, pidfd)
     }
 
     @Test(.enabled(if: CgroupTests.unified != nil, "no cgroup2 hierarchy mounted"))
@@ -61,8 +61,8 @@ import TestSupport
             mknod \(dir.path)/loop b 7 0 && echo mknod-allowed
             head -c 1 \(dir.path)/loop 2>&1 || echo block-denied
             """
-        _ = try ContainerLauncher.spawn("/bin/busybox", ["sh", "-c", script], env: ["PATH=/bin:/usr/bin"],
-                                        fds: [fds[0], fds[1], fds[1]], flags: 0, pidfd: &pidfd, cgroup: fd)
+        pidfd = try Sys.spawn("/bin/busybox", ["sh", "-c", script], environment: ["PATH=/bin:/usr/bin"],
+                              fds: [fds[0], fds[1], fds[1]], cgroup: fd).pidfd
         close(fd)
         close(fds[1])
         let output = String(decoding: try Engine.FileHandle(fds[0]).readAll(), as: UTF8.self)

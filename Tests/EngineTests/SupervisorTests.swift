@@ -19,7 +19,7 @@ import TestSupport
         var s = ContainerSpec(id: id, name: name ?? "\(group)-c-\(id.prefix(6))",
                               image: ImageBinding(reference: "busybox", id: world.image.id.description, chainIDs: chains),
                               process: ProcessSpec(args: args, env: ["PATH=/bin"]), hostname: String(id.prefix(12)))
-        s.labels["com.docker.compose.project"] = group
+        s.group = group
         s.security.seccomp = try SeccompProfile.dockerDefault.resolve(capabilities: s.security.capabilities)
         configure(&s)
         try ContainerStore(runtime: world.runtime).create(s)

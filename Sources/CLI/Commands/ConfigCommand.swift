@@ -170,7 +170,7 @@ struct ConfigCommand: ParsableCommand {
     func emit(_ text: String) throws {
         if let output {
             do {
-                try FileWriter.write(text, to: output)
+                try Files.writeAtomically(output, text, mode: 0o644)
             } catch {
                 Terminal.writeError("error: cannot write \(output): \(error)\n")
                 throw ExitCode.failure

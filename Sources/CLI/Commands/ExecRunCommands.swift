@@ -2,32 +2,9 @@ import ArgumentParser
 import ComposeModel
 import Engine
 import Scheduler
-import CLinux
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The controlling terminal in raw mode for the life of the value (restored on release).
-final class RawTerminal {
-    var saved = termios()
-    var active = false
-
-    init?(fd: Int32 = 0) {
-        guard isatty(fd) == 1, tcgetattr(fd, &saved) == 0 else { return nil }
-        var raw = saved
-        cfmakeraw(&raw)
-        guard tcsetattr(fd, TCSANOW, &raw) == 0 else { return nil }
-        active = true
-    }
-
-    func restore() {
-        guard active else { return }
-        tcsetattr(0, TCSANOW, &saved)
-        active = false
-    }
-
-    deinit { restore() }
-}
 
 /// `KEY=value` entries; a bare `KEY` takes the value from the command's environment (or is dropped).
 func parseEnvironmentFlags(_ entries: [String], environment: [String: String]) -> [String: String] {
@@ -91,7 +68,7 @@ struct ExecCommand: ParsableCommand {
             Terminal.writeError("service \"\(service)\" is not running\n")
             throw ExitCode.failure
         }
-        let useTTY = !noTTY && !detach && isatty(0) == 1
+        let useTTY = !noTTY && !detach && TerminalIO.isTerminal(0)
         var request = ExecRequest(record: record, cgroup: session.runtime.cgroup(of: record), args: command)
         if let user { request.user = user }
         if let workdir { request.workingDir = workdir }
@@ -110,9 +87,7 @@ struct ExecCommand: ParsableCommand {
             request.security.seccomp = nil
         }
         if detach {
-            let null = open("/dev/null", O_RDWR)
-            var pidfd: Int32 = -1
-            _ = try? ContainerExecDetached.spawn(request, runtime: session.runtime, null: null, pidfd: &pidfd)
+            _ = try? ContainerExec.startDetached(request, runtime: session.runtime)
             return
         }
         let raw = useTTY ? RawTerminal() : nil
@@ -122,12 +97,6 @@ struct ExecCommand: ParsableCommand {
     }
 }
 
-enum ContainerExecDetached {
-    /// Starts the exec helper in the background with no terminal.
-    static func spawn(_ request: ExecRequest, runtime: Runtime, null: Int32, pidfd: inout Int32) throws {
-        _ = try ContainerExec.run(request, runtime: runtime, stdio: (null, null, null), wait: false)
-    }
-}
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a one-off command on a service.")
@@ -208,7 +177,7 @@ struct RunCommand: ParsableCommand {
         o.environment = parseEnvironmentFlags(env, environment: session.context.environment)
         o.user = user
         o.workingDir = workdir
-        let useTTY = !noTTY && (tty || (isatty(0) == 1 && !detach)) && (svc.tty || !detach || tty)
+        let useTTY = !noTTY && (tty || (TerminalIO.isTerminal(0) && !detach)) && (svc.tty || !detach || tty)
         o.tty = useTTY
         o.stdinOpen = !detach
         o.name = name
@@ -260,68 +229,17 @@ struct RunCommand: ParsableCommand {
 
     /// Starts the container attached to this terminal and returns its exit code.
     func attachAndWait(_ record: ContainerRecord, client: SupervisorClient, tty: Bool) throws -> Int32 {
-        let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH]
-        _ = signals.withUnsafeBufferPointer { cl_block_signals($0.baseAddress, Int32($0.count)) }
-        let sigfd = signals.withUnsafeBufferPointer { cl_signalfd(-1, $0.baseAddress, Int32($0.count), O_CLOEXEC | O_NONBLOCK) }
-        defer {
-            close(sigfd)
-            _ = cl_unblock_all_signals()
-        }
-        var rows: UInt16 = 0, columns: UInt16 = 0
-        if tty { _ = cl_get_winsize(0, &rows, &columns) }
-        // The wait goes with the start: a quick process may be gone (and with --rm removed) before a
-        // later request would arrive.
-        try client.send(.start(id: record.id, attach: true, rows: rows, columns: columns), fds: tty ? [] : [0, 1, 2])
-        try client.send(.wait(id: record.id))
-        let (reply, fds) = try client.receive()
-        if case .failed(let message) = reply {
+        switch try AttachedStart.run(record, client: client, tty: tty) {
+        case .exited(let code):
+            return code
+        case .failedToStart(let message):
             // docker compose exits 1 when the container cannot start (only its own exit code passes through).
             Terminal.writeError("failed to start container \(record.name): \(message)\n")
             return 1
+        case .lost(let message):
+            Terminal.writeError("\(message)\n")
+            return 1
         }
-        var master = tty ? fds.first : nil
-        let raw = master != nil ? RawTerminal() : nil
-        defer { raw?.restore() }
-        if let master { ContainerExec.copyWindowSize(to: master) }
-        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
-        var inputOpen = master != nil
-        while true {
-            var polls = [pollfd(fd: client.socket, events: Int16(POLLIN), revents: 0), pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
-            if let m = master {
-                polls.append(pollfd(fd: m, events: Int16(POLLIN), revents: 0))
-                if inputOpen { polls.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
-            }
-            if poll(&polls, nfds_t(polls.count), -1) < 0 && errno != EINTR { break }
-            if polls[1].revents != 0 {
-                var info = [UInt8](repeating: 0, count: 128)
-                while info.withUnsafeMutableBytes({ read(sigfd, $0.baseAddress, 128) }) == 128 {
-                    let sig = info.withUnsafeBytes { Int32(bitPattern: $0.load(as: UInt32.self)) }
-                    if sig == SIGWINCH {
-                        if let m = master { ContainerExec.copyWindowSize(to: m) }
-                    } else if let c = try? SupervisorClient.connect(runtime: Runtime(root: client.root), group: client.group) {
-                        // Proxy the signal to the container, as docker compose run does.
-                        _ = try? c.request(.kill(id: record.id, signal: sig))
-                    }
-                }
-            }
-            if let m = master, polls.count > 2 {
-                if polls[2].revents != 0 && !ContainerExec.pump(from: m, to: 1, buffer: &buffer, drain: false) {
-                    close(m)
-                    master = nil
-                }
-                if polls.count > 3 && polls[3].revents != 0 && !ContainerExec.pump(from: 0, to: m, buffer: &buffer, drain: false) {
-                    inputOpen = false
-                }
-            }
-            if polls[0].revents != 0 {
-                if let m = master { ContainerExec.pump(from: m, to: 1, buffer: &buffer, drain: true); close(m) }
-                let (done, _) = try client.receive()
-                if case .exited(let code, _) = done { return code }
-                if case .failed(let message) = done { Terminal.writeError("\(message)\n") }
-                return 1
-            }
-        }
-        return 1
     }
 }
 

@@ -195,7 +195,7 @@ extension PsCommand {
         f.append(("Names", .text(r.name)))
         f.append(("Networks", .text(networkNames(r).joined(separator: ","))))
         f.append(("Ports", .text(ContainerPresentation.ports(r.state))))
-        f.append(("Project", .text(r.spec.labels["com.docker.compose.project"] ?? "")))
+        f.append(("Project", .text(r.spec.labels[ComposeLabels.project] ?? "")))
         let publishers = (r.state.isAlive ? r.state.ports : []).map { p in
             JSONText.object([("URL", .text(p.hostIP)), ("TargetPort", .raw(String(p.containerPort))),
                              ("PublishedPort", .raw(String(p.hostPort))), ("Protocol", .text(p.proto))])
@@ -274,9 +274,9 @@ struct LogsCommand: ParsableCommand {
         printer.follow {
             if Interrupts.count > 0 { return true }
             // New containers of these services (scaled up, restarted by up) join the stream.
-            for r in o.containers(services: services, oneOff: nil) where printer.tracked[r.id] == nil { printer.add(r) }
-            return !printer.tracked.values.contains { t in
-                let s = o.store.state(t.record.id)
+            for r in o.containers(services: services, oneOff: nil) where printer.labels[r.id] == nil { printer.add(r) }
+            return !printer.follower.ids.contains { id in
+                let s = o.store.state(id)
                 return s.isAlive || s.status == .restarting
             }
         }

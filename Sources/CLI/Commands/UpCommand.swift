@@ -6,16 +6,6 @@ import Scheduler
 import Glibc
 #endif
 
-/// Ctrl-C while attached: the first stops the project gracefully, the second kills it.
-enum Interrupts {
-    nonisolated(unsafe) static var count: Int32 = 0
-
-    static func install() {
-        signal(SIGINT) { _ in Interrupts.count += 1 }
-        signal(SIGTERM) { _ in Interrupts.count += 1 }
-    }
-}
-
 struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up", abstract: "Create and start containers.")
 

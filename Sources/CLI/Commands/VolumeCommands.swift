@@ -168,9 +168,9 @@ struct LsCommand: ParsableCommand {
         let store = ContainerStore(runtime: Runtime(root: StateAccess.root()))
         var projects: [String: (states: [String: Int], files: String)] = [:]
         for r in store.list() {
-            guard let name = r.spec.labels["com.docker.compose.project"] else { continue }
+            guard let name = r.spec.labels[ComposeLabels.project] else { continue }
             let state = ContainerPresentation.state(r.state)
-            var entry = projects[name] ?? ([:], r.spec.labels["com.docker.compose.project.config_files"] ?? "")
+            var entry = projects[name] ?? ([:], r.spec.labels[ComposeLabels.configFiles] ?? "")
             entry.states[state, default: 0] += 1
             projects[name] = entry
         }

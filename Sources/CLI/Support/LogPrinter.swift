@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Prints container logs as docker compose does: `web-1  | line`, a colour per container, optional
-/// timestamps; follows the files as they grow.
+/// timestamps. Reading (existing logs merged by time, then following) is the Engine's `LogFollower`.
 final class LogPrinter {
     struct Options {
         var follow = false
@@ -19,140 +19,74 @@ final class LogPrinter {
 
     let options: Options
     let runtime: Runtime
+    let follower: LogFollower
     var width = 0
+    var labels: [String: String] = [:]
     var colors: [String: String] = [:]
     static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
-
-    struct Tracked {
-        var record: ContainerRecord
-        var label: String
-        var path: String
-        var offset: UInt64 = 0
-        var pending: [UInt8] = []
-        var inode: UInt64 = 0
-    }
-
-    var tracked: [String: Tracked] = [:]
-    var order: [String] = []
 
     init(options: Options, runtime: Runtime) {
         self.options = options
         self.runtime = runtime
+        let (since, until) = (options.since, options.until)
+        follower = LogFollower(tail: options.tail) { e in
+            guard since != nil || until != nil, let t = Timestamp.parse(e.time) else { return true }
+            if let since, t < since { return false }
+            if let until, t > until { return false }
+            return true
+        }
     }
 
     static func label(_ r: ContainerRecord) -> String {
-        let service = r.spec.labels["com.docker.compose.service"] ?? r.name
-        if r.spec.labels["com.docker.compose.oneoff"] == "True" { return r.name }
-        return "\(service)-\(r.spec.labels["com.docker.compose.container-number"] ?? "1")"
+        let service = r.spec.labels[ComposeLabels.service] ?? r.name
+        if r.spec.labels[ComposeLabels.oneOff] == "True" { return r.name }
+        return "\(service)-\(r.spec.labels[ComposeLabels.containerNumber] ?? "1")"
     }
 
     func logPath(_ r: ContainerRecord) -> String { runtime.containerDirectory(r.id) + "/\(r.id)-json.log" }
 
     func add(_ r: ContainerRecord) {
-        guard tracked[r.id] == nil else { return }
+        guard labels[r.id] == nil else { return }
         let label = Self.label(r)
-        tracked[r.id] = Tracked(record: r, label: label, path: logPath(r))
-        order.append(r.id)
-        if colors[r.id] == nil { colors[r.id] = Self.palette[(order.count - 1) % Self.palette.count] }
+        labels[r.id] = label
+        follower.add(id: r.id, path: logPath(r))
+        colors[r.id] = Self.palette[(labels.count - 1) % Self.palette.count]
         width = max(width, label.count + 1)
     }
 
-    func prefix(_ t: Tracked) -> String {
-        guard options.prefix else { return "" }
-        let padded = t.label + String(repeating: " ", count: max(0, width - t.label.count)) + " |"
-        if options.color, let c = colors[t.record.id] { return "\u{1b}[\(c)m\(padded)\u{1b}[0m " }
+    func prefix(_ id: String) -> String {
+        guard options.prefix, let label = labels[id] else { return "" }
+        let padded = label + String(repeating: " ", count: max(0, width - label.count)) + " |"
+        if options.color, let c = colors[id] { return "\u{1b}[\(c)m\(padded)\u{1b}[0m " }
         return padded + " "
     }
 
-    func accept(_ e: LogEntry) -> Bool {
-        guard options.since != nil || options.until != nil else { return true }
-        guard let t = Timestamp.parse(e.time) else { return true }
-        if let since = options.since, t < since { return false }
-        if let until = options.until, t > until { return false }
-        return true
-    }
-
-    func format(_ e: LogEntry, _ t: Tracked) -> String {
+    func format(_ e: LogEntry, _ id: String) -> String {
         var text = e.text
         if !text.hasSuffix("\n") { text += "\n" }
-        return prefix(t) + (options.timestamps ? e.time + " " : "") + text
+        return prefix(id) + (options.timestamps ? e.time + " " : "") + text
     }
 
-    /// Prints what the logs hold now, merged by time, honouring --tail per container. The logs are
-    /// streamed (a tail read from their ends), so a log of gigabytes costs no more memory than a line.
+    /// Prints what the logs hold now, merged by time, honouring --tail per container.
     func printExisting(_ records: [ContainerRecord]) {
         for r in records { add(r) }
-        // One source of entries per container, each in time order; merged by taking the earliest head.
-        var sources: [(id: String, next: () -> LogEntry?)] = []
-        for id in order {
-            guard var t = tracked[id] else { continue }
-            // Where following starts: the end of the log as it is now.
-            if let st = try? Sys.fileStatus(t.path) {
-                t.offset = UInt64(st.st_size)
-                t.inode = UInt64(st.st_ino)
-            }
-            tracked[id] = t
-            if let tail = options.tail {
-                var entries = LogReader.tail(t.path, tail, accept: accept)[...]
-                sources.append((id, { entries.popFirst() }))
-            } else {
-                let reader = LogReader.Forward(t.path)
-                sources.append((id, { [self] in
-                    while let e = reader.next() { if self.accept(e) { return e } }
-                    return nil
-                }))
-            }
-        }
-        var heads: [LogEntry?] = sources.map { $0.next() }
         var out = ""
-        while true {
-            var best: Int?
-            for i in heads.indices {
-                guard let e = heads[i] else { continue }
-                if best == nil || e.time < heads[best!]!.time { best = i }
-            }
-            guard let i = best, let e = heads[i] else { break }
-            out += format(e, tracked[sources[i].id]!)
+        follower.existing { id, e in
+            out += format(e, id)
             if out.utf8.count > 1 << 16 {
                 Terminal.write(out)
                 out = ""
             }
-            heads[i] = sources[i].next()
         }
         Terminal.write(out)
     }
 
-    /// Reads what was appended since the last look; true if anything was.
+    /// Prints what was appended since the last look; true if anything was.
     @discardableResult
     func poll() -> Bool {
-        var any = false
-        for id in order {
-            guard var t = tracked[id] else { continue }
-            guard let st = try? Sys.fileStatus(t.path) else { continue }
-            if UInt64(st.st_ino) != t.inode || UInt64(st.st_size) < t.offset {
-                // Rotated: start the new file from its beginning.
-                t.offset = 0
-                t.inode = UInt64(st.st_ino)
-                t.pending = []
-            }
-            if UInt64(st.st_size) > t.offset, let handle = try? Engine.FileHandle(path: t.path, flags: O_RDONLY) {
-                var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(st.st_size) - t.offset, 1 << 20)))
-                let n = buffer.withUnsafeMutableBytes { pread(handle.fd, $0.baseAddress, $0.count, off_t(t.offset)) }
-                if n > 0 {
-                    t.offset += UInt64(n)
-                    t.pending += buffer[0..<n]
-                    var out = ""
-                    while let nl = t.pending.firstIndex(of: 0x0a) {
-                        let line = String(decoding: t.pending[..<nl], as: UTF8.self)
-                        t.pending.removeFirst(nl + 1)
-                        if let e = LogEntry.parse(Substring(line)), accept(e) { out += format(e, t) }
-                    }
-                    Terminal.write(out)
-                    any = true
-                }
-            }
-            tracked[id] = t
-        }
+        var out = ""
+        let any = follower.poll { id, e in out += format(e, id) }
+        Terminal.write(out)
         return any
     }
 

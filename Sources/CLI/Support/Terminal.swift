@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Engine
 
 /// Output to the terminal: standard output for results, standard error for diagnostics.
 enum Terminal {
@@ -15,20 +16,10 @@ enum Terminal {
     }
 
     private static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
-        bytes.removeAll()
+        Array(text.utf8).withUnsafeBytes { try? Sys.write(fd, $0) }
     }
 
-    static func isTTY(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+    static func isTTY(_ fd: Int32) -> Bool { TerminalIO.isTerminal(fd) }
 
     /// Whether to colour output on `fd`.
     static func useColor(_ mode: AnsiMode, fd: Int32, environment: [String: String]) -> Bool {
@@ -60,20 +51,8 @@ enum Terminal {
     /// secrets.
     static func prompt(_ question: String, echo: Bool) -> String {
         writeError(question)
-        var saved = termios()
-        let restore = !echo && tcgetattr(0, &saved) == 0
-        if restore {
-            var quiet = saved
-            quiet.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(0, TCSANOW, &quiet)
-        }
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1 && byte != 10 { line.append(byte) }
-        if restore {
-            tcsetattr(0, TCSANOW, &saved)
-            writeError("\n")
-        }
+        var line = TerminalIO.readLine(echo: echo)
+        if !echo { writeError("\n") }
         while let last = line.last, last == 13 || last == 32 { line.removeLast() }
         return String(decoding: line, as: UTF8.self)
     }
@@ -81,14 +60,6 @@ enum Terminal {
     static func readStandardInput() -> String { String(decoding: readStandardInputBytes(), as: UTF8.self) }
 
     static func readStandardInputBytes() -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return bytes
+        (try? FileHandle(Sys.duplicate(0)).readAll()) ?? []
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Content-addressed blobs (`blobs/sha256/<hex>`), every one verified against its digest on write.
 /// Writes go to a staging file in `tmp/` that is renamed into place once complete, so a blob is either
@@ -90,8 +89,7 @@ public struct ContentStore: Sendable {
 
     /// Flushes everything written to the store's file system (one sync for a batch of blobs).
     public func syncAll() throws(SystemError) {
-        let handle = try FileHandle(path: root, flags: O_RDONLY | O_DIRECTORY)
-        try Sys.check("syncfs", root) { cl_syncfs(handle.fd) }
+        try Sys.syncFileSystem(root)
     }
 }
 
@@ -143,7 +141,7 @@ public struct BlobWriter {
     /// Drops what was written and starts the blob again from its first byte.
     public mutating func restart() throws(SystemError) {
         try Sys.ftruncate(fd, 0)
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw SystemError("lseek", staging) }
+        try Sys.seek(fd, 0)
         hasher = Hasher256()
     }
 

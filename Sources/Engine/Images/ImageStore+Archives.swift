@@ -512,7 +512,7 @@ final class LoadJournal {
     }
 
     func finish() {
-        _ = unlink(path)
+        try? Sys.unlink(path)
     }
 
     /// Removes what killed loads left: the blobs their journals list that nothing in the index uses.
@@ -529,7 +529,7 @@ final class LoadJournal {
             let listed = ((try? Files.readText(path)) ?? "").split(separator: "\n").compactMap { Digest(String($0)) }
             let live = store.liveBlobs()
             for digest in listed where !live.contains(digest) { try? store.content.remove(digest) }
-            _ = unlink(path)
+            try? Sys.unlink(path)
         }
     }
 }

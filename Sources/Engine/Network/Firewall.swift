@@ -1,39 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
-
-/// A program run to completion with its output captured (iptables-restore for the firewall).
-package enum Subprocess {
-    package struct Result {
-        package var status: Int32
-        package var output: String
-    }
-
-    package static func run(_ path: String, _ args: [String], input: String = "",
-                    environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) throws(SystemError) -> Result {
-        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
-        try Sys.check("pipe") { cl_pipe2(&inPipe, O_CLOEXEC) }
-        try Sys.check("pipe") { cl_pipe2(&outPipe, O_CLOEXEC) }
-        var pidfd: Int32 = -1
-        do {
-            _ = try ContainerLauncher.spawn(path, [path] + args, env: environment,
-                                            fds: [inPipe[0], outPipe[1], outPipe[1]], flags: 0, pidfd: &pidfd)
-        } catch {
-            for fd in inPipe + outPipe { Sys.close(fd) }
-            throw error
-        }
-        Sys.close(inPipe[0])
-        Sys.close(outPipe[1])
-        // Small inputs: the pipe buffer takes them whole before the program reads.
-        Array(input.utf8).withUnsafeBytes { try? Sys.write(inPipe[1], $0) }
-        Sys.close(inPipe[1])
-        let output = (try? FileHandle(outPipe[0]).readAll()) ?? []
-        let status = (try? Sys.wait(pidfd: pidfd))??.code ?? -1
-        Sys.close(pidfd)
-        return Result(status: status, output: String(decoding: output, as: UTF8.self))
-    }
-}
 
 public struct FirewallError: Error, CustomStringConvertible, Sendable {
     public var message: String

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// rtnetlink messages, built and parsed in Swift (no `ip` subprocesses): links (bridges, veth pairs),
 /// addresses and routes.
@@ -141,8 +140,7 @@ public final class Netlink {
 
     /// In this process's network namespace, or in the one `namespaceFD` refers to.
     public init(namespaceFD: Int32 = -1) throws(SystemError) {
-        fd = cl_netlink_route_socket(namespaceFD)
-        if fd < 0 { throw SystemError("netlink socket") }
+        fd = try Sys.netlinkRouteSocket(namespace: namespaceFD)
     }
 
     /// In the network namespace of process `pid`.
@@ -160,16 +158,16 @@ public final class Netlink {
         sequence &+= 1
         let seq = sequence
         let bytes = message.encoded(sequence: seq)
-        let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        if sent < 0 { throw NetlinkError(operation: operation(), code: errno) }
+        var failure: SystemError?
+        bytes.withUnsafeBytes { b in
+            do throws(SystemError) { try Sys.write(fd, b) } catch { failure = error }
+        }
+        if let failure { throw NetlinkError(operation: operation(), code: failure.code) }
         var replies: [NetlinkReply] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw NetlinkError(operation: operation(), code: errno)
-            }
+            let n: Int
+            do { n = try Sys.read(fd, into: &buffer) } catch { throw NetlinkError(operation: operation(), code: error.code) }
             var i = 0
             while i + 16 <= n {
                 let length = Int(NetlinkReply.u32(buffer[i..<(i + 4)])!)

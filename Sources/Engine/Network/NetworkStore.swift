@@ -234,7 +234,7 @@ public struct NetworkStore: Sendable {
         if let nl = try? Netlink(), let link = try? nl.link(named: record.bridge) {
             do { try nl.deleteLink(link.index) } catch { throw .system("network \(record.name): \(error)") }
         }
-        _ = unlink(path(record.name))
+        try? Sys.unlink(path(record.name))
     }
 
     // MARK: Endpoints

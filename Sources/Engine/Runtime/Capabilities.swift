@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Linux capabilities by name, docker's default set, and `cap_add`/`cap_drop` resolution.
 public enum Capabilities {
@@ -44,7 +43,7 @@ public enum Capabilities {
     /// these, where docker would fail on a host that withholds some.
     public static var ownBounding: [String] {
         var result: [String] = []
-        for cap in 0...min(lastCap, names.count - 1) where cl_prctl(PR_CAPBSET_READ, UInt(cap), 0, 0, 0) == 1 {
+        for cap in 0...min(lastCap, names.count - 1) where Sys.hasBoundingCapability(cap) {
             result.append(names[cap])
         }
         return result

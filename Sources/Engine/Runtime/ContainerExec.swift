@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// A process to run inside a running container (`exec`, healthcheck probes).
 public struct ExecRequest: Codable, Sendable {
@@ -54,15 +53,17 @@ public enum ContainerExec {
         defer { Sys.close(pidfd) }
         if !wait { return 0 }
         // The helper forwards signals to the process; ignore the terminal's ones here meanwhile.
-        var old = sigaction(), ignore = sigaction()
-        ignore.__sigaction_handler.sa_handler = SIG_IGN
-        var saved: [(Int32, sigaction)] = []
-        for sig in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] {
-            sigaction(sig, &ignore, &old)
-            saved.append((sig, old))
-        }
-        defer { for (sig, act) in saved { var a = act; sigaction(sig, &a, nil) } }
+        let saved = Sys.ignoreSignals([SIGINT, SIGQUIT, SIGTERM, SIGHUP])
+        defer { Sys.restoreSignals(saved) }
         return try Sys.wait(pidfd: pidfd)?.code ?? 126
+    }
+
+    /// `exec -d`: the process runs in the background with no terminal and its output discarded.
+    public static func startDetached(_ request: ExecRequest, runtime: Runtime) throws {
+        let null = try Sys.open("/dev/null", O_RDWR)
+        defer { Sys.close(null) }
+        let (_, pidfd) = try start(request, runtime: runtime, stdio: (null, null, null))
+        Sys.close(pidfd)
     }
 
     /// Starts the helper without waiting: its pid and pidfd.
@@ -77,17 +78,20 @@ public enum ContainerExec {
         let unified = CgroupHierarchies.detect().unified.flatMap { root in
             request.cgroupDirectories.first { $0.hasPrefix(root + "/") }
         }
-        if let unified, case let fd = open(unified, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd >= 0 {
+        if let unified, let fd = try? Sys.open(unified, O_RDONLY | O_DIRECTORY) {
             defer { Sys.close(fd) }
             request.bornIn = unified
-            pid = (try? ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: Trace.environment,
-                                                fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd, cgroup: fd)) ?? -1
-            if pid < 0 { request.bornIn = nil }
+            if let spawned = try? Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], cgroup: fd) {
+                (pid, pidfd) = spawned
+            } else {
+                request.bornIn = nil
+            }
         }
         if pid < 0 {
             do {
-                pid = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__exec"], env: Trace.environment,
-                                                  fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: 0, pidfd: &pidfd)
+                (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd])
             } catch {
                 childEnd.close()
                 throw error
@@ -97,7 +101,7 @@ public enum ContainerExec {
         do {
             try parentEnd.send(try Wire.encode(request))
         } catch {
-            _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+            Sys.signal(pidfd: pidfd, SIGKILL)
             _ = try? Sys.wait(pidfd: pidfd)
             Sys.close(pidfd)
             throw error
@@ -113,7 +117,7 @@ public enum ContainerExec {
     /// Entry point of `swcompose __exec`.
     public static func main() -> Int32 {
         let channel = PacketSocket(fd: 3)
-        _ = fcntl(3, F_SETFD, FD_CLOEXEC)
+        Sys.setCloseOnExec(3)
         let request: ExecRequest
         do {
             guard let message = try channel.receive() else { return fail("exec: no request") }
@@ -125,40 +129,42 @@ public enum ContainerExec {
 
         let seccomp: [UInt8]?
         do { seccomp = try ProcessSetup.seccompProgram(request.security, stateRoot: request.stateRoot) } catch { return fail("exec: \(error.message)") }
-        let pidfd = cl_pidfd_open(request.pid, 0)
-        guard pidfd >= 0, ProcessInfoReader.startTime(of: request.pid) == request.pidStartTime else {
+        guard let pidfd = try? Sys.pidfd(request.pid), ProcessInfoReader.startTime(of: request.pid) == request.pidStartTime else {
             return fail("container \(request.containerID.prefix(12)) is not running")
         }
         for dir in request.cgroupDirectories where Sys.exists(dir) && dir != request.bornIn {
             // v1: this single-threaded helper moves itself through `tasks` (no global lock); cgroup2: procs.
             let v1 = Sys.exists(dir + "/tasks")
-            let value = v1 ? "0" : String(getpid())
+            let value = v1 ? "0" : String(Sys.pid)
             guard (try? FileHandle(path: dir + (v1 ? "/tasks" : "/cgroup.procs"), flags: O_WRONLY).write(Array(value.utf8))) != nil else {
                 return fail("exec: join cgroup \(dir): \(SystemError("write"))")
             }
         }
-        let flags = CL_CLONE_NEWNS | CL_CLONE_NEWUTS | CL_CLONE_NEWIPC | CL_CLONE_NEWNET | CL_CLONE_NEWPID | CL_CLONE_NEWCGROUP
-        guard cl_setns(pidfd, Int32(flags)) == 0 else { return fail("exec: setns: \(SystemError("setns"))") }
+        do {
+            try Sys.enterNamespaces(pidfd, [.mount, .uts, .ipc, .network, .pid, .cgroup])
+        } catch {
+            return fail("exec: setns: \(error)")
+        }
         Sys.close(pidfd)
 
         var terminal: PseudoTerminal?
         if request.tty {
             do { terminal = try PseudoTerminal.open(devRoot: "/dev") } catch { return fail("exec: allocate terminal: \(error)") }
             // Sized before the process starts: a program that asks at once (`stty size`) must not see 0×0.
-            if let terminal { copyWindowSize(to: terminal.master) }
+            if let terminal { TerminalIO.copyWindowSize(to: terminal.master) }
         }
-        var report: [Int32] = [0, 0]
-        guard cl_pipe2(&report, O_CLOEXEC) == 0 else { return fail("exec: pipe: \(SystemError("pipe"))") }
+        let report: (read: Int32, write: Int32)
+        do { report = try Sys.pipe() } catch { return fail("exec: pipe: \(error)") }
 
-        let relayed: [Int32] = [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD]
-        _ = relayed.withUnsafeBufferPointer { cl_block_signals($0.baseAddress, Int32($0.count)) }
+        Sys.blockSignals(forwarded)
 
-        let child = fork()
+        let child: Int32
+        do { child = try Sys.fork() } catch { return fail("exec: fork: \(error)") }
         if child == 0 {
             // In the container's pid namespace. Single-threaded: the helper never started a thread.
-            Sys.close(report[0])
-            _ = cl_unblock_all_signals()
-            _ = setsid()
+            Sys.close(report.read)
+            Sys.unblockAllSignals()
+            Sys.newSession()
             do {
                 if let terminal {
                     Sys.close(terminal.master)
@@ -174,87 +180,61 @@ public enum ContainerExec {
                 let failure = ProcessSetup.exec(executable, request.args, env)
                 throw StepFailure("exec", "exec: \"\(request.args.first ?? "")\": \(ProcessSetup.goStyle(failure.code))")
             } catch let failure as StepFailure {
-                Array(failure.message.utf8).withUnsafeBytes { try? Sys.write(report[1], $0) }
+                Array(failure.message.utf8).withUnsafeBytes { try? Sys.write(report.write, $0) }
             } catch {
-                Array("\(error)".utf8).withUnsafeBytes { try? Sys.write(report[1], $0) }
+                Array("\(error)".utf8).withUnsafeBytes { try? Sys.write(report.write, $0) }
             }
             _exit(126)
         }
-        Sys.close(report[1])
-        if child < 0 { return fail("exec: fork: \(SystemError("fork"))") }
+        Sys.close(report.write)
         if let terminal { Sys.close(terminal.slave) }
-        let problem = (try? FileHandle(report[0]).readAll()) ?? []
+        let problem = (try? FileHandle(report.read).readAll()) ?? []
         if !problem.isEmpty {
-            var status: Int32 = 0
-            waitpid(child, &status, 0)
+            Sys.waitpid(child)
             return fail(String(decoding: problem, as: UTF8.self))
         }
         return supervise(child: child, terminal: terminal?.master, killOnTerminate: request.killOnTerminate)
     }
 
+    /// The signals the helper passes on to the process (SIGWINCH resizes its terminal instead).
+    static let forwarded: [Int32] = [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD]
+
     /// Forwards signals (and, with a terminal, bytes and window sizes) until the process exits.
     static func supervise(child: Int32, terminal: Int32?, killOnTerminate: Bool = false) -> Int32 {
-        let forwarded: [Int32] = [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD]
-        let sigfd = forwarded.withUnsafeBufferPointer { cl_signalfd(-1, $0.baseAddress, Int32($0.count), O_CLOEXEC | O_NONBLOCK) }
-        if let terminal { copyWindowSize(to: terminal) }
+        guard let sigfd = try? Sys.signalDescriptor(forwarded) else { return Sys.waitpid(child)?.status.code ?? 126 }
+        if let terminal { TerminalIO.copyWindowSize(to: terminal) }
         var inputOpen = terminal != nil
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
+        let readable = Int16(POLLIN)
         while true {
-            var fds: [pollfd] = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
+            var watched: [(fd: Int32, events: Int16)] = [(sigfd, readable)]
             if let terminal {
-                fds.append(pollfd(fd: terminal, events: Int16(POLLIN), revents: 0))
-                if inputOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+                watched.append((terminal, readable))
+                if inputOpen { watched.append((0, readable)) }
             }
-            let n = poll(&fds, nfds_t(fds.count), -1)
-            if n < 0 && errno != EINTR { break }
-            if fds[0].revents != 0 {
-                // signalfd_siginfo is 128 bytes and starts with the signal number.
-                var info = [UInt8](repeating: 0, count: 128)
-                while info.withUnsafeMutableBytes({ read(sigfd, $0.baseAddress, 128) }) == 128 {
-                    let sig = info.withUnsafeBytes { Int32(bitPattern: $0.load(as: UInt32.self)) }
+            let ready = Sys.poll(watched, timeout: -1)
+            if ready[0] != 0 {
+                for sig in Sys.readSignals(sigfd) {
                     if sig == SIGWINCH {
-                        if let terminal { copyWindowSize(to: terminal) }
+                        if let terminal { TerminalIO.copyWindowSize(to: terminal) }
                     } else if sig != SIGCHLD {
-                        kill(child, killOnTerminate && sig == SIGTERM ? SIGKILL : sig)
+                        Sys.signal(child, killOnTerminate && sig == SIGTERM ? SIGKILL : sig)
                     }
                 }
-                var status: Int32 = 0
-                if waitpid(child, &status, WNOHANG) == child {
-                    if let terminal { pump(from: terminal, to: 1, buffer: &buffer, drain: true) }
-                    return ExitStatus(waitStatus: status).code
+                if let (_, status) = Sys.waitpid(child, nonBlocking: true) {
+                    if let terminal { Sys.relay(from: terminal, to: 1, buffer: &buffer, drain: true) }
+                    return status.code
                 }
             }
-            if let terminal, fds.count > 1 {
-                if fds[1].revents != 0 && !pump(from: terminal, to: 1, buffer: &buffer, drain: false) {
+            if let terminal, ready.count > 1 {
+                if ready[1] != 0 && !Sys.relay(from: terminal, to: 1, buffer: &buffer, drain: false) {
                     // The terminal closed: the process is ending; wait for its status below.
-                    var status: Int32 = 0
-                    waitpid(child, &status, 0)
-                    return ExitStatus(waitStatus: status).code
+                    return Sys.waitpid(child)?.status.code ?? 126
                 }
-                if fds.count > 2 && fds[2].revents != 0 && !pump(from: 0, to: terminal, buffer: &buffer, drain: false) {
+                if ready.count > 2 && ready[2] != 0 && !Sys.relay(from: 0, to: terminal, buffer: &buffer, drain: false) {
                     inputOpen = false
                 }
             }
         }
-        var status: Int32 = 0
-        waitpid(child, &status, 0)
-        return ExitStatus(waitStatus: status).code
-    }
-
-    /// Copies what is readable; false at end of input.
-    @discardableResult
-    public static func pump(from: Int32, to: Int32, buffer: inout [UInt8], drain: Bool) -> Bool {
-        if drain { _ = fcntl(from, F_SETFL, fcntl(from, F_GETFL) | O_NONBLOCK) }
-        repeat {
-            let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
-            if n <= 0 { return n < 0 && (errno == EINTR || errno == EAGAIN) }
-            buffer.withUnsafeBytes { try? Sys.write(to, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        } while drain
-        return true
-    }
-
-    public static func copyWindowSize(to terminal: Int32) {
-        var rows: UInt16 = 0, cols: UInt16 = 0
-        if cl_get_winsize(0, &rows, &cols) == 0 { _ = cl_set_winsize(terminal, rows, cols) }
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// A failed step of the start sequence, reported to the launcher as `<step>: <message>`.
 struct StepFailure: Error {
@@ -32,16 +31,16 @@ public enum ContainerInit {
     /// waits, possibly for long, for the container it will become.
     public static func main(_ arguments: [String] = []) -> Int32 {
         let sync = PacketSocket(fd: syncFD)
-        _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
+        Sys.setCloseOnExec(syncFD)
         do {
             if arguments.first == "--join" {
                 do { try Cgroup.joinSelf(taskFiles: Array(arguments.dropFirst())) } catch { return 1 }
             }
             guard let first = try sync.receive() else { return 1 }
             // From here on this process is a container: it outlives whoever started it.
-            _ = cl_prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
+            Sys.setParentDeathSignal(0)
             if first.fds.count == 3 {
-                for (i, fd) in first.fds.enumerated() { _ = dup2(fd, Int32(i)) }
+                for (i, fd) in first.fds.enumerated() { try? Sys.duplicate(fd, to: Int32(i)) }
                 first.fds.forEach(Sys.close)
             }
             let config = try Wire.decode(InitConfig.self, from: first.bytes)
@@ -84,15 +83,15 @@ public enum ContainerInit {
         let spec = config.spec
         let security = spec.security
         // Every container process leads its own session, as under runc.
-        _ = setsid()
+        Sys.newSession()
         if let ns = config.networkNamespace {
             try step("join network namespace \(ns)") {
                 let fd = try Sys.open(ns, O_RDONLY)
                 defer { Sys.close(fd) }
-                try Sys.check("setns") { cl_setns(fd, CL_CLONE_NEWNET) }
+                try Sys.enterNamespaces(fd, .network)
             }
         }
-        try step("unshare cgroup namespace") { try Sys.check("unshare") { cl_unshare(CL_CLONE_NEWCGROUP) } }
+        try step("unshare cgroup namespace") { try Sys.unshare(.cgroup) }
         try step("make mounts private") {
             try Sys.mount(source: "", target: "/", type: nil, flags: UInt(MS_REC) | UInt(MS_PRIVATE), data: nil)
         }
@@ -123,7 +122,7 @@ public enum ContainerInit {
         var tty: PseudoTerminal?
         if spec.process.tty {
             let terminal = try step("allocate terminal") { try PseudoTerminal.open(devRoot: root + "/dev") }
-            if config.terminalRows > 0 { _ = cl_set_winsize(terminal.master, config.terminalRows, config.terminalColumns) }
+            if config.terminalRows > 0 { TerminalIO.setWindowSize(terminal.master, rows: config.terminalRows, columns: config.terminalColumns) }
             try step("bind /dev/console") {
                 let console = root + "/dev/console"
                 if !Sys.exists(console) { _ = try FileHandle(path: console, flags: O_WRONLY | O_CREAT, mode: 0o600) }
@@ -154,10 +153,10 @@ public enum ContainerInit {
         }
         try step("sethostname") {
             let h = spec.hostname
-            try Sys.check("sethostname") { cl_sethostname(h, h.utf8.count) }
+            try Sys.setHostname(h)
             if !spec.domainname.isEmpty {
                 let d = spec.domainname
-                try Sys.check("setdomainname") { cl_setdomainname(d, d.utf8.count) }
+                try Sys.setDomainname(d)
             }
         }
         if let adj = spec.process.oomScoreAdj {

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Compiled seccomp programs kept in memory by a long-lived launcher (the supervisor): containers with
 /// the same capabilities share one filter, so it is compiled (or read from the disk cache) once.
@@ -37,7 +36,7 @@ public struct Runtime: Sendable {
     public static let defaultHelper: String = {
         guard let exe = try? Sys.readlink("/proc/self/exe"), let slash = exe.lastIndex(of: "/") else { return "/proc/self/exe" }
         let sibling = String(exe[...slash]) + helperName
-        return access(sibling, X_OK) == 0 ? sibling : "/proc/self/exe"
+        return Sys.isExecutable(sibling) ? sibling : "/proc/self/exe"
     }()
 
     public func containerDirectory(_ id: String) -> String { root.containers + "/" + id }
@@ -141,7 +140,7 @@ public final class PendingLaunch {
 
     func abort(_ step: String, _ message: String) -> StartError {
         finished = true
-        _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+        Sys.signal(pidfd: pidfd, SIGKILL)
         _ = try? Sys.wait(pidfd: pidfd)
         Sys.close(pidfd)
         channel.close()
@@ -176,7 +175,7 @@ public final class SpareHelper {
     public func discard() {
         guard !taken else { return }
         taken = true
-        _ = cl_pidfd_send_signal(pidfd, SIGKILL, 0)
+        Sys.signal(pidfd: pidfd, SIGKILL)
         _ = try? Sys.wait(pidfd: pidfd)
         Sys.close(pidfd)
         channel.close()
@@ -209,16 +208,15 @@ public enum ContainerLauncher {
         let (parentEnd, childEnd) = try PacketSocket.pair()
         let null = try Sys.open("/dev/null", O_RDWR)
         defer { Sys.close(null) }
-        let flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC) | UInt64(CL_CLONE_NEWNET)
-        var pidfd: Int32 = -1
-        var pid: Int32 = -1
+        let namespaces: Namespaces = [.pid, .mount, .uts, .ipc, .network]
+        let pid: Int32, pidfd: Int32
         let unified = cgroup.openUnified()
         defer { if let unified { Sys.close(unified) } }
         // Born in the cgroup2 directory; the v1 hierarchies it joins itself (the fast way).
         let args = ["swcompose", "__init", "--join"] + cgroup.v1TaskFiles
         do {
-            pid = try spawn(runtime.helper, args, env: Trace.environment, fds: [null, null, null, childEnd.fd], flags: flags,
-                            pidfd: &pidfd, cgroup: unified ?? -1, parentDeathSignal: SIGKILL)
+            (pid, pidfd) = try Sys.spawn(runtime.helper, args, environment: Trace.environment, fds: [null, null, null, childEnd.fd],
+                                         namespaces: namespaces, cgroup: unified ?? -1, parentDeathSignal: SIGKILL)
         } catch {
             childEnd.close()
             parentEnd.close()
@@ -253,11 +251,11 @@ public enum ContainerLauncher {
         }
         let (parentEnd, childEnd) = try PacketSocket.pair()
 
-        var flags = UInt64(CL_CLONE_NEWPID) | UInt64(CL_CLONE_NEWNS) | UInt64(CL_CLONE_NEWUTS) | UInt64(CL_CLONE_NEWIPC)
+        var namespaces: Namespaces = [.pid, .mount, .uts, .ipc]
         var sharedNetwork = true
         switch spec.network {
         case .isolated, .bridged:
-            flags |= UInt64(CL_CLONE_NEWNET)
+            namespaces.insert(.network)
             sharedNetwork = false
         case .host, .container:
             break
@@ -311,14 +309,16 @@ public enum ContainerLauncher {
         var joinedAtBirth = false
         if let unified = cgroup.openUnified() {
             defer { Sys.close(unified) }
-            pid = (try? spawn(runtime.helper, ["swcompose", "__init"], env: Trace.environment,
-                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd, cgroup: unified)) ?? -1
-            joinedAtBirth = pid > 0
+            if let spawned = try? Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
+                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces, cgroup: unified) {
+                (pid, pidfd) = spawned
+                joinedAtBirth = true
+            }
         }
         if pid < 0 {
             do {
-                pid = try spawn(runtime.helper, ["swcompose", "__init"], env: Trace.environment,
-                                fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], flags: flags, pidfd: &pidfd)
+                (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
+                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces)
             } catch {
                 childEnd.close()
                 parentEnd.close()
@@ -341,42 +341,5 @@ public enum ContainerLauncher {
             throw pending.abort("prepare container", "\(error)")
         }
         return pending
-    }
-
-    /// clone3 + execve of `path` with the given descriptors as 0, 1, 2, 3…
-    static func spawn(_ path: String, _ args: [String], env: [String], fds: [Int32], flags: UInt64,
-                      pidfd: inout Int32, newSession: Bool = false, cgroup: Int32 = -1,
-                      parentDeathSignal: Int32 = 0) throws(SystemError) -> Int32 {
-        var cargs = args.map { strdup($0) } + [nil]
-        var cenv = env.map { strdup($0) } + [nil]
-        defer {
-            for p in cargs { free(p) }
-            for p in cenv { free(p) }
-        }
-        var fdList = fds
-        var outPidfd: Int32 = -1
-        let pid = path.withCString { cpath in
-            cargs.withUnsafeMutableBufferPointer { a in
-                cenv.withUnsafeMutableBufferPointer { e in
-                    fdList.withUnsafeMutableBufferPointer { f in
-                        var attr = cl_spawn_attr()
-                        attr.path = cpath
-                        attr.argv = UnsafePointer(a.baseAddress)
-                        attr.envp = UnsafePointer(e.baseAddress)
-                        attr.fds = UnsafePointer(f.baseAddress)
-                        attr.nfds = Int32(f.count)
-                        attr.flags = flags
-                        attr.cgroup_fd = cgroup
-                        attr.new_session = newSession ? 1 : 0
-                        attr.controlling_tty = -1
-                        attr.parent_death_signal = parentDeathSignal
-                        return cl_spawn(&attr, &outPidfd)
-                    }
-                }
-            }
-        }
-        if pid < 0 { throw SystemError("spawn", path) }
-        pidfd = outPidfd
-        return pid
     }
 }

@@ -28,6 +28,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var restartPolicy = RestartPolicy()
     public var healthcheck: HealthcheckSpec?
     public var labels: [String: String] = [:]
+    /// The supervisor group the container belongs to (its caller's grouping: a compose project);
+    /// empty is `default`.
+    public var group: String = ""
     /// Notes the Engine keeps but does not read (the orchestrator's, e.g. what each setting hashed to).
     public var annotations: [String: String] = [:]
     public var network = NetworkAttachment.isolated
@@ -52,7 +55,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
         case resources, devices, deviceRules, shmSize, initProcess, stopSignal, stopTimeout, restartPolicy
-        case healthcheck, labels, annotations, network, ports, logging, extraHosts, dns, created
+        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, created
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -79,6 +82,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         restartPolicy = try c.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy) ?? RestartPolicy()
         healthcheck = try c.decodeIfPresent(HealthcheckSpec.self, forKey: .healthcheck)
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        group = try c.decodeIfPresent(String.self, forKey: .group) ?? ""
         annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations) ?? [:]
         network = try c.decodeIfPresent(NetworkAttachment.self, forKey: .network) ?? .isolated
         ports = try c.decodeIfPresent([PortBinding].self, forKey: .ports) ?? []

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// cgroup v2 has no devices controller: the allowlist is an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE)
 /// attached to the container's cgroup, as runc generates it. It allows what one of the rules allows
@@ -79,12 +78,9 @@ enum DeviceFilter {
         let fd = try Sys.open(directory, O_RDONLY | O_DIRECTORY)
         defer { Sys.close(fd) }
         let bytes = program(DeviceRule.dockerDefaults + rules).flatMap(\.bytes)
-        var log = [CChar](repeating: 0, count: 1 << 16)
-        let r = bytes.withUnsafeBytes { b in cl_attach_device_filter(fd, b.baseAddress, bytes.count / 8, &log, log.count) }
-        if r != 0 {
-            let code = errno
-            let verifier = String(cString: log).split(separator: "\n").suffix(3).joined(separator: "; ")
-            throw SystemError("attach device filter" + (verifier.isEmpty ? "" : " (verifier: \(verifier))"), directory, code: code)
+        if let (error, log) = Sys.attachDeviceFilter(cgroup: fd, instructions: bytes) {
+            let verifier = log.split(separator: "\n").suffix(3).joined(separator: "; ")
+            throw SystemError("attach device filter" + (verifier.isEmpty ? "" : " (verifier: \(verifier))"), directory, code: error.code)
         }
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// What the launcher hands the container's start helper over the sync socket.
 struct InitConfig: Codable {
@@ -53,38 +52,3 @@ enum InitMessage {
     }
 }
 
-/// A SOCK_SEQPACKET socket end.
-struct PacketSocket {
-    let fd: Int32
-
-    static func pair() throws(SystemError) -> (PacketSocket, PacketSocket) {
-        var fds: [Int32] = [0, 0]
-        try Sys.check("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
-        return (PacketSocket(fd: fds[0]), PacketSocket(fd: fds[1]))
-    }
-
-    func send(_ bytes: [UInt8], fds: [Int32] = []) throws(SystemError) {
-        let n = bytes.withUnsafeBytes { b in
-            fds.withUnsafeBufferPointer { f in cl_send_fds(fd, b.baseAddress, b.count, f.baseAddress, Int32(f.count)) }
-        }
-        if n < 0 { throw SystemError("send") }
-    }
-
-    /// One packet (nil at end of stream) and the descriptors that came with it. The buffer is sized
-    /// to the packet (a peek first), so small messages cost no large allocation.
-    func receive(maximum: Int = 4 << 20) throws(SystemError) -> (bytes: [UInt8], fds: [Int32])? {
-        let size = cl_next_packet_size(fd)
-        if size < 0 { throw SystemError("receive") }
-        var buffer = [UInt8](repeating: 0, count: max(1, min(size, maximum)))
-        var fds = [Int32](repeating: -1, count: 4)
-        var count: Int32 = 4
-        let n = buffer.withUnsafeMutableBytes { b in
-            fds.withUnsafeMutableBufferPointer { f in cl_recv_fds(fd, b.baseAddress, b.count, f.baseAddress, &count) }
-        }
-        if n < 0 { throw SystemError("receive") }
-        if n == 0 && count == 0 { return nil }
-        return (Array(buffer[0..<n]), Array(fds[0..<Int(count)]))
-    }
-
-    func close() { Sys.close(fd) }
-}

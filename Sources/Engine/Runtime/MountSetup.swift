@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// The container's mounts, made by the start helper inside its own mount namespace (so they vanish
 /// with it), in runc's order.
@@ -132,9 +131,9 @@ enum MountSetup {
             case .bind, .volume:
                 var source = m.source
                 if !m.subpath.isEmpty { source = try target(m.source, m.subpath) }
-                var st = stat()
-                guard stat(source, &st) == 0 else {
-                    throw StepFailure("mount \(m.source) on \(m.destination)", SystemError("stat", source))
+                let st: stat
+                do { st = try Sys.fileStatus(source, follow: true) } catch {
+                    throw StepFailure("mount \(m.source) on \(m.destination)", error)
                 }
                 if m.kind == .volume && copyUp.contains(m.destination) {
                     try fillVolume(source: source, from: dest)
@@ -194,10 +193,10 @@ enum MountSetup {
     static func makeDevices(root: String, spec: ContainerSpec) throws(StepFailure) {
         let dev = root + "/dev"
         do {
-            let oldMask = umask(0)
-            defer { umask(oldMask) }
+            let oldMask = Sys.umask(0)
+            defer { Sys.umask(oldMask) }
             for d in standardDevices {
-                try Sys.mknod(dev + "/" + d.name, S_IFCHR | 0o666, cl_makedev(d.major, d.minor))
+                try Sys.mknod(dev + "/" + d.name, S_IFCHR | 0o666, Sys.makeDevice(d.major, d.minor))
             }
             var extra = spec.devices
             if spec.security.privileged { extra = hostDevices() }
@@ -246,21 +245,12 @@ enum MountSetup {
         return result
     }
 
-    /// pivot_root into `root`, then detach the old root (runc's `pivot_root(".", ".")`).
-    static func pivot(to root: String) throws(SystemError) {
-        try Sys.check("chdir", root) { chdir(root) }
-        try Sys.check("pivot_root", root) { cl_pivot_root(".", ".") }
-        // The old root is stacked on "."; make it a slave so unmounting does not propagate, then drop it.
-        try Sys.mount(source: "", target: ".", type: nil, flags: UInt(MS_SLAVE) | UInt(MS_REC), data: nil)
-        try Sys.unmount(".", flags: Int32(MNT_DETACH))
-        try Sys.check("chdir", "/") { chdir("/") }
-    }
+    static func pivot(to root: String) throws(SystemError) { try Sys.pivotRoot(into: root) }
 
     /// docker's masked paths: directories get a read-only empty tmpfs, files /dev/null.
     static func maskPaths(_ paths: [String]) throws(StepFailure) {
         for path in paths {
-            var st = stat()
-            guard stat(path, &st) == 0 else { continue }
+            guard let st = try? Sys.fileStatus(path, follow: true) else { continue }
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 try mount("tmpfs", path, "tmpfs", UInt(MS_RDONLY), nil, step: "mask \(path)")
             } else {
@@ -285,17 +275,7 @@ enum MountSetup {
         }
     }
 
-    /// Makes a mount read-only, keeping the flags the kernel locks (nosuid, nodev, noexec, atime).
     static func remountReadOnly(_ path: String, recursive: Bool = true) throws(SystemError) {
-        if recursive && cl_mount_setattr_ro_recursive(AT_FDCWD, path) == 0 { return }
-        var vfs = statvfs()
-        try Sys.check("statvfs", path) { statvfs(path, &vfs) }
-        var flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY)
-        let f = UInt(vfs.f_flag)
-        // statvfs's ST_* bits: NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 1024, NODIRATIME 2048, RELATIME 4096.
-        let pairs: [(UInt, UInt)] = [(2, UInt(MS_NOSUID)), (4, UInt(MS_NODEV)), (8, UInt(MS_NOEXEC)),
-                                     (1024, UInt(MS_NOATIME)), (2048, UInt(MS_NODIRATIME)), (4096, UInt(MS_RELATIME))]
-        for (bit, flag) in pairs where f & bit != 0 { flags |= flag }
-        try Sys.mount(source: "", target: path, type: nil, flags: flags, data: nil)
+        try Sys.remountReadOnly(path, recursive: recursive)
     }
 }

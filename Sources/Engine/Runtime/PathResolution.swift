@@ -16,8 +16,7 @@ enum ContainedPath {
                 continue
             }
             let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
-            var st = stat()
-            if lstat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+            if let st = try? Sys.fileStatus(candidate), (st.st_mode & S_IFMT) == S_IFLNK {
                 links += 1
                 if links > 255 { throw SystemError("resolve", path, code: ELOOP) }
                 let target = try Sys.readlink(candidate)

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// The last steps before a container process is exec'd, shared by the start helper and `exec`:
 /// rlimits, the user, capabilities, no_new_privs, seccomp, the working directory and the PATH lookup.
@@ -54,8 +53,8 @@ enum ProcessSetup {
     static func lookPath(_ name: String, env: [String]) throws(StepFailure) -> String {
         guard !name.isEmpty else { throw StepFailure("exec", "no command specified") }
         func executable(_ path: String) -> Int32 {
-            var st = stat()
-            guard stat(path, &st) == 0 else { return errno }
+            let st: stat
+            do { st = try Sys.fileStatus(path, follow: true) } catch { return error.code }
             if (st.st_mode & S_IFMT) == S_IFDIR { return EISDIR }
             if st.st_mode & 0o111 == 0 { return EACCES }
             return 0
@@ -90,33 +89,34 @@ enum ProcessSetup {
         let last = Capabilities.lastCap
         try ContainerInit.step("drop bounding capabilities") {
             for cap in 0...last where !keep.contains(cap) {
-                if cl_prctl(PR_CAPBSET_DROP, UInt(cap), 0, 0, 0) != 0 && errno != EINVAL {
-                    throw SystemError("prctl(PR_CAPBSET_DROP, \(Capabilities.names.indices.contains(cap) ? Capabilities.names[cap] : String(cap)))")
+                do throws(SystemError) {
+                    try Sys.dropBoundingCapability(cap)
+                } catch {
+                    throw SystemError("prctl(PR_CAPBSET_DROP, \(Capabilities.names.indices.contains(cap) ? Capabilities.names[cap] : String(cap)))", code: error.code)
                 }
             }
-            try Sys.check("prctl(PR_SET_KEEPCAPS)") { cl_prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) }
+            try Sys.setKeepCapabilities(true)
         }
         try ContainerInit.step("set user \(user.uid):\(user.gid)") {
-            var groups = user.groups
-            try Sys.check("setgroups") { groups.withUnsafeMutableBufferPointer { cl_setgroups($0.count, $0.baseAddress) } }
-            try Sys.check("setresgid") { cl_setresgid(user.gid, user.gid, user.gid) }
-            try Sys.check("setresuid") { cl_setresuid(user.uid, user.uid, user.uid) }
+            try Sys.setCredentials(uid: user.uid, gid: user.gid, groups: user.groups)
         }
         try ContainerInit.step("set capabilities") {
-            try Sys.check("prctl(PR_SET_KEEPCAPS)") { cl_prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) }
+            try Sys.setKeepCapabilities(false)
             let (low, high) = Capabilities.mask(security.capabilities)
             let set: [UInt32] = [low, high]
             let none: [UInt32] = [0, 0]
-            try Sys.check("capset") { cl_capset(set, set, none) }
-            _ = cl_prctl(PR_CAP_AMBIENT, UInt(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
+            try Sys.setCapabilities(effective: set, permitted: set, inheritable: none)
+            Sys.clearAmbientCapabilities()
         }
         try ContainerInit.step("chdir") {
-            if chdir(workingDir) != 0 {
-                throw SystemError("chdir to cwd (\"\(workingDir)\") set in config.json failed")
+            do throws(SystemError) {
+                try Sys.changeDirectory(workingDir)
+            } catch {
+                throw SystemError("chdir to cwd (\"\(workingDir)\") set in config.json failed", code: error.code)
             }
         }
         if security.noNewPrivileges {
-            try ContainerInit.step("no_new_privs") { try Sys.check("prctl(PR_SET_NO_NEW_PRIVS)") { cl_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } }
+            try ContainerInit.step("no_new_privs") { try Sys.setNoNewPrivileges() }
             if let program {
                 do { try loadSeccompProgram(program) } catch { throw StepFailure("seccomp", error) }
             }
@@ -125,38 +125,7 @@ enum ProcessSetup {
 
     /// execve; returns only on failure.
     static func exec(_ path: String, _ args: [String], _ env: [String]) -> SystemError {
-        var cargs = args.map { strdup($0) } + [nil]
-        var cenv = env.map { strdup($0) } + [nil]
-        execve(path, &cargs, &cenv)
-        let error = SystemError("execve", path)
-        for p in cargs { free(p) }
-        for p in cenv { free(p) }
-        return error
-    }
-}
-
-/// A pseudo-terminal made in the container's own devpts instance, so that the container sees
-/// `/dev/pts/0` and its /dev/console.
-struct PseudoTerminal {
-    let master: Int32
-    let slave: Int32
-    let number: Int32
-
-    static func open(devRoot: String) throws(SystemError) -> PseudoTerminal {
-        let master = try Sys.open(devRoot + "/pts/ptmx", O_RDWR | O_NOCTTY)
-        var unlock: Int32 = 0
-        try Sys.check("unlockpt") { cl_ioctl_int(master, CL_TIOCSPTLCK, &unlock) }
-        var number: Int32 = 0
-        try Sys.check("ptsname") { cl_ioctl_int(master, CL_TIOCGPTN, &number) }
-        let slave = try Sys.open(devRoot + "/pts/\(number)", O_RDWR | O_NOCTTY)
-        return PseudoTerminal(master: master, slave: slave, number: number)
-    }
-
-    /// Makes the slave the controlling terminal and the standard descriptors.
-    func makeControlling() throws(SystemError) {
-        try Sys.check("ioctl(TIOCSCTTY)") { cl_ioctl_int(slave, UInt(CL_TIOCSCTTY), nil) }
-        for fd in Int32(0)...2 { try Sys.check("dup2") { dup2(slave, fd) } }
-        if slave > 2 { Sys.close(slave) }
+        Sys.execute(path, args, env)
     }
 }
 
@@ -164,43 +133,32 @@ struct PseudoTerminal {
 /// every orphan, exiting with the process's status (as docker-init/tini do).
 enum MiniInit {
     static func run(executable: String, args: [String], env: [String], sync: PacketSocket, foreground: Bool) -> Never {
-        var all = sigset_t()
-        sigfillset(&all)
-        var old = sigset_t()
-        sigprocmask(SIG_SETMASK, &all, &old)
-        let child = fork()
+        Sys.setSignalMask(blockingAll: true)
+        var blocked = sigset_t()
+        sigfillset(&blocked)
+        let child: Int32
+        do { child = try Sys.fork() } catch {
+            try? sync.send(InitMessage.error(step: "init", message: error.description))
+            Sys.exit(1)
+        }
         if child == 0 {
-            setpgid(0, 0)
-            var none = sigset_t()
-            sigemptyset(&none)
-            sigprocmask(SIG_SETMASK, &none, nil)
+            Sys.setProcessGroup(0, 0)
+            Sys.setSignalMask(blockingAll: false)
             let failure = ProcessSetup.exec(executable, args, env)
             try? sync.send(InitMessage.error(step: "exec", message: "exec: \"\(args.first ?? "")\": \(ProcessSetup.goStyle(failure.code))"))
-            _exit(127)
+            Sys.exit(127)
         }
-        if child < 0 {
-            try? sync.send(InitMessage.error(step: "init", message: SystemError("fork").description))
-            exit(1)
-        }
-        setpgid(child, child)
-        if foreground { tcsetpgrp(0, child) }
+        Sys.setProcessGroup(child, child)
+        if foreground { TerminalIO.setForegroundGroup(child) }
         sync.close()
         while true {
-            var info = siginfo_t()
-            let sig = sigwaitinfo(&all, &info)
-            if sig < 0 { continue }
+            let sig = Sys.waitForSignal(in: blocked)
             if sig == SIGCHLD {
-                while true {
-                    var status: Int32 = 0
-                    let pid = waitpid(-1, &status, WNOHANG)
-                    if pid <= 0 { break }
-                    if pid == child {
-                        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-                        exit(code)
-                    }
+                while let (pid, status) = Sys.reapAny() {
+                    if pid == child { Sys.exit(status.code) }
                 }
             } else {
-                kill(child, sig)
+                Sys.signal(child, sig)
             }
         }
     }

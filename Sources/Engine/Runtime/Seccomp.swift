@@ -3,7 +3,6 @@ import Glibc
 #endif
 import FoundationEssentials
 import CSeccomp
-import CLinux
 
 /// A seccomp filter resolved for one container: docker's profile format with its `includes` and
 /// `excludes` already decided for the container's capabilities, the host architecture and the kernel.
@@ -281,14 +280,17 @@ extension SeccompFilter {
             }
         }
         // Export through a memory file: libseccomp 2.5 writes BPF to a descriptor only.
-        let fd = cl_memfd_create("seccomp", 1 /* MFD_CLOEXEC */)
-        guard fd >= 0 else { throw SystemError("memfd_create") }
+        let fd = try Sys.memoryFile("seccomp")
         defer { Sys.close(fd) }
         r = seccomp_export_bpf(ctx, fd)
         if r != 0 { throw SystemError("seccomp: export filter", code: -r) }
-        let size = lseek(fd, 0, SEEK_END)
+        let size = try Sys.fstat(fd).st_size
         var program = [UInt8](repeating: 0, count: Int(size))
-        _ = program.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        var failure: SystemError?
+        program.withUnsafeMutableBytes { b in
+            do throws(SystemError) { _ = try Sys.read(fd, into: b, at: 0) } catch { failure = error }
+        }
+        if let failure { throw failure }
         return program
     }
 
@@ -308,6 +310,5 @@ extension SeccompFilter {
 /// Installs a compiled seccomp program on the calling thread. Without no_new_privs the caller must
 /// still hold CAP_SYS_ADMIN (it runs before capabilities are dropped, as runc does).
 func loadSeccompProgram(_ program: [UInt8]) throws(SystemError) {
-    let r = program.withUnsafeBytes { cl_seccomp_load($0.baseAddress, $0.count) }
-    if r != 0 { throw SystemError("seccomp: load filter") }
+    do { try Sys.loadSeccomp(program) } catch { throw SystemError("seccomp: load filter", code: error.code) }
 }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import FoundationEssentials
-import CLinux
 
 /// What a container is doing, as recorded in `containers/<id>/state.json`.
 public struct ContainerState: Codable, Sendable, Equatable {
@@ -198,7 +197,7 @@ public struct ContainerStore: Sendable {
             } else if creating.contains(holder) || Sys.exists(runtime.containerDirectory(holder)) {
                 continue
             }
-            _ = unlink(path)
+            try? Sys.unlink(path)
         }
     }
 
@@ -209,10 +208,8 @@ public struct ContainerStore: Sendable {
         try runtime.root.ensure(namesDirectory)
         let path = namesDirectory + "/" + name
         for _ in 0..<3 {
-            let fd = cl_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 {
-                defer { Sys.close(fd) }
-                try FileHandle(dup(fd)).write(Array(id.utf8))
+            if let fd = Sys.openRelative(path, in: Sys.cwd, O_WRONLY | O_CREAT | O_EXCL, 0o600) {
+                try FileHandle(fd).write(Array(id.utf8))
                 return
             }
             guard errno == EEXIST else { throw SystemError("create", path) }
@@ -223,7 +220,7 @@ public struct ContainerStore: Sendable {
             // A name left by a container that is gone (or one being created right now by another command:
             // then its file has content by the time we look again).
             if holder.isEmpty { usleep(20_000); if !((try? Files.readText(path)) ?? "").isEmpty { continue } }
-            _ = unlink(path)
+            try? Sys.unlink(path)
         }
         throw ContainerStoreError.nameInUse(name, by: (try? Files.readText(path)) ?? "another container")
     }
@@ -239,7 +236,7 @@ public struct ContainerStore: Sendable {
 
     func releaseName(_ name: String, id: String) {
         let path = namesDirectory + "/" + name
-        if (try? Files.readText(path)) == id { _ = unlink(path) }
+        if (try? Files.readText(path)) == id { try? Sys.unlink(path) }
     }
 
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.

@@ -84,13 +84,13 @@ public struct StateRoot: Sendable, Equatable {
                 let parent = String(path[..<slash])
                 if !Sys.exists(parent) { try Sys.mkdirAll(parent, 0o755) }
             }
-            if mkdir(path, Self.rootMode) == 0 { try Sys.chmod(path, Self.rootMode) } else if errno != EEXIST { throw SystemError("mkdir", path) }
+            if try Sys.makeDirectory(path, Self.rootMode) { try Sys.chmod(path, Self.rootMode) }
         }
         guard dir.hasPrefix(path + "/") else { try Sys.mkdirAll(dir, mode); return }
         var current = path
         for part in dir.dropFirst(path.count + 1).split(separator: "/") {
             current += "/" + part
-            if mkdir(current, mode) != 0 && errno != EEXIST { throw SystemError("mkdir", current) }
+            _ = try Sys.makeDirectory(current, mode)
         }
     }
 
@@ -100,13 +100,12 @@ public struct StateRoot: Sendable, Equatable {
                 let parent = String(dir[..<slash])
                 if !Sys.exists(parent) { try Sys.mkdirAll(parent, 0o755) }
             }
-            if mkdir(dir, mode) == 0 {
+            if try Sys.makeDirectory(dir, mode) {
                 // The umask may have narrowed it further; never wider than asked.
                 try Sys.chmod(dir, mode)
                 return
             }
             // Made by a concurrent command meanwhile: checked below like any existing one.
-            guard errno == EEXIST else { throw SystemError("mkdir", dir) }
         }
         let st = try Sys.fileStatus(dir, follow: true)
         guard st.st_mode & S_IFMT == S_IFDIR else {

@@ -324,13 +324,12 @@ public final class ArchiveWriter {
         archive_entry_set_size(e, la_int64_t(size))
         archive_entry_set_mtime(e, time_t(h.mtime), 0)
         guard archive_write_header(archive, e) == ARCHIVE_OK else { throw error("write header \(h.path)") }
-        let fd = open(sourcePath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError("\(sourcePath): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        let file: FileHandle
+        do { file = try FileHandle(path: sourcePath, flags: O_RDONLY) } catch { throw ArchiveError("\(sourcePath): \(error.message)") }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw ArchiveError("\(sourcePath): \(String(cString: strerror(errno)))") }
+            let n: Int
+            do { n = try Sys.read(file.fd, into: &chunk) } catch { throw ArchiveError("\(sourcePath): \(error.message)") }
             if n == 0 { break }
             let written = chunk.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, n) }
             guard written == n else { throw error("write \(h.path)") }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Unpacked layers, one directory per chain id (`layers/<chain id>/diff`), shared by every image and
 /// container that uses them. A layer is unpacked once, in a staging directory that is renamed into
@@ -140,8 +139,7 @@ public struct LayerStore: Sendable {
         do {
             try Files.writeAtomically(staging + "/layer.json", try JSON.encode(meta))
             // Make the tree durable before it becomes visible.
-            let handle = try FileHandle(path: staging, flags: O_RDONLY | O_DIRECTORY)
-            _ = cl_syncfs(handle.fd)
+            try? Sys.syncFileSystem(staging)
             if !(try Sys.renameNoReplace(staging, path(chain))) {
                 try? Sys.removeAll(staging)
             }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Unpacks one image layer (a tar stream) into a directory, in the form overlayfs reads as a lower
 /// layer: `.wh.NAME` becomes a whiteout (a 0:0 character device) and `.wh..wh..opq` marks its directory
@@ -91,17 +90,20 @@ public struct LayerUnpacker {
     /// Opens the directory made of `components` below the root, creating missing directories when
     /// asked, and never following a symlink.
     mutating func openParent(_ components: ArraySlice<Substring>, create: Bool) throws(SystemError) -> Int32 {
-        var fd = try Sys.check("dup") { dup(rootFD) }
+        var fd = try Sys.duplicate(rootFD)
         for component in components {
             let name = String(component)
-            var next = cl_openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
+            var next = Sys.openRelative(name, in: fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) ?? -1
             if next < 0 && errno == ENOENT && create {
-                if mkdirat(fd, name, 0o755) != 0 && errno != EEXIST {
-                    let e = SystemError("mkdir", name)
-                    Sys.close(fd)
-                    throw e
+                do {
+                    try Sys.mkdir(name, 0o755, at: fd)
+                } catch {
+                    if error.code != EEXIST {
+                        Sys.close(fd)
+                        throw error
+                    }
                 }
-                next = cl_openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
+                next = Sys.openRelative(name, in: fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) ?? -1
             }
             if next < 0 {
                 let code = errno
@@ -126,8 +128,7 @@ public struct LayerUnpacker {
 
     /// Removes whatever is at `name` (a tree, if it is a directory).
     func removeExisting(_ name: String, in parent: Int32) throws(SystemError) {
-        var st = stat()
-        guard fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        guard let st = try? Sys.fileStatus(name, at: parent) else { return }
         if (st.st_mode & FileType.mask) == FileType.directory {
             let fd = try Sys.open(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, at: parent)
             defer { Sys.close(fd) }
@@ -139,15 +140,7 @@ public struct LayerUnpacker {
     }
 
     func removeContents(_ dirFD: Int32) throws(SystemError) {
-        let copy = try Sys.check("dup") { dup(dirFD) }
-        guard let dir = fdopendir(copy) else { Sys.close(copy); throw SystemError("fdopendir") }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names { try removeExisting(name, in: dirFD) }
+        for name in try Sys.list(directory: dirFD) { try removeExisting(name, in: dirFD) }
     }
 
     mutating func apply(_ entry: ArchiveEntry, _ reader: ArchiveReader) throws(Failure) {
@@ -186,9 +179,10 @@ public struct LayerUnpacker {
 
             if name.hasPrefix(".wh.") {
                 if name == ".wh..wh..opq" {
-                    let value: [UInt8] = [UInt8(ascii: "y")]
-                    try Sys.check("setxattr trusted.overlay.opaque", parts.dropLast().joined(separator: "/")) {
-                        value.withUnsafeBytes { fsetxattr(parent, "trusted.overlay.opaque", $0.baseAddress, $0.count, 0) }
+                    do {
+                        try Sys.setXattr(parent, "trusted.overlay.opaque", [UInt8(ascii: "y")])
+                    } catch {
+                        throw SystemError("setxattr trusted.overlay.opaque", parts.dropLast().joined(separator: "/"), code: error.code)
                     }
                 } else if !name.hasPrefix(".wh..wh.") {
                     let hidden = String(name.dropFirst(4))
@@ -196,21 +190,20 @@ public struct LayerUnpacker {
                         throw Failure.refused(Refusal(entry: entry.path, reason: "invalid whiteout"))
                     }
                     try removeExisting(hidden, in: parent)
-                    try Sys.mknod(hidden, mode_t(FileType.character), cl_makedev(0, 0), at: parent)
+                    try Sys.mknod(hidden, mode_t(FileType.character), Sys.makeDevice(0, 0), at: parent)
                 }
                 return
             }
 
             // An existing directory is merged with a new directory; anything else is replaced.
-            var st = stat()
-            let exists = fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0
-            if exists && !(entry.kind == .directory && (st.st_mode & FileType.mask) == FileType.directory) {
+            let existing = try? Sys.fileStatus(name, at: parent)
+            if let st = existing, !(entry.kind == .directory && (st.st_mode & FileType.mask) == FileType.directory) {
                 try removeExisting(name, in: parent)
             }
 
             switch entry.kind {
             case .directory:
-                if !exists || (st.st_mode & FileType.mask) != FileType.directory { try Sys.mkdir(name, 0o755, at: parent) }
+                if existing.map({ ($0.st_mode & FileType.mask) != FileType.directory }) ?? true { try Sys.mkdir(name, 0o755, at: parent) }
                 if ownership { try Sys.chown(name, entry.uid, entry.gid, at: parent) }
                 try Sys.chmod(name, entry.mode & 0o7777, at: parent)
                 try setXattrs(entry, name: name, parent: parent, isSymlink: false)
@@ -232,7 +225,7 @@ public struct LayerUnpacker {
                 if ownership { try Sys.fchown(fd, entry.uid, entry.gid) }
                 try Sys.fchmod(fd, entry.mode & 0o7777)
                 for (key, value) in entry.xattrs where !key.hasPrefix("trusted.overlay.") {
-                    _ = value.withUnsafeBytes { fsetxattr(fd, key, $0.baseAddress, $0.count, 0) }
+                    try? Sys.setXattr(fd, key, value)
                 }
             case .symlink:
                 try Sys.symlink(entry.linkTarget, name, at: parent)
@@ -253,8 +246,7 @@ public struct LayerUnpacker {
                     throw Failure.refused(Refusal(entry: entry.path, reason: reason))
                 }
                 defer { Sys.close(targetParent) }
-                var target = stat()
-                guard fstatat(targetParent, String(targetName), &target, AT_SYMLINK_NOFOLLOW) == 0 else {
+                guard let target = try? Sys.fileStatus(String(targetName), at: targetParent) else {
                     throw Failure.refused(Refusal(entry: entry.path, reason: "hard link to \"\(entry.linkTarget)\", which the layer does not contain"))
                 }
                 guard (target.st_mode & FileType.mask) != FileType.directory else {
@@ -264,7 +256,7 @@ public struct LayerUnpacker {
                 return
             case .characterDevice, .blockDevice, .fifo:
                 let type: mode_t = entry.kind == .characterDevice ? mode_t(FileType.character) : entry.kind == .blockDevice ? mode_t(FileType.block) : mode_t(FileType.fifo)
-                try Sys.mknod(name, type | (entry.mode & 0o7777), cl_makedev(entry.deviceMajor, entry.deviceMinor), at: parent)
+                try Sys.mknod(name, type | (entry.mode & 0o7777), Sys.makeDevice(entry.deviceMajor, entry.deviceMinor), at: parent)
                 if ownership { try Sys.chown(name, entry.uid, entry.gid, at: parent) }
                 try Sys.chmod(name, entry.mode & 0o7777, at: parent)
             }
@@ -277,7 +269,7 @@ public struct LayerUnpacker {
         let path = "/proc/self/fd/\(parent)/\(name)"
         for (key, value) in entry.xattrs where !key.hasPrefix("trusted.overlay.") {
             if isSymlink && key.hasPrefix("user.") { continue }  // the kernel refuses user.* on symlinks
-            _ = value.withUnsafeBytes { lsetxattr(path, key, $0.baseAddress, $0.count, 0) }
+            try? Sys.setXattr(path, key, value)
         }
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// A container's root filesystem: an overlay of the image's layers (read-only, shared) under the
 /// container's own upper and work directories. Removing it removes only what the container owns.
@@ -33,25 +32,7 @@ public struct RootFilesystem: Sendable {
     /// The new mount API with one `lowerdir+` per layer: no length limit. False when the kernel does
     /// not know `lowerdir+`.
     func mountWithFsconfig(_ lowers: [String]) throws(SystemError) -> Bool {
-        let fs = cl_fsopen("overlay", UInt32(CL_FSOPEN_CLOEXEC))
-        guard fs >= 0 else { return false }
-        defer { Sys.close(fs) }
-        for (i, lower) in lowers.enumerated() {
-            if cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "lowerdir+", lower, 0) != 0 {
-                if i == 0 && errno == EINVAL { return false }
-                throw SystemError("fsconfig lowerdir+", lower)
-            }
-        }
-        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "upperdir", upper, 0) == 0 else { throw SystemError("fsconfig upperdir", upper) }
-        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "workdir", work, 0) == 0 else { throw SystemError("fsconfig workdir", work) }
-        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_CMD_CREATE), nil, nil, 0) == 0 else { throw SystemError("create overlay", merged) }
-        let mnt = cl_fsmount(fs, UInt32(CL_FSMOUNT_CLOEXEC), 0)
-        guard mnt >= 0 else { throw SystemError("fsmount overlay", merged) }
-        defer { Sys.close(mnt) }
-        guard cl_move_mount(mnt, "", AT_FDCWD, merged, UInt32(CL_MOVE_MOUNT_F_EMPTY_PATH)) == 0 else {
-            throw SystemError("move_mount overlay", merged)
-        }
-        return true
+        try Sys.mountOverlayByLayers(lowers: lowers, upper: upper, work: work, target: merged)
     }
 
     /// Overlay option values escape `:`, `,` and `\`.
@@ -66,15 +47,16 @@ public struct RootFilesystem: Sendable {
 
     /// Whether something is mounted at `merged` (compared with its parent's device).
     public var isMounted: Bool {
-        var a = stat(), b = stat()
-        guard lstat(merged, &a) == 0, lstat(directory, &b) == 0 else { return false }
+        guard let a = try? Sys.fileStatus(merged), let b = try? Sys.fileStatus(directory) else { return false }
         return a.st_dev != b.st_dev
     }
 
     public func unmount() throws(SystemError) {
         guard isMounted else { return }
-        if umount2(merged, 0) != 0 {
-            guard errno == EBUSY else { throw SystemError("umount", merged) }
+        do {
+            try Sys.unmount(merged)
+        } catch {
+            guard error.code == EBUSY else { throw error }
             try Sys.unmount(merged, flags: Int32(MNT_DETACH))
         }
     }

@@ -176,9 +176,9 @@ final class LogWriter {
         fd = -1
         let keep = max(1, options.maxFiles)
         if keep == 1 {
-            _ = unlink(path)
+            try? Sys.unlink(path)
         } else {
-            _ = unlink("\(path).\(keep - 1)")
+            try? Sys.unlink("\(path).\(keep - 1)")
             if keep > 2 {
                 for n in stride(from: keep - 2, through: 1, by: -1) { _ = Glibc.rename("\(path).\(n)", "\(path).\(n + 1)") }
             }
@@ -281,7 +281,7 @@ public enum LogReader {
                 let begin = max(0, end - chunk)
                 var bytes = [UInt8](repeating: 0, count: Int(end - begin))
                 if !bytes.isEmpty {
-                    let n = bytes.withUnsafeMutableBytes { pread(handle.fd, $0.baseAddress, $0.count, off_t(begin)) }
+                    let n = bytes.withUnsafeMutableBytes { (try? Sys.read(handle.fd, into: $0, at: begin)) ?? -1 }
                     guard n == bytes.count else { break }
                 }
                 bytes += carry

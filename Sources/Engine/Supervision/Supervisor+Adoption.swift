@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Containers a previous supervisor left running, taken over.
 extension Supervisor {
@@ -19,7 +18,7 @@ extension Supervisor {
             let m = Managed(spec: record.spec, state: st, log: LogWriter(path: logPath(record.id), options: record.spec.logging))
             managed[record.id] = m
             if st.isAlive, st.status != .restarting {
-                let pidfd = cl_pidfd_open(st.pid, 0)
+                let pidfd = (try? Sys.pidfd(st.pid)) ?? -1
                 if pidfd >= 0 && ProcessInfoReader.startTime(of: st.pid) == st.pidStartTime {
                     m.pidfd = pidfd
                     m.adopted = true

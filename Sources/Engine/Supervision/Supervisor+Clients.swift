@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// The control socket's side: requests from commands (start, stop, kill, wait, pause…) and replies.
 extension Supervisor {
@@ -91,7 +90,7 @@ extension Supervisor {
                 persist(m)
             }
             if m.state.status == .paused { thaw(m) }
-            if cl_pidfd_send_signal(m.pidfd, signal, 0) != 0 {
+            if !Sys.signal(pidfd: m.pidfd, signal) {
                 reply(client, .failed(message: "kill: \(SystemError("kill"))"))
             } else {
                 reply(client, .ok)

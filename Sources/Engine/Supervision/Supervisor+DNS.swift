@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Name resolution: a resolver on each network's gateway answering the names of the containers on
 /// that network, everything else forwarded to the host's resolvers (or the service's `dns`).

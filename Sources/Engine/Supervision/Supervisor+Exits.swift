@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Stopping, exits and restart policies.
 extension Supervisor {
@@ -29,7 +28,7 @@ extension Supervisor {
         if m.stopDeadline != nil { return }
         if m.state.status == .paused { thaw(m) }
         if ProcessInfoReader.initWouldReceive(signal, pid: m.state.pid) && signal != SIGKILL {
-            _ = cl_pidfd_send_signal(m.pidfd, signal, 0)
+            Sys.signal(pidfd: m.pidfd, signal)
             if timeout >= 0 { m.stopDeadline = Self.now() + Double(timeout) / 1e9 }
         } else {
             // PID 1 neither catches nor blocks the signal: the kernel would drop it, so waiting is pointless.
@@ -39,7 +38,7 @@ extension Supervisor {
 
     func killNow(_ m: Managed) {
         guard m.isRunning else { return }
-        _ = cl_pidfd_send_signal(m.pidfd, SIGKILL, 0)
+        Sys.signal(pidfd: m.pidfd, SIGKILL)
         runtime.cgroup(id: m.spec.id, state: m.state).killAll()
     }
 
@@ -62,7 +61,7 @@ extension Supervisor {
         m.stopDeadline = nil
         m.nextProbe = nil
         if let probe = m.probe {
-            _ = cl_pidfd_send_signal(probe.pidfd, SIGKILL, 0)
+            Sys.signal(pidfd: probe.pidfd, SIGKILL)
             finishProbe(m, probe, exitCode: nil)
         }
         for (fd, stream) in m.outputs { drain(fd, id: id, stream: stream) }
@@ -84,7 +83,7 @@ extension Supervisor {
         let cgroup = runtime.cgroup(id: id, state: m.state)
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }
-        for name in ["stdout", "stderr", "stdin"] { _ = unlink(runtime.containerDirectory(id) + "/" + name) }
+        for name in ["stdout", "stderr", "stdin"] { try? Sys.unlink(runtime.containerDirectory(id) + "/" + name) }
 
         m.state.pid = 0
         m.state.pidStartTime = 0

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Healthchecks: probes run through the exec helper, docker's rules for their results, and the early
 /// probes before docker's first one.
@@ -17,20 +16,19 @@ extension Supervisor {
         }
         var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(id: m.spec.id, state: m.state), args: args)
         request.killOnTerminate = true
-        var fds: [Int32] = [0, 0]
-        guard cl_pipe2(&fds, O_CLOEXEC) == 0, let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
+        guard let output = try? Sys.pipe(), let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
         defer { Sys.close(null) }
         do {
-            let (_, pidfd) = try ContainerExec.start(request, runtime: Runtime(root: runtime.root, helper: runtime.helper), stdio: (null, fds[1], fds[1]))
-            Sys.close(fds[1])
-            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
-            let probe = Probe(pidfd: pidfd, output: fds[0], deadline: Self.now() + Double(hc.timeout) / 1e9)
+            let (_, pidfd) = try ContainerExec.start(request, runtime: Runtime(root: runtime.root, helper: runtime.helper), stdio: (null, output.write, output.write))
+            Sys.close(output.write)
+            Sys.setNonBlocking(output.read)
+            let probe = Probe(pidfd: pidfd, output: output.read, deadline: Self.now() + Double(hc.timeout) / 1e9)
             m.probe = probe
-            watch(fds[0], .probeOutput(m.spec.id))
+            watch(output.read, .probeOutput(m.spec.id))
             watch(pidfd, .probeExit(m.spec.id))
         } catch {
-            Sys.close(fds[0])
-            Sys.close(fds[1])
+            Sys.close(output.read)
+            Sys.close(output.write)
             recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: \(error)")
         }
     }
@@ -39,14 +37,16 @@ extension Supervisor {
         guard let m = managed[id], let probe = m.probe else { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(probe.output, $0.baseAddress, $0.count) }
-            if n > 0 {
+            switch Sys.readAvailable(probe.output, into: &buffer) {
+            case .data(let n):
                 // docker keeps at most 4 KiB of a probe's output.
                 if probe.captured.count < 4096 { probe.captured += buffer[0..<min(n, 4096 - probe.captured.count)] }
-                continue
+            case .end:
+                unwatch(probe.output)
+                return
+            case .wouldBlock:
+                return
             }
-            if n == 0 { unwatch(probe.output) }
-            return
         }
     }
 

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// What the supervisor does for its containers' networks: it attaches them when they start, answers
 /// DNS on each network's gateway (container and service names on that network; the rest forwarded to
@@ -90,7 +89,7 @@ extension Supervisor {
     static let epollIn: UInt32 = 1, epollOut: UInt32 = 4
 
     func rewatch(_ fd: Int32, events: UInt32) {
-        _ = cl_epoll_ctl(epoll, 3 /* EPOLL_CTL_MOD */, fd, events)
+        epoll.modify(fd, events: events)
     }
 
     // MARK: - Attaching

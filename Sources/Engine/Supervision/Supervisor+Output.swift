@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Containers' output, drained from their FIFOs and terminals into the json log.
 extension Supervisor {
@@ -9,14 +8,16 @@ extension Supervisor {
         guard let m = managed[id] else { return }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
+            switch Sys.readAvailable(fd, into: &buffer) {
+            case .data(let n):
                 buffer.withUnsafeBytes { m.log.consume(UnsafeRawBufferPointer(rebasing: $0[0..<n]), stream: stream) }
                 if n < buffer.count { return }
                 continue
+            case .wouldBlock:
+                return
+            case .end:
+                break
             }
-            if n < 0 && (errno == EINTR) { continue }
-            if n < 0 && errno == EAGAIN { return }
             // End of stream (or EIO on a terminal whose other side is gone).
             unwatch(fd)
             if fd == m.terminal {

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Published ports: listeners on the host's addresses, and the TCP connections and UDP flows they
 /// carry to the containers (a userland proxy, reachable from the host and from other containers).
@@ -82,8 +81,7 @@ extension Supervisor {
     func acceptConnection(_ fd: Int32, container id: String) {
         guard let listener = net.listeners[id]?.first(where: { $0.fd == fd }) else { return }
         while true {
-            let client = cl_accept(fd)
-            if client < 0 { return }
+            guard let client = Sys.accept(fd) else { return }
             guard let to = target(id, port: listener.binding.containerPort), let backend = try? Sockets.connect(to) else {
                 Sys.close(client)
                 continue
@@ -105,16 +103,18 @@ extension Supervisor {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         func pump(_ from: Int32, into pending: inout [UInt8], done: inout Bool) -> Bool {
             guard pending.isEmpty, !done else { return true }
-            let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
-            if n > 0 { pending = Array(buffer[0..<n]); return true }
-            if n == 0 { done = true; return true }
-            return errno == EAGAIN || errno == EINTR
+            switch Sys.readAvailable(from, into: &buffer) {
+            case .data(let n): pending = Array(buffer[0..<n])
+            case .end: done = true
+            case .wouldBlock: break
+            }
+            return true
         }
         func flush(_ to: Int32, _ pending: inout [UInt8]) -> Bool {
             guard !pending.isEmpty else { return true }
-            let n = pending.withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 { pending.removeFirst(n); return true }
-            return errno == EAGAIN || errno == EINTR
+            guard let n = Sys.sendAvailable(to, pending) else { return false }
+            pending.removeFirst(n)
+            return true
         }
         if fd == c.client {
             guard pump(c.client, into: &c.toBackend, done: &c.clientDone) else { return closeConnection(c) }
@@ -122,8 +122,8 @@ extension Supervisor {
             guard pump(c.backend, into: &c.toClient, done: &c.backendDone) else { return closeConnection(c) }
         }
         guard !c.connected || flush(c.backend, &c.toBackend), flush(c.client, &c.toClient) else { return closeConnection(c) }
-        if c.clientDone && c.toBackend.isEmpty { _ = shutdown(c.backend, Int32(SHUT_WR)) }
-        if c.backendDone && c.toClient.isEmpty { _ = shutdown(c.client, Int32(SHUT_WR)) }
+        if c.clientDone && c.toBackend.isEmpty { Sys.shutdownWrite(c.backend) }
+        if c.backendDone && c.toClient.isEmpty { Sys.shutdownWrite(c.client) }
         if c.clientDone && c.backendDone && c.toBackend.isEmpty && c.toClient.isEmpty { return closeConnection(c) }
         var clientEvents: UInt32 = 0, backendEvents: UInt32 = 0
         if c.connected {
@@ -153,7 +153,7 @@ extension Supervisor {
             var flow = net.flowByClient[key]
             if flow == nil {
                 guard let to = target(id, port: listener.binding.containerPort),
-                      let backend = try? Sockets.connect(to, type: Int32(SOCK_DGRAM.rawValue)) else { continue }
+                      let backend = try? Sockets.connect(to, type: Sockets.datagram) else { continue }
                 let f = NetworkServices.Flow(listener: fd, client: client, backend: backend, lastUsed: Self.now())
                 net.flows[backend] = f
                 net.flowByClient[key] = f
@@ -161,7 +161,7 @@ extension Supervisor {
                 flow = f
             }
             flow!.lastUsed = Self.now()
-            _ = datagram.withUnsafeBytes { send(flow!.backend, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            _ = Sys.sendAvailable(flow!.backend, datagram)
         }
     }
 

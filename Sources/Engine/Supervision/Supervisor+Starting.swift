@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Starting containers: output plumbing, the start helper (or a spare one), ports and networks, and
 /// what a failed start undoes.
@@ -98,7 +97,7 @@ extension Supervisor {
     /// A fresh FIFO: our non-blocking read end, and a read-write end for the container (so that its
     /// writes never fail with EPIPE while no supervisor reads).
     func fifo(_ path: String) throws(SystemError) -> (read: Int32, write: Int32) {
-        _ = unlink(path)
+        try? Sys.unlink(path)
         try Sys.check("mkfifo", path) { mkfifo(path, 0o600) }
         let r = try Sys.open(path, O_RDONLY | O_NONBLOCK)
         do {

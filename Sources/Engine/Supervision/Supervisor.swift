@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// One project's supervisor: a single-threaded event loop (epoll over pidfds, output pipes, the control
 /// socket and a signalfd) that is the parent of the project's containers. It starts them, drains their
@@ -15,7 +14,7 @@ public final class Supervisor {
     let group: String
     let store: ContainerStore
     let paths: SupervisorPaths
-    var epoll: Int32 = -1
+    var epoll: Epoll!
     var listener: Int32 = -1
     var signals: Int32 = -1
     var sources: [Int32: Source] = [:]
@@ -151,14 +150,11 @@ public final class Supervisor {
             return 0
         }
         defer { _ = lock }
-        signal(SIGPIPE, SIG_IGN)
-        let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGCHLD]
-        _ = handled.withUnsafeBufferPointer { cl_block_signals($0.baseAddress, Int32($0.count)) }
+        Sys.ignore(SIGPIPE)
+        Sys.blockSignals([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         do {
-            epoll = try Sys.check("epoll_create1") { cl_epoll_create() }
-            signals = try Sys.check("signalfd") {
-                [SIGTERM, SIGINT, SIGHUP].withUnsafeBufferPointer { cl_signalfd(-1, $0.baseAddress, Int32($0.count), O_CLOEXEC | O_NONBLOCK) }
-            }
+            epoll = try Epoll()
+            signals = try Sys.signalDescriptor([SIGTERM, SIGINT, SIGHUP])
             watch(signals, .signals)
             listener = try UnixSocket.listen(paths.socket)
             watch(listener, .listener)
@@ -169,43 +165,39 @@ public final class Supervisor {
         adoptExisting()
         pageOutAt = Self.now() + quietPeriod
         // Tell the command that spawned us that the socket is ready.
-        if fcntl(3, F_GETFD) >= 0 {
+        if Sys.isOpen(3) {
             Array("ready\n".utf8).withUnsafeBytes { try? Sys.write(3, $0) }
             Sys.close(3)
         }
         loop()
         closeNetworkServices()
         spare?.discard()
-        _ = unlink(paths.socket)
+        try? Sys.unlink(paths.socket)
         return 0
     }
 
     func watch(_ fd: Int32, _ source: Source, events: UInt32 = 1 /* EPOLLIN */) {
         sources[fd] = source
-        _ = cl_epoll_ctl(epoll, CL_EPOLL_CTL_ADD, fd, events)
+        epoll.add(fd, events: events)
     }
 
     func unwatch(_ fd: Int32) {
         sources[fd] = nil
-        _ = cl_epoll_ctl(epoll, CL_EPOLL_CTL_DEL, fd, 0)
+        epoll.remove(fd)
     }
 
     // MARK: - The loop
 
     func loop() {
-        var fds = [Int32](repeating: 0, count: 64)
-        var events = [UInt32](repeating: 0, count: 64)
         while running {
-            let timeout = nextTimeout()
-            let n = cl_epoll_wait(epoll, &fds, &events, 64, timeout)
-            if n < 0 {
-                if errno == EINTR { continue }
-                Self.writeError("epoll_wait: \(SystemError("epoll_wait"))\n")
+            let ready: [(fd: Int32, events: UInt32)]
+            do { ready = try epoll.wait(timeout: nextTimeout()) } catch {
+                Self.writeError("\(error)\n")
                 return
             }
-            for i in 0..<Int(n) {
-                guard let source = sources[fds[i]] else { continue }
-                handle(fds[i], source, events: events[i])
+            for (fd, events) in ready {
+                guard let source = sources[fd] else { continue }
+                handle(fd, source, events: events)
             }
             runTimers()
             if wantSpare && running && spare == nil {
@@ -249,14 +241,12 @@ public final class Supervisor {
     func handle(_ fd: Int32, _ source: Source, events: UInt32) {
         switch source {
         case .listener:
-            let client = cl_accept(fd)
-            if client >= 0 {
+            if let client = Sys.accept(fd) {
                 clients[client] = FrameReader()
                 watch(client, .client)
             }
         case .signals:
-            var info = [UInt8](repeating: 0, count: 128)
-            while info.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            _ = Sys.readSignals(fd)
             // Leave the containers running: a later command starts a supervisor that adopts them.
             running = false
         case .client:
@@ -316,7 +306,7 @@ public final class Supervisor {
             }
             if let probe = m.probe, !probe.timedOut, probe.deadline <= now {
                 probe.timedOut = true
-                _ = cl_pidfd_send_signal(probe.pidfd, SIGTERM, 0)
+                Sys.signal(pidfd: probe.pidfd, SIGTERM)
             }
             if let r = m.restartAt, r <= now {
                 m.restartAt = nil

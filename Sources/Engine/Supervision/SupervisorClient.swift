@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     case unavailable(String)
@@ -69,27 +68,26 @@ public final class SupervisorClient {
     static func spawn(runtime: Runtime, group: String) throws {
         let paths = SupervisorPaths(root: runtime.root, group: group)
         try runtime.root.ensure(paths.directory)
-        var ready: [Int32] = [0, 0]
-        try Sys.check("pipe") { cl_pipe2(&ready, O_CLOEXEC) }
-        defer { Sys.close(ready[0]) }
+        let ready = try Sys.pipe()
+        defer { Sys.close(ready.read) }
         let null = try Sys.open("/dev/null", O_RDWR)
         defer { Sys.close(null) }
         let log = try Sys.open(paths.log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { Sys.close(log) }
-        var pidfd: Int32 = -1
+        let pidfd: Int32
         do {
-            _ = try ContainerLauncher.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group],
-                                            env: Trace.environment + (getenv("SWCOMPOSE_DNS_UPSTREAMS").map { ["SWCOMPOSE_DNS_UPSTREAMS=" + String(cString: $0)] } ?? []),
-                                            fds: [null, null, log, ready[1]], flags: 0, pidfd: &pidfd, newSession: true)
+            pidfd = try Sys.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group],
+                                  environment: Trace.environment + (getenv("SWCOMPOSE_DNS_UPSTREAMS").map { ["SWCOMPOSE_DNS_UPSTREAMS=" + String(cString: $0)] } ?? []),
+                                  fds: [null, null, log, ready.write], newSession: true).pidfd
         } catch {
-            Sys.close(ready[1])
+            Sys.close(ready.write)
             throw error
         }
-        Sys.close(ready[1])
+        Sys.close(ready.write)
         // Reap it whenever it ends, without keeping a zombie around in long-lived callers.
         Sys.close(pidfd)
         var byte = [UInt8](repeating: 0, count: 16)
-        _ = try Sys.read(ready[0], into: &byte)
+        _ = try Sys.read(ready.read, into: &byte)
     }
 
     public func send(_ request: SupervisorRequest, fds: [Int32] = []) throws(SupervisorError) {

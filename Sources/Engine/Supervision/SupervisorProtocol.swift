@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// Requests a command sends to its project's supervisor.
 public enum SupervisorRequest: Codable, Sendable {
@@ -37,18 +36,18 @@ struct FrameReader {
     /// Reads what is available; false at end of stream.
     mutating func fill(_ fd: Int32) throws(SystemError) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var got = [Int32](repeating: -1, count: 8)
-        var count: Int32 = 8
-        let n = chunk.withUnsafeMutableBytes { b in
-            got.withUnsafeMutableBufferPointer { f in cl_recv_fds(fd, b.baseAddress, b.count, f.baseAddress, &count) }
+        var got: (count: Int, descriptors: [Int32]) = (0, [])
+        var failure: SystemError?
+        chunk.withUnsafeMutableBytes { b in
+            do throws(SystemError) { got = try Sys.receive(fd, into: b) } catch { failure = error }
         }
-        if n < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK { return true }
-            throw SystemError("receive")
+        if let failure {
+            if failure.code == EAGAIN || failure.code == EWOULDBLOCK { return true }
+            throw failure
         }
-        fds += got[0..<Int(count)]
-        if n == 0 { return false }
-        buffer += chunk[0..<n]
+        fds += got.descriptors
+        if got.count == 0 { return false }
+        buffer += chunk[0..<got.count]
         return true
     }
 
@@ -77,20 +76,21 @@ enum Frame {
         var offset = 0
         var attach = fds
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { b in
-                attach.withUnsafeBufferPointer { f in
-                    cl_send_fds(fd, b.baseAddress! + offset, b.count - offset, f.baseAddress, Int32(f.count))
-                }
+            var sent = 0
+            var failure: SystemError?
+            bytes.withUnsafeBytes { b in
+                do throws(SystemError) {
+                    sent = try Sys.send(fd, UnsafeRawBufferPointer(rebasing: b[offset...]), descriptors: attach)
+                } catch { failure = error }
             }
-            if n < 0 {
-                if errno == EAGAIN {
-                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&p, 1, 1000)
+            if let failure {
+                if failure.code == EAGAIN {
+                    _ = Sys.poll([(fd, Int16(POLLOUT))], timeout: 1000)
                     continue
                 }
-                throw SystemError("send")
+                throw failure
             }
-            offset += n
+            offset += sent
             attach = []
         }
     }
@@ -109,8 +109,7 @@ public struct SupervisorPaths: Sendable {
     public var log: String { directory + "/supervisor.log" }
 }
 
-/// The supervisor group of a container: its compose project, or `default`.
+/// The supervisor group of a container: the one its spec names, or `default`.
 public func supervisorGroup(of spec: ContainerSpec) -> String {
-    let project = spec.labels["com.docker.compose.project"] ?? ""
-    return project.isEmpty ? "default" : project
+    spec.group.isEmpty ? "default" : spec.group
 }

@@ -48,6 +48,13 @@ public enum Sys {
         try check("mkdir", path) { mkdirat(dir, path, mode) }
     }
 
+    /// Creates a directory; false when something of that name exists already.
+    public static func makeDirectory(_ path: String, _ mode: mode_t) throws(SystemError) -> Bool {
+        if Glibc.mkdir(path, mode) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw SystemError("mkdir", path)
+    }
+
     /// Creates `path` and its parents; existing directories are fine.
     public static func mkdirAll(_ path: String, _ mode: mode_t = 0o755) throws(SystemError) {
         var current = path.hasPrefix("/") ? "" : "."
@@ -84,6 +91,28 @@ public enum Sys {
     public static func unlink(_ path: String, at dir: Int32 = AT_FDCWD, directory: Bool = false) throws(SystemError) {
         try check("unlink", path) { unlinkat(dir, path, directory ? AT_REMOVEDIR : 0) }
     }
+
+    public static func isExecutable(_ path: String) -> Bool { access(path, X_OK) == 0 }
+
+    /// The file mode creation mask: sets `mask`, returns the one before.
+    @discardableResult
+    public static func umask(_ mask: mode_t) -> mode_t { Glibc.umask(mask) }
+
+    /// Moves a descriptor's offset (SEEK_SET, SEEK_END…); the new offset.
+    @discardableResult
+    public static func seek(_ fd: Int32, _ offset: Int64, _ whence: Int32 = SEEK_SET) throws(SystemError) -> Int64 {
+        let r = lseek(fd, off_t(offset), whence)
+        if r < 0 { throw SystemError("lseek") }
+        return Int64(r)
+    }
+
+    /// Makes `fd` also descriptor `target` (dup2).
+    public static func duplicate(_ fd: Int32, to target: Int32) throws(SystemError) {
+        try check("dup2") { dup2(fd, target) }
+    }
+
+    /// Shuts down the writing side of a socket (the peer reads its end).
+    public static func shutdownWrite(_ fd: Int32) { _ = shutdown(fd, Int32(SHUT_WR)) }
 
     public static func removeDirectory(_ path: String) throws(SystemError) {
         try check("rmdir", path) { rmdir(path) }
@@ -144,6 +173,11 @@ public enum Sys {
         try check("setxattr \(name)", path) { value.withUnsafeBytes { lsetxattr(path, name, $0.baseAddress, $0.count, 0) } }
     }
 
+    /// An extended attribute on an open file.
+    public static func setXattr(_ fd: Int32, _ name: String, _ value: [UInt8]) throws(SystemError) {
+        try check("setxattr \(name)") { value.withUnsafeBytes { fsetxattr(fd, name, $0.baseAddress, $0.count, 0) } }
+    }
+
     public static func getXattr(_ path: String, _ name: String) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, $0.count) }
@@ -191,6 +225,16 @@ public enum Sys {
         }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset` (pread); 0 is the end of the file.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemError) -> Int {
+        while true {
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw SystemError("pread")
+        }
+    }
+
     /// Reads up to `buffer.count` bytes into an array; 0 is the end of the file.
     public static func read(_ fd: Int32, into buffer: inout [UInt8]) throws(SystemError) -> Int {
         while true {
@@ -231,6 +275,22 @@ public enum Sys {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The names in the directory open at `fd` (without `.` and `..`); `fd` stays open.
+    public static func list(directory fd: Int32) throws(SystemError) -> [String] {
+        let copy = try duplicate(fd)
+        guard let dir = fdopendir(copy) else {
+            close(copy)
+            throw SystemError("fdopendir")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             if name != "." && name != ".." { names.append(name) }
         }
         return names
@@ -440,34 +500,4 @@ public final class FileLock {
     }
 
     private init(handle: FileHandle) { self.handle = handle }
-}
-
-/// Wakes when a file in a directory is replaced or written (inotify), so that a reader of state the
-/// supervisor persists (by rename) need not poll. Without inotify, `wait` just sleeps.
-public final class DirectoryWatch {
-    let fd: Int32
-
-    public init(_ directory: String) {
-        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF)) < 0 {
-            Glibc.close(fd)
-            self.fd = -1
-        } else {
-            self.fd = fd
-        }
-    }
-
-    deinit { if fd >= 0 { Glibc.close(fd) } }
-
-    /// Returns when something changed in the directory or `seconds` passed.
-    public func wait(_ seconds: Double) {
-        guard fd >= 0 else {
-            usleep(useconds_t(seconds * 1e6))
-            return
-        }
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        _ = poll(&p, 1, Int32(seconds * 1000))
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
-    }
 }

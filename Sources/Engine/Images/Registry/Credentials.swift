@@ -163,7 +163,7 @@ public struct CredentialStore: Sendable {
         let searchPath = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for dir in searchPath.split(separator: ":") where !dir.isEmpty {
             let candidate = "\(dir)/\(program)"
-            if access(candidate, X_OK) == 0 { return candidate }
+            if Sys.isExecutable(candidate) { return candidate }
         }
         throw Failure(message: "\(path) names the credential helper \"\(name)\", but \(program) is not on PATH")
     }

@@ -56,6 +56,8 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// Non-blocking sockets for the supervisor's resolver and port proxies.
 enum Sockets {
+    static let stream = Int32(SOCK_STREAM.rawValue), datagram = Int32(SOCK_DGRAM.rawValue)
+
     static func make(_ family: Int32, _ type: Int32) throws(SystemError) -> Int32 {
         let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         if fd < 0 { throw SystemError("socket") }

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Mounts beyond mount(2): the new mount API for overlays, pivot_root, read-only remounts, device
+/// numbers.
+extension Sys {
+    public static func makeDevice(_ major: UInt32, _ minor: UInt32) -> dev_t { cl_makedev(major, minor) }
+
+    /// An overlay at `target` made with the new mount API (fsopen/fsconfig/fsmount/move_mount), one
+    /// `lowerdir+` per layer (`lowers` topmost first): no limit on the number of layers. False when the
+    /// kernel has no new mount API or no `lowerdir+` (before 6.8), where nothing was mounted.
+    public static func mountOverlayByLayers(lowers: [String], upper: String, work: String, target: String) throws(SystemError) -> Bool {
+        let fs = cl_fsopen("overlay", UInt32(CL_FSOPEN_CLOEXEC))
+        guard fs >= 0 else { return false }
+        defer { close(fs) }
+        for (i, lower) in lowers.enumerated() {
+            if cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "lowerdir+", lower, 0) != 0 {
+                if i == 0 && errno == EINVAL { return false }
+                throw SystemError("fsconfig lowerdir+", lower)
+            }
+        }
+        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "upperdir", upper, 0) == 0 else { throw SystemError("fsconfig upperdir", upper) }
+        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "workdir", work, 0) == 0 else { throw SystemError("fsconfig workdir", work) }
+        guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_CMD_CREATE), nil, nil, 0) == 0 else { throw SystemError("create overlay", target) }
+        let mnt = cl_fsmount(fs, UInt32(CL_FSMOUNT_CLOEXEC), 0)
+        guard mnt >= 0 else { throw SystemError("fsmount overlay", target) }
+        defer { close(mnt) }
+        guard cl_move_mount(mnt, "", AT_FDCWD, target, UInt32(CL_MOVE_MOUNT_F_EMPTY_PATH)) == 0 else {
+            throw SystemError("move_mount overlay", target)
+        }
+        return true
+    }
+
+    /// pivot_root into `root`, then detach the old root (runc's `pivot_root(".", ".")`).
+    public static func pivotRoot(into root: String) throws(SystemError) {
+        try changeDirectory(root)
+        try check("pivot_root", root) { cl_pivot_root(".", ".") }
+        // The old root is stacked on "."; make it a slave so unmounting does not propagate, then drop it.
+        try mount(source: "", target: ".", type: nil, flags: UInt(MS_SLAVE) | UInt(MS_REC), data: nil)
+        try unmount(".", flags: Int32(MNT_DETACH))
+        try changeDirectory("/")
+    }
+
+    /// Makes a mount read-only, keeping the flags the kernel locks (nosuid, nodev, noexec, atime):
+    /// `mount_setattr` for a whole tree where the kernel has it (5.12+), else a bind remount.
+    public static func remountReadOnly(_ path: String, recursive: Bool = true) throws(SystemError) {
+        if recursive && cl_mount_setattr_ro_recursive(AT_FDCWD, path) == 0 { return }
+        var vfs = statvfs()
+        try check("statvfs", path) { statvfs(path, &vfs) }
+        var flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY)
+        let f = UInt(vfs.f_flag)
+        // statvfs's ST_* bits: NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 1024, NODIRATIME 2048, RELATIME 4096.
+        let pairs: [(UInt, UInt)] = [(2, UInt(MS_NOSUID)), (4, UInt(MS_NODEV)), (8, UInt(MS_NOEXEC)),
+                                     (1024, UInt(MS_NOATIME)), (2048, UInt(MS_NODIRATIME)), (4096, UInt(MS_RELATIME))]
+        for (bit, flag) in pairs where f & bit != 0 { flags |= flag }
+        try mount(source: "", target: path, type: nil, flags: flags, data: nil)
+    }
+
+    /// Flushes every file of the filesystem that holds `path`.
+    public static func syncFileSystem(_ path: String) throws(SystemError) {
+        let handle = try FileHandle(path: path, flags: O_RDONLY | O_DIRECTORY)
+        try check("syncfs", path) { cl_syncfs(handle.fd) }
+    }
+
+    /// A NETLINK_ROUTE socket, bound; in the network namespace `namespace` (a descriptor) when >= 0.
+    public static func netlinkRouteSocket(namespace: Int32 = -1) throws(SystemError) -> Int32 {
+        try check("netlink socket") { cl_netlink_route_socket(namespace) }
+    }
+
+    /// `openat` for paths the caller resolves itself (O_NOFOLLOW, O_DIRECTORY…); nil with errno set.
+    public static func openRelative(_ name: String, in dir: Int32, _ flags: Int32, _ mode: mode_t = 0) -> Int32? {
+        let fd = cl_openat(dir, name, flags | O_CLOEXEC, mode)
+        return fd >= 0 ? fd : nil
+    }
+}
