@@ -56,14 +56,21 @@ public struct SwcomposeError: Error, Sendable, CustomStringConvertible {
     public var location: SourceLocation?
     /// What the user can do about it.
     public var hint: String?
+    /// Further places that explain the problem ("first defined here").
+    public var notes: [Diagnostic]
 
-    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil, at location: SourceLocation? = nil, hint: String? = nil) {
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil, at location: SourceLocation? = nil,
+                hint: String? = nil, notes: [Diagnostic] = []) {
         self.code = code
         self.message = message
         self.cause = cause
         self.location = location
         self.hint = hint
+        self.notes = notes
     }
+
+    /// As a compiler-style diagnostic (located when the error is).
+    public var diagnostic: Diagnostic { .error(description, at: location, notes: notes) }
 
     /// The message followed by its causes (`start container p-web-1: mount root filesystem: …`) and the hint.
     public var description: String {

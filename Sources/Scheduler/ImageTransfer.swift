@@ -103,7 +103,7 @@ extension Orchestrator {
 
     /// `pull`: every selected service's image (services without one, or built ones whose policy is
     /// `build`, are left out).
-    public func pull(_ options: PullOptions) throws(OrchestrationError) {
+    public func pull(_ options: PullOptions) throws(SwcomposeError) {
         try checkServices(options.services)
         let names = selection(options.services, withDependencies: options.includeDependencies)
         let stored = (try? images.list()) ?? []
@@ -122,21 +122,21 @@ extension Orchestrator {
             progress.warning("Some service image(s) must be built from source: \(buildable.sorted().joined(separator: " ")) (swcompose does not build images: build them elsewhere and load them with `swcompose image load`)")
         }
         if let first = failures.first, !options.ignoreFailures {
-            throw OrchestrationError(first.message, diagnostics: [])
+            throw SwcomposeError(.network, first.message)
         }
     }
 
-    func pullJob(_ service: ServiceConfig) throws(OrchestrationError) -> PullJob {
+    func pullJob(_ service: ServiceConfig) throws(SwcomposeError) -> PullJob {
         let reference: ImageReference
         do { reference = try ImageReference(parsing: service.image) } catch {
             let message = "service \"\(service.name)\": \(error)"
-            throw OrchestrationError(message, diagnostics: [.error(message, at: service.locations["image"] ?? service.location)])
+            throw SwcomposeError(.invalidArgument, message, at: service.locations["image"] ?? service.location)
         }
         var platform: Platform?
         if !service.platform.isEmpty {
             guard let p = Platform(parsing: service.platform) else {
                 let message = "service \"\(service.name)\": invalid platform \"\(service.platform)\" (use os/arch[/variant], e.g. linux/arm64)"
-                throw OrchestrationError(message, diagnostics: [.error(message, at: service.locations["platform"] ?? service.location)])
+                throw SwcomposeError(.invalidArgument, message, at: service.locations["platform"] ?? service.location)
             }
             platform = p
         }
@@ -148,7 +148,7 @@ extension Orchestrator {
     }
 
     /// Whether `up` pulls a service's image: its `pull_policy` (or `--pull`, which overrides it).
-    func shouldPull(_ service: ServiceConfig, job: PullJob, override: String?, present: Bool) throws(OrchestrationError) -> Bool {
+    func shouldPull(_ service: ServiceConfig, job: PullJob, override: String?, present: Bool) throws(SwcomposeError) -> Bool {
         let policy = override ?? (service.pullPolicy.isEmpty ? "missing" : service.pullPolicy)
         switch policy {
         case "always", "refresh": return true
@@ -162,7 +162,7 @@ extension Orchestrator {
                 return !present || isStale(job.reference, seconds: seconds)
             }
             let message = "service \"\(service.name)\": invalid pull_policy \"\(policy)\""
-            throw OrchestrationError(message, diagnostics: [.error(message, at: service.locations["pull_policy"] ?? service.location)])
+            throw SwcomposeError(.invalidArgument, message, at: service.locations["pull_policy"] ?? service.location)
         }
     }
 
@@ -196,9 +196,9 @@ extension Orchestrator {
 
     /// Before `up`/`create`/`run`: pulls what the services' policies (or `--pull`) ask for. A failed
     /// pull of an image that is present only warns; of one that is missing, fails.
-    public func pullForUp(services names: [String], override: String?, quiet: Bool) throws(OrchestrationError) {
+    public func pullForUp(services names: [String], override: String?, quiet: Bool) throws(SwcomposeError) {
         if let override, !["always", "missing", "never", "build", "policy"].contains(override) {
-            throw OrchestrationError("invalid --pull \"\(override)\": use always, missing or never")
+            throw SwcomposeError(.notFound, "invalid --pull \"\(override)\": use always, missing or never")
         }
         let effective = override == "policy" || override == "build" ? nil : override
         let stored = (try? images.list()) ?? []
@@ -221,7 +221,7 @@ extension Orchestrator {
             }
             let message = "cannot pull image \(project.services[failure.service]?.image ?? "") of service \"\(failure.service)\": \(failure.message)"
             let location = project.services[failure.service].flatMap { $0.locations["image"] ?? $0.location }
-            throw OrchestrationError(message, diagnostics: location.map { [.error(message, at: $0)] } ?? [])
+            throw SwcomposeError(.notFound, message, at: location)
         }
     }
 
@@ -305,7 +305,7 @@ extension Orchestrator {
 
     /// `push`: as docker compose, the images of services that have both a `build` section and an
     /// `image` name (the image is taken from the store; swcompose does not build).
-    public func push(_ options: PushOptions) throws(OrchestrationError) {
+    public func push(_ options: PushOptions) throws(SwcomposeError) {
         try checkServices(options.services)
         let names = selection(options.services, withDependencies: options.includeDependencies)
         let sink = SerializedReporter(progress, quiet: options.quiet)
@@ -327,6 +327,6 @@ extension Orchestrator {
                 sink.layer(item.service, digest, state.words)
             }
         }
-        if let first = failures.first, !options.ignoreFailures { throw OrchestrationError(first.message) }
+        if let first = failures.first, !options.ignoreFailures { throw SwcomposeError(.network, first.message) }
     }
 }

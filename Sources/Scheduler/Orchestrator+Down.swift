@@ -17,7 +17,7 @@ extension Orchestrator {
         progress.warning("Found orphan containers (\(o.map(\.name).joined(separator: ", "))) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.")
     }
 
-    func removeOrphans() throws(OrchestrationError) {
+    func removeOrphans() throws(SwcomposeError) {
         let o = orphans()
         if dryRun {
             for r in o { progress.event("Container", r.name, "Remove (orphan)") }
@@ -28,7 +28,7 @@ extension Orchestrator {
 
 
     /// Stops containers in reverse dependency order, each level in parallel.
-    public func stop(_ records: [ContainerRecord], timeout: Int64?) throws(OrchestrationError) {
+    public func stop(_ records: [ContainerRecord], timeout: Int64?) throws(SwcomposeError) {
         for level in graph.stopLevels + [[]] {
             let batch = level.isEmpty
                 ? records.filter { project.services[Self.serviceName($0)] == nil }
@@ -37,7 +37,7 @@ extension Orchestrator {
         }
     }
 
-    func stopBatch(_ records: [ContainerRecord], timeout: Int64?) throws(OrchestrationError) {
+    func stopBatch(_ records: [ContainerRecord], timeout: Int64?) throws(SwcomposeError) {
         if dryRun {
             for r in records where store.state(r.id).isAlive { progress.event("Container", r.name, "Stop") }
             return
@@ -52,14 +52,14 @@ extension Orchestrator {
                 if supervisorRunning == nil { supervisorRunning = SupervisorClient.connectIfRunning(runtime: runtime, group: group) != nil }
                 guard supervisorRunning == true else { continue }
                 let c = try client()
-                do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw OrchestrationError(error.description) }
+                do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw SwcomposeError(.unavailable, "cannot ask the supervisor to stop container \(r.name)", cause: error) }
                 inFlight.append((r, c))
                 continue
             }
             guard state.isAlive || state.status == .restarting else { continue }
             progress.event("Container", r.name, "Stopping")
             let c = try client()
-            do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw OrchestrationError(error.description) }
+            do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw SwcomposeError(.unavailable, "cannot ask the supervisor to stop container \(r.name)", cause: error) }
             inFlight.append((r, c))
         }
         for (r, c) in inFlight {
@@ -67,12 +67,12 @@ extension Orchestrator {
                 _ = try c.receive()
                 if store.state(r.id).status != .created { progress.event("Container", r.name, "Stopped") }
             } catch {
-                throw OrchestrationError(error.description)
+                throw SwcomposeError(.failed, "cannot stop container \(r.name)", cause: error)
             }
         }
     }
 
-    public func remove(_ records: [ContainerRecord], removeVolumes: Bool, quiet: Bool = false) throws(OrchestrationError) {
+    public func remove(_ records: [ContainerRecord], removeVolumes: Bool, quiet: Bool = false) throws(SwcomposeError) {
         if dryRun {
             for r in records { progress.event("Container", r.name, "Remove") }
             return
@@ -82,24 +82,24 @@ extension Orchestrator {
             do {
                 try store.remove(r.id)
             } catch {
-                throw OrchestrationError("cannot remove container \(r.name): \(error)")
+                throw SwcomposeError(.failed, "cannot remove container \(r.name)", cause: error)
             }
             if removeVolumes { try removeAnonymousVolumes(of: r) }
             if !quiet { progress.event("Container", r.name, "Removed") }
         }
     }
 
-    func removeAnonymousVolumes(of r: ContainerRecord) throws(OrchestrationError) {
+    func removeAnonymousVolumes(of r: ContainerRecord) throws(SwcomposeError) {
         let volumes = VolumeStore(root: runtime.root)
         for m in r.spec.mounts where m.kind == .volume {
             guard let v = try? volumes.inspect(m.source), v.anonymous else { continue }
             if volumes.users(m.source, containers: store).isEmpty {
-                do { try volumes.remove(m.source, containers: store) } catch { throw OrchestrationError(error.description) }
+                do { try volumes.remove(m.source, containers: store) } catch { throw SwcomposeError(.failed, "cannot remove anonymous volume \(m.source) of container \(r.name)", cause: error) }
             }
         }
     }
 
-    func stopAndRemove(_ records: [ContainerRecord], timeout: Int64?, removeVolumes: Bool) throws(OrchestrationError) {
+    func stopAndRemove(_ records: [ContainerRecord], timeout: Int64?, removeVolumes: Bool) throws(SwcomposeError) {
         try stop(records, timeout: timeout)
         try remove(records, removeVolumes: removeVolumes)
     }
@@ -117,7 +117,7 @@ extension Orchestrator {
 
     /// Stops and removes the project's containers (one-off ones too), and with `removeVolumes` its named
     /// (never external) and anonymous volumes.
-    public func down(_ options: DownOptions) throws(OrchestrationError) {
+    public func down(_ options: DownOptions) throws(SwcomposeError) {
         var records = containers(services: options.services, oneOff: nil)
         let orphans = orphans()
         if !options.removeOrphans {
@@ -134,7 +134,7 @@ extension Orchestrator {
                 guard volumes.exists(name) else { continue }
                 if dryRun { progress.event("Volume", name, "Remove"); continue }
                 progress.event("Volume", name, "Removing")
-                do { try volumes.remove(name, containers: store) } catch { throw OrchestrationError(error.description) }
+                do { try volumes.remove(name, containers: store) } catch { throw SwcomposeError(.failed, "cannot remove volume \(name)", cause: error) }
                 progress.event("Volume", name, "Removed")
             }
         }
@@ -142,7 +142,7 @@ extension Orchestrator {
 
     /// `down --rmi`: the services' images, unless another container still uses them. `local` means
     /// only images without a custom tag (named `<project>-<service>`, as builds name them).
-    func removeImages(all: Bool) throws(OrchestrationError) {
+    func removeImages(all: Bool) throws(SwcomposeError) {
         var references: [String] = []
         for name in project.services.keys.sorted() {
             let s = project.services[name]!

@@ -7,7 +7,7 @@ import Engine
 /// What containers use besides their image: named and anonymous volumes, secrets and configs, the
 /// project's networks, network modes, published ports.
 extension Orchestrator {
-    func createVolumes(for spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+    func createVolumes(for spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) {
         let volumes = VolumeStore(root: runtime.root)
         for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
             if spec.mounts[i].source.isEmpty {
@@ -17,7 +17,7 @@ extension Orchestrator {
                                                                       ComposeLabels.volume: "",
                                                                       ComposeLabels.anonymous: "true"], anonymous: true)
                 } catch {
-                    throw OrchestrationError(error.description)
+                    throw SwcomposeError(.failed, "cannot create an anonymous volume for container \(spec.name)", cause: error)
                 }
                 continue
             }
@@ -25,8 +25,8 @@ extension Orchestrator {
             let key = project.volumes.first { planner.volumeName($0.key) == name }?.key
             if let key, project.volumes[key]?.external == true {
                 guard volumes.exists(name) else {
-                    throw OrchestrationError("external volume \"\(name)\" not found",
-                                             diagnostics: [.error("external volume \"\(name)\" not found", at: project.volumes[key]?.location)])
+                    throw SwcomposeError(.notFound, "external volume \"\(name)\" not found",
+                                             at: project.volumes[key]?.location)
                 }
                 continue
             }
@@ -36,7 +36,7 @@ extension Orchestrator {
                 labels[ComposeLabels.project] = project.name
                 labels[ComposeLabels.volume] = key ?? name
                 labels[ComposeLabels.version] = planner.composeVersion
-                do { try volumes.create(name, labels: labels) } catch { throw OrchestrationError(error.description) }
+                do { try volumes.create(name, labels: labels) } catch { throw SwcomposeError(.failed, "cannot create volume \(name)", cause: error) }
                 progress.event("Volume", name, "Created")
             }
         }
@@ -58,29 +58,29 @@ extension Orchestrator {
     /// File-, environment- and content-based secrets (at /run/secrets/<name>) and configs (at /<name> or
     /// their target), copied into the container's directory with their mode and owner, and mounted
     /// read-only.
-    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) -> [ContainerFile] {
+    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) -> [ContainerFile] {
         var files: [ContainerFile] = []
         for (kind, refs, definitions) in [("secret", service.secrets, project.secrets), ("config", service.configs, project.configs)] {
             for ref in refs {
                 let loc = ref.location ?? service.locations[kind + "s"]
                 guard let def = definitions[ref.source] else {
                     let message = "service \"\(service.name)\" refers to undefined \(kind) \(ref.source)"
-                    throw OrchestrationError(message, diagnostics: [.error(message, at: loc)])
+                    throw SwcomposeError(.notFound, message, at: loc)
                 }
                 if def.external {
                     let message = "external \(kind)s (\(ref.source)) need a swarm; use a file, environment or content \(kind)"
-                    throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                    throw SwcomposeError(.unsupported, message, at: def.location ?? loc)
                 }
                 var content: [UInt8]
                 if !def.file.isEmpty {
                     do { content = try Files.read(def.file) } catch {
                         let message = "\(kind) \(ref.source): cannot read \(def.file): \(error.message)"
-                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                        throw SwcomposeError(.notFound, message, at: def.location ?? loc)
                     }
                 } else if !def.environment.isEmpty {
                     guard let value = environment[def.environment] else {
                         let message = "\(kind) \(ref.source): environment variable \(def.environment) is not set"
-                        throw OrchestrationError(message, diagnostics: [.error(message, at: def.location ?? loc)])
+                        throw SwcomposeError(.notFound, message, at: def.location ?? loc)
                     }
                     content = Array(value.utf8)
                 } else {
@@ -132,7 +132,7 @@ extension Orchestrator {
     }
 
     /// Creates the project's networks the services need (external ones must exist).
-    func createNetworks(for services: [String]) throws(OrchestrationError) {
+    func createNetworks(for services: [String]) throws(SwcomposeError) {
         let store = NetworkStore(root: runtime.root)
         for key in networkKeys(for: services) {
             let config = project.networks[key]
@@ -140,17 +140,17 @@ extension Orchestrator {
             if config?.external == true {
                 guard (try? store.inspect(name)) != nil else {
                     let message = "network \(name) declared as external, but could not be found"
-                    throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                    throw SwcomposeError(.invalidArgument, message, at: config?.location)
                 }
                 continue
             }
             if let driver = config?.driver, !driver.isEmpty, driver != "bridge" {
                 let message = "network \(key): driver \"\(driver)\" is not supported (bridge)"
-                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                throw SwcomposeError(.unsupported, message, at: config?.location)
             }
             if config?.enableIPv6 == true {
                 let message = "network \(key): IPv6 networks are not supported yet"
-                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                throw SwcomposeError(.unsupported, message, at: config?.location)
             }
             if dryRun {
                 if (try? store.inspect(name)) == nil { progress.event("Network", name, "Create") }
@@ -159,7 +159,7 @@ extension Orchestrator {
             let spec = networkSpec(key)
             if let pool = config?.ipamConfig.first, !pool.subnet.isEmpty, spec.subnet == nil {
                 let message = "network \(key): invalid subnet \(pool.subnet) (IPv4 CIDR expected)"
-                throw OrchestrationError(message, diagnostics: [.error(message, at: config?.location)])
+                throw SwcomposeError(.invalidArgument, message, at: config?.location)
             }
             let exists = (try? store.inspect(name)) != nil
             if !exists { progress.event("Network", name, "Creating") }
@@ -167,15 +167,14 @@ extension Orchestrator {
                 try store.create(spec)
             } catch {
                 if !exists { progress.event("Network", name, "Error") }
-                throw OrchestrationError("failed to create network \(name): \(error)",
-                                         diagnostics: config?.location.map { [.error("failed to create network \(name): \(error)", at: $0)] } ?? [])
+                throw SwcomposeError(.failed, "failed to create network \(name)", cause: error, at: config?.location)
             }
             if !exists { progress.event("Network", name, "Created") }
         }
     }
 
     /// Removes the project's networks (never external ones); ones other projects still use stay.
-    func removeNetworks() throws(OrchestrationError) {
+    func removeNetworks() throws(SwcomposeError) {
         let store = NetworkStore(root: runtime.root)
         var keys = Set(project.networks.keys)
         keys.insert("default")
@@ -194,26 +193,26 @@ extension Orchestrator {
                 continue
             } catch {
                 progress.event("Network", name, "Error")
-                throw OrchestrationError(error.description)
+                throw SwcomposeError(.failed, "cannot remove network \(name)", cause: error)
             }
             progress.event("Network", name, "Removed")
         }
     }
 
     /// `network_mode: service:X` and `container:X` join the other container's network namespace.
-    func resolveNetworkMode(_ spec: inout ContainerSpec, service: ServiceConfig) throws(OrchestrationError) {
+    func resolveNetworkMode(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) {
         let mode = service.networkMode
         if mode.hasPrefix("service:") {
             let other = String(mode.dropFirst(8))
             guard let target = containers(services: [other]).first(where: { Self.number($0) == 1 }) else {
-                throw OrchestrationError("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container",
-                                         diagnostics: [.error("service \"\(service.name)\" uses the network of service \"\(other)\", which has no container", at: service.locations["network_mode"])])
+                throw SwcomposeError(.notFound, "service \"\(service.name)\" uses the network of service \"\(other)\", which has no container",
+                                         at: service.locations["network_mode"])
             }
             spec.network = .container(id: target.id)
         } else if mode.hasPrefix("container:") {
             let other = String(mode.dropFirst(10))
             guard let target = try? store.find(other) else {
-                throw OrchestrationError("no such container: \(other)", diagnostics: [.error("no such container: \(other)", at: service.locations["network_mode"])])
+                throw SwcomposeError(.notFound, "no such container: \(other)", at: service.locations["network_mode"])
             }
             spec.network = .container(id: target.id)
         }
@@ -221,7 +220,7 @@ extension Orchestrator {
 
     /// A published port another process holds fails `up` before anything is created or started, naming
     /// that process (docker/compose#4950). Services whose containers already run keep their ports.
-    public func checkPorts(services: [String]) throws(OrchestrationError) {
+    public func checkPorts(services: [String]) throws(SwcomposeError) {
         var wanted: [String: String] = [:]
         for name in services {
             guard let service = project.services[name] else { continue }
@@ -235,12 +234,12 @@ extension Orchestrator {
                 let key = "\(ip)|\(port)|\(p.protocol)"
                 if let other = wanted[key] {
                     let message = "Bind for \(shown) failed: port is published by both services \"\(other)\" and \"\(name)\""
-                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                    throw SwcomposeError(.inUse, message, at: p.location ?? service.locations["ports"])
                 }
                 wanted[key] = name
                 if let holder = PortProbe.inUse(hostIP: p.hostIP, port: port, udp: p.protocol == "udp") {
                     let message = "Bind for \(shown) failed: port is already allocated (held by \(holder)); service \"\(name)\" publishes it"
-                    throw OrchestrationError(message, diagnostics: [.error(message, at: p.location ?? service.locations["ports"])])
+                    throw SwcomposeError(.inUse, message, at: p.location ?? service.locations["ports"])
                 }
             }
         }

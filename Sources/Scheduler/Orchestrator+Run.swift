@@ -16,7 +16,7 @@ extension Orchestrator {
 
     /// Brings up the service's dependencies (honouring their `depends_on` conditions, unlike docker
     /// compose) and creates the one-off container; the caller starts and attaches to it.
-    public func prepareRun(_ options: RunOptions) throws(OrchestrationError) -> ContainerRecord {
+    public func prepareRun(_ options: RunOptions) throws(SwcomposeError) -> ContainerRecord {
         try checkServices([options.service])
         try checkOwnership()
         let service = project.services[options.service]!

@@ -30,7 +30,7 @@ extension Orchestrator {
 
     /// Creates missing containers and starts them level by level, each level in parallel once its
     /// dependencies' conditions hold.
-    public func up(_ options: UpOptions) throws(OrchestrationError) {
+    public func up(_ options: UpOptions) throws(SwcomposeError) {
         try checkServices(options.services)
         try checkOwnership()
         let selected = Set(selection(options.services, withDependencies: !options.noDeps))
@@ -91,12 +91,12 @@ extension Orchestrator {
     /// The service's containers numbered 1…count: created where missing, recreated where their
     /// configuration or image changed; extra replicas removed. Returns the containers and whether any
     /// was recreated.
-    func ensureContainers(_ service: ServiceConfig, count: Int, options: UpOptions) throws(OrchestrationError) -> ([ContainerRecord], Bool) {
+    func ensureContainers(_ service: ServiceConfig, count: Int, options: UpOptions) throws(SwcomposeError) -> ([ContainerRecord], Bool) {
         let existing = containers(services: [service.name])
         var result: [ContainerRecord] = []
         var recreated = false
         var image: ImageRecord?
-        func resolvedImage() throws(OrchestrationError) -> ImageRecord {
+        func resolvedImage() throws(SwcomposeError) -> ImageRecord {
             if let image { return image }
             let found = try self.image(for: service)
             image = found
@@ -141,12 +141,12 @@ extension Orchestrator {
     }
 
     func create(_ service: ServiceConfig, number: Int, image: ImageRecord, overrides: ContainerPlanner.Overrides? = nil,
-                quiet: Bool = false) throws(OrchestrationError) -> ContainerRecord {
+                quiet: Bool = false) throws(SwcomposeError) -> ContainerRecord {
         var spec: ContainerSpec
         do {
             spec = try planner.plan(service, number: number, image: image, oneOff: overrides)
         } catch {
-            throw OrchestrationError(error)
+            throw SwcomposeError(.invalidArgument, error.message, at: error.location)
         }
         try createVolumes(for: &spec, service: service)
         try resolveNetworkMode(&spec, service: service)
@@ -155,13 +155,13 @@ extension Orchestrator {
         do {
             try store.create(spec)
         } catch {
-            throw OrchestrationError("cannot create container \(spec.name): \(error)")
+            throw SwcomposeError(.failed, "cannot create container \(spec.name)", cause: error)
         }
         do {
             for f in files { try store.writeFile(spec.id, f.path, f.content, mode: f.mode, uid: f.uid, gid: f.gid) }
         } catch {
             try? store.remove(spec.id)
-            throw OrchestrationError("cannot write the secrets and configs of container \(spec.name): \(error)")
+            throw SwcomposeError(.failed, "cannot write the secrets and configs of container \(spec.name)", cause: error)
         }
         if !quiet { progress.event("Container", spec.name, "Created") }
         return ContainerRecord(spec: spec, state: store.state(spec.id))
@@ -170,7 +170,7 @@ extension Orchestrator {
     /// Named volumes exist before the container (with docker compose's labels); anonymous ones get a
     /// random name.
 
-    func startAll(_ records: [ContainerRecord]) throws(OrchestrationError) {
+    func startAll(_ records: [ContainerRecord]) throws(SwcomposeError) {
         if dryRun {
             for r in records where !store.state(r.id).isAlive { progress.event("Container", r.name, "Start") }
             return
@@ -180,10 +180,10 @@ extension Orchestrator {
             if store.state(r.id).isAlive { continue }
             progress.event("Container", r.name, "Starting")
             let c = try client()
-            do { try c.send(.start(id: r.id, attach: false)) } catch { throw OrchestrationError(error.description) }
+            do { try c.send(.start(id: r.id, attach: false)) } catch { throw SwcomposeError(.unavailable, "cannot ask the supervisor to start container \(r.name)", cause: error) }
             inFlight.append((r, c))
         }
-        var failure: OrchestrationError?
+        var failure: SwcomposeError?
         for (r, c) in inFlight {
             do {
                 let (reply, _) = try c.receive()
@@ -191,19 +191,19 @@ extension Orchestrator {
                 case .started: progress.event("Container", r.name, "Started")
                 case .failed(let message):
                     progress.event("Container", r.name, "Error")
-                    failure = failure ?? OrchestrationError("failed to start container \(r.name): \(message)")
+                    failure = failure ?? SwcomposeError(.invalidArgument, "failed to start container \(r.name): \(message)")
                 default:
-                    failure = failure ?? OrchestrationError("unexpected reply starting \(r.name): \(reply)")
+                    failure = failure ?? SwcomposeError(.invalidArgument, "unexpected reply starting \(r.name): \(reply)")
                 }
             } catch {
-                failure = failure ?? OrchestrationError(error.description)
+                failure = failure ?? SwcomposeError(.failed, "cannot start container \(r.name)", cause: error)
             }
         }
         if let failure { throw failure }
     }
 
     /// Blocks until every dependency of `service` satisfies its `depends_on` condition.
-    func waitForDependencies(of service: String, selected: Set<String>) throws(OrchestrationError) {
+    func waitForDependencies(of service: String, selected: Set<String>) throws(SwcomposeError) {
         for edge in graph.dependencies[service] ?? [] {
             let deps = containers(services: [edge.dependency])
             if deps.isEmpty {
@@ -218,10 +218,10 @@ extension Orchestrator {
                     progress.event("Container", r.name, "Waiting")
                     let c = try client()
                     let reply: SupervisorReply
-                    do { reply = try c.request(.wait(id: r.id)).0 } catch { throw OrchestrationError(error.description) }
+                    do { reply = try c.request(.wait(id: r.id)).0 } catch { throw SwcomposeError(.unavailable, "cannot wait for container \(r.name)", cause: error) }
                     if case .exited(let code, _) = reply, code != 0 {
                         if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" failed"); continue }
-                        throw OrchestrationError("service \"\(edge.dependency)\" didn't complete successfully: exit \(code)")
+                        throw SwcomposeError(.failedPrecondition, "service \"\(edge.dependency)\" didn't complete successfully: exit \(code)")
                     }
                     progress.event("Container", r.name, "Exited")
                 }
@@ -242,9 +242,9 @@ extension Orchestrator {
     }
 
     /// Waits until the container's healthcheck reports healthy (fails when it turns unhealthy or exits).
-    public func waitHealthy(_ r: ContainerRecord, timeout: Double? = nil) throws(OrchestrationError) {
+    public func waitHealthy(_ r: ContainerRecord, timeout: Double? = nil) throws(SwcomposeError) {
         guard r.spec.healthcheck != nil else {
-            throw OrchestrationError("container \(r.name) has no healthcheck")
+            throw SwcomposeError(.invalidArgument, "container \(r.name) has no healthcheck")
         }
         let start = MonotonicClock.now()
         // The supervisor persists state.json by rename: wake on that rather than polling.
@@ -253,13 +253,13 @@ extension Orchestrator {
             let state = store.state(r.id)
             if state.health?.status == .healthy { return }
             if state.health?.status == .unhealthy {
-                throw OrchestrationError("dependency failed to start: container \(r.name) is unhealthy")
+                throw SwcomposeError(.failedPrecondition, "dependency failed to start: container \(r.name) is unhealthy")
             }
             if !state.isAlive && state.status != .restarting && state.status != .created {
-                throw OrchestrationError("dependency failed to start: container \(r.name) exited (\(state.exitCode))")
+                throw SwcomposeError(.failedPrecondition, "dependency failed to start: container \(r.name) exited (\(state.exitCode))")
             }
             if let timeout, MonotonicClock.now() - start > timeout {
-                throw OrchestrationError("container \(r.name) did not become healthy within \(Int(timeout))s")
+                throw SwcomposeError(.failedPrecondition, "container \(r.name) did not become healthy within \(Int(timeout))s")
             }
             watch.wait(0.5)
         }
@@ -267,11 +267,11 @@ extension Orchestrator {
 
     /// A project name already used by a stack from another directory is reported before anything is
     /// touched (docker compose would quietly take the other stack over: docker/compose#2120).
-    public func checkOwnership() throws(OrchestrationError) {
+    public func checkOwnership() throws(SwcomposeError) {
         let others = containers(oneOff: nil).compactMap { $0.spec.labels[ComposeLabels.workingDirectory] }
             .filter { $0 != project.workingDirectory }
         if let other = Set(others).sorted().first {
-            throw OrchestrationError("project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")
+            throw SwcomposeError(.inUse, "project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")
         }
     }
 }

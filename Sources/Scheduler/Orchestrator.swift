@@ -10,23 +10,6 @@ public protocol ProgressReporter: AnyObject {
     func warning(_ text: String)
 }
 
-public struct OrchestrationError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var diagnostics: [Diagnostic]
-
-    public init(_ message: String, diagnostics: [Diagnostic] = []) {
-        self.message = message
-        self.diagnostics = diagnostics
-    }
-
-    public init(_ error: PlanError) {
-        message = error.message
-        diagnostics = [error.diagnostic]
-    }
-
-    public var description: String { message }
-}
-
 /// Drives the Engine for one compose project: which containers exist for which service and replica,
 /// creating and starting them in dependency order (independent ones in parallel), stopping and
 /// removing them in reverse order.
@@ -45,7 +28,7 @@ public final class Orchestrator {
     /// swcompose's own environment (`HOME`, `DOCKER_CONFIG`, `PATH` for credential helpers).
     public var processEnvironment: [String: String] = [:]
 
-    public init(project: Project, runtime: Runtime, progress: ProgressReporter, dryRun: Bool = false) throws(OrchestrationError) {
+    public init(project: Project, runtime: Runtime, progress: ProgressReporter, dryRun: Bool = false) throws(SwcomposeError) {
         self.project = project
         self.runtime = runtime
         self.progress = progress
@@ -56,7 +39,7 @@ public final class Orchestrator {
         do {
             graph = try ServiceGraph(project)
         } catch {
-            throw OrchestrationError(error.description, diagnostics: [error.diagnostic])
+            throw SwcomposeError(.invalidArgument, error.description, at: error.diagnostic.location, notes: error.diagnostic.notes)
         }
     }
 
@@ -64,11 +47,11 @@ public final class Orchestrator {
 
     public func progressEvent(_ kind: String, _ name: String, _ status: String) { progress.event(kind, name, status) }
 
-    func client() throws(OrchestrationError) -> SupervisorClient {
+    func client() throws(SwcomposeError) -> SupervisorClient {
         do {
             return try SupervisorClient.connect(runtime: runtime, group: group)
         } catch {
-            throw OrchestrationError(error.description)
+            throw SwcomposeError(.unavailable, "cannot reach the supervisor of project \(project.name)", cause: error)
         }
     }
 
@@ -115,24 +98,24 @@ public final class Orchestrator {
     public static func number(_ r: ContainerRecord) -> Int { Int(r.spec.labels[ComposeLabels.containerNumber] ?? "") ?? 0 }
 
     /// Services named on the command line must exist.
-    public func checkServices(_ names: [String]) throws(OrchestrationError) {
+    public func checkServices(_ names: [String]) throws(SwcomposeError) {
         for name in names where project.services[name] == nil {
             if project.disabledServices[name] != nil {
-                throw OrchestrationError("service \"\(name)\" is not enabled by the active profiles")
+                throw SwcomposeError(.invalidArgument, "service \"\(name)\" is not enabled by the active profiles")
             }
-            throw OrchestrationError("no such service: \(name)")
+            throw SwcomposeError(.notFound, "no such service: \(name)")
         }
     }
 
     // MARK: - Images
 
     /// The image a service runs: found in the store by its reference.
-    public func image(for service: ServiceConfig) throws(OrchestrationError) -> ImageRecord {
+    public func image(for service: ServiceConfig) throws(SwcomposeError) -> ImageRecord {
         var reference = service.image
         if reference.isEmpty {
             guard service.build != nil else {
-                throw OrchestrationError("service \"\(service.name)\" has neither an image nor a build section",
-                                         diagnostics: [.error("service \"\(service.name)\" has neither an image nor a build section", at: service.location)])
+                throw SwcomposeError(.notFound, "service \"\(service.name)\" has neither an image nor a build section",
+                                         at: service.location)
             }
             reference = "\(project.name)-\(service.name)"
         }
@@ -142,9 +125,9 @@ public final class Orchestrator {
             let message = service.image.isEmpty
                 ? "service \"\(service.name)\" needs image \(reference), which is built from its build section; swcompose does not build images yet: build it elsewhere and load it with `swcompose image load`"
                 : "image \(reference) of service \"\(service.name)\" is not in the local image store: pull it (swcompose pull \(service.name)) or load it (swcompose image load -i FILE)"
-            throw OrchestrationError(message, diagnostics: [.error(message, at: service.locations["image"] ?? service.location)])
+            throw SwcomposeError(.notFound, message, at: service.locations["image"] ?? service.location)
         } catch {
-            throw OrchestrationError("image \(reference): \(error)")
+            throw SwcomposeError(.failed, "cannot read image \(reference) from the image store", cause: error)
         }
     }
 

@@ -197,7 +197,7 @@ struct RunCommand: ParsableCommand {
         options.overrides = o
         let orchestrator = session.orchestrator
         let pullServices = orchestrator.selection([service], withDependencies: !noDeps)
-        let record = try session.mutate { () throws(OrchestrationError) in
+        let record = try session.mutate { () throws(SwcomposeError) in
             try orchestrator.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             return try orchestrator.prepareRun(options)
         }

@@ -43,7 +43,7 @@ struct DownCommand: ParsableCommand {
         options.timeout = timeoutNanoseconds(timeout)
         options.services = services
         options.removeImages = rmi
-        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.down(options) }
+        try session.mutate { () throws(SwcomposeError) in try session.orchestrator.down(options) }
         (session.progress as? TerminalProgress)?.finish()
     }
 }
@@ -58,7 +58,7 @@ struct StartCommand: ParsableCommand {
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
-        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.start(services: services) }
+        try session.mutate { () throws(SwcomposeError) in try session.orchestrator.start(services: services) }
     }
 }
 
@@ -76,7 +76,7 @@ struct StopCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services)
-        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.stop(records, timeout: timeoutNanoseconds(timeout)) }
+        try session.mutate { () throws(SwcomposeError) in try session.orchestrator.stop(records, timeout: timeoutNanoseconds(timeout)) }
     }
 }
 
@@ -98,7 +98,7 @@ struct RestartCommand: ParsableCommand {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services)
         let o = session.orchestrator
-        try session.mutate { () throws(OrchestrationError) in
+        try session.mutate { () throws(SwcomposeError) in
             for r in records { session.progress.event("Container", r.name, "Restarting") }
             try o.stop(records, timeout: timeoutNanoseconds(timeout))
             try o.start(services: services.isEmpty ? [] : services)
@@ -134,7 +134,7 @@ struct KillCommand: ParsableCommand {
             Terminal.writeError("no container to kill\n")
             throw ExitCode.failure
         }
-        try session.mutate { () throws(OrchestrationError) in try session.orchestrator.kill(records, signal: number) }
+        try session.mutate { () throws(SwcomposeError) in try session.orchestrator.kill(records, signal: number) }
     }
 }
 
@@ -160,7 +160,7 @@ struct RmCommand: ParsableCommand {
         var records = try session.containers(services)
         let o = session.orchestrator
         if stop {
-            try session.run { () throws(OrchestrationError) in try o.stop(records, timeout: nil) }
+            try session.run { () throws(SwcomposeError) in try o.stop(records, timeout: nil) }
             records = records.map { r in ContainerRecord(spec: r.spec, state: o.store.state(r.id)) }
         }
         let stopped = records.filter { !$0.state.isAlive }
@@ -174,7 +174,7 @@ struct RmCommand: ParsableCommand {
             let answer = readLine() ?? ""
             guard answer.lowercased().hasPrefix("y") else { return }
         }
-        try session.mutate { () throws(OrchestrationError) in try o.remove(stopped, removeVolumes: volumes) }
+        try session.mutate { () throws(SwcomposeError) in try o.remove(stopped, removeVolumes: volumes) }
     }
 }
 
@@ -189,7 +189,7 @@ struct PauseCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services).filter { $0.state.isAlive && $0.state.status == .running }
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.setPaused(records, paused: true) }
+        try session.run { () throws(SwcomposeError) in try session.orchestrator.setPaused(records, paused: true) }
     }
 }
 
@@ -204,7 +204,7 @@ struct UnpauseCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services).filter { $0.state.status == .paused }
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.setPaused(records, paused: false) }
+        try session.run { () throws(SwcomposeError) in try session.orchestrator.setPaused(records, paused: false) }
     }
 }
 
@@ -222,10 +222,10 @@ struct WaitCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         let records = try session.containers(services)
-        let codes = try session.run { () throws(OrchestrationError) in try session.orchestrator.wait(records) }
+        let codes = try session.run { () throws(SwcomposeError) in try session.orchestrator.wait(records) }
         for code in codes { Terminal.write("\(code)\n") }
         if downProject {
-            try session.run { () throws(OrchestrationError) in try session.orchestrator.down(Orchestrator.DownOptions()) }
+            try session.run { () throws(SwcomposeError) in try session.orchestrator.down(Orchestrator.DownOptions()) }
         }
         if let first = codes.first, first != 0 { throw ExitCode(first) }
     }

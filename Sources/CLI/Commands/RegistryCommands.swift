@@ -49,7 +49,7 @@ struct PullCommand: ParsableCommand {
                 .filter { session.project.services[$0]?.build == nil }
             if options.services.isEmpty { return }
         }
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.pull(options) }
+        try session.run { () throws(SwcomposeError) in try session.orchestrator.pull(options) }
         (session.progress as? TerminalProgress)?.finish()
     }
 }
@@ -78,7 +78,7 @@ struct PushCommand: ParsableCommand {
         options.includeDependencies = includeDeps
         options.ignoreFailures = ignorePushFailures
         options.quiet = quiet
-        try session.run { () throws(OrchestrationError) in try session.orchestrator.push(options) }
+        try session.run { () throws(SwcomposeError) in try session.orchestrator.push(options) }
         (session.progress as? TerminalProgress)?.finish()
     }
 }

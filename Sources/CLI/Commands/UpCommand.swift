@@ -100,7 +100,7 @@ struct UpCommand: ParsableCommand {
         }
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: !noDeps)
-        try session.mutate { () throws(OrchestrationError) in
+        try session.mutate { () throws(SwcomposeError) in
             try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }
@@ -108,7 +108,7 @@ struct UpCommand: ParsableCommand {
         if noStart { return }
         let selected = o.selection(services, withDependencies: !noDeps)
         if wait {
-            try session.run { () throws(OrchestrationError) in
+            try session.run { () throws(SwcomposeError) in
                 try waitForProject(o, services: selected, timeout: waitTimeout.map(Double.init))
             }
             return
@@ -119,12 +119,12 @@ struct UpCommand: ParsableCommand {
 
     /// `--wait`: every container running (healthy, where it has a healthcheck); one-shot containers
     /// that completed successfully count as done.
-    func waitForProject(_ o: Orchestrator, services: [String], timeout: Double?) throws(OrchestrationError) {
+    func waitForProject(_ o: Orchestrator, services: [String], timeout: Double?) throws(SwcomposeError) {
         for r in o.containers(services: services) {
             let state = o.store.state(r.id)
             if !state.isAlive && state.status == .exited {
                 if state.exitCode == 0 { continue }
-                throw OrchestrationError("container \(r.name) exited (\(state.exitCode))")
+                throw SwcomposeError(.failedPrecondition, "container \(r.name) exited (\(state.exitCode))")
             }
             if r.spec.healthcheck != nil {
                 o.progressEvent("Container", r.name, "Waiting")
@@ -169,7 +169,7 @@ struct UpCommand: ParsableCommand {
         if Interrupts.count > 0 || stopping {
             if Interrupts.count > 0 { Terminal.write("Gracefully stopping... (press Ctrl+C again to force)\n") }
             let force = Interrupts.count
-            try session.run { () throws(OrchestrationError) in
+            try session.run { () throws(SwcomposeError) in
                 try o.stop(records, timeout: Interrupts.count > force ? 0 : timeoutNanoseconds(timeout))
             }
         }
@@ -219,7 +219,7 @@ struct CreateCommand: ParsableCommand {
         }
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: true)
-        try session.mutate { () throws(OrchestrationError) in
+        try session.mutate { () throws(SwcomposeError) in
             try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }

@@ -32,14 +32,14 @@ struct ComposeSession {
             if !global.dryRun { orchestrator.recover() }
             return ComposeSession(context: context, loaded: loaded, runtime: runtime, orchestrator: orchestrator, progress: progress)
         } catch {
-            context.report(error.diagnostics, sources: loaded.sources)
+            context.report([error.diagnostic], sources: loaded.sources)
             throw ExitCode.failure
         }
     }
 
     /// Runs an orchestration step, printing its failure the way docker compose does (with the compose
     /// file location when there is one).
-    func run<T>(_ body: () throws(OrchestrationError) -> T) throws -> T {
+    func run<T>(_ body: () throws(SwcomposeError) -> T) throws -> T {
         do {
             return try body()
         } catch {
@@ -50,7 +50,7 @@ struct ComposeSession {
 
     /// Like `run`, holding the project's lock: one project's commands that change it go one at a time
     /// (different projects proceed in parallel).
-    func mutate<T>(_ body: () throws(OrchestrationError) -> T) throws -> T {
+    func mutate<T>(_ body: () throws(SwcomposeError) -> T) throws -> T {
         let lock: FileLock
         do {
             let dir = runtime.root.projects + "/" + project.name
@@ -69,18 +69,18 @@ struct ComposeSession {
         return try run(body)
     }
 
-    func fail(_ error: OrchestrationError) -> Never {
-        if error.diagnostics.contains(where: { $0.location != nil }) {
-            context.report(error.diagnostics, sources: loaded.sources)
+    func fail(_ error: SwcomposeError) -> Never {
+        if error.location != nil {
+            context.report([error.diagnostic], sources: loaded.sources)
         } else {
-            Terminal.writeError(error.message + "\n")
+            Terminal.writeError(error.description + "\n")
         }
         exit(1)
     }
 
     /// The project's containers for the named services (all when none), one-off ones excluded.
     func containers(_ services: [String], oneOff: Bool? = false) throws -> [ContainerRecord] {
-        try run { () throws(OrchestrationError) in try orchestrator.checkServices(services) }
+        try run { () throws(SwcomposeError) in try orchestrator.checkServices(services) }
         return orchestrator.containers(services: services, oneOff: oneOff)
     }
 }

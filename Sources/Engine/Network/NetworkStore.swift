@@ -54,7 +54,8 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable {
     case inUse(String, containers: [String])
     case invalid(String)
     case exhausted(String)
-    case system(String)
+    /// A system call, netlink or the firewall failed: what was being done, and the failure.
+    case system(String, cause: (any Error & Sendable)? = nil)
 
     public var description: String {
         switch self {
@@ -62,7 +63,7 @@ public enum NetworkError: Error, CustomStringConvertible, Sendable {
         case .inUse(let n, let c): return "error while removing network: network \(n) has active endpoints (\(c.joined(separator: ", ")))"
         case .invalid(let m): return m
         case .exhausted(let m): return m
-        case .system(let m): return m
+        case .system(let m, let cause): return cause.map { "\(m): \($0)" } ?? m
         }
     }
 }
@@ -82,7 +83,7 @@ public struct NetworkStore: Sendable {
             try root.ensure(directory)
             return try FileLock(directory + "/.lock")
         } catch {
-            throw .system(error.description)
+            throw .system("cannot lock the network records", cause: error)
         }
     }
 
@@ -93,7 +94,7 @@ public struct NetworkStore: Sendable {
             try Sys.mkdirAll("/run/swcompose", 0o700)
             return try FileLock("/run/swcompose/networks.lock")
         } catch {
-            throw .system(error.description)
+            throw .system("cannot take the host's network lock", cause: error)
         }
     }
 
@@ -112,10 +113,8 @@ public struct NetworkStore: Sendable {
     func write(_ record: NetworkRecord) throws(NetworkError) {
         do {
             try Files.writeAtomically(path(record.name), try JSON.encode(record), durable: false)
-        } catch let error as SystemError {
-            throw .system(error.description)
         } catch {
-            throw .system("\(error)")
+            throw .system("cannot record network \(record.name)", cause: error as? any Error & Sendable)
         }
     }
 
@@ -194,19 +193,15 @@ public struct NetworkStore: Sendable {
                 try nl.addAddress(bridge.index, record.gateway, prefix: record.subnet.prefix)
             }
             if !bridge.up { try nl.setLink(bridge.index, up: true) }
-        } catch let error as NetlinkError {
-            throw .system("network \(record.name): \(error)")
-        } catch let error as SystemError {
-            throw .system("network \(record.name): \(error)")
         } catch let error as NetworkError {
             throw error
         } catch {
-            throw .system("\(error)")
+            throw .system("network \(record.name): cannot set up bridge \(record.bridge)", cause: error as? any Error & Sendable)
         }
         do {
             try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway, internal: record.internal)
         } catch {
-            throw .system("network \(record.name): \(error)")
+            throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
     }
 
@@ -229,10 +224,10 @@ public struct NetworkStore: Sendable {
         do {
             try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet)
         } catch {
-            throw .system("network \(record.name): \(error)")
+            throw .system("network \(record.name): cannot remove its firewall rules", cause: error)
         }
         if let nl = try? Netlink(), let link = try? nl.link(named: record.bridge) {
-            do { try nl.deleteLink(link.index) } catch { throw .system("network \(record.name): \(error)") }
+            do { try nl.deleteLink(link.index) } catch { throw .system("network \(record.name): cannot delete bridge \(record.bridge)", cause: error) }
         }
         try? Sys.unlink(path(record.name))
     }
@@ -301,12 +296,8 @@ public struct NetworkStore: Sendable {
             }
         } catch let error as NetworkError {
             throw error
-        } catch let error as NetlinkError {
-            throw .system(error.description)
-        } catch let error as SystemError {
-            throw .system(error.description)
         } catch {
-            throw .system("\(error)")
+            throw .system("cannot connect container \(containerID.prefix(12)) to its networks", cause: error as? any Error & Sendable)
         }
         return made
     }

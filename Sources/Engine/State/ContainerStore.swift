@@ -187,16 +187,16 @@ public struct ContainerStore: Sendable {
             }
             try? Sys.removeAll(runtime.root.containers + "/" + name)
         }
-        let now = Int(Timestamp.now().tv_sec)
         for name in (try? Sys.list(namesDirectory)) ?? [] {
             let path = namesDirectory + "/" + name
-            let holder = (try? Files.readText(path)) ?? ""
-            if holder.isEmpty {
-                // Being claimed right now, unless it has been empty for a while.
-                guard let st = try? Sys.fileStatus(path), now - Int(st.st_mtim.tv_sec) > 10 else { continue }
-            } else if creating.contains(holder) || Sys.exists(runtime.containerDirectory(holder)) {
+            if name.hasPrefix(".") {
+                // A claim (or its temporary file) of a command that is gone.
+                let pid = name.split(separator: "-").dropFirst().first.flatMap { Int32($0) } ?? 0
+                if pid <= 0 || !Sys.processExists(pid) { try? Sys.unlink(path) }
                 continue
             }
+            let holder = (try? Files.readText(path)) ?? ""
+            if creating.contains(holder) || (!holder.isEmpty && Sys.exists(runtime.containerDirectory(holder))) { continue }
             try? Sys.unlink(path)
         }
     }
@@ -207,19 +207,23 @@ public struct ContainerStore: Sendable {
         }
         try runtime.root.ensure(namesDirectory)
         let path = namesDirectory + "/" + name
+        // The claim is written whole, then linked into place (link fails if the name is taken): a name
+        // file always names its holder, even when the command is killed halfway.
+        let claim = namesDirectory + "/.claim-\(Sys.pid)-\(id)"
+        try Files.writeAtomically(claim, Array(id.utf8), durable: false)
+        defer { try? Sys.unlink(claim) }
         for _ in 0..<3 {
-            if let fd = Sys.openRelative(path, in: Sys.cwd, O_WRONLY | O_CREAT | O_EXCL, 0o600) {
-                try FileHandle(fd).write(Array(id.utf8))
+            do {
+                try Sys.link(claim, fromDir: Sys.cwd, path, toDir: Sys.cwd)
                 return
+            } catch {
+                guard error.code == EEXIST else { throw error }
             }
-            guard errno == EEXIST else { throw SystemError("create", path) }
             let holder = (try? Files.readText(path)) ?? ""
             if !holder.isEmpty && (Sys.exists(runtime.containerDirectory(holder) + "/config.json") || isBeingCreated(holder)) {
                 throw ContainerStoreError.nameInUse(name, by: holder)
             }
-            // A name left by a container that is gone (or one being created right now by another command:
-            // then its file has content by the time we look again).
-            if holder.isEmpty { usleep(20_000); if !((try? Files.readText(path)) ?? "").isEmpty { continue } }
+            // A name left by a container that is gone.
             try? Sys.unlink(path)
         }
         throw ContainerStoreError.nameInUse(name, by: (try? Files.readText(path)) ?? "another container")

@@ -53,7 +53,7 @@ public struct ImagePuller: Sendable {
             transfer = try store.holdForTransfer()
             try Sys.mkdirAll(ingestDirectory, 0o700)
         } catch {
-            throw RegistryError(.local, "\(error)")
+            throw RegistryError(.local, "cannot prepare the image store for the pull", cause: error)
         }
         defer { withExtendedLifetime(transfer) {} }
         // Docker Hub's images come from the mirrors when they have them; the image is fetched whole
@@ -144,7 +144,7 @@ public struct ImagePuller: Sendable {
             if let topIndex { try store.content.put(topIndex, expected: top.digest) }
             try store.content.syncAll()
         } catch {
-            throw RegistryError(.local, "\(error)")
+            throw RegistryError(.local, "cannot store the pulled documents", cause: error)
         }
         var references: [ImageReference] = [ImageReference(domain: named.domain, path: named.path, tag: nil, digest: top.digest)]
         if named.digest == nil, let tag = named.tag { references.insert(named.with(tag: tag), at: 0) }
@@ -153,7 +153,7 @@ public struct ImagePuller: Sendable {
             try store.record(manifest: descriptor, references: references)
             try store.recordPulled(references)
         } catch {
-            throw RegistryError(.local, error.description)
+            throw RegistryError(.local, "cannot name the pulled image", cause: error)
         }
         let image = ImageRecord(id: manifest.config.digest, manifestDigest: manifestDoc.digest, manifest: manifest,
                                 configuration: configuration, references: references)
@@ -248,7 +248,7 @@ public struct ImagePuller: Sendable {
         var lock: FileLock?
         var told = false
         while lock == nil {
-            do { lock = try FileLock.attempt(lockPath) } catch { throw RegistryError(.local, error.description) }
+            do { lock = try FileLock.attempt(lockPath) } catch { throw RegistryError(.local, "cannot lock the download", cause: error) }
             if lock == nil {
                 if !told { progress(d.digest, .waiting); told = true }
                 try await Task.sleep(nanoseconds: 50_000_000)
@@ -263,13 +263,13 @@ public struct ImagePuller: Sendable {
         // What a previous attempt left: hashed again, then continued.
         var writer: BlobWriter
         do { writer = try BlobWriter(store: store.content, resuming: partial, limit: d.size) } catch {
-            throw RegistryError(.local, "\(error)")
+            throw RegistryError(.local, "cannot resume the download", cause: error)
         }
         defer { writer.suspend() }
         var offset = writer.size
         let response = try await client.blob(ref, d.digest, offset: offset)
         if response.status == .ok && offset > 0 {
-            do { try writer.restart() } catch { throw RegistryError(.local, "\(error)") }
+            do { try writer.restart() } catch { throw RegistryError(.local, "cannot restart the download", cause: error) }
             offset = 0
         }
         var lastReport: Double = 0
@@ -309,7 +309,7 @@ public struct ImagePuller: Sendable {
         } catch .mismatch(let m) {
             throw RegistryError(.corrupt, "blob \(d.digest) of \(ref.familiarName) is corrupt: its content hashes to \(m.actual); nothing was kept")
         } catch {
-            throw RegistryError(.local, "\(error)")
+            throw RegistryError(.local, "cannot unpack the layer", cause: error)
         }
         try? Sys.unlink(lockPath)
         progress(d.digest, .downloadComplete)

@@ -17,13 +17,16 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// The failure underneath (a local one: the store, a lock, a file).
+    public var cause: (any Error & Sendable)?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.kind = kind
         self.message = message
+        self.cause = cause
     }
 
-    public var description: String { message }
+    public var description: String { cause.map { "\(message): \($0)" } ?? message }
 }
 
 /// The distribution API v2 as a client sees it: which scheme a registry answers on (pinged once per
@@ -131,7 +134,7 @@ public final class RegistryClient: Sendable {
     func credential(_ domain: String) throws -> RegistryCredential? {
         if let known = state.withLock({ $0.credentials[domain] }) { return known }
         let credential: RegistryCredential?
-        do { credential = try credentials.credential(for: domain) } catch { throw RegistryError(.local, error.description) }
+        do { credential = try credentials.credential(for: domain) } catch { throw RegistryError(.local, "cannot read the credentials for \(domain)", cause: error) }
         state.withLock { $0.credentials[domain] = credential }
         return credential
     }
