@@ -330,3 +330,38 @@ extension Orchestrator {
         if let first = failures.first, !options.ignoreFailures { throw SwcomposeError(.network, first.message) }
     }
 }
+
+/// Image work on a project as a whole, apart from an orchestrator.
+public enum ImageTransfer {
+    /// `config --resolve-image-digests`: every service's image pinned to the digest its registry
+    /// serves it under (`name:tag@sha256:…`).
+    public static func pinDigests(_ project: inout Project, environment: [String: String]) throws(SwcomposeError) {
+        var wanted: [String: ImageReference] = [:]
+        for (name, service) in project.services where !service.image.isEmpty {
+            guard let ref = try? ImageReference(parsing: service.image) else {
+                throw SwcomposeError(.invalidArgument, "service \"\(name)\": invalid image reference \"\(service.image)\"", at: service.locations["image"])
+            }
+            wanted[name] = ref
+        }
+        let refs = wanted
+        let digests: [String: Digest]
+        do {
+            digests = try runBlocking {
+                try await RegistryClient.with(environment: environment) { client in
+                    var found: [String: Digest] = [:]
+                    for (name, ref) in refs.sorted(by: { $0.key < $1.key }) where ref.digest == nil {
+                        found[name] = try await client.manifest(ref).digest
+                    }
+                    return found
+                }
+            }
+        } catch {
+            throw SwcomposeError(.network, "cannot resolve the images' digests", cause: error as? any Error & Sendable)
+        }
+        for (name, ref) in wanted {
+            var pinned = ref
+            if let digest = digests[name] { pinned.digest = digest }
+            project.services[name]?.image = pinned.description
+        }
+    }
+}

@@ -274,4 +274,21 @@ extension Orchestrator {
             throw SwcomposeError(.inUse, "project name \"\(project.name)\" is already used by the stack in \(other); give this one another name with -p or `name:`, or take that one down first (swcompose -p \(project.name) down)")
         }
     }
+
+    /// `up --wait`: every container running (healthy, where it has a healthcheck); one-shot
+    /// containers that completed successfully count as done.
+    public func waitUntilReady(services: [String], timeout: Double?) throws(SwcomposeError) {
+        for r in containers(services: services) {
+            let state = store.state(r.id)
+            if !state.isAlive && state.status == .exited {
+                if state.exitCode == 0 { continue }
+                throw SwcomposeError(.failedPrecondition, "container \(r.name) exited (\(state.exitCode))")
+            }
+            if r.spec.healthcheck != nil {
+                progress.event("Container", r.name, "Waiting")
+                try waitHealthy(r, timeout: timeout)
+                progress.event("Container", r.name, "Healthy")
+            }
+        }
+    }
 }

@@ -129,34 +129,11 @@ struct ConfigCommand: ParsableCommand {
     /// `--resolve-image-digests`: each service's image as `name:tag@sha256:…`, the digest asked of its
     /// registry (as docker compose does; images already pinned stay as they are).
     func pinDigests(_ project: inout Project, environment: [String: String]) throws {
-        var wanted: [String: ImageReference] = [:]
-        for (name, service) in project.services where !service.image.isEmpty {
-            guard let ref = try? ImageReference(parsing: service.image) else {
-                Terminal.writeError("error: service \"\(name)\": invalid image reference \"\(service.image)\"\n")
-                throw ExitCode.failure
-            }
-            wanted[name] = ref
-        }
-        let refs = wanted
-        let digests: [String: Digest]
         do {
-            digests = try runBlocking {
-                try await RegistryClient.with(environment: environment) { client in
-                    var found: [String: Digest] = [:]
-                    for (name, ref) in refs.sorted(by: { $0.key < $1.key }) where ref.digest == nil {
-                        found[name] = try await client.manifest(ref).digest
-                    }
-                    return found
-                }
-            }
+            try ImageTransfer.pinDigests(&project, environment: environment)
         } catch {
             Terminal.writeError("error: \(error)\n")
             throw ExitCode.failure
-        }
-        for (name, ref) in wanted {
-            var pinned = ref
-            if let digest = digests[name] { pinned.digest = digest }
-            project.services[name]?.image = pinned.description
         }
     }
 

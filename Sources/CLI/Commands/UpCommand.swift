@@ -109,29 +109,12 @@ struct UpCommand: ParsableCommand {
         let selected = o.selection(services, withDependencies: !noDeps)
         if wait {
             try session.run { () throws(SwcomposeError) in
-                try waitForProject(o, services: selected, timeout: waitTimeout.map(Double.init))
+                try o.waitUntilReady(services: selected, timeout: waitTimeout.map(Double.init))
             }
             return
         }
         if detach { return }
         try attach(session, services: selected)
-    }
-
-    /// `--wait`: every container running (healthy, where it has a healthcheck); one-shot containers
-    /// that completed successfully count as done.
-    func waitForProject(_ o: Orchestrator, services: [String], timeout: Double?) throws(SwcomposeError) {
-        for r in o.containers(services: services) {
-            let state = o.store.state(r.id)
-            if !state.isAlive && state.status == .exited {
-                if state.exitCode == 0 { continue }
-                throw SwcomposeError(.failedPrecondition, "container \(r.name) exited (\(state.exitCode))")
-            }
-            if r.spec.healthcheck != nil {
-                o.progressEvent("Container", r.name, "Waiting")
-                try o.waitHealthy(r, timeout: timeout)
-                o.progressEvent("Container", r.name, "Healthy")
-            }
-        }
     }
 
     /// Attached mode: stream every container's output until they have all exited, or Ctrl-C.
@@ -149,37 +132,22 @@ struct UpCommand: ParsableCommand {
         printerOptions.color = !noColor && Terminal.useColor(root.global.ansi, fd: 1, environment: session.context.environment)
         let printer = LogPrinter(options: printerOptions, runtime: session.runtime)
         printer.printExisting(records)
-        let abort = abortOnContainerExit || exitCodeFrom != nil
-        var exited: Set<String> = []
-        var stopping = false
+        let attached = AttachedProject(records: records, store: o.store, abortOnExit: abortOnContainerExit, exitCodeFrom: exitCodeFrom)
         printer.follow {
-            if Interrupts.count > 0 { return true }
-            var allDone = true
-            for r in records {
-                let state = o.store.state(r.id)
-                if state.isAlive || state.status == .restarting || state.status == .created {
-                    allDone = false
-                } else if exited.insert(r.id).inserted {
-                    Terminal.write("\(LogPrinter.label(r)) exited with code \(state.exitCode)\n")
-                    if abort { stopping = true }
-                }
-            }
-            return allDone || stopping
+            let (exits, done) = attached.check(interrupted: Interrupts.count > 0)
+            for (r, code) in exits { Terminal.write("\(LogPrinter.label(r)) exited with code \(code)\n") }
+            return done
         }
-        if Interrupts.count > 0 || stopping {
-            if Interrupts.count > 0 { Terminal.write("Gracefully stopping... (press Ctrl+C again to force)\n") }
+        let interrupted = Interrupts.count > 0
+        if interrupted || attached.stopping {
+            if interrupted { Terminal.write("Gracefully stopping... (press Ctrl+C again to force)\n") }
             let force = Interrupts.count
             try session.run { () throws(SwcomposeError) in
                 try o.stop(records, timeout: Interrupts.count > force ? 0 : timeoutNanoseconds(timeout))
             }
         }
-        if let exitCodeFrom {
-            let r = records.first { Orchestrator.serviceName($0) == exitCodeFrom }
-            let code = r.map { o.store.state($0.id).exitCode } ?? 0
-            if code != 0 { throw ExitCode(code) }
-        } else if Interrupts.count > 0 {
-            throw ExitCode(130)
-        }
+        let code = attached.exitCode(interrupted: interrupted)
+        if code != 0 { throw ExitCode(code) }
     }
 }
 
