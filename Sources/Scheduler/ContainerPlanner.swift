@@ -351,13 +351,10 @@ public struct ContainerPlanner {
                 throw PlanError("protocol \(p.protocol) is not supported for published ports (tcp, udp)", at: loc)
             }
             var low: UInt16 = 0, high: UInt16 = 0
-            if !p.published.isEmpty {
-                let parts = p.published.split(separator: "-")
-                guard let a = UInt16(parts[0]), parts.count <= 2, let b = parts.count == 2 ? UInt16(parts[1]) : a, a <= b else {
-                    throw PlanError("invalid published port \"\(p.published)\"", at: loc)
-                }
-                low = a
-                high = b
+            switch p.hostPorts {
+            case .ephemeral: break
+            case .range(let ports): (low, high) = (ports.lowerBound, ports.upperBound)
+            case .invalid: throw PlanError("invalid published port \"\(p.published)\"", at: loc)
             }
             if !p.hostIP.isEmpty && SocketAddress(ip: p.hostIP, port: 0) == nil {
                 throw PlanError("invalid host_ip \"\(p.hostIP)\"", at: loc)

@@ -17,7 +17,8 @@ public protocol LayerProgressReporter: ProgressReporter {
     func layer(_ service: String, _ id: String, _ status: String, _ amount: TransferAmount?)
 }
 
-/// Delivers events from concurrent transfers to a reporter one at a time.
+/// Delivers events from concurrent transfers to a reporter one at a time: every call to the
+/// (non-Sendable) reporter happens under the lock, which is what makes sharing it sound.
 final class SerializedReporter: @unchecked Sendable {
     let reporter: ProgressReporter
     let lock = Mutex(())

@@ -227,8 +227,10 @@ extension Orchestrator {
             let mode = service.networkMode
             if mode == "host" || mode == "none" || mode.hasPrefix("service:") || mode.hasPrefix("container:") { continue }
             if containers(services: [name]).contains(where: { store.state($0.id).isAlive }) { continue }
-            for p in service.ports where !p.published.isEmpty && !p.published.contains("-") {
-                guard let port = UInt16(p.published) else { continue }
+            for p in service.ports {
+                // Ranges are bound by the first free port in them, so only single ports can collide.
+                guard case .range(let ports) = p.hostPorts, ports.count == 1 else { continue }
+                let port = ports.lowerBound
                 let ip = p.hostIP.isEmpty ? "0.0.0.0" : p.hostIP
                 let shown = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
                 let key = "\(ip)|\(port)|\(p.protocol)"

@@ -49,10 +49,7 @@ extension Orchestrator {
         }
         if options.noStart || dryRun { return }
         // depends_on with `restart: true`: dependents of a recreated service restart after it.
-        let toRestart = Set(recreatedServices.flatMap { dep in
-            (graph.dependents[dep] ?? []).filter { s in graph.dependencies[s]?.contains { $0.dependency == dep && $0.restart } == true }
-        }).subtracting(recreatedServices)
-        for name in toRestart.sorted() {
+        for name in graph.restartedAlong(with: recreatedServices).sorted() {
             let running = containers(services: [name]).filter { store.state($0.id).isAlive }
             if !running.isEmpty {
                 for r in running { progress.event("Container", r.name, "Restarting") }
@@ -67,25 +64,8 @@ extension Orchestrator {
         }
     }
 
-    /// What `up` does with an existing container, and why.
-    public enum Decision: Equatable {
-        case keep
-        case recreate(String)
-    }
-
-    /// docker compose's rules: recreate when the service's configuration hash or its image changed (or
-    /// when forced), keep otherwise. The reason names the settings that changed.
-    public func decide(_ r: ContainerRecord, service: ServiceConfig, image: ImageRecord?, options: UpOptions) -> Decision {
-        if options.noRecreate { return .keep }
-        if options.forceRecreate { return .recreate("--force-recreate") }
-        if r.spec.labels[ComposeLabels.configHash] != ContainerPlanner.configHash(service) {
-            let changed = ContainerPlanner.changedSettings(r.spec, service)
-            return .recreate(changed.isEmpty ? "configuration changed" : "changed: " + changed.joined(separator: ", "))
-        }
-        if let image, r.spec.labels[ComposeLabels.image] != image.id.description {
-            return .recreate("image \(service.image) changed (now \(image.id.short))")
-        }
-        return .keep
+    public func decide(_ r: ContainerRecord, service: ServiceConfig, image: ImageRecord?, options: UpOptions) -> Reconcile.Decision {
+        Reconcile.decide(r.spec, service: service, imageID: image?.id, forceRecreate: options.forceRecreate, noRecreate: options.noRecreate)
     }
 
     /// The service's containers numbered 1…count: created where missing, recreated where their
@@ -102,40 +82,46 @@ extension Orchestrator {
             image = found
             return found
         }
-        for number in 1...max(count, 1) where count > 0 {
-            if let r = existing.first(where: { Self.number($0) == number }) {
-                let current = try? resolvedImage()
-                switch decide(r, service: service, image: current, options: options) {
-                case .keep:
-                    if dryRun { progress.event("Container", r.name, store.state(r.id).isAlive ? "Running" : "Start (stopped)") }
-                    result.append(r)
-                case .recreate(let reason):
-                    if dryRun {
-                        progress.event("Container", r.name, "Recreate (\(reason))")
-                        result.append(r)
-                        continue
-                    }
-                    progress.event("Container", r.name, "Recreate")
-                    try stop([r], timeout: options.timeout)
-                    try remove([r], removeVolumes: false, quiet: true)
-                    let fresh = try create(service, number: number, image: try resolvedImage(), quiet: true)
-                    progress.event("Container", r.name, "Recreated")
-                    result.append(fresh)
-                    recreated = true
-                }
-                continue
-            }
-            let img = try resolvedImage()
-            if dryRun {
-                progress.event("Container", planner.containerName(service, number: number), "Create")
-                continue
-            }
-            result.append(try create(service, number: number, image: img))
+        var decisions: [Int: Reconcile.Decision] = [:]
+        var byNumber: [Int: ContainerRecord] = [:]
+        for r in existing where byNumber[Self.number(r)] == nil {
+            byNumber[Self.number(r)] = r
+            // Only kept replicas need the image resolved to be judged.
+            decisions[Self.number(r)] = Self.number(r) <= count ? decide(r, service: service, image: try? resolvedImage(), options: options) : .keep
         }
-        // Scaled down: the highest numbers go.
-        for r in existing where Self.number(r) > count {
-            if dryRun { progress.event("Container", r.name, "Remove (scaled down to \(count))"); continue }
-            try stopAndRemove([r], timeout: nil, removeVolumes: false)
+        for step in Reconcile.steps(existing: decisions, count: count) {
+            switch step {
+            case .keep(let number):
+                let r = byNumber[number]!
+                if dryRun { progress.event("Container", r.name, store.state(r.id).isAlive ? "Running" : "Start (stopped)") }
+                result.append(r)
+            case .recreate(let number, let reason):
+                let r = byNumber[number]!
+                if dryRun {
+                    progress.event("Container", r.name, "Recreate (\(reason))")
+                    result.append(r)
+                    continue
+                }
+                progress.event("Container", r.name, "Recreate")
+                try stop([r], timeout: options.timeout)
+                try remove([r], removeVolumes: false, quiet: true)
+                let fresh = try create(service, number: number, image: try resolvedImage(), quiet: true)
+                progress.event("Container", r.name, "Recreated")
+                result.append(fresh)
+                recreated = true
+            case .create(let number):
+                let img = try resolvedImage()
+                if dryRun {
+                    progress.event("Container", planner.containerName(service, number: number), "Create")
+                    continue
+                }
+                result.append(try create(service, number: number, image: img))
+            case .remove(let number):
+                // Scaled down: the highest numbers go.
+                let r = byNumber[number]!
+                if dryRun { progress.event("Container", r.name, "Remove (scaled down to \(count))"); continue }
+                try stopAndRemove([r], timeout: nil, removeVolumes: false)
+            }
         }
         return (result, recreated)
     }
@@ -206,10 +192,8 @@ extension Orchestrator {
     func waitForDependencies(of service: String, selected: Set<String>) throws(SwcomposeError) {
         for edge in graph.dependencies[service] ?? [] {
             let deps = containers(services: [edge.dependency])
-            if deps.isEmpty {
-                if !edge.required { continue }
-                if !selected.contains(edge.dependency) && project.services[edge.dependency] == nil { continue }
-            }
+            guard Reconcile.waitsOn(edge, hasContainers: !deps.isEmpty, selected: selected.contains(edge.dependency),
+                                    inProject: project.services[edge.dependency] != nil) else { continue }
             switch edge.condition {
             case .started:
                 continue
@@ -219,9 +203,9 @@ extension Orchestrator {
                     let c = try client()
                     let reply: SupervisorReply
                     do { reply = try c.request(.wait(id: r.id)).0 } catch { throw SwcomposeError(.unavailable, "cannot wait for container \(r.name)", cause: error) }
-                    if case .exited(let code, _) = reply, code != 0 {
+                    if case .exited(let code, _) = reply, case .failed(let message) = Reconcile.completion(code, dependency: edge.dependency) {
                         if !edge.required { progress.warning("optional dependency \"\(edge.dependency)\" failed"); continue }
-                        throw SwcomposeError(.failedPrecondition, "service \"\(edge.dependency)\" didn't complete successfully: exit \(code)")
+                        throw SwcomposeError(.failedPrecondition, message)
                     }
                     progress.event("Container", r.name, "Exited")
                 }
@@ -250,13 +234,10 @@ extension Orchestrator {
         // The supervisor persists state.json by rename: wake on that rather than polling.
         let watch = DirectoryWatch(store.runtime.containerDirectory(r.id))
         while true {
-            let state = store.state(r.id)
-            if state.health?.status == .healthy { return }
-            if state.health?.status == .unhealthy {
-                throw SwcomposeError(.failedPrecondition, "dependency failed to start: container \(r.name) is unhealthy")
-            }
-            if !state.isAlive && state.status != .restarting && state.status != .created {
-                throw SwcomposeError(.failedPrecondition, "dependency failed to start: container \(r.name) exited (\(state.exitCode))")
+            switch Reconcile.health(store.state(r.id), name: r.name) {
+            case .ready: return
+            case .failed(let message): throw SwcomposeError(.failedPrecondition, message)
+            case .waiting: break
             }
             if let timeout, MonotonicClock.now() - start > timeout {
                 throw SwcomposeError(.failedPrecondition, "container \(r.name) did not become healthy within \(Int(timeout))s")
@@ -279,12 +260,10 @@ extension Orchestrator {
     /// containers that completed successfully count as done.
     public func waitUntilReady(services: [String], timeout: Double?) throws(SwcomposeError) {
         for r in containers(services: services) {
-            let state = store.state(r.id)
-            if !state.isAlive && state.status == .exited {
-                if state.exitCode == 0 { continue }
-                throw SwcomposeError(.failedPrecondition, "container \(r.name) exited (\(state.exitCode))")
-            }
-            if r.spec.healthcheck != nil {
+            switch Reconcile.readiness(store.state(r.id), name: r.name, hasHealthcheck: r.spec.healthcheck != nil) {
+            case .ready: continue
+            case .failed(let message): throw SwcomposeError(.failedPrecondition, message)
+            case .waiting:
                 progress.event("Container", r.name, "Waiting")
                 try waitHealthy(r, timeout: timeout)
                 progress.event("Container", r.name, "Healthy")

@@ -132,3 +132,26 @@ public final class Orchestrator {
     }
 
 }
+
+extension Orchestrator {
+    /// Runs `body` holding the project's lock (`projects/<name>/lock`): one project's commands that
+    /// change it go one at a time, different projects in parallel. `waiting` is told once when another
+    /// command holds the lock and this one waits for it.
+    public func exclusively<T>(waiting: () -> Void = {}, _ body: () throws(SwcomposeError) -> T) throws(SwcomposeError) -> T {
+        let lock: FileLock
+        do {
+            let dir = runtime.root.projects + "/" + project.name
+            try Sys.mkdirAll(dir, 0o700)
+            if let free = try FileLock.attempt(dir + "/lock") {
+                lock = free
+            } else {
+                waiting()
+                lock = try FileLock(dir + "/lock")
+            }
+        } catch {
+            throw SwcomposeError(.system, "cannot take the lock of project \(project.name)", cause: error)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        return try body()
+    }
+}

@@ -26,6 +26,22 @@ import Testing
         #expect(throws: PortSpecError(message: message)) { try PortSpec.parse(spec) }
     }
 
+    @Test func hostPortsAreReadOnce() {
+        func hostPorts(_ published: String) -> ServicePortConfig.HostPorts {
+            var p = ServicePortConfig()
+            p.published = published
+            return p.hostPorts
+        }
+        #expect(hostPorts("") == .ephemeral)
+        #expect(hostPorts("8080") == .range(8080...8080))
+        #expect(hostPorts("8000-8010") == .range(8000...8010))
+        #expect(hostPorts("8010-8000") == .invalid, "a range runs upwards")
+        #expect(hostPorts("70000") == .invalid)
+        #expect(hostPorts("80-") == .invalid)
+        #expect(hostPorts("1-2-3") == .invalid)
+        #expect(hostPorts("${PORT}") == .invalid)
+    }
+
     @Test func addresses() {
         #expect(IPAddress.isValid("10.0.0.1"))
         #expect(IPAddress.isValid("::1"))

@@ -13,8 +13,8 @@ extension ProjectLoader {
 }
 
 extension ImageRecord {
-    static func synthetic(config: ContainerConfig) -> ImageRecord {
-        let d = Digest.of(Array("config".utf8))
+    static func synthetic(config: ContainerConfig, seed: String = "config") -> ImageRecord {
+        let d = Digest.of(Array(seed.utf8))
         let configuration = ImageConfiguration(platform: Platform(architecture: "amd64", os: "linux"), config: config,
                                                diffIDs: [Digest.of(Array("layer".utf8))], created: nil, history: [])
         return ImageRecord(id: d, manifestDigest: d,

@@ -3,9 +3,7 @@ import ComposeModel
 import Engine
 import Registry
 import Scheduler
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
 struct PullCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull service images.")
@@ -246,15 +244,19 @@ struct ImagePull: ParsableCommand {
 }
 
 /// Layer lines for `image pull`/`image push`, as docker prints them: off a terminal each state change
-/// once; on a terminal a block redrawn in place, with a bar for the layers moving bytes.
-final class TransferPrinter: @unchecked Sendable {
+/// once; on a terminal a block redrawn in place, with a bar for the layers moving bytes. Transfer tasks
+/// report from several threads; the drawing state lives behind one mutex.
+final class TransferPrinter: Sendable {
+    struct Board {
+        var order: [Digest] = []
+        var lines: [Digest: String] = [:]
+        var drawn = 0
+        var lastDraw: Double = 0
+    }
+
     let quiet: Bool
     let tty = Terminal.isTTY(1)
-    let lock = NSLockLike()
-    var order: [Digest] = []
-    var lines: [Digest: String] = [:]
-    var drawn = 0
-    var lastDraw: Double = 0
+    let board = Mutex(Board())
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -264,35 +266,23 @@ final class TransferPrinter: @unchecked Sendable {
 
     func say(_ digest: Digest, _ words: (status: String, amount: TransferAmount?)) {
         guard !quiet else { return }
-        lock.locked {
+        board.withLock { board in
             let line = words.amount.map { "\(words.status) \(transferBar($0.done, $0.total))" } ?? words.status
-            if lines[digest] == line { return }
-            if lines[digest] == nil { order.append(digest) }
-            lines[digest] = line
+            if board.lines[digest] == line { return }
+            if board.lines[digest] == nil { board.order.append(digest) }
+            board.lines[digest] = line
             guard tty else {
                 if words.amount == nil { Terminal.write("\(digest.short): \(words.status)\n") }
                 return
             }
             let now = MonotonicClock.now()
-            if let amount = words.amount, amount.done < amount.total, now - lastDraw < 0.1 { return }
-            lastDraw = now
-            var out = drawn > 0 ? "\u{1b}[\(drawn)A\u{1b}[J" : ""
-            for d in order { out += "\(d.short): \(lines[d] ?? "")\n" }
-            drawn = order.count
+            if let amount = words.amount, amount.done < amount.total, now - board.lastDraw < 0.1 { return }
+            board.lastDraw = now
+            var out = board.drawn > 0 ? "\u{1b}[\(board.drawn)A\u{1b}[J" : ""
+            for d in board.order { out += "\(d.short): \(board.lines[d] ?? "")\n" }
+            board.drawn = board.order.count
             Terminal.write(out)
         }
-    }
-}
-
-/// A pthread mutex for the few places the CLI shares state with transfer tasks.
-final class NSLockLike: @unchecked Sendable {
-    var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }
 

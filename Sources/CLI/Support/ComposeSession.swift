@@ -51,22 +51,11 @@ struct ComposeSession {
     /// Like `run`, holding the project's lock: one project's commands that change it go one at a time
     /// (different projects proceed in parallel).
     func mutate<T>(_ body: () throws(SwcomposeError) -> T) throws -> T {
-        let lock: FileLock
-        do {
-            let dir = runtime.root.projects + "/" + project.name
-            try Sys.mkdirAll(dir, 0o700)
-            if let free = try FileLock.attempt(dir + "/lock") {
-                lock = free
-            } else {
+        try run { () throws(SwcomposeError) in
+            try orchestrator.exclusively(waiting: {
                 Terminal.writeError("waiting for another swcompose command on project \(project.name)…\n")
-                lock = try FileLock(dir + "/lock")
-            }
-        } catch {
-            Terminal.writeError("project lock: \(error)\n")
-            throw ExitCode.failure
+            }, body)
         }
-        defer { _ = lock }
-        return try run(body)
     }
 
     func fail(_ error: SwcomposeError) -> Never {

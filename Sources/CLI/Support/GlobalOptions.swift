@@ -3,6 +3,8 @@ import ArgumentParser
 /// The flags every verb shares, given before the verb as with docker compose:
 /// `swcompose -f a.yml -p demo up -d`.
 struct GlobalOptions: ParsableArguments {
+    /// Set once by `Entry` from the command line before the command runs, then only read (the command
+    /// and the tasks it starts come after that write).
     nonisolated(unsafe) static var current = GlobalOptions()
 
     /// Options taking a value, and flags, that may come before the subcommand.

@@ -1,3 +1,5 @@
+import Diagnostics
+
 /// Column-aligned tables as docker prints them (three spaces between columns).
 enum Table {
     static func render(_ rows: [[String]], separator: Int = 3) -> String {
@@ -21,26 +23,7 @@ enum Table {
 
 /// Minimal JSON text for output that is built by hand.
 enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ s: String) -> String { JSONString.quoted(s) }
 
     static func object(_ fields: [String: String]) -> String {
         "{" + fields.keys.sorted().map { "\(string($0)):\(string(fields[$0]!))" }.joined(separator: ",") + "}"

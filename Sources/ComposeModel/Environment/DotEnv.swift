@@ -235,16 +235,3 @@ public enum DotEnv {
         }
     }
 }
-
-extension Substring {
-    func trimmingWhitespace() -> Substring {
-        var s = self
-        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
-        while let l = s.last, l.isWhitespace { s = s.dropLast() }
-        return s
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String { String(Substring(self).trimmingWhitespace()) }
-}

@@ -192,7 +192,7 @@ public struct ProjectLoader {
         if !options.profiles.isEmpty {
             profiles = options.profiles
         } else if let p = environment["COMPOSE_PROFILES"] {
-            profiles = p.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }.map(String.init)
+            profiles = p.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
         } else {
             profiles = []
         }

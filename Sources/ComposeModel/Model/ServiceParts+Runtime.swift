@@ -127,6 +127,26 @@ public struct ServicePortConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// What `published` asks for on the host.
+    public enum HostPorts: Sendable, Equatable {
+        /// No published port: the kernel picks one.
+        case ephemeral
+        /// One port (`8080`: `8080...8080`) or a range (`8080-8085`) to bind.
+        case range(ClosedRange<UInt16>)
+        /// Not a port or a range of ports.
+        case invalid
+    }
+
+    /// `published` read as ports, in the one place that reads it.
+    public var hostPorts: HostPorts {
+        if published.isEmpty { return .ephemeral }
+        let parts = published.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let low = UInt16(parts[0]), let high = parts.count == 2 ? UInt16(parts[1]) : low, low <= high else {
+            return .invalid
+        }
+        return .range(low...high)
+    }
+
     public static func == (a: ServicePortConfig, b: ServicePortConfig) -> Bool {
         a.name == b.name && a.mode == b.mode && a.hostIP == b.hostIP && a.target == b.target && a.published == b.published
             && a.protocol == b.protocol && a.appProtocol == b.appProtocol

@@ -87,36 +87,5 @@ public enum JSONEmitter {
         for _ in 0..<n { out += "  " }
     }
 
-    static let hex: [Character] = Array("0123456789abcdef")
-
-    static func writeString(_ s: String, to out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "<", ">", "&", "\u{2028}", "\u{2029}":
-                appendUnicodeEscape(scalar.value, &out)
-            default:
-                if scalar.value < 0x20 {
-                    appendUnicodeEscape(scalar.value, &out)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append("\"")
-    }
-
-    static func appendUnicodeEscape(_ v: UInt32, _ out: inout String) {
-        out += "\\u"
-        for shift in stride(from: 12, through: 0, by: -4) {
-            out.append(hex[Int((v >> UInt32(shift)) & 0xF)])
-        }
-    }
+    static func writeString(_ s: String, to out: inout String) { JSONString.append(s, to: &out) }
 }

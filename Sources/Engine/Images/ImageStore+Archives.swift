@@ -396,7 +396,7 @@ public enum ImageChanges {
 
     /// `["a", "b"]` (JSON form) or a shell-form command run by `/bin/sh -c`.
     static func command(_ text: String) -> [String] {
-        let t = text.trimmingSpaces()
+        let t = text.trimmingWhitespace()
         if t.hasPrefix("["), let bytes = Optional(Array(t.utf8)), let list = try? JSON.decode([String].self, bytes) {
             return list
         }
@@ -405,9 +405,9 @@ public enum ImageChanges {
 
     /// KEY=VALUE pairs (quotes allowed) or the legacy "KEY VALUE" form.
     static func pairs(_ text: String, legacySeparator: Bool) -> [(String, String)] {
-        let t = text.trimmingSpaces()
+        let t = text.trimmingWhitespace()
         if legacySeparator, let space = t.firstIndex(of: " "), !t[..<space].contains("=") {
-            return [(String(t[..<space]), String(t[t.index(after: space)...]).trimmingSpaces())]
+            return [(String(t[..<space]), String(t[t.index(after: space)...]).trimmingWhitespace())]
         }
         var result: [(String, String)] = []
         var key = "", value = "", inValue = false
@@ -431,12 +431,12 @@ public enum ImageChanges {
     }
 
     public static func apply(_ change: String, to config: inout ContainerConfig) throws(Failure) {
-        let trimmed = change.trimmingSpaces()
+        let trimmed = change.trimmingWhitespace()
         let instruction: String
         let argument: String
         if let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) {
             instruction = String(trimmed[..<space]).uppercased()
-            argument = String(trimmed[space...]).trimmingSpaces()
+            argument = String(trimmed[space...]).trimmingWhitespace()
         } else {
             instruction = trimmed.uppercased()
             argument = ""
@@ -474,15 +474,6 @@ public enum ImageChanges {
         default:
             throw Failure(change: change, reason: "\(instruction) is not one of CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR")
         }
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" { s = s.dropLast() }
-        return String(s)
     }
 }
 

@@ -27,7 +27,7 @@ public enum Firewall {
             throw FirewallError(message: "iptables-restore: \(error) (is the iptables package installed?)")
         }
         if result.status != 0 {
-            throw FirewallError(message: "iptables-restore failed: \(result.output.trimming(" \n"))")
+            throw FirewallError(message: "iptables-restore failed: \(result.output.trimmingWhitespace())")
         }
     }
 

@@ -33,7 +33,7 @@ public enum Capabilities {
     /// The highest capability this kernel knows.
     public static var lastCap: Int {
         if let text = try? Files.readText("/proc/sys/kernel/cap_last_cap"),
-           let n = Int(text.trimming(" \n")) {
+           let n = Int(text.trimmingWhitespace()) {
             return n
         }
         return names.count - 1
@@ -94,14 +94,5 @@ public enum Capabilities {
             if n < 32 { low |= 1 << UInt32(n) } else { high |= 1 << UInt32(n - 32) }
         }
         return (low, high)
-    }
-}
-
-extension String {
-    package func trimming(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

@@ -28,8 +28,8 @@ struct CgroupV1: CgroupVersion {
             let parent = current
             current += "/" + part
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                let mine = c.read(current, file)?.trimming(" \n") ?? ""
-                if mine.isEmpty, let value = c.read(parent, file)?.trimming(" \n"), !value.isEmpty {
+                let mine = c.read(current, file)?.trimmingWhitespace() ?? ""
+                if mine.isEmpty, let value = c.read(parent, file)?.trimmingWhitespace(), !value.isEmpty {
                     try c.write(current, file, value)
                 }
             }

@@ -263,7 +263,7 @@ public struct Cgroup: Sendable {
     /// Memory in use, in bytes.
     public var memoryUsage: Int64? {
         let (dir, file) = version.memoryUsageFile
-        return self[keyPath: dir].flatMap { read($0, file) }.flatMap { Int64($0.trimming(" \n")) }
+        return self[keyPath: dir].flatMap { read($0, file) }.flatMap { Int64($0.trimmingWhitespace()) }
     }
 
     static func field(_ text: String?, _ name: String) -> Int? {

@@ -1,18 +1,21 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// Compiled seccomp programs kept in memory by a long-lived launcher (the supervisor): containers with
 /// the same capabilities share one filter, so it is compiled (or read from the disk cache) once.
-final class SeccompCache: @unchecked Sendable {
-    nonisolated(unsafe) static let shared = SeccompCache()
-    var entries: [(SeccompFilter, [UInt8])] = []
+final class SeccompCache: Sendable {
+    static let shared = SeccompCache()
+    let entries = Mutex<[(SeccompFilter, [UInt8])]>([])
 
     func program(_ filter: SeccompFilter, root: StateRoot) -> [UInt8]? {
-        if let hit = entries.first(where: { $0.0 == filter }) { return hit.1 }
+        if let hit = entries.withLock({ $0.first(where: { $0.0 == filter }) }) { return hit.1 }
         guard let program = try? filter.program(cacheDirectory: root.path + "/seccomp") else { return nil }
-        entries.append((filter, program))
-        if entries.count > 16 { entries.removeFirst() }
+        entries.withLock { entries in
+            entries.append((filter, program))
+            if entries.count > 16 { entries.removeFirst() }
+        }
         return program
     }
 }

@@ -33,7 +33,7 @@ enum UserDatabase {
         text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 3, !line.hasPrefix("#"), let gid = UInt32(f[2]) else { return nil }
-            let members = f.count > 3 ? f[3].split(separator: ",").map { String($0).trimming(" ") } : []
+            let members = f.count > 3 ? f[3].split(separator: ",").map { String($0).trimmingWhitespace() } : []
             return GroupEntry(name: String(f[0]), gid: gid, members: members)
         }
     }

@@ -390,7 +390,7 @@ public enum ProcessInfoReader {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
-            let value = UInt64(parts[1].trimmingSpacesAndTabs(), radix: 16)
+            let value = UInt64(parts[1].trimmingWhitespace(), radix: 16)
             switch parts[0] {
             case "SigBlk": b = value
             case "SigIgn": i = value
@@ -410,14 +410,5 @@ public enum ProcessInfoReader {
         let bit: UInt64 = 1 << UInt64(signal - 1)
         if masks.ignored & bit != 0 && masks.blocked & bit == 0 { return false }
         return (masks.caught | masks.blocked) & bit != 0
-    }
-}
-
-extension Substring {
-    func trimmingSpacesAndTabs() -> String {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" { s.removeLast() }
-        return String(s)
     }
 }

@@ -17,34 +17,12 @@ public struct LogEntry: Sendable, Equatable {
         self.time = time
     }
 
-    /// The JSON line (with its newline), escaped as Go's encoding/json escapes it (HTML-safe).
+    /// The JSON line (with its newline), escaped as moby's json-file writer escapes it (HTML-safe).
     public func encoded() -> [UInt8] {
-        var out: [UInt8] = Array("{\"log\":".utf8)
-        LogEntry.appendJSONString(Array(text.utf8), to: &out)
-        out += Array(",\"stream\":\"\(stream.rawValue)\",\"time\":\"\(time)\"}\n".utf8)
-        return out
-    }
-
-    static let hex = Array("0123456789abcdef".utf8)
-
-    static func appendJSONString(_ bytes: [UInt8], to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Decoding as UTF-8 replaces invalid sequences with U+FFFD, as Go does.
-        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
-            switch scalar.value {
-            case 0x22: out += [0x5c, 0x22]
-            case 0x5c: out += [0x5c, 0x5c]
-            case 0x0a: out += [0x5c, UInt8(ascii: "n")]
-            case 0x0d: out += [0x5c, UInt8(ascii: "r")]
-            case 0x09: out += [0x5c, UInt8(ascii: "t")]
-            case 0x3c, 0x3e, 0x26, 0x2028, 0x2029, 0..<0x20:
-                let v = scalar.value
-                out += Array("\\u".utf8) + [hex[Int(v >> 12 & 0xf)], hex[Int(v >> 8 & 0xf)], hex[Int(v >> 4 & 0xf)], hex[Int(v & 0xf)]]
-            default:
-                out += Array(String(scalar).utf8)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        var out = "{\"log\":"
+        JSONString.append(text, to: &out, .jsonLog)
+        out += ",\"stream\":\"\(stream.rawValue)\",\"time\":\"\(time)\"}\n"
+        return Array(out.utf8)
     }
 
     /// Parses one json-file line; nil for anything else.

@@ -34,7 +34,7 @@ extension Supervisor {
                 net.resolvers[network] = nil
                 return
             }
-            let name = q.name.lowercased().trimming(".")
+            let name = String(q.name.lowercased().trimming(while: { $0 == "." }))
             do {
                 if let reverse = DNSMessage.reverseAddress(name), record.subnet.contains(reverse) {
                     let owner = record.endpoints.values.first { $0.address == reverse }

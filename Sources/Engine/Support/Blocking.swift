@@ -1,5 +1,7 @@
 import Dispatch
 
+/// Written once by the task before it signals the semaphore, read by the waiting thread only after
+/// the wait returns: the semaphore orders the two, so the box needs no lock of its own.
 final class BlockingResult<T>: @unchecked Sendable {
     var result: Result<T, Error>?
 }

@@ -162,7 +162,7 @@ public enum PortHolder {
             for fd in fds {
                 guard let target = try? Sys.readlink("/proc/\(entry)/fd/\(fd)"), target.hasPrefix("socket:[") else { continue }
                 if inodes.contains(String(target.dropFirst(8).dropLast())) {
-                    let comm = ((try? Files.readText("/proc/\(entry)/comm")) ?? "?").trimming(" \n")
+                    let comm = ((try? Files.readText("/proc/\(entry)/comm")) ?? "?").trimmingWhitespace()
                     return "\(comm) (pid \(pid))"
                 }
             }

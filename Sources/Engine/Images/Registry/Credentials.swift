@@ -177,7 +177,7 @@ public struct CredentialStore: Sendable {
             throw Failure(message: "\(program) \(verb): \(error)")
         }
         if result.status != 0 && !allowFailure {
-            throw Failure(message: "\(program) \(verb): \(result.output.trimming(" \n"))")
+            throw Failure(message: "\(program) \(verb): \(result.output.trimmingWhitespace())")
         }
         return result
     }
@@ -187,7 +187,7 @@ public struct CredentialStore: Sendable {
         if result.status != 0 {
             // "credentials not found in native keychain": anonymous, as docker goes on.
             if result.output.lowercased().contains("not found") { return nil }
-            throw Failure(message: "docker-credential-\(name) get: \(result.output.trimming(" \n"))")
+            throw Failure(message: "docker-credential-\(name) get: \(result.output.trimmingWhitespace())")
         }
         guard let json = JSONValue.parse(Array(result.output.utf8)), let secret = json["Secret"]?.string else {
             throw Failure(message: "docker-credential-\(name) get: unexpected answer")

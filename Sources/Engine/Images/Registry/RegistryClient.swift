@@ -149,7 +149,7 @@ public final class RegistryClient: Sendable {
 
     /// Parses `Bearer realm="…",service="…",scope="…"` (or `Basic realm="…"`).
     static func parseChallenge(_ header: String) -> Challenge? {
-        let trimmed = header.trimming(" ")
+        let trimmed = header.trimmingWhitespace()
         guard let space = trimmed.firstIndex(of: " ") else {
             return trimmed.isEmpty ? nil : Challenge(scheme: trimmed.lowercased(), parameters: [:])
         }
@@ -159,7 +159,7 @@ public final class RegistryClient: Sendable {
         while !rest.isEmpty {
             rest = rest.drop { $0 == " " || $0 == "," }
             guard let eq = rest.firstIndex(of: "=") else { break }
-            let key = rest[..<eq].trimmingCharacters(in: " ").lowercased()
+            let key = rest[..<eq].trimmingWhitespace().lowercased()
             rest = rest[rest.index(after: eq)...]
             var value = ""
             if rest.first == "\"" {
@@ -172,7 +172,7 @@ public final class RegistryClient: Sendable {
                 }
             } else {
                 let end = rest.firstIndex(of: ",") ?? rest.endIndex
-                value = rest[..<end].trimmingCharacters(in: " ")
+                value = rest[..<end].trimmingWhitespace()
                 rest = rest[end...]
             }
             parameters[key] = value
@@ -460,7 +460,7 @@ public final class RegistryClient: Sendable {
             throw RegistryError(.corrupt, "manifest \(expected) of \(ref.name) is corrupt: its content hashes to \(digest)")
         }
         let document = JSONValue.parse(body)
-        var mediaType = response.headers["Content-Type"].first.map { String($0.split(separator: ";")[0]).trimming(" ") } ?? ""
+        var mediaType = response.headers["Content-Type"].first.map { String($0.split(separator: ";")[0]).trimmingWhitespace() } ?? ""
         if let declared = document?["mediaType"]?.string { mediaType = declared }
         if mediaType.isEmpty || mediaType == "application/json" {
             // Untyped OCI documents: an index has manifests, a manifest has a config.
@@ -552,14 +552,5 @@ public final class RegistryClient: Sendable {
         case 401, 403: throw RegistryError(.unauthorized, "unauthorized: \(Self.errorText(body) ?? "incorrect username or password")")
         default: throw RegistryError(.invalid, "login to \(domain): \(response.status.code) \(response.status.reasonPhrase)")
         }
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
     }
 }

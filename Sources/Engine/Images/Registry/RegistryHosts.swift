@@ -22,7 +22,7 @@ public struct RegistryHosts: Sendable {
         self.certificatesDirectory = certificatesDirectory
         self.mirrors = []
         for m in mirrors {
-            var text = m.trimming(" ")
+            var text = m.trimmingWhitespace()
             var plain = false
             if text.hasPrefix("http://") { text.removeFirst(7); plain = true } else if text.hasPrefix("https://") { text.removeFirst(8) }
             while text.hasSuffix("/") { text.removeLast() }
@@ -70,7 +70,7 @@ public struct RegistryHosts: Sendable {
         var insecure: [String] = []
         var mirrors: [String] = []
         func list(_ text: String?) -> [String] {
-            (text ?? "").split(separator: ",").map { String($0).trimming(" ") }.filter { !$0.isEmpty }
+            (text ?? "").split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         }
         mirrors += list(environment["SWCOMPOSE_REGISTRY_MIRRORS"])
         if let bytes = try? Files.read(daemonConfig), let json = JSONValue.parse(bytes) {
