@@ -20,23 +20,11 @@ struct UpCommand: ParsableCommand {
     @Flag(name: .customLong("no-deps"), help: "Don't start linked services.")
     var noDeps = false
 
-    @Flag(name: .customLong("force-recreate"), help: "Recreate containers even if their configuration and image haven't changed.")
-    var forceRecreate = false
-
-    @Flag(name: .customLong("no-recreate"), help: "If containers already exist, don't recreate them.")
-    var noRecreate = false
-
-    @Flag(name: .customLong("remove-orphans"), help: "Remove containers for services not defined in the compose file.")
-    var removeOrphans = false
-
     @Flag(name: .customLong("wait"), help: "Wait for services to be running|healthy. Implies detached mode.")
     var wait = false
 
     @Option(name: .customLong("wait-timeout"), help: "Maximum duration in seconds to wait for the project to be running|healthy.")
     var waitTimeout: Int?
-
-    @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances (overrides scale in the compose file).", valueName: "SERVICE=NUM"))
-    var scale: [String] = []
 
     @Option(name: [.short, .long], help: "Seconds to wait for containers to stop before killing them.")
     var timeout: Int?
@@ -62,6 +50,8 @@ struct UpCommand: ParsableCommand {
     @Flag(name: .customLong("build"), help: "Build images before starting containers.")
     var build = false
 
+    @OptionGroup var recreation: RecreationFlags
+
     @OptionGroup var pulling: PullFlags
 
     @Argument(help: "Services to start (default: all).")
@@ -71,29 +61,14 @@ struct UpCommand: ParsableCommand {
         if detach && (abortOnContainerExit || exitCodeFrom != nil) {
             throw ValidationError("--abort-on-container-exit and --exit-code-from cannot be combined with --detach")
         }
-        if forceRecreate && noRecreate {
-            throw ValidationError("--force-recreate and --no-recreate are incompatible")
-        }
     }
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
-        var options = Orchestrator.UpOptions()
-        options.services = services
+        var options = recreation.options(services)
         options.noDeps = noDeps
         options.noStart = noStart
-        options.forceRecreate = forceRecreate
-        options.noRecreate = noRecreate
-        options.removeOrphans = removeOrphans
         options.timeout = timeoutNanoseconds(timeout)
-        for entry in scale {
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let n = Int(parts[1]), n >= 0 else {
-                Terminal.writeError("invalid --scale \"\(entry)\": use SERVICE=NUM\n")
-                throw ExitCode.failure
-            }
-            options.scale[String(parts[0])] = n
-        }
         if let exitCodeFrom, session.project.services[exitCodeFrom] == nil {
             Terminal.writeError("no such service: \(exitCodeFrom)\n")
             throw ExitCode.failure
@@ -156,6 +131,28 @@ struct CreateCommand: ParsableCommand {
 
     @ParentCommand var root: SWCompose
 
+    @OptionGroup var recreation: RecreationFlags
+
+    @OptionGroup var pulling: PullFlags
+
+    @Argument(help: "Services to create (default: all).")
+    var services: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        var options = recreation.options(services)
+        options.noStart = true
+        let o = session.orchestrator
+        let pullServices = o.selection(services, withDependencies: true)
+        try session.mutate { () throws(SwcomposeError) in
+            try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
+            try o.up(options)
+        }
+    }
+}
+
+/// What `up` and `create` do with existing containers, and how many each service gets.
+struct RecreationFlags: ParsableArguments {
     @Flag(name: .customLong("force-recreate"), help: "Recreate containers even if their configuration and image haven't changed.")
     var forceRecreate = false
 
@@ -165,31 +162,31 @@ struct CreateCommand: ParsableCommand {
     @Flag(name: .customLong("remove-orphans"), help: "Remove containers for services not defined in the compose file.")
     var removeOrphans = false
 
-    @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances.", valueName: "SERVICE=NUM"))
+    @Option(name: .customLong("scale"), help: ArgumentHelp("Scale SERVICE to NUM instances (overrides scale in the compose file).", valueName: "SERVICE=NUM"))
     var scale: [String] = []
 
-    @OptionGroup var pulling: PullFlags
+    func validate() throws {
+        if forceRecreate && noRecreate {
+            throw ValidationError("--force-recreate and --no-recreate are incompatible")
+        }
+        for entry in scale where Self.replicas(entry) == nil {
+            throw ValidationError("invalid --scale \"\(entry)\": use SERVICE=NUM")
+        }
+    }
 
-    @Argument(help: "Services to create (default: all).")
-    var services: [String] = []
+    static func replicas(_ entry: String) -> (service: String, count: Int)? {
+        let parts = entry.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let n = Int(parts[1]), n >= 0 else { return nil }
+        return (String(parts[0]), n)
+    }
 
-    func run() throws {
-        let session = try ComposeSession.open(root.global, services: services)
+    func options(_ services: [String]) -> Orchestrator.UpOptions {
         var options = Orchestrator.UpOptions()
         options.services = services
-        options.noStart = true
         options.forceRecreate = forceRecreate
         options.noRecreate = noRecreate
         options.removeOrphans = removeOrphans
-        for entry in scale {
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, let n = Int(parts[1]) { options.scale[String(parts[0])] = n }
-        }
-        let o = session.orchestrator
-        let pullServices = o.selection(services, withDependencies: true)
-        try session.mutate { () throws(SwcomposeError) in
-            try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
-            try o.up(options)
-        }
+        for (service, count) in scale.compactMap(Self.replicas) { options.scale[service] = count }
+        return options
     }
 }
