@@ -1,5 +1,9 @@
 #define _GNU_SOURCE
 #include "clinux.h"
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -379,4 +383,33 @@ int cl_netlink_route_socket(int netns_fd) {
     }
     errno = e;
     return fd;
+}
+
+int cl_arp_socket(int netns_fd, const char *ifname, int *ifindex) {
+    int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own < 0) return -1;
+    if (setns(netns_fd, CLONE_NEWNET) != 0) { int e = errno; close(own); errno = e; return -1; }
+    /* Protocol 0: the socket receives nothing, it only sends (sendto names ETH_P_ARP). */
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int e = errno;
+    if (fd >= 0) {
+        unsigned index = if_nametoindex(ifname);
+        if (index == 0) { e = errno; close(fd); fd = -1; } else { *ifindex = (int)index; }
+    }
+    if (setns(own, CLONE_NEWNET) != 0) abort(); /* never leave the thread in the other namespace */
+    close(own);
+    errno = e;
+    return fd;
+}
+
+int cl_arp_broadcast(int fd, int ifindex, const void *payload, size_t length) {
+    struct sockaddr_ll to;
+    memset(&to, 0, sizeof to);
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(ETH_P_ARP);
+    to.sll_ifindex = ifindex;
+    to.sll_halen = 6;
+    memset(to.sll_addr, 0xff, 6);
+    ssize_t n = sendto(fd, payload, length, 0, (struct sockaddr *)&to, sizeof to);
+    return n < 0 ? -1 : 0;
 }

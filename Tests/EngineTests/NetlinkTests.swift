@@ -89,4 +89,55 @@ import TestSupport
         try nl.deleteLink(v0.index)
         #expect(try nl.link(named: "eth0") == nil, "deleting one end removes the pair")
     }
+
+    func ipIn(_ ns: TestNetworkNamespace, _ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        p.arguments = ["--net=/proc/\(getpid())/fd/\(ns.fd)", "ip"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "ip \(arguments.joined(separator: " "))")
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The supervisor's announcement replaces a neighbour's cached MAC for the address at once.
+    @Test func aGratuitousARPReplacesACachedAddress() throws {
+        // The client's end and the container's end, each in a namespace of its own (an address local
+        // to the receiver would not count as an announcement).
+        let client = try TestNetworkNamespace()
+        let container = try TestNetworkNamespace()
+        let nc = try Netlink(namespaceFD: client.fd)
+        let mac: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0xbb, 0x02]
+        try nc.addVeth("swa1", peer: "swa0", peerNamespaceFD: container.fd, peerMAC: mac)
+        let ni = try Netlink(namespaceFD: container.fd)
+        let a = try #require(try ni.link(named: "swa0"))
+        let b = try #require(try nc.link(named: "swa1"))
+        try ni.addAddress(a.index, IPv4Address("10.78.0.2")!, prefix: 24)
+        try nc.addAddress(b.index, IPv4Address("10.78.0.1")!, prefix: 24)
+        try ni.setLink(a.index, up: true)
+        try nc.setLink(b.index, up: true)
+        // What the client cached for the address: the previous container's MAC, confirmed just now.
+        _ = try ipIn(client, ["neigh", "replace", "10.78.0.2", "lladdr", "02:00:00:00:bb:01", "dev", "swa1", "nud", "reachable"])
+        #expect(try ipIn(client, ["neigh", "show", "10.78.0.2"]).contains("02:00:00:00:bb:01"))
+        let socket = try Sys.arpSocket(namespace: container.fd, interface: "swa0")
+        defer { Sys.close(socket.fd) }
+        #expect(socket.index == a.index, "the index is the one inside the namespace")
+        try Sys.broadcastARP(socket.fd, index: socket.index, ARP.announcement(mac: mac, address: IPv4Address("10.78.0.2")!))
+        // Delivery across the veth is immediate, but asynchronous: look a few times within 100 ms.
+        var seen = ""
+        for _ in 0..<50 {
+            seen = try ipIn(client, ["neigh", "show", "10.78.0.2"])
+            if seen.contains("02:00:00:00:bb:02") { break }
+            usleep(2_000)
+        }
+        #expect(seen.contains("lladdr 02:00:00:00:bb:02"), "\(seen)")
+    }
+
+    @Test func announcementBytes() {
+        let p = ARP.announcement(mac: [0x02, 0x42, 0x0a, 0x00, 0x00, 0x05], address: IPv4Address("10.0.0.5")!)
+        #expect(p == [0, 1, 8, 0, 6, 4, 0, 1, 0x02, 0x42, 0x0a, 0, 0, 5, 10, 0, 0, 5, 0, 0, 0, 0, 0, 0, 10, 0, 0, 5])
+    }
 }

@@ -257,7 +257,7 @@ struct LogsCommand: ParsableCommand {
         guard follow else { return }
         let o = session.orchestrator
         Interrupts.install()
-        printer.follow {
+        printer.follow(alsoWatching: [session.runtime.root.containers]) {
             if Interrupts.count > 0 { return true }
             // New containers of these services (scaled up, restarted by up) join the stream.
             for r in o.containers(services: services, oneOff: nil) where printer.labels[r.id] == nil { printer.add(r) }

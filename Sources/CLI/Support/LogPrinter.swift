@@ -23,6 +23,8 @@ final class LogPrinter {
     var width = 0
     var labels: [String: String] = [:]
     var colors: [String: String] = [:]
+    /// Formatted output not yet written (flushed after each batch while following).
+    var pending = ""
     static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 
     init(options: Options, runtime: Runtime) {
@@ -90,16 +92,15 @@ final class LogPrinter {
         return any
     }
 
-    /// Follows until `shouldStop` says so (checked between polls).
-    func follow(until shouldStop: () -> Bool) {
-        while true {
-            let got = poll()
-            if shouldStop() {
-                poll()
-                return
-            }
-            if !got { usleep(50_000) }
-        }
+    /// Prints what is appended until `shouldStop` says so (see `LogFollower.follow`).
+    func follow(alsoWatching: [String] = [], until shouldStop: () -> Bool) {
+        follower.follow(until: {
+            Terminal.write(pending)
+            pending = ""
+            return shouldStop()
+        }, alsoWatching: alsoWatching) { id, e in pending += format(e, id) }
+        Terminal.write(pending)
+        pending = ""
     }
 }
 

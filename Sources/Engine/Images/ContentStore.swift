@@ -31,7 +31,7 @@ public struct ContentStore: Sendable {
 
     /// A staging file; the name carries the pid so that leftovers of dead writers can be removed.
     func stagingPath(_ label: String) -> String {
-        "\(stagingDirectory)/\(label)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        "\(stagingDirectory)/\(label)-\(Sys.pid)-\(UInt64.random(in: 0...UInt64.max))"
     }
 
     public struct Mismatch: Error, Sendable, CustomStringConvertible {

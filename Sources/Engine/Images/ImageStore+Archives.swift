@@ -487,7 +487,7 @@ final class LoadJournal {
 
     init(store: ImageStore) throws(ImageStoreError) {
         let directory = store.root.images + "/loads"
-        path = directory + "/\(getpid())-\(UInt32.random(in: 0...UInt32.max)).journal"
+        path = directory + "/\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max)).journal"
         do {
             try Sys.mkdirAll(directory, 0o700)
             lock = try FileLock(path)

@@ -280,8 +280,8 @@ public struct NetworkStore: Sendable {
                 try host.setLink(hostLink.index, up: true, master: bridge.index)
                 guard let inner = try inside.link(named: interface) else { throw NetworkError.system("\(interface) did not appear") }
                 try inside.addAddress(inner.index, address, prefix: record.subnet.prefix)
-                // Announced as it comes up: caches that knew another MAC for the address (a user-set
-                // one, or a container of another network that had it) are corrected at once.
+                // Announced as it comes up (and again by the supervisor, `ARP.schedule`): caches that
+                // knew another MAC for the address (a user-set one) are corrected at once.
                 try inside.enableARPNotify(inner.index)
                 try inside.setLink(inner.index, up: true)
                 if !defaultRouteSet && !record.internal {

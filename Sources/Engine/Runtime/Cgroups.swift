@@ -248,7 +248,7 @@ public struct Cgroup: Sendable {
     func waitUntil(_ call: String, _ path: String, _ done: () -> Bool) throws(SystemError) {
         for _ in 0..<400 {
             if done() { return }
-            usleep(5_000)
+            Sys.sleep(microseconds: 5_000)
         }
         throw SystemError(call, path, code: ETIMEDOUT)
     }
@@ -288,7 +288,7 @@ public struct Cgroup: Sendable {
                     guard error.code == EBUSY, attempts < 200 else { throw error }
                     if attempts == 0 { killAll() }
                     attempts += 1
-                    usleep(5_000)
+                    Sys.sleep(microseconds: 5_000)
                 }
             }
         }

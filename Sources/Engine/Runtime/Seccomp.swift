@@ -123,9 +123,7 @@ public struct SeccompProfile: Decodable, Sendable {
 
     /// The host architecture in Go's naming, which docker's profiles use in `arches`.
     public static var hostGoArch: String {
-        var u = utsname()
-        uname(&u)
-        let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let machine = Sys.kernel.machine
         switch machine {
         case "x86_64": return "amd64"
         case "aarch64": return "arm64"
@@ -139,10 +137,7 @@ public struct SeccompProfile: Decodable, Sendable {
 
     /// The running kernel's version as numbers (`6.18.0` → [6, 18, 0]).
     public static var kernelVersion: [Int] {
-        var u = utsname()
-        uname(&u)
-        let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        return parseVersion(release)
+        parseVersion(Sys.kernel.release)
     }
 
     static func parseVersion(_ s: String) -> [Int] {

@@ -151,7 +151,7 @@ public struct ContainerStore: Sendable {
     /// in `containers/.creating-<pid>-<id>` and renamed into place whole, so a command killed halfway
     /// leaves either a complete container or a staging directory `removeIncomplete` takes away.
     public func create(_ spec: ContainerSpec) throws(ContainerStoreError) {
-        let staging = runtime.root.containers + "/.creating-\(getpid())-\(spec.id)"
+        let staging = runtime.root.containers + "/.creating-\(Sys.pid)-\(spec.id)"
         do {
             // The staging directory first: while it exists, the name claimed next is not stale.
             try runtime.root.ensure(staging)

@@ -112,10 +112,10 @@ public struct StateRoot: Sendable, Equatable {
             throw SwcomposeError(.invalidArgument, "the state root \(dir) is not a directory",
                            hint: "point SWCOMPOSE_ROOT at a directory (default \(Self.defaultPath))")
         }
-        if st.st_uid != geteuid() {
+        if st.st_uid != Sys.effectiveUserID {
             throw SwcomposeError(.permissionDenied,
-                           "the state root \(dir) is owned by uid \(st.st_uid), not by uid \(geteuid()) which runs swcompose",
-                           hint: "whoever owns it could plant files that containers trust; use a directory of your own (SWCOMPOSE_ROOT) or `chown -R \(geteuid()) \(dir)` if it is really yours")
+                           "the state root \(dir) is owned by uid \(st.st_uid), not by uid \(Sys.effectiveUserID) which runs swcompose",
+                           hint: "whoever owns it could plant files that containers trust; use a directory of your own (SWCOMPOSE_ROOT) or `chown -R \(Sys.effectiveUserID) \(dir)` if it is really yours")
         }
         let current = st.st_mode & 0o7777
         // Group write or any permission for others is too wide; owner and group-traverse bits are kept.

@@ -98,7 +98,7 @@ public struct LayerStore: Sendable {
         defer { _ = lock; try? Sys.unlink(lockName) }
         if let chainID, let existing = layer(chainID) { return existing }
 
-        let staging = "\(root)/tmp-\((chainID ?? blob).short)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let staging = "\(root)/tmp-\((chainID ?? blob).short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
         do {
             try Sys.mkdir(staging, 0o700)
             try Sys.mkdir(staging + "/diff", 0o755)
@@ -164,7 +164,7 @@ public struct LayerStore: Sendable {
     public func remove(_ chainID: Digest) throws(SystemError) {
         let p = path(chainID)
         // Rename first so that a crash never leaves a half-removed layer that looks complete.
-        let doomed = "\(root)/removing-\(chainID.short)-\(getpid())"
+        let doomed = "\(root)/removing-\(chainID.short)-\(Sys.pid)"
         try Sys.rename(p, doomed)
         try Sys.removeAll(doomed)
     }

@@ -150,8 +150,9 @@ public struct LayerUnpacker {
         // The root directory itself: only its metadata.
         guard let last = parts.last else {
             if entry.kind == .directory {
-                if ownership { _ = fchown(rootFD, entry.uid, entry.gid) }
-                _ = fchmod(rootFD, entry.mode & 0o7777)
+                // The layer's root keeps the store's directory where the kernel refuses (best effort, as docker).
+                if ownership { try? Sys.fchown(rootFD, entry.uid, entry.gid) }
+                try? Sys.fchmod(rootFD, entry.mode & 0o7777)
                 directoryTimes.append(("", entry.accessed, entry.modified))
             }
             return

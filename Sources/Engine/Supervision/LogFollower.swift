@@ -100,4 +100,22 @@ public final class LogFollower {
         }
         return any
     }
+
+    /// Follows until `shouldStop` says so: what is appended goes to `body` as it is written (woken by
+    /// inotify on the logs' directories, and on `alsoWatching`, where the caller expects the changes
+    /// `shouldStop` looks at). `shouldStop` is asked after each batch, and at least every quarter
+    /// second.
+    public func follow(until shouldStop: () -> Bool, alsoWatching: [String] = [], _ body: (String, LogEntry) -> Void) {
+        let watch = DirectoryWatch()
+        for directory in alsoWatching { watch.add(directory) }
+        while true {
+            for t in tracked { watch.add(String(t.path[..<(t.path.lastIndex(of: "/") ?? t.path.endIndex)])) }
+            let got = poll(body)
+            if shouldStop() {
+                poll(body)
+                return
+            }
+            if !got { watch.wait(0.25) }
+        }
+    }
 }

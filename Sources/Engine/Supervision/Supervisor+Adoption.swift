@@ -31,7 +31,7 @@ extension Supervisor {
                             watch(fd, .output(record.id, stream))
                         }
                     }
-                    m.state.supervisorPid = getpid()
+                    m.state.supervisorPid = Sys.pid
                     if let hc = m.spec.healthcheck { m.nextProbe = Self.now() + Double(hc.interval) / 1e9 }
                     persist(m)
                     continue

@@ -92,6 +92,52 @@ extension Supervisor {
         epoll.modify(fd, events: events)
     }
 
+    // MARK: - Announcing
+
+    /// The gratuitous ARPs of a container's endpoints: sockets in its namespace, and when the next goes.
+    final class Announcements {
+        struct Endpoint {
+            var fd: Int32
+            var index: Int32
+            var payload: [UInt8]
+        }
+
+        var endpoints: [Endpoint]
+        let started: Double
+        var sent = 0
+
+        init(endpoints: [Endpoint], started: Double) {
+            self.endpoints = endpoints
+            self.started = started
+        }
+
+        deinit { for e in endpoints { Sys.close(e.fd) } }
+
+        var next: Double? { sent < ARP.schedule.count ? started + ARP.schedule[sent] : nil }
+    }
+
+    /// Opens an ARP socket on each of the container's interfaces and sends the first announcements.
+    /// Announcing is best effort: a container without them is reached once neighbours' entries expire.
+    func startAnnouncing(_ m: Managed, pid: Int32) {
+        guard let nsfd = try? Sys.open("/proc/\(pid)/ns/net", O_RDONLY) else { return }
+        defer { Sys.close(nsfd) }
+        var endpoints: [Announcements.Endpoint] = []
+        for e in m.state.networks.values {
+            guard let text = e.macAddress, let mac = Netlink.parseMAC(text), let socket = try? Sys.arpSocket(namespace: nsfd, interface: e.interface) else { continue }
+            endpoints.append(.init(fd: socket.fd, index: socket.index, payload: ARP.announcement(mac: mac, address: e.address)))
+        }
+        guard !endpoints.isEmpty else { return }
+        m.announcements = Announcements(endpoints: endpoints, started: Self.now())
+        announce(m)
+    }
+
+    func announce(_ m: Managed) {
+        guard let a = m.announcements else { return }
+        for e in a.endpoints { try? Sys.broadcastARP(e.fd, index: e.index, e.payload) }
+        a.sent += 1
+        if a.next == nil { m.announcements = nil }
+    }
+
     // MARK: - Attaching
 
     /// Connects a starting container to its networks (its namespace exists, it waits for `go`), writes
@@ -107,6 +153,7 @@ extension Supervisor {
             Sys.exists(runtime.containerDirectory(id) + "/config.json")
         }
         m.state.networks = made
+        startAnnouncing(m, pid: pid)
         var resolverAddress: IPv4Address?
         for e in endpoints {
             guard let record = try? store.inspect(e.network) else { continue }
@@ -129,6 +176,7 @@ extension Supervisor {
     }
 
     func detachNetworks(_ m: Managed) {
+        m.announcements = nil
         guard case .bridged = m.spec.network else { return }
         NetworkStore(root: runtime.root).detach(containerID: m.spec.id)
         m.state.networks = [:]

@@ -126,7 +126,7 @@ extension Supervisor {
                 m.state.status = .running
                 m.state.pid = process.pid
                 m.state.pidStartTime = ProcessInfoReader.startTime(of: process.pid) ?? 0
-                m.state.supervisorPid = getpid()
+                m.state.supervisorPid = Sys.pid
                 m.state.startedAt = Timestamp.rfc3339()
                 m.state.cgroup = pending.cgroup.path
                 m.state.error = ""

@@ -94,6 +94,8 @@ public final class Supervisor {
         /// as it is, not an interval later. nil once that time is reached or the container is healthy.
         var earlyProbesUntil: Double?
         var earlyProbeDelay = 0.025
+        /// Gratuitous ARPs still to send for the container's endpoints (see `ARP.schedule`).
+        var announcements: Announcements?
 
         init(spec: ContainerSpec, state: ContainerState, log: LogWriter) {
             self.spec = spec
@@ -132,7 +134,7 @@ public final class Supervisor {
     }
 
     static func writeError(_ text: String) {
-        let line = "\(Timestamp.rfc3339()) supervisor[\(getpid())]: \(text)"
+        let line = "\(Timestamp.rfc3339()) supervisor[\(Sys.pid)]: \(text)"
         Array(line.utf8).withUnsafeBytes { try? Sys.write(2, $0) }
     }
 
@@ -231,6 +233,7 @@ public final class Supervisor {
             consider(m.stopDeadline)
             consider(m.restartAt)
             consider(m.nextProbe)
+            consider(m.announcements?.next)
             if let p = m.probe, !p.timedOut { consider(p.deadline) }
         }
         if let idleSince { consider(idleSince + linger) }
@@ -308,6 +311,7 @@ public final class Supervisor {
                 probe.timedOut = true
                 Sys.signal(pidfd: probe.pidfd, SIGTERM)
             }
+            if let next = m.announcements?.next, next <= now { announce(m) }
             if let r = m.restartAt, r <= now {
                 m.restartAt = nil
                 m.state.restartCount += 1

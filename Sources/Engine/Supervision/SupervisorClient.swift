@@ -57,7 +57,7 @@ public final class SupervisorClient {
                 lastError = error.description
             }
             // Another command's supervisor may be starting (or an old one exiting): retry shortly.
-            usleep(useconds_t(min(100_000, 2_000 * (attempt + 1))))
+            Sys.sleep(microseconds: UInt32(min(100_000, 2_000 * (attempt + 1))))
         }
         let log = (try? Files.readText(paths.log)).map { "\n" + $0.split(separator: "\n").suffix(5).joined(separator: "\n") } ?? ""
         throw .unavailable(lastError + log)

@@ -12,7 +12,7 @@ public enum Trace {
         guard enabled else { return }
         let ms = (MonotonicClock.now() - origin) * 1000
         let whole = Int(ms), frac = Int((ms - Double(whole)) * 1000)
-        let line = "trace \(whole).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac) ms [\(getpid())] \(label())\n"
+        let line = "trace \(whole).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac) ms [\(Sys.pid)] \(label())\n"
         Array(line.utf8).withUnsafeBytes { try? Sys.write(2, $0) }
     }
 

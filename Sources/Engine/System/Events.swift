@@ -49,26 +49,38 @@ extension Sys {
     }
 }
 
-/// Wakes when a file in a directory is replaced or written (inotify), so that a reader of state the
-/// supervisor persists (by rename) need not poll. Without inotify, `wait` just sleeps.
+/// Wakes when a file in a watched directory is replaced, created or written (inotify), so that a
+/// reader of state the supervisor persists (by rename), or of a log it appends to, need not poll.
+/// Without inotify, `wait` just sleeps.
 public final class DirectoryWatch {
     let fd: Int32
+    var watched: Set<String> = []
 
-    public init(_ directory: String) {
-        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        if fd >= 0 && inotify_add_watch(fd, directory, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF)) < 0 {
-            Glibc.close(fd)
-            self.fd = -1
-        } else {
-            self.fd = fd
-        }
+    /// Watches nothing yet; `add` directories to it.
+    public init() {
+        fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+    }
+
+    public convenience init(_ directory: String) {
+        self.init()
+        add(directory)
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
-    /// Returns when something changed in the directory or `seconds` passed.
+    /// Also wakes for changes in `directory`: entries renamed or created into it, files in it written
+    /// (`IN_MODIFY` for appends), or the directory removed. A directory that cannot be watched is
+    /// left to `wait`'s timeout.
+    public func add(_ directory: String) {
+        guard fd >= 0, !watched.contains(directory) else { return }
+        let events = IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF
+        if inotify_add_watch(fd, directory, UInt32(events)) >= 0 { watched.insert(directory) }
+    }
+
+    /// Returns when something changed in a watched directory or `seconds` passed (or a signal
+    /// arrived, as Ctrl-C does).
     public func wait(_ seconds: Double) {
-        guard fd >= 0 else {
+        guard fd >= 0, !watched.isEmpty else {
             usleep(useconds_t(seconds * 1e6))
             return
         }

@@ -69,6 +69,19 @@ extension Sys {
         try check("netlink socket") { cl_netlink_route_socket(namespace) }
     }
 
+    /// An ARP datagram socket in the network namespace `namespace` (a descriptor), with the index there
+    /// of the interface `interface`.
+    public static func arpSocket(namespace: Int32, interface: String) throws(SystemError) -> (fd: Int32, index: Int32) {
+        var index: Int32 = 0
+        let fd = try check("packet socket", interface) { cl_arp_socket(namespace, interface, &index) }
+        return (fd, index)
+    }
+
+    /// Broadcasts an ARP payload (the kernel adds the Ethernet header) out of interface `index`.
+    public static func broadcastARP(_ fd: Int32, index: Int32, _ payload: [UInt8]) throws(SystemError) {
+        try check("send ARP") { payload.withUnsafeBytes { cl_arp_broadcast(fd, index, $0.baseAddress, $0.count) } }
+    }
+
     /// `openat` for paths the caller resolves itself (O_NOFOLLOW, O_DIRECTORY…); nil with errno set.
     public static func openRelative(_ name: String, in dir: Int32, _ flags: Int32, _ mode: mode_t = 0) -> Int32? {
         let fd = cl_openat(dir, name, flags | O_CLOEXEC, mode)

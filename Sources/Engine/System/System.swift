@@ -345,6 +345,21 @@ public enum Sys {
 
     public static var isRoot: Bool { geteuid() == 0 }
 
+    public static var effectiveUserID: uid_t { geteuid() }
+
+    /// Sleeps the calling thread (the synchronous paths' short backoffs).
+    public static func sleep(microseconds: UInt32) { usleep(useconds_t(microseconds)) }
+
+    /// `uname`'s machine (`x86_64`) and release (`6.18.0-1-amd64`).
+    public static var kernel: (machine: String, release: String) {
+        var u = utsname()
+        uname(&u)
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
+        return (text(u.machine), text(u.release))
+    }
+
     /// Hands back the pages of the running executable's read-only mappings (code, constants) that
     /// only this process maps: `madvise(MADV_PAGEOUT)` (Linux 5.4+; a no-op before). A long-lived
     /// process calls it once it is quiet, so that what it touched while starting stops counting
