@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "clinux.h"
+#include <sys/resource.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/if_packet.h>
@@ -66,6 +67,35 @@ static void child_fail(int errfd, int err) {
     _exit(127);
 }
 
+/* Marks every descriptor from `first` on close-on-exec without close_range: the entries of
+ * /proc/self/fd read with getdents64 into a stack buffer (async-signal-safe), or, without /proc, every
+ * number up to the descriptor limit. */
+int cl_cloexec_from(int first) {
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        char buffer[4096];
+        for (;;) {
+            long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+            if (n < 0) { int e = errno; close(dir); errno = e; return -1; }
+            if (n == 0) break;
+            for (long at = 0; at < n;) {
+                struct { unsigned long long ino; long long off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buffer + at);
+                at += d->reclen;
+                int fd = 0, digits = 0;
+                for (const char *c = d->name; *c >= '0' && *c <= '9'; c++, digits++) fd = fd * 10 + (*c - '0');
+                if (digits == 0 || fd < first || fd == dir) continue;
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+            }
+        }
+        close(dir);
+        return 0;
+    }
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    for (rlim_t fd = (rlim_t)first; fd < limit.rlim_cur; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
 int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) return -1;
@@ -74,9 +104,16 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
     int pfd = -1;
     args.flags = attr->flags;
     if (pidfd) { args.flags |= CLONE_PIDFD; args.pidfd = (uint64_t)(uintptr_t)&pfd; }
-    if (attr->cgroup_fd >= 0) { args.flags |= 0x200000000ULL /* CLONE_INTO_CGROUP */; args.cgroup = (uint64_t)attr->cgroup_fd; }
+    if (attr->cgroup_fd >= 0 && !attr->legacy_clone) { args.flags |= 0x200000000ULL /* CLONE_INTO_CGROUP */; args.cgroup = (uint64_t)attr->cgroup_fd; }
     args.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &args, sizeof args);
+    long pid;
+    if (attr->legacy_clone) {
+        /* clone(2) with no new stack: fork semantics. x86_64 and arm64 order: flags, stack, parent_tid
+         * (the pidfd with CLONE_PIDFD), child_tid, tls. */
+        pid = syscall(SYS_clone, (unsigned long)(args.flags | SIGCHLD), NULL, pidfd ? &pfd : NULL, NULL, 0);
+    } else {
+        pid = syscall(SYS_clone3, &args, sizeof args);
+    }
     if (pid < 0) {
         int e = errno;
         close(errpipe[0]); close(errpipe[1]);
@@ -95,6 +132,12 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         if (attr->parent_death_signal > 0) prctl(PR_SET_PDEATHSIG, attr->parent_death_signal, 0, 0, 0);
+        if (attr->legacy_clone && attr->cgroup_fd >= 0) {
+            /* No CLONE_INTO_CGROUP: join the cgroup before anything runs in it. */
+            int procs = openat(attr->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (procs < 0 || write(procs, "0", 1) != 1) child_fail(errfd, errno);
+            close(procs);
+        }
         /* Move every source above the target range first, so that dup2 never clobbers a source. */
         int base = attr->nfds + 3;
         if (errfd < base) {
@@ -118,7 +161,10 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         if (attr->new_session && setsid() < 0) child_fail(errfd, errno);
         if (attr->controlling_tty >= 0 && ioctl(attr->controlling_tty, TIOCSCTTY, 0) < 0) child_fail(errfd, errno);
         /* Everything at or above n is close-on-exec or closed now (the moved copies are CLOEXEC). */
-        syscall(SYS_close_range, (unsigned)n, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+        if (syscall(SYS_close_range, (unsigned)n, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
+            /* CLOSE_RANGE_CLOEXEC is Linux 5.11, close_range 5.9: mark them one by one. */
+            if (cl_cloexec_from(n) != 0) child_fail(errfd, errno);
+        }
         int keep = fcntl(errfd, F_SETFD, FD_CLOEXEC);
         (void)keep;
         execve(attr->path, attr->argv, attr->envp);
@@ -134,7 +180,7 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
         if (pfd >= 0) close(pfd);
         errno = err;
-        return -1;
+        return -2;
     }
     if (pidfd) *pidfd = pfd;
     return (int)pid;

@@ -44,7 +44,51 @@ import TestSupport
         #expect(fm.fileExists(atPath: base + "/etc/keep") && fm.fileExists(atPath: top + "/cache/new"))
     }
 
-    @Test func manyLayersMount() throws {
+    /// A layer as the layer store keeps it: `<store>/<chain id>/diff`.
+    func storedLayer(_ i: Int) throws -> String {
+        let chain = Digest.of("layer \(i)").hex
+        let target = dir.sub("store/\(chain)/diff")
+        try Sys.mkdirAll(target)
+        try "\(i)".write(toFile: target + "/f\(i)", atomically: false, encoding: .utf8)
+        return target
+    }
+
+    /// 60 layers mount on every kernel: with `lowerdir+` where the kernel has it, and by option
+    /// string with short links (what kernels before 6.8 get) everywhere.
+    @Test(arguments: [RootFilesystem.OverlayMethod.current, .optionString])
+    func sixtyLayersMount(_ method: RootFilesystem.OverlayMethod) throws {
+        let layers = try (0..<60).map(storedLayer)
+        let rootfs = RootFilesystem(directory: dir.sub("sixty-\(method)"))
+        try rootfs.mount(layers: layers, method: method)
+        defer { try? rootfs.remove() }
+        #expect(try String(contentsOfFile: rootfs.merged + "/f0", encoding: .utf8) == "0")
+        #expect(try String(contentsOfFile: rootfs.merged + "/f59", encoding: .utf8) == "59")
+        if method == .optionString {
+            let links = try FileManager.default.contentsOfDirectory(atPath: dir.sub("store/l"))
+            #expect(links.count == 60 && links.allSatisfy { $0.count == 12 })
+            let options = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n")
+                .first { $0.contains(rootfs.merged) } ?? ""
+            #expect(options.contains("lowerdir=l/"), "layers named by their short links: \(options.prefix(200))")
+        }
+    }
+
+    @Test func layersBeyondAPageAreRefusedNamingTheKernelThatTakesThem() throws {
+        var layers: [String] = []
+        for i in 0..<150 {
+            layers.append(try layer(String(format: "layer-with-a-long-name-to-exceed-the-page-%03d", i), [TestArchives.file("f\(i)", "\(i)")]))
+        }
+        let rootfs = RootFilesystem(directory: dir.sub("many-refused"))
+        defer { try? rootfs.remove() }
+        do {
+            try rootfs.mount(layers: layers, method: .optionString)
+            Issue.record("mounted")
+        } catch {
+            #expect(error.code == E2BIG && error.description.contains("Linux 6.8"), "\(error)")
+        }
+    }
+
+    @Test(.enabled(if: RootFilesystem.OverlayMethod.current == .layersByFsconfig, "lowerdir+ needs Linux 6.8"))
+    func anyNumberOfLayersWithLowerdirPlus() throws {
         var layers: [String] = []
         for i in 0..<150 {
             layers.append(try layer(String(format: "layer-with-a-long-name-to-exceed-the-page-%03d", i), [TestArchives.file("f\(i)", "\(i)")]))

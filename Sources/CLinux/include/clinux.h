@@ -44,11 +44,15 @@ typedef struct {
     int new_session;               /* setsid() in the child */
     int controlling_tty;           /* >= 0: child fd to make the controlling terminal (after setsid) */
     int parent_death_signal;       /* > 0: PR_SET_PDEATHSIG */
+    int legacy_clone;              /* 1: clone(2) instead of clone3 (kernels or seccomp filters without
+                                      clone3): the child joins cgroup_fd itself before execve */
 } cl_spawn_attr;
 
-/// Returns the child's pid (and its pidfd in *pidfd when not NULL), or -1 with errno set: either
-/// clone3's error or the error execve returned in the child.
+/// Returns the child's pid (and its pidfd in *pidfd when not NULL); -1 with errno set when the clone
+/// failed, -2 with errno set when the child failed before or at execve.
 int cl_spawn(const cl_spawn_attr *attr, int *pidfd);
+/* Marks every descriptor from first on close-on-exec, without close_range (async-signal-safe). */
+int cl_cloexec_from(int first);
 
 int cl_pidfd_open(int pid, unsigned int flags);
 int cl_pidfd_send_signal(int pidfd, int sig, unsigned int flags);

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 public struct FirewallError: Error, CustomStringConvertible, Sendable {
     public var message: String
@@ -16,32 +17,130 @@ public struct FirewallError: Error, CustomStringConvertible, Sendable {
 ///
 /// When the last network goes, the base chains and their jumps go too.
 public enum Firewall {
-    static let iptablesRestore = "/usr/sbin/iptables-restore"
-    static let iptablesSave = "/usr/sbin/iptables-save"
+    /// Which iptables talks to the kernel: the nf_tables one or the legacy x_tables one. Hosts configure
+    /// one (`update-alternatives`, or only one is installed); a kernel may lack the other, or lack a
+    /// part of it (user-mode Linux has nf_tables without its nat chains).
+    public enum Backend: String, Codable, Sendable, CaseIterable {
+        case nft, legacy
 
-    static func restore(_ script: String) throws(FirewallError) {
+        /// Where its programs are: `iptables-nft-restore`, `iptables-legacy-restore` (and `-save`).
+        var programs: (restore: String, save: String)? {
+            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/iptables-\(rawValue)-restore") {
+                return ("\(dir)/iptables-\(rawValue)-restore", "\(dir)/iptables-\(rawValue)-save")
+            }
+            // Distributions with one backend may only have the plain names.
+            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/iptables-restore") {
+                if Firewall.backend(ofVersion: Firewall.version("\(dir)/iptables-restore")) == self {
+                    return ("\(dir)/iptables-restore", "\(dir)/iptables-save")
+                }
+            }
+            return nil
+        }
+
+        var other: Backend { self == .nft ? .legacy : .nft }
+    }
+
+    /// `iptables-restore v1.8.9 (nf_tables)` → nft, `(legacy)` → legacy.
+    static func backend(ofVersion text: String) -> Backend? {
+        if text.contains("(nf_tables)") { return .nft }
+        if text.contains("(legacy)") { return .legacy }
+        return nil
+    }
+
+    static func version(_ program: String) -> String {
+        (try? Subprocess.run(program, ["--version"]))?.output ?? ""
+    }
+
+    /// The backend the host's `iptables-restore` is.
+    static var configured: Backend? {
+        for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/iptables-restore") {
+            return backend(ofVersion: version("\(dir)/iptables-restore"))
+        }
+        return nil
+    }
+
+    /// The backend to program: the host's own first, the other when the host's cannot program this
+    /// kernel (`works` is asked in that order); nil when neither can. Pure, for the unit tests.
+    static func choose(configured: Backend?, installed: [Backend], works: (Backend) -> Bool) -> Backend? {
+        let first = configured ?? .nft
+        for candidate in [first, first.other] where installed.contains(candidate) && works(candidate) { return candidate }
+        return nil
+    }
+
+    /// What a backend must manage for swcompose's rules: chains in the filter and nat tables and the
+    /// conntrack match. Made and removed in one transaction, so nothing is left either way.
+    static let probe = """
+        *filter
+        :SWCOMPOSE-PROBE - [0:0]
+        -A SWCOMPOSE-PROBE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -F SWCOMPOSE-PROBE
+        -X SWCOMPOSE-PROBE
+        COMMIT
+        *nat
+        :SWCOMPOSE-PROBE - [0:0]
+        -X SWCOMPOSE-PROBE
+        COMMIT
+
+        """
+
+    static let chosen = Mutex<Backend?>(nil)
+
+    /// The backend this process programs, chosen once (see `choose`); a clear refusal when neither
+    /// iptables can program the kernel.
+    public static func selected() throws(FirewallError) -> Backend {
+        if let b = chosen.withLock({ $0 }) { return b }
+        var failures: [String] = []
+        let installed = Backend.allCases.filter { $0.programs != nil }
+        let pick = choose(configured: configured, installed: installed) { b in
+            guard let restore = b.programs?.restore else { return false }
+            do {
+                let r = try Subprocess.run(restore, ["-w", "--noflush"], input: probe)
+                if r.status == 0 { return true }
+                failures.append("iptables-\(b.rawValue): \(r.output.trimmingWhitespace())")
+            } catch {
+                failures.append("iptables-\(b.rawValue): \(error)")
+            }
+            return false
+        }
+        guard let pick else {
+            if installed.isEmpty {
+                throw FirewallError(message: "iptables is not installed: swcompose programs its networks' rules with iptables-restore (install the iptables package)")
+            }
+            throw FirewallError(message: "neither iptables backend can program this kernel's firewall (\(failures.joined(separator: "; "))); load the netfilter modules (nf_tables with nft_chain_nat, or ip_tables with iptable_filter and iptable_nat)")
+        }
+        chosen.withLock { $0 = pick }
+        return pick
+    }
+
+    static func restore(_ script: String, _ backend: Backend) throws(FirewallError) {
+        guard let program = backend.programs?.restore else {
+            throw FirewallError(message: "iptables-\(backend.rawValue)-restore is not installed")
+        }
         let result: Subprocess.Result
         do {
-            result = try Subprocess.run(iptablesRestore, ["-w", "--noflush"], input: script)
+            result = try Subprocess.run(program, ["-w", "--noflush"], input: script)
         } catch {
-            throw FirewallError(message: "iptables-restore: \(error) (is the iptables package installed?)")
+            throw FirewallError(message: "\(program): \(error) (is the iptables package installed?)")
         }
         if result.status != 0 {
-            throw FirewallError(message: "iptables-restore failed: \(result.output.trimmingWhitespace())")
+            throw FirewallError(message: "\(program) failed: \(result.output.trimmingWhitespace())")
         }
     }
 
-    /// The current rules (`iptables-save`), for checks and tests.
-    public static func save() -> String {
-        (try? Subprocess.run(iptablesSave, []))?.output ?? ""
+    /// The current rules (`iptables-save`) of a backend (the selected one by default), for checks and tests.
+    public static func save(_ backend: Backend? = nil) -> String {
+        guard let b = backend ?? (try? selected()), let program = b.programs?.save else { return "" }
+        return (try? Subprocess.run(program, []))?.output ?? ""
     }
 
     static func chainID(_ networkID: String) -> String { String(networkID.prefix(12)) }
 
     /// The rules for one network. `internal` networks reach nothing beyond their bridge (only the
     /// resolver on their gateway); the others are masqueraded on their way out.
-    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool) throws(FirewallError) {
-        let rules = save()
+    @discardableResult
+    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool) throws(FirewallError) -> Backend {
+        let backend = try selected()
+        let rules = save(backend)
         let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
         var filter = "*filter\n"
         var nat = "*nat\n"
@@ -68,13 +167,17 @@ public enum Firewall {
             let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
             if !rules.contains(masquerade) { nat += masquerade + "\n" }
         }
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n")
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
         if !isInternal { enableForwarding() }
+        return backend
     }
 
-    /// Removes one network's rules (missing ones are fine), and the base chains when none is left.
-    public static func removeNetwork(id: String, bridge: String, subnet: IPv4Network) throws(FirewallError) {
-        let rules = save()
+    /// Removes one network's rules (missing ones are fine), and the base chains when none is left,
+    /// with the backend that made them (the selected one for records that do not say).
+    public static func removeNetwork(id: String, bridge: String, subnet: IPv4Network, backend recorded: Backend?) throws(FirewallError) {
+        let backend: Backend
+        if let recorded { backend = recorded } else { backend = try selected() }
+        let rules = save(backend)
         let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
         var filter = "*filter\n"
         var nat = "*nat\n"
@@ -84,12 +187,12 @@ public enum Firewall {
         if rules.contains(":\(i) ") { filter += "-F \(i)\n-X \(i)\n" }
         let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
         if rules.contains(masquerade) { nat += "-D" + masquerade.dropFirst(2) + "\n" }
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n")
-        try removeBaseIfUnused()
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
+        try removeBaseIfUnused(backend)
     }
 
-    static func removeBaseIfUnused() throws(FirewallError) {
-        let rules = save()
+    static func removeBaseIfUnused(_ backend: Backend) throws(FirewallError) {
+        let rules = save(backend)
         let networkChains = rules.split(separator: "\n").contains { $0.hasPrefix(":SWC-F-") || $0.hasPrefix(":SWC-I-") }
         let masquerades = rules.split(separator: "\n").contains { $0.hasPrefix("-A SWCOMPOSE-POSTROUTING ") }
         guard !networkChains && !masquerades else { return }
@@ -103,7 +206,7 @@ public enum Firewall {
             if rules.contains("-A POSTROUTING -j SWCOMPOSE-POSTROUTING") { nat += "-D POSTROUTING -j SWCOMPOSE-POSTROUTING\n" }
             nat += "-F SWCOMPOSE-POSTROUTING\n-X SWCOMPOSE-POSTROUTING\n"
         }
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n")
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
     }
 
     /// Routing between the bridges and the host's interfaces (docker enables it too).

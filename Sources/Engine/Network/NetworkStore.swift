@@ -47,6 +47,8 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var ipRange: IPv4Network?
     public var bridge: String
     public var endpoints: [String: Endpoint] = [:]
+    /// The iptables that holds its rules (nil in records from before there was a choice).
+    public var firewall: Firewall.Backend?
 }
 
 public enum NetworkError: Error, CustomStringConvertible, Sendable {
@@ -142,7 +144,9 @@ public struct NetworkStore: Sendable {
         defer { _ = (held, host) }
         if var existing = try? inspect(spec.name) {
             // A record whose bridge is gone (a killed command, a reboot): bring it back.
+            let before = existing.firewall
             try ensureBridge(&existing, mtu: spec.mtu)
+            if existing.firewall != before { try write(existing) }
             return existing
         }
         guard VolumeStore.isValidName(spec.name) else { throw .invalid("invalid network name \"\(spec.name)\"") }
@@ -172,6 +176,7 @@ public struct NetworkStore: Sendable {
         try write(record)
         do {
             try ensureBridge(&record, mtu: spec.mtu)
+            try write(record)
         } catch {
             try? removeUnlocked(record)
             throw error
@@ -199,7 +204,8 @@ public struct NetworkStore: Sendable {
             throw .system("network \(record.name): cannot set up bridge \(record.bridge)", cause: error as? any Error & Sendable)
         }
         do {
-            try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway, internal: record.internal)
+            record.firewall = try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway,
+                                                      internal: record.internal)
         } catch {
             throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
@@ -222,7 +228,7 @@ public struct NetworkStore: Sendable {
 
     func removeUnlocked(_ record: NetworkRecord) throws(NetworkError) {
         do {
-            try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet)
+            try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, backend: record.firewall)
         } catch {
             throw .system("network \(record.name): cannot remove its firewall rules", cause: error)
         }

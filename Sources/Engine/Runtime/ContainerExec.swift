@@ -141,7 +141,7 @@ public enum ContainerExec {
             }
         }
         do {
-            try Sys.enterNamespaces(pidfd, [.mount, .uts, .ipc, .network, .pid, .cgroup])
+            try Sys.enterNamespaces(of: request.pid, pidfd: pidfd, [.mount, .uts, .ipc, .network, .pid, .cgroup])
         } catch {
             return fail("exec: setns: \(error)")
         }

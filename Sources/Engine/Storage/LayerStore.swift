@@ -166,6 +166,11 @@ public struct LayerStore: Sendable {
         // Rename first so that a crash never leaves a half-removed layer that looks complete.
         let doomed = "\(root)/removing-\(chainID.short)-\(Sys.pid)"
         try Sys.rename(p, doomed)
+        // Its short link (`l/<id>`, for kernels that mount layers by option string) goes with it.
+        let target = "../\(chainID.hex)/diff"
+        for link in (try? Sys.list(root + "/l")) ?? [] where link.count >= 12 && chainID.hex.hasPrefix(link) {
+            if (try? Sys.readlink(root + "/l/" + link)) == target { try? Sys.unlink(root + "/l/" + link) }
+        }
         try Sys.removeAll(doomed)
     }
 

@@ -13,26 +13,94 @@ public struct RootFilesystem: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
+    /// How this kernel's overlayfs takes many layers.
+    public enum OverlayMethod: Sendable, Equatable {
+        /// One `lowerdir+` per layer through the new mount API: any number of layers (Linux 6.8).
+        case layersByFsconfig
+        /// mount(2) with all layers in one option string of at most a page: layers named by short links
+        /// relative to the layer store (`l/<id>`, as docker's overlay2), mounted from that directory.
+        case optionString
+
+        /// From what the kernel answered `Sys.probeOverlayLowerdirPlus`: only ENOENT (the path was
+        /// resolved at set time) means `lowerdir+` is understood.
+        public static func decide(probe: Int32?) -> OverlayMethod { probe == ENOENT ? .layersByFsconfig : .optionString }
+
+        /// This kernel's, asked once per process.
+        public static let current = decide(probe: Sys.probeOverlayLowerdirPlus())
+    }
+
     /// Creates the container's directories (if needed) and mounts the overlay at `merged`.
     /// `layers` are the unpacked layer directories, bottom first.
-    public func mount(layers: [String]) throws(SystemError) {
+    public func mount(layers: [String], method: OverlayMethod = .current) throws(SystemError) {
         try Sys.mkdirAll(directory)
         for d in [upper, work, merged] where !Sys.exists(d) { try Sys.mkdir(d, 0o755) }
         if isMounted { return }
-        let lowers = layers.reversed().map { $0 }
-        if try mountWithFsconfig(lowers) { return }
-        // Kernels before 6.8 take the lower layers in one option string (at most a page).
-        let options = "lowerdir=" + lowers.map(Self.escape).joined(separator: ":") + ",upperdir=\(Self.escape(upper)),workdir=\(Self.escape(work))"
-        guard options.utf8.count < 4000 else {
-            throw SystemError("mount overlay (\(layers.count) layers do not fit in the mount options of this kernel; Linux 6.8 or later takes any number)", merged, code: E2BIG)
+        let lowers = Array(layers.reversed())
+        switch method {
+        case .layersByFsconfig:
+            try Sys.mountOverlayByLayers(lowers: lowers, upper: upper, work: work, target: merged)
+        case .optionString:
+            let names = try lowers.map { (layer) throws(SystemError) in try Self.shortLink(layer) }
+            let options = try Self.options(lowers: names, upper: upper, work: work, layerCount: layers.count)
+            // The short names are relative to the layer store, as the kernel resolves them from the
+            // mounting process's working directory.
+            let store = names.first.flatMap(\.store)
+            if let store { try Sys.changeDirectory(store) }
+            defer { if store != nil { try? Sys.changeDirectory("/") } }
+            try Sys.mount(source: "overlay", target: merged, type: "overlay", flags: 0, data: options)
         }
-        try Sys.mount(source: "overlay", target: merged, type: "overlay", flags: 0, data: options)
     }
 
-    /// The new mount API with one `lowerdir+` per layer: no length limit. False when the kernel does
-    /// not know `lowerdir+`.
-    func mountWithFsconfig(_ lowers: [String]) throws(SystemError) -> Bool {
-        try Sys.mountOverlayByLayers(lowers: lowers, upper: upper, work: work, target: merged)
+    /// How a layer is named in the option string: `l/<id>` relative to its store, or its own path when
+    /// it is not a store's `<store>/<chain id>/diff`.
+    struct LowerName: Equatable {
+        var store: String?
+        var name: String
+    }
+
+    /// The most bytes of mount options the kernel reads (one page, with its terminating NUL).
+    static let optionLimit = 4095
+
+    /// `lowerdir=…,upperdir=…,workdir=…`; refused, naming the kernel that takes more, when the layers do
+    /// not fit in a page.
+    static func options(lowers: [LowerName], upper: String, work: String, layerCount: Int) throws(SystemError) -> String {
+        let options = "lowerdir=" + lowers.map { $0.store == nil ? escape($0.name) : $0.name }.joined(separator: ":")
+            + ",upperdir=\(escape(upper)),workdir=\(escape(work))"
+        guard options.utf8.count <= optionLimit else {
+            throw SystemError("mount overlay (\(layerCount) layers do not fit in the one page of mount options this kernel takes; Linux 6.8 or later takes any number)", nil, code: E2BIG)
+        }
+        return options
+    }
+
+    /// The id of a layer's short link: the first 12 hex digits of its chain id, more where another
+    /// layer's link already has them.
+    static func linkID(_ chain: String, taken: (String) -> String?) -> String {
+        var length = 12
+        while length < chain.count, let other = taken(String(chain.prefix(length))), other != "../\(chain)/diff" { length += 4 }
+        return String(chain.prefix(length))
+    }
+
+    /// The short name of a layer directory, making its link (`<store>/l/<id>` → `../<chain id>/diff`)
+    /// if it is not there yet. Two containers may make the same link at once: the same target is fine.
+    static func shortLink(_ layer: String) throws(SystemError) -> LowerName {
+        let parts = layer.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 1] == "diff", parts[parts.count - 2].count == 64,
+              parts[parts.count - 2].allSatisfy(\.isHexDigit) else { return LowerName(store: nil, name: layer) }
+        let chain = String(parts[parts.count - 2])
+        let store = parts[..<(parts.count - 2)].joined(separator: "/")
+        let links = store + "/l"
+        if !Sys.exists(links) { try? Sys.mkdir(links, 0o700) }
+        let id = linkID(chain) { try? Sys.readlink(links + "/" + $0) }
+        let link = links + "/" + id
+        let target = "../\(chain)/diff"
+        if (try? Sys.readlink(link)) != target {
+            do {
+                try Sys.symlink(target, link)
+            } catch {
+                guard error.code == EEXIST, (try? Sys.readlink(link)) == target else { throw error }
+            }
+        }
+        return LowerName(store: store, name: "l/" + id)
     }
 
     /// Overlay option values escape `:`, `,` and `\`.

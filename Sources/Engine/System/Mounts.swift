@@ -8,18 +8,28 @@ import CLinux
 extension Sys {
     public static func makeDevice(_ major: UInt32, _ minor: UInt32) -> dev_t { cl_makedev(major, minor) }
 
-    /// An overlay at `target` made with the new mount API (fsopen/fsconfig/fsmount/move_mount), one
-    /// `lowerdir+` per layer (`lowers` topmost first): no limit on the number of layers. False when the
-    /// kernel has no new mount API or no `lowerdir+` (before 6.8), where nothing was mounted.
-    public static func mountOverlayByLayers(lowers: [String], upper: String, work: String, target: String) throws(SystemError) -> Bool {
+    /// What this kernel's overlayfs says to `lowerdir+` (Linux 6.8), asked of a fresh fs context with a
+    /// path that does not exist: 6.8 and later resolve a `lowerdir+` path as it is set (ENOENT);
+    /// 6.5–6.7 refuse the unknown key (EINVAL); before 6.5 overlayfs takes the legacy option string,
+    /// which accepts any key at set time (0) and fails only at create. nil: no new mount API (before
+    /// 5.2), or no overlayfs.
+    public static func probeOverlayLowerdirPlus() -> Int32? {
         let fs = cl_fsopen("overlay", UInt32(CL_FSOPEN_CLOEXEC))
-        guard fs >= 0 else { return false }
+        guard fs >= 0 else { return nil }
         defer { close(fs) }
-        for (i, lower) in lowers.enumerated() {
-            if cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "lowerdir+", lower, 0) != 0 {
-                if i == 0 && errno == EINVAL { return false }
-                throw SystemError("fsconfig lowerdir+", lower)
-            }
+        let r = cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "lowerdir+", "/nonexistent/swcompose-overlay-probe", 0)
+        return r == 0 ? 0 : errno
+    }
+
+    /// An overlay at `target` made with the new mount API (fsopen/fsconfig/fsmount/move_mount), one
+    /// `lowerdir+` per layer (`lowers` topmost first): no limit on the number of layers. Only for
+    /// kernels that have `lowerdir+` (see `probeOverlayLowerdirPlus`).
+    public static func mountOverlayByLayers(lowers: [String], upper: String, work: String, target: String) throws(SystemError) {
+        let fs = cl_fsopen("overlay", UInt32(CL_FSOPEN_CLOEXEC))
+        guard fs >= 0 else { throw SystemError("fsopen overlay", target) }
+        defer { close(fs) }
+        for lower in lowers {
+            guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "lowerdir+", lower, 0) == 0 else { throw SystemError("fsconfig lowerdir+", lower) }
         }
         guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "upperdir", upper, 0) == 0 else { throw SystemError("fsconfig upperdir", upper) }
         guard cl_fsconfig(fs, UInt32(CL_FSCONFIG_SET_STRING), "workdir", work, 0) == 0 else { throw SystemError("fsconfig workdir", work) }
@@ -30,7 +40,6 @@ extension Sys {
         guard cl_move_mount(mnt, "", AT_FDCWD, target, UInt32(CL_MOVE_MOUNT_F_EMPTY_PATH)) == 0 else {
             throw SystemError("move_mount overlay", target)
         }
-        return true
     }
 
     /// pivot_root into `root`, then detach the old root (runc's `pivot_root(".", ".")`).

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import Synchronization
 
 /// Namespaces, by their `CLONE_NEW*` flags.
 public struct Namespaces: OptionSet, Sendable {
@@ -21,6 +22,22 @@ public struct Namespaces: OptionSet, Sendable {
 /// namespaces, credentials, capabilities and the other per-process settings a container's first
 /// process gets.
 extension Sys {
+    /// How processes are cloned: clone3 (Linux 5.3; born in their cgroup with CLONE_INTO_CGROUP, 5.7),
+    /// or clone(2) where clone3 is missing or filtered (a seccomp profile such as docker's answers
+    /// ENOSYS): the child then joins its cgroup itself before execve.
+    public enum SpawnMethod: Int, Sendable {
+        case clone3 = 0, legacyClone = 1
+
+        /// The method to retry with after clone3 failed with `errno`, if any: ENOSYS (no clone3, or a
+        /// filter), E2BIG (a clone3 older than CLONE_INTO_CGROUP's larger arguments).
+        public static func fallback(afterClone3Error code: Int32) -> SpawnMethod? {
+            code == ENOSYS || code == E2BIG ? .legacyClone : nil
+        }
+    }
+
+    /// The method this process uses, learnt from the first clone3 that fails as `fallback` says.
+    static let spawnMethod = Atomic<Int>(SpawnMethod.clone3.rawValue)
+
     /// clone3 + execve of `path` with `fds` as its descriptors 0, 1, 2, 3…, in new `namespaces`, born
     /// in the cgroup2 directory `cgroup` (CLONE_INTO_CGROUP) when one is given. The child runs only C
     /// until execve. Returns its pid and pidfd.
@@ -33,29 +50,42 @@ extension Sys {
             for p in cenv { free(p) }
         }
         var fdList = fds
-        var outPidfd: Int32 = -1
-        let pid = path.withCString { cpath in
-            cargs.withUnsafeMutableBufferPointer { a in
-                cenv.withUnsafeMutableBufferPointer { e in
-                    fdList.withUnsafeMutableBufferPointer { f in
-                        var attr = cl_spawn_attr()
-                        attr.path = cpath
-                        attr.argv = UnsafePointer(a.baseAddress)
-                        attr.envp = UnsafePointer(e.baseAddress)
-                        attr.fds = UnsafePointer(f.baseAddress)
-                        attr.nfds = Int32(f.count)
-                        attr.flags = namespaces.rawValue
-                        attr.cgroup_fd = cgroup
-                        attr.new_session = newSession ? 1 : 0
-                        attr.controlling_tty = -1
-                        attr.parent_death_signal = parentDeathSignal
-                        return cl_spawn(&attr, &outPidfd)
+        func attempt(_ method: SpawnMethod) -> (pid: Int32, pidfd: Int32, error: Int32) {
+            var outPidfd: Int32 = -1
+            var error: Int32 = 0
+            let pid = path.withCString { cpath in
+                cargs.withUnsafeMutableBufferPointer { a in
+                    cenv.withUnsafeMutableBufferPointer { e in
+                        fdList.withUnsafeMutableBufferPointer { f in
+                            var attr = cl_spawn_attr()
+                            attr.path = cpath
+                            attr.argv = UnsafePointer(a.baseAddress)
+                            attr.envp = UnsafePointer(e.baseAddress)
+                            attr.fds = UnsafePointer(f.baseAddress)
+                            attr.nfds = Int32(f.count)
+                            attr.flags = namespaces.rawValue
+                            attr.cgroup_fd = cgroup
+                            attr.new_session = newSession ? 1 : 0
+                            attr.controlling_tty = -1
+                            attr.parent_death_signal = parentDeathSignal
+                            attr.legacy_clone = method == .legacyClone ? 1 : 0
+                            let pid = cl_spawn(&attr, &outPidfd)
+                            error = errno
+                            return pid
+                        }
                     }
                 }
             }
+            return (pid, outPidfd, error)
         }
-        if pid < 0 { throw SystemError("spawn", path) }
-        return (pid, outPidfd)
+        let method = SpawnMethod(rawValue: spawnMethod.load(ordering: .relaxed)) ?? .clone3
+        var result = attempt(method)
+        if result.pid == -1, method == .clone3, let fallback = SpawnMethod.fallback(afterClone3Error: result.error) {
+            spawnMethod.store(fallback.rawValue, ordering: .relaxed)
+            result = attempt(fallback)
+        }
+        if result.pid < 0 { throw SystemError(result.pid == -1 ? "clone" : "spawn", path, code: result.error) }
+        return (result.pid, result.pidfd)
     }
 
     /// fork() for the single-threaded helpers (never from a process with other threads).
@@ -177,6 +207,35 @@ extension Sys {
         try check("setns") { cl_setns(fd, Int32(truncatingIfNeeded: namespaces.rawValue)) }
     }
 
+    /// How to join several namespaces of a process: one setns on its pidfd (Linux 5.8), or one per
+    /// `/proc/<pid>/ns/<name>` file on kernels whose setns takes no pidfd (they answer EINVAL).
+    public enum NamespaceJoin: Sendable, Equatable {
+        case pidfd, files
+
+        public static func fallback(afterPidfdSetnsError code: Int32) -> NamespaceJoin? { code == EINVAL ? .files : nil }
+
+        /// `/proc/<pid>/ns` names in the order they are joined: the mount namespace last, since joining
+        /// it changes what paths mean (every file is opened before any is joined).
+        static let order: [(Namespaces, String)] = [(.ipc, "ipc"), (.uts, "uts"), (.network, "net"), (.pid, "pid"),
+                                                    (.cgroup, "cgroup"), (.mount, "mnt")]
+    }
+
+    /// Joins `namespaces` of process `pid` (whose pidfd is `pidfd`): with one setns on the pidfd, or,
+    /// where the kernel's setns takes no pidfd, one per namespace file.
+    public static func enterNamespaces(of pid: Int32, pidfd: Int32, _ namespaces: Namespaces) throws(SystemError) {
+        if cl_setns(pidfd, Int32(truncatingIfNeeded: namespaces.rawValue)) == 0 { return }
+        let code = errno
+        guard NamespaceJoin.fallback(afterPidfdSetnsError: code) == .files else { throw SystemError("setns", code: code) }
+        var files: [(Int32, String)] = []
+        defer { for (fd, _) in files { close(fd) } }
+        for (kind, name) in NamespaceJoin.order where namespaces.contains(kind) {
+            files.append((try open("/proc/\(pid)/ns/\(name)", O_RDONLY), name))
+        }
+        for (fd, name) in files {
+            try check("setns", name) { cl_setns(fd, 0) }
+        }
+    }
+
     public static func unshare(_ namespaces: Namespaces) throws(SystemError) {
         try check("unshare") { cl_unshare(Int32(truncatingIfNeeded: namespaces.rawValue)) }
     }
@@ -262,10 +321,5 @@ extension Sys {
         if r == 0 { return nil }
         let error = SystemError("attach device filter")
         return (error, String(cString: log))
-    }
-
-    /// Closes (or, with `closeOnExec`, marks) every descriptor from `first` on.
-    public static func closeDescriptors(from first: Int32, closeOnExec: Bool = false) {
-        _ = cl_close_range(UInt32(first), ~0, closeOnExec ? 4 /* CLOSE_RANGE_CLOEXEC */ : 0)
     }
 }

@@ -1,0 +1,73 @@
+import Testing
+@testable import Engine
+
+/// Which path the core takes for which answer of the kernel or the host: each fallback decision,
+/// without the kernel (the kernel-matrix guests run the paths themselves).
+@Suite struct KernelFallbackTests {
+    @Test func firewallBackendIsTheHostsUnlessItCannotProgramTheKernel() {
+        let both: [Firewall.Backend] = [.nft, .legacy]
+        #expect(Firewall.choose(configured: .nft, installed: both) { _ in true } == .nft)
+        #expect(Firewall.choose(configured: .legacy, installed: both) { _ in true } == .legacy, "the host's choice first")
+        #expect(Firewall.choose(configured: .nft, installed: both) { $0 == .legacy } == .legacy,
+                "nf_tables without its nat chains (user-mode Linux): the legacy backend")
+        #expect(Firewall.choose(configured: .legacy, installed: both) { $0 == .nft } == .nft)
+        #expect(Firewall.choose(configured: .nft, installed: [.nft]) { $0 == .legacy } == nil, "only what is installed")
+        #expect(Firewall.choose(configured: nil, installed: both) { _ in true } == .nft, "unknown: nft first, as current distributions")
+        #expect(Firewall.choose(configured: .nft, installed: both) { _ in false } == nil)
+        var asked: [Firewall.Backend] = []
+        _ = Firewall.choose(configured: .legacy, installed: both) { asked.append($0); return false }
+        #expect(asked == [.legacy, .nft])
+    }
+
+    @Test func firewallBackendFromTheVersionLine() {
+        #expect(Firewall.backend(ofVersion: "iptables-restore v1.8.9 (nf_tables)\n") == .nft)
+        #expect(Firewall.backend(ofVersion: "iptables-restore v1.8.7 (legacy)\n") == .legacy)
+        #expect(Firewall.backend(ofVersion: "iptables-restore v1.4.21\n") == nil)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct KernelPathDecisionTests {
+    @Test func overlayLayersByLowerdirPlusOnlyWhereThePathIsResolved() {
+        #expect(RootFilesystem.OverlayMethod.decide(probe: ENOENT) == .layersByFsconfig, "6.8+: the probe path is looked up")
+        #expect(RootFilesystem.OverlayMethod.decide(probe: EINVAL) == .optionString, "6.5-6.7: unknown key")
+        #expect(RootFilesystem.OverlayMethod.decide(probe: 0) == .optionString, "before 6.5: the legacy string takes any key")
+        #expect(RootFilesystem.OverlayMethod.decide(probe: nil) == .optionString, "no new mount API")
+    }
+
+    @Test func overlayOptionStringFitsSixtyLayersAndRefusesMore() throws {
+        let names = (0..<60).map { RootFilesystem.LowerName(store: "/var/lib/swcompose/layers", name: "l/" + String(format: "%012x", $0)) }
+        let options = try RootFilesystem.options(lowers: names, upper: "/var/lib/swcompose/containers/\(String(repeating: "a", count: 64))/upper",
+                                                 work: "/var/lib/swcompose/containers/\(String(repeating: "a", count: 64))/work", layerCount: 60)
+        #expect(options.hasPrefix("lowerdir=l/000000000000:l/000000000001:"))
+        #expect(options.utf8.count < 1200)
+        let long = (0..<300).map { RootFilesystem.LowerName(store: "/s", name: "l/" + String(format: "%012x", $0)) }
+        #expect(throws: SystemError.self) { try RootFilesystem.options(lowers: long, upper: "/u", work: "/w", layerCount: 300) }
+        let escaped = try RootFilesystem.options(lowers: [.init(store: nil, name: "/odd:dir,x")], upper: "/u", work: "/w", layerCount: 1)
+        #expect(escaped == #"lowerdir=/odd\:dir\,x,upperdir=/u,workdir=/w"#, "paths outside a store are escaped")
+    }
+
+    @Test func shortLinkIDsGrowOnlyOnACollision() {
+        let chain = "abcdef0123456789" + String(repeating: "0", count: 48)
+        #expect(RootFilesystem.linkID(chain) { _ in nil } == "abcdef012345")
+        #expect(RootFilesystem.linkID(chain) { $0 == "abcdef012345" ? "../\(chain)/diff" : nil } == "abcdef012345", "its own link")
+        #expect(RootFilesystem.linkID(chain) { $0 == "abcdef012345" ? "../other/diff" : nil } == "abcdef0123456789")
+    }
+
+    @Test func spawnFallsBackToCloneOnlyWhereClone3IsMissing() {
+        #expect(Sys.SpawnMethod.fallback(afterClone3Error: ENOSYS) == .legacyClone, "no clone3, or a seccomp filter's ENOSYS")
+        #expect(Sys.SpawnMethod.fallback(afterClone3Error: E2BIG) == .legacyClone, "a clone3 without CLONE_INTO_CGROUP (5.3-5.6)")
+        #expect(Sys.SpawnMethod.fallback(afterClone3Error: EPERM) == nil)
+        #expect(Sys.SpawnMethod.fallback(afterClone3Error: ENOMEM) == nil)
+        #expect(Sys.SpawnMethod.fallback(afterClone3Error: EINVAL) == nil, "bad flags are a bug, not an old kernel")
+    }
+
+    @Test func namespacesJoinedByFileWhereSetnsTakesNoPidfd() {
+        #expect(Sys.NamespaceJoin.fallback(afterPidfdSetnsError: EINVAL) == .files, "before 5.8")
+        #expect(Sys.NamespaceJoin.fallback(afterPidfdSetnsError: EPERM) == nil)
+        #expect(Sys.NamespaceJoin.order.last?.1 == "mnt", "the mount namespace is joined last")
+    }
+}
