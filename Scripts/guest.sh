@@ -117,8 +117,11 @@ fetch_kernel() {
        -o Dir::State::Lists="$t/apt/lists" -o Dir::Cache="$t/apt/cache" -o APT::Sandbox::User=root)
     log "fetching user-mode-linux from $suite (private apt configuration)"
     apt-get "${a[@]}" update >"$t/apt.log" 2>&1 || die "apt-get update for $suite failed, see $t/apt.log"
-    (cd "$t" && apt-get "${a[@]}" download user-mode-linux) >>"$t/apt.log" 2>&1 ||
-      die "apt-get download user-mode-linux ($suite) failed, see $t/apt.log"
+    # The suite's own version (the host's installed package would otherwise be the candidate).
+    v=$(apt-cache "${a[@]}" madison user-mode-linux 2>>"$t/apt.log" | awk -v s="$suite" '$0 ~ s"/main" {print $3; exit}')
+    [ -n "$v" ] || die "no user-mode-linux in $suite, see $t/apt.log"
+    (cd "$t" && apt-get "${a[@]}" download "user-mode-linux=$v") >>"$t/apt.log" 2>&1 ||
+      die "apt-get download user-mode-linux=$v ($suite) failed, see $t/apt.log"
     deb=$(ls "$t"/user-mode-linux_*.deb)
     dpkg-deb -x "$deb" "$t/x" || die "dpkg-deb -x $deb failed"
     v=$(ls "$t/x/usr/lib/uml/modules")

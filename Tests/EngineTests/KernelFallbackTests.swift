@@ -71,3 +71,41 @@ import Glibc
         #expect(Sys.NamespaceJoin.order.last?.1 == "mnt", "the mount namespace is joined last")
     }
 }
+
+/// The cgroup v2 device allowlist as the verifier sees it: every instruction reachable (older
+/// verifiers refuse unreachable ones), every path ending in exit.
+@Suite struct DeviceFilterProgramTests {
+    func unreachable(_ p: [DeviceFilter.Instruction]) -> [Int] {
+        var seen = Set<Int>(), work = [0]
+        while let i = work.popLast() {
+            guard i < p.count, seen.insert(i).inserted else { continue }
+            if p[i].code == DeviceFilter.exit { continue }
+            if p[i].code == DeviceFilter.jneImm || p[i].code == DeviceFilter.jneReg { work.append(i + 1 + Int(p[i].offset)) }
+            work.append(i + 1)
+        }
+        return p.indices.filter { !seen.contains($0) }
+    }
+
+    @Test(arguments: [
+        [],
+        [DeviceRule(allow: true, type: "a", major: -1, minor: -1, access: "rwm")],
+        [DeviceRule(allow: true, type: "c", major: 10, minor: 200, access: "rw"), DeviceRule(allow: true, type: "a", major: -1, minor: -1, access: "rwm"),
+         DeviceRule(allow: true, type: "b", major: 8, minor: -1, access: "r")],
+        [DeviceRule(allow: true, type: "b", major: 8, minor: 0, access: "rwm")],
+    ])
+    func everyInstructionIsReachable(_ extra: [DeviceRule]) {
+        let p = DeviceFilter.program(DeviceRule.dockerDefaults + extra)
+        #expect(unreachable(p) == [], "\(extra)")
+        #expect(p.last?.code == DeviceFilter.exit)
+        for (i, ins) in p.enumerated() where ins.code == DeviceFilter.jneImm || ins.code == DeviceFilter.jneReg {
+            #expect(i + 1 + Int(ins.offset) < p.count, "jump \(i) lands inside the program")
+        }
+    }
+
+    @Test func anUnconditionalAllowEndsTheProgram() {
+        let all = DeviceRule(allow: true, type: "a", major: -1, minor: -1, access: "rwm")
+        let p = DeviceFilter.program([all, DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "rwm")])
+        #expect(p.count == 8, "the context loads, allow, exit")
+        #expect(p[6].immediate == 1 && p[7].code == DeviceFilter.exit)
+    }
+}

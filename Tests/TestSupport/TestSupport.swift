@@ -6,8 +6,11 @@ import Testing
 public enum Host {
     public static let isRoot = getuid() == 0
     public static let hasBusybox = FileManager.default.isExecutableFile(atPath: "/bin/busybox")
+    /// overlayfs is there, loaded or loadable: asking for an overlay fs context loads the module, as a
+    /// mount would.
     public static var hasOverlay: Bool {
-        (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("overlay") ?? false
+        Sys.probeOverlayLowerdirPlus() != nil
+            || (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("overlay") ?? false
     }
 }
 

@@ -67,17 +67,27 @@ public enum Firewall {
         return nil
     }
 
-    /// What a backend must manage for swcompose's rules: chains in the filter and nat tables and the
-    /// conntrack match. Made and removed in one transaction, so nothing is left either way.
+    /// What a backend must manage for swcompose's rules: chains in the filter and nat tables reached
+    /// from the built-in hooks (FORWARD, INPUT, POSTROUTING: nf_tables without its filter or nat chain
+    /// types cannot make those), the conntrack match and masquerading. Made and removed in one
+    /// transaction, so nothing of it is left either way.
     static let probe = """
         *filter
         :SWCOMPOSE-PROBE - [0:0]
         -A SWCOMPOSE-PROBE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -I FORWARD 1 -j SWCOMPOSE-PROBE
+        -I INPUT 1 -j SWCOMPOSE-PROBE
+        -D FORWARD -j SWCOMPOSE-PROBE
+        -D INPUT -j SWCOMPOSE-PROBE
         -F SWCOMPOSE-PROBE
         -X SWCOMPOSE-PROBE
         COMMIT
         *nat
         :SWCOMPOSE-PROBE - [0:0]
+        -A SWCOMPOSE-PROBE -s 192.0.2.0/24 ! -o lo -j MASQUERADE
+        -I POSTROUTING 1 -j SWCOMPOSE-PROBE
+        -D POSTROUTING -j SWCOMPOSE-PROBE
+        -F SWCOMPOSE-PROBE
         -X SWCOMPOSE-PROBE
         COMMIT
 
