@@ -30,8 +30,8 @@ KERNEL=${SWCOMPOSE_GUEST_KERNEL:-6.1}
 MEM=2G
 TIMEOUT=1800
 MIRROR=${SWCOMPOSE_GUEST_MIRROR:-http://deb.debian.org/debian}
-RECIPE=1 # bump when the root recipe changes: a cache built with another value is rebuilt
-PACKAGES=iproute2,iptables,procps,busybox-static,kmod,ca-certificates,libyaml-0-2,libarchive13,libseccomp2,libcurl4,libxml2,libsqlite3-0,iputils-ping
+RECIPE=2 # bump when the root recipe changes: a cache built with another value is rebuilt
+PACKAGES=iproute2,iptables,procps,busybox-static,kmod,ca-certificates,libyaml-0-2,libarchive13,libseccomp2,libcurl4,libxml2,libsqlite3-0,iputils-ping,python3
 
 die() { echo "guest: $*" >&2; exit 125; }
 log() { echo "guest: $*" >&2; }

@@ -44,6 +44,10 @@ public struct ContainerPlanner {
         public var labels: [String: String] = [:]
         public var volumes: [ServiceVolumeConfig] = []
         public var removeAfter = false
+        /// `run --service-ports`: the service's published ports (a one-off publishes none otherwise).
+        public var servicePorts = false
+        /// `run --publish`: ports of the one-off's own.
+        public var publish: [ServicePortConfig] = []
 
         public init() {}
     }
@@ -142,7 +146,15 @@ public struct ContainerPlanner {
         spec.healthcheck = healthcheck(service, image: imageConfig)
         spec.logging = try logging(service)
         spec.network = try network(service, containerName: name, id: id)
-        spec.ports = try ports(service)
+        // A one-off container publishes only what `run` asks for, as docker compose: the service's
+        // ports with --service-ports, its own with --publish.
+        if let oneOff {
+            var published = service
+            published.ports = (oneOff.servicePorts ? service.ports : []) + oneOff.publish
+            spec.ports = try ports(published)
+        } else {
+            spec.ports = try ports(service)
+        }
         spec.extraHosts = service.extraHosts.keys.sorted().flatMap { host in
             (service.extraHosts[host] ?? []).map { HostEntry(name: host, address: $0) }
         }

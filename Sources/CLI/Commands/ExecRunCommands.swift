@@ -147,6 +147,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: [.customShort("P"), .customLong("service-ports")], help: "Run command with all service's ports enabled and mapped to the host.")
     var servicePorts = false
 
+    @Option(name: [.short, .customLong("publish")], help: "Publish a container's port(s) to the host.")
+    var publish: [String] = []
+
     @Flag(name: .customLong("remove-orphans"), help: "Remove containers for services not defined in the Compose file.")
     var removeOrphans = false
 
@@ -182,6 +185,22 @@ struct RunCommand: ParsableCommand {
         o.stdinOpen = !detach
         o.name = name
         o.removeAfter = remove
+        o.servicePorts = servicePorts
+        for spec in publish {
+            do {
+                for m in try PortSpec.parse(spec) {
+                    var port = ServicePortConfig()
+                    port.hostIP = m.hostIP
+                    port.published = m.published
+                    port.target = m.target
+                    port.protocol = m.protocol
+                    o.publish.append(port)
+                }
+            } catch {
+                Terminal.writeError("invalid --publish \"\(spec)\": \(error)\n")
+                throw ExitCode.failure
+            }
+        }
         for l in labels {
             let parts = l.split(separator: "=", maxSplits: 1)
             o.labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""

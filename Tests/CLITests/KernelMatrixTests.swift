@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// The stack a user brings up, as the kernel matrix runs it on every kernel (this host's, and the
+/// guests' 6.1 and 5.10 with pure cgroup v2): gated healthchecks, service-name DNS, a published port,
+/// a named volume kept by `down` and removed by `down -v`, `run --rm`, memory and pids limits seen and
+/// enforced inside the container, an OOM kill reported, and nothing left behind.
+@Suite(.requiresRoot, .requiresBusybox, .requiresOverlay, .serialized) struct KernelMatrixTests {
+    static let cgroupV2 = CgroupHierarchies.detect().isV2
+
+    /// A limit as the container reads it from its own cgroup (cgroup namespaces make it the root).
+    static func limitFile(_ controller: String) -> String {
+        switch (controller, cgroupV2) {
+        case ("memory", true): return "/sys/fs/cgroup/memory.max"
+        case ("pids", true): return "/sys/fs/cgroup/pids.max"
+        case ("memory", false): return "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        default: return "/sys/fs/cgroup/pids/pids.max"
+        }
+    }
+
+    @Test func theStackUsersRunWorksOnThisKernel() throws {
+        let port = NetworkingTests.freePort()
+        let p = try ProjectFixture("matrix", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: ["sh", "-c", "echo from-db > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+                  interval: 1s
+              api:
+                image: swcompose/busybox
+                depends_on:
+                  db: {condition: service_healthy}
+                command: ["sh", "-c", "wget -qO /srv/www/index.html http://db/ && cat /data/kept >> /srv/www/index.html 2>/dev/null; exec httpd -f -p 8080 -h /srv/www"]
+                ports: ["127.0.0.1:\(port):8080"]
+                mem_limit: 64m
+                pids_limit: 20
+                init: true
+                volumes: [data:/data]
+                healthcheck:
+                  test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+                  interval: 1s
+              hog:
+                image: swcompose/busybox
+                profiles: [oom]
+                command: ["sh", "-c", "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$$x$$x; done"]
+                mem_limit: 24m
+                memswap_limit: 24m
+            volumes:
+              data: {}
+            """)
+        // Gated start, then the published port answers the moment `up --wait` returns.
+        let up = try p.run(["up", "-d", "--wait"])
+        try #require(up.status == 0, "\(up.stderr)")
+        #expect(up.stderr.contains("Container \(p.project)-db-1  Healthy"), "api waited for db's healthcheck: \(up.stderr)")
+        #expect(NetworkingTests.http("http://127.0.0.1:\(port)/") == "from-db\n", "the page api fetched from db by name")
+        #expect(try p.run(["exec", "-T", "api", "wget", "-qO-", "http://db/"]).stdout == "from-db\n", "service-name DNS")
+
+        // The limits, as the container sees them, and enforced.
+        #expect(try p.run(["exec", "-T", "api", "cat", Self.limitFile("memory")]).stdout == "\(64 << 20)\n")
+        #expect(try p.run(["exec", "-T", "api", "cat", Self.limitFile("pids")]).stdout == "20\n")
+        // 40 forks asked for: the shell gives up at the first the kernel refuses.
+        let forks = try p.run(["exec", "-T", "api", "sh", "-c", "for i in $(seq 40); do sleep 30 & done; echo all forked"])
+        #expect(!forks.stdout.contains("all forked") && forks.stderr.contains("can't fork"), "pids_limit 20: \(forks.stdout) \(forks.stderr)")
+        _ = try p.run(["exec", "-T", "api", "pkill", "sleep"])
+        let current = Self.limitFile("pids").replacing("pids.max", with: "pids.current")
+        let held = Int(try p.run(["exec", "-T", "api", "cat", current]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99
+        #expect(held < 5, "the killed are reaped (init: true) and the container has its pids back: \(held)")
+
+        // An OOM kill is recorded and reported.
+        #expect(try p.run(["--profile", "oom", "up", "-d", "hog"]).status == 0)
+        #expect(try p.run(["wait", "hog"]).stdout == "137\n")
+        let hog = try #require(p.container("hog"))
+        #expect(p.store.state(hog.id).oomKilled)
+        #expect(try p.run(["--profile", "oom", "ps", "-a", "hog"]).stdout.contains("Exited (137)"))
+        let inspect = try p.run(["--profile", "oom", "inspect", hog.name]).stdout
+        let state = (try JSONSerialization.jsonObject(with: Data(inspect.utf8)) as? [[String: Any]])?.first?["State"] as? [String: Any]
+        #expect(state?["oomKilled"] as? Bool == true, "inspect says so: \(inspect.prefix(300))")
+
+        // `run --rm` of a one-off, then nothing of it is left.
+        let run = try p.run(["run", "--rm", "--no-deps", "api", "sh", "-c", "echo kept > /data/kept; echo one-off"])
+        #expect(run.status == 0 && run.stdout == "one-off\n", "\(run.stderr)")
+        #expect(!p.store.list().contains { $0.name.contains("-api-run-") }, "the --rm container is gone")
+
+        // A named volume survives `down` (and its data comes back with the next `up`); `down -v` removes it.
+        #expect(try p.run(["--profile", "oom", "down", "-t", "0"]).status == 0)
+        #expect(try p.run(["volume", "ls", "-q"]).stdout.contains("\(p.project)_data"))
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        #expect(NetworkingTests.http("http://127.0.0.1:\(port)/") == "from-db\nkept\n", "the volume's data came back")
+        let ids = p.store.list().map(\.id)
+        #expect(try p.run(["--profile", "oom", "down", "-v", "-t", "0"]).status == 0)
+        #expect(!(try p.run(["volume", "ls", "-q"]).stdout.contains("\(p.project)_data")))
+
+        // Nothing is left: containers, their cgroups and mounts, the project's bridge and rules.
+        #expect(p.store.list().isEmpty)
+        let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(!mounts.contains(p.root), "no mount under the state root is left")
+        for id in ids + [hog.id] {
+            #expect(!Cgroup(path: "swcompose/\(id)").exists, "cgroup of \(id.prefix(12)) is gone")
+        }
+        #expect(!Firewall.save().contains(p.project), "no rule names the project")
+    }
+}
