@@ -2,7 +2,7 @@
 # guest.sh -- runs a command as root in a throwaway Linux guest with pure cgroup v2: the kernel matrix.
 #
 #   Scripts/guest.sh [--kernel 6.1|5.10] [--share DIR]... [--share-ro DIR]... [--env NAME=VALUE]...
-#                    [--mem SIZE] [--timeout SECONDS] [--console] -- COMMAND [ARG...]
+#                    [--mem SIZE] [--timeout SECONDS] [--systemd] [--console] -- COMMAND [ARG...]
 #   Scripts/guest.sh [--kernel K] --build        build (or check) the cached guest and exit
 #
 # The guest is user-mode Linux (Debian's `user-mode-linux`: a Linux kernel that runs as an ordinary
@@ -18,6 +18,9 @@
 # but lo; iptables is left as Debian configures it (the nft backend, which these kernels lack), so
 # swcompose's own choice of backend is what is tested.
 #
+# With --systemd the guest boots systemd as PID 1 instead (a systemd host, cgroups managed by it) and
+# runs COMMAND as a oneshot service once the system is up.
+#
 # Every run starts from the same root (a copy-on-write file over the cached image, removed after
 # the run). Keep state that overlayfs needs as an upper directory on the guest's disk or /tmp
 # (tmpfs), not on a share.
@@ -30,14 +33,14 @@ KERNEL=${SWCOMPOSE_GUEST_KERNEL:-6.1}
 MEM=2G
 TIMEOUT=1800
 MIRROR=${SWCOMPOSE_GUEST_MIRROR:-http://deb.debian.org/debian}
-RECIPE=2 # bump when the root recipe changes: a cache built with another value is rebuilt
-PACKAGES=iproute2,iptables,procps,busybox-static,kmod,ca-certificates,libyaml-0-2,libarchive13,libseccomp2,libcurl4,libxml2,libsqlite3-0,iputils-ping,python3
+RECIPE=3 # bump when the root recipe changes: a cache built with another value is rebuilt
+PACKAGES=iproute2,iptables,procps,busybox-static,kmod,ca-certificates,libyaml-0-2,libarchive13,libseccomp2,libcurl4,libxml2,libsqlite3-0,iputils-ping,python3,systemd
 
 die() { echo "guest: $*" >&2; exit 125; }
 log() { echo "guest: $*" >&2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-shares=() shares_ro=() envs=() build_only=0 console=0
+shares=() shares_ro=() envs=() build_only=0 console=0 systemd=0
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) KERNEL=${2:?}; shift 2 ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --mem) MEM=${2:?}; shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --console) console=1; shift ;;
+    --systemd) systemd=1; shift ;;
     --build) build_only=1; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
@@ -98,6 +102,25 @@ mount -t hostfs -o "$GUEST_RUN" none /guest || echo "guest-boot: cannot mount $G
 exec /guest/init
 EOF
   chmod 755 "$r/sbin/guest-boot"
+  # --systemd: the same share, then systemd, which runs the command as a service.
+  cat >"$r/sbin/guest-boot-systemd" <<'EOF'
+#!/bin/busybox sh
+mount -t hostfs -o "$GUEST_RUN" none /guest || echo "guest-boot: cannot mount $GUEST_RUN"
+exec /lib/systemd/systemd
+EOF
+  chmod 755 "$r/sbin/guest-boot-systemd"
+  cat >"$r/etc/systemd/system/guest-command.service" <<'EOF'
+[Unit]
+Description=The guest's command
+Requires=sysinit.target
+After=sysinit.target local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/busybox sh /guest/init-systemd
+StandardOutput=null
+StandardError=null
+EOF
   touch "$r/.ok"
   mv "$r" "$CACHE/root"
 }
@@ -222,6 +245,24 @@ sync
 poweroff -f
 EOF
 chmod 755 "$run/init"
+# Under systemd: the mounts are systemd's; shares, the command, the status, power off.
+cat >"$run/init-systemd" <<'EOF'
+G=/guest
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb
+while IFS='	' read -r src path opts; do
+  [ -n "$src" ] || continue
+  mkdir -p "$path"
+  mount -t hostfs -o "${opts}${opts:+,}$src" none "$path" || echo "guest: cannot mount share $path" >>$G/stderr
+done <$G/shares
+cd /
+env -i PATH="$PATH" HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
+  bash $G/cmd </dev/null >>$G/stdout 2>>$G/stderr
+echo $? >$G/rc.tmp
+sync
+mv $G/rc.tmp $G/rc
+sync
+systemctl poweroff --force --force
+EOF
 
 {
   for e in ${envs[@]+"${envs[@]}"}; do
@@ -241,8 +282,10 @@ for d in ${shares[@]+"${shares[@]}"}; do add_share "$d" ""; done
 for d in ${shares_ro[@]+"${shares_ro[@]}"}; do add_share "$d" ro; done
 
 # timeout signals its whole process group: every UML process (one per guest process's address space).
+boot=(init=/sbin/guest-boot)
+[ $systemd = 1 ] && boot=(init=/sbin/guest-boot-systemd systemd.unit=guest-command.service systemd.show_status=0)
 timeout -k 5 "$TIMEOUT" "$umlbin" "mem=$MEM" "ubd0=$run/root.cow,$CACHE/root-$KERNEL.img" root=/dev/ubda rw \
-  "GUEST_RUN=$run" init=/sbin/guest-boot con=null ssl=null con0=null,fd:3 panic=-1 quiet loglevel=4 \
+  "GUEST_RUN=$run" "${boot[@]}" con=null ssl=null con0=null,fd:3 panic=-1 quiet loglevel=4 \
   cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 </dev/null >"$run/guest.log" 2>&1 3>"$run/console.log" &
 guest_pid=$!
 tail -n +1 -f --pid=$guest_pid -s 0.2 "$run/stdout" & tails+=($!)

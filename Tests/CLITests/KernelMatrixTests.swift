@@ -20,6 +20,24 @@ import Engine
         }
     }
 
+    /// Directories with these names anywhere in the cgroup hierarchies (a few levels deep: `swcompose/<id>`,
+    /// `system.slice/swcompose-<project>-<n>.scope/<id>`).
+    static func cgroupDirectories(named names: Set<String>) -> [String] {
+        let h = CgroupHierarchies.detect()
+        var found: [String] = []
+        func walk(_ dir: String, _ depth: Int) {
+            guard depth < 4, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for e in entries where !e.contains(".") || e.hasSuffix(".slice") || e.hasSuffix(".scope") {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir + "/" + e, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+                if names.contains(e) { found.append(dir + "/" + e) }
+                walk(dir + "/" + e, depth + 1)
+            }
+        }
+        for root in Set(Array(h.v1.values) + [h.unified].compactMap { $0 }) { walk(root, 0) }
+        return found
+    }
+
     @Test func theStackUsersRunWorksOnThisKernel() throws {
         let port = NetworkingTests.freePort()
         let p = try ProjectFixture("matrix", compose: """
@@ -98,9 +116,8 @@ import Engine
         #expect(p.store.list().isEmpty)
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(!mounts.contains(p.root), "no mount under the state root is left")
-        for id in ids + [hog.id] {
-            #expect(!Cgroup(path: "swcompose/\(id)").exists, "cgroup of \(id.prefix(12)) is gone")
-        }
+        let left = Self.cgroupDirectories(named: Set(ids + [hog.id]))
+        #expect(left.isEmpty, "the containers' cgroups are gone (under swcompose/ or their systemd scope): \(left)")
         #expect(!Firewall.save().contains(p.project), "no rule names the project")
     }
 }

@@ -109,3 +109,35 @@ import Glibc
         #expect(p[6].immediate == 1 && p[7].code == DeviceFilter.exit)
     }
 }
+
+/// Where cgroups go: a delegated systemd scope (in system.slice) on systemd hosts with cgroup v2, `swcompose/` otherwise.
+@Suite struct CgroupPlacementTests {
+    @Test func systemdScopeOnlyWhereSystemdOwnsTheUnifiedTree() {
+        #expect(CgroupPlacement.mode(systemdRunning: true, cgroupV2: true, systemdRun: "/usr/bin/systemd-run") == .systemdScope(systemdRun: "/usr/bin/systemd-run"))
+        #expect(CgroupPlacement.mode(systemdRunning: true, cgroupV2: false, systemdRun: "/usr/bin/systemd-run") == .cgroupfs, "hybrid v1: cgroupfs")
+        #expect(CgroupPlacement.mode(systemdRunning: false, cgroupV2: true, systemdRun: "/usr/bin/systemd-run") == .cgroupfs, "no systemd as init")
+        #expect(CgroupPlacement.mode(systemdRunning: true, cgroupV2: true, systemdRun: nil) == .cgroupfs, "no systemd-run")
+    }
+
+    @Test func theSupervisorsCommand() {
+        let plain = CgroupPlacement.supervisorCommand(.cgroupfs, helper: "/usr/local/bin/swcompose-runtime", arguments: ["__supervise", "/var/lib/swcompose", "demo"],
+                                                      group: "demo", nonce: 0xab)
+        #expect(plain.path == "/usr/local/bin/swcompose-runtime" && plain.argv == ["swcompose", "__supervise", "/var/lib/swcompose", "demo"])
+        let scoped = CgroupPlacement.supervisorCommand(.systemdScope(systemdRun: "/usr/bin/systemd-run"), helper: "/h", arguments: ["__supervise", "/r", "my app"],
+                                                       group: "my app", nonce: 0xab)
+        #expect(scoped.path == "/usr/bin/systemd-run")
+        #expect(scoped.argv.contains("--unit=swcompose-my_app-ab.scope") && scoped.argv.contains("--property=Delegate=yes")
+                && scoped.argv.contains("--slice=system.slice") && scoped.argv.contains("--scope"))
+        #expect(Array(scoped.argv.suffix(4)) == ["/h", "__supervise", "/r", "my app"], "systemd-run executes the helper itself")
+        #expect(scoped.argv[1] != "__supervise" && scoped.argv.firstIndex(of: "/h")! + 1 == scoped.argv.firstIndex(of: "__supervise")!)
+    }
+
+    @Test func theDelegatedScopeIsFoundFromTheProcessCgroup() {
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/system.slice/swcompose-demo-ab.scope") == "system.slice/swcompose-demo-ab.scope")
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/system.slice/swcompose-demo-ab.scope/supervisor") == "system.slice/swcompose-demo-ab.scope")
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/user.slice/user-1000.slice/session-2.scope") == nil, "a login session is not ours")
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/") == nil)
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/system.slice/docker-x.scope") == nil, "only swcompose's scopes")
+        #expect(CgroupPlacement.delegatedScope(ownCgroup: "/user.slice/swcompose-x.scope") == nil, "only under system.slice")
+    }
+}

@@ -9,6 +9,17 @@ struct CgroupV2: CgroupVersion {
     static let controllers = ["cpu", "cpuset", "io", "memory", "pids"]
 
     func prepare(_ c: Cgroup) throws(SystemError) {
+        do {
+            try makeTree(c)
+        } catch {
+            // The last container's `destroy` removed `swcompose/` between our look and our mkdir:
+            // once more, from the top (controllers enabled again on the way down).
+            guard error.code == ENOENT else { throw error }
+            try makeTree(c)
+        }
+    }
+
+    func makeTree(_ c: Cgroup) throws(SystemError) {
         guard let root = c.hierarchies.unified else { return }
         // Enable the controllers on the way down.
         let wanted = Self.controllers.filter { c.hierarchies.unifiedControllers.contains($0) }
@@ -22,7 +33,9 @@ struct CgroupV2: CgroupVersion {
                 }
             }
             current += "/" + part
-            if !Sys.exists(current) { try Sys.mkdir(current, 0o755) }
+            if !Sys.exists(current) {
+                do { try Sys.mkdir(current, 0o755) } catch { if error.code != EEXIST { throw error } }
+            }
         }
     }
 

@@ -275,8 +275,25 @@ public struct Cgroup: Sendable {
         return nil
     }
 
-    /// Removes the cgroup from every hierarchy (killing stragglers first). Missing is fine.
+    /// Removes the cgroup from every hierarchy (killing stragglers first), and `swcompose/` with the
+    /// last of them. Missing is fine.
     public func destroy() throws(SystemError) {
+        try destroyOwn()
+        if path.split(separator: "/").dropLast().joined(separator: "/") == CgroupPlacement.cgroupfsParent {
+            Cgroup.removeParentIfEmpty(hierarchies)
+        }
+    }
+
+    /// `swcompose/` in every hierarchy, when nothing is in it any more (a concurrent start that made
+    /// a cgroup there keeps it: rmdir refuses a directory with children).
+    static func removeParentIfEmpty(_ hierarchies: CgroupHierarchies) {
+        var seen: Set<String> = []
+        for mount in Array(hierarchies.v1.values) + [hierarchies.unified].compactMap({ $0 }) where seen.insert(mount).inserted {
+            try? Sys.removeDirectory(mount + "/" + CgroupPlacement.cgroupfsParent)
+        }
+    }
+
+    func destroyOwn() throws(SystemError) {
         for dir in directories.reversed() where Sys.exists(dir) {
             var attempts = 0
             while true {

@@ -44,8 +44,9 @@ public struct Runtime: Sendable {
 
     public func containerDirectory(_ id: String) -> String { root.containers + "/" + id }
 
-    /// The cgroup a new container gets: `swcompose/<id>` in every hierarchy.
-    public func cgroup(_ id: String) -> Cgroup { Cgroup(path: "swcompose/" + id) }
+    /// The cgroup a new container gets: `<parent>/<id>` in every hierarchy (`swcompose/`, or the
+    /// supervisor's delegated systemd scope: `CgroupPlacement`).
+    public func cgroup(_ id: String) -> Cgroup { Cgroup(path: CgroupPlacement.parent + "/" + id) }
 
     /// The cgroup a container was started in (recorded in its state; a pre-spawned helper brings its own).
     public func cgroup(id: String, state: ContainerState) -> Cgroup {
@@ -201,7 +202,7 @@ public enum ContainerLauncher {
 
     /// Spawns a spare start helper for containers with an isolated (or bridged) network.
     public static func spawnSpare(runtime: Runtime) throws -> SpareHelper {
-        let cgroup = Cgroup(path: "swcompose/" + ContainerStore.newID())
+        let cgroup = runtime.cgroup(ContainerStore.newID())
         do {
             try cgroup.prepare()
         } catch {

@@ -10,7 +10,7 @@ extension Supervisor {
             // Cgroups of spare helpers a killed supervisor left (no process, no container).
             var keep: Set<String> = []
             for r in store.list() { keep.insert(runtime.cgroup(of: r).path) }
-            Cgroup.sweep(parent: "swcompose", keep: keep)
+            Cgroup.sweep(parent: CgroupPlacement.parent, keep: keep)
         }
         for record in store.list() where supervisorGroup(of: record.spec) == group {
             let st = record.state

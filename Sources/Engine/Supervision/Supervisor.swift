@@ -152,6 +152,12 @@ public final class Supervisor {
             return 0
         }
         defer { _ = lock }
+        do {
+            try CgroupPlacement.enterDelegation()
+        } catch {
+            Self.writeError("cannot take over the delegated cgroup scope: \(error)\n")
+            return 1
+        }
         Sys.ignore(SIGPIPE)
         Sys.blockSignals([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         do {

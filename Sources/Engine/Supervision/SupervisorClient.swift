@@ -63,9 +63,19 @@ public final class SupervisorClient {
         throw .unavailable(lastError + log)
     }
 
-    /// Starts `swcompose __supervise` in its own session and waits until it listens (or gives way to
-    /// one already running).
+    /// Starts `swcompose __supervise` in its own session (in a delegated systemd scope where systemd
+    /// manages the cgroups: `CgroupPlacement`) and waits until it listens (or gives way to one
+    /// already running).
     static func spawn(runtime: Runtime, group: String) throws {
+        let mode = CgroupPlacement.hostMode
+        if try !spawn(runtime: runtime, group: group, mode: mode), mode != .cgroupfs {
+            // systemd-run could not make the scope (no access to systemd): supervise without it.
+            _ = try spawn(runtime: runtime, group: group, mode: .cgroupfs)
+        }
+    }
+
+    /// True when the supervisor said it is ready (or gave way to another).
+    static func spawn(runtime: Runtime, group: String, mode: CgroupPlacement.Mode) throws -> Bool {
         let paths = SupervisorPaths(root: runtime.root, group: group)
         try runtime.root.ensure(paths.directory)
         let ready = try Sys.pipe()
@@ -74,9 +84,11 @@ public final class SupervisorClient {
         defer { Sys.close(null) }
         let log = try Sys.open(paths.log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { Sys.close(log) }
+        let command = CgroupPlacement.supervisorCommand(mode, helper: runtime.helper, arguments: ["__supervise", runtime.root.path, group],
+                                                        group: group, nonce: UInt32.random(in: 0...UInt32.max))
         let pidfd: Int32
         do {
-            pidfd = try Sys.spawn(runtime.helper, ["swcompose", "__supervise", runtime.root.path, group],
+            pidfd = try Sys.spawn(command.path, command.argv,
                                   environment: Trace.environment + (getenv("SWCOMPOSE_DNS_UPSTREAMS").map { ["SWCOMPOSE_DNS_UPSTREAMS=" + String(cString: $0)] } ?? []),
                                   fds: [null, null, log, ready.write], newSession: true).pidfd
         } catch {
@@ -84,10 +96,17 @@ public final class SupervisorClient {
             throw error
         }
         Sys.close(ready.write)
-        // Reap it whenever it ends, without keeping a zombie around in long-lived callers.
-        Sys.close(pidfd)
         var byte = [UInt8](repeating: 0, count: 16)
-        _ = try Sys.read(ready.read, into: &byte)
+        let n = try Sys.read(ready.read, into: &byte)
+        if n > 0 {
+            // Reaped whenever it ends, without keeping a zombie around in long-lived callers.
+            Sys.close(pidfd)
+            return true
+        }
+        // It ended before saying ready: a supervisor that gave way exits 0; systemd-run fails otherwise.
+        let status = try? Sys.wait(pidfd: pidfd)
+        Sys.close(pidfd)
+        return status?.code == 0 && status?.signal == nil || mode == .cgroupfs
     }
 
     public func send(_ request: SupervisorRequest, fds: [Int32] = []) throws(SupervisorError) {
