@@ -406,6 +406,21 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
     return r;
 }
 
+/* Loads (and drops) a trivial device program: whether the kernel takes cgroup device filters. */
+int cl_probe_device_filter(void) {
+    struct { uint8_t code, regs; int16_t off; int32_t imm; } insns[2] = { { 0xb7, 0, 0, 1 }, { 0x95, 0, 0, 0 } };
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = 2;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (prog < 0) return -1;
+    close(prog);
+    return 0;
+}
+
 #include <linux/netlink.h>
 
 int cl_netlink_route_socket(int netns_fd) {

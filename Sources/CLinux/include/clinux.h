@@ -86,6 +86,7 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
 /// A NETLINK_ROUTE socket, bound; in the network namespace `netns_fd` when it is >= 0 (the calling
 /// thread enters it to create the socket and returns to its own).
 int cl_netlink_route_socket(int netns_fd);
+int cl_probe_device_filter(void);
 /* An AF_PACKET datagram socket for ARP in the network namespace netns_fd, and the index there of the
  * interface named ifname (in *ifindex). -1 with errno on failure. */
 int cl_arp_socket(int netns_fd, const char *ifname, int *ifindex);

@@ -307,3 +307,11 @@ extension SeccompFilter {
 func loadSeccompProgram(_ program: [UInt8]) throws(SystemError) {
     do { try Sys.loadSeccomp(program) } catch { throw SystemError("seccomp: load filter", code: error.code) }
 }
+
+extension SeccompFilter {
+    /// libseccomp's version (`2.5.4`).
+    public static var libraryVersion: String {
+        guard let v = seccomp_version() else { return "?" }
+        return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.micro)"
+    }
+}
