@@ -130,6 +130,26 @@ extension ContainerPlanner {
         return r
     }
 
+    /// `blkio_config`'s per-device settings, the paths resolved to device numbers as docker's daemon
+    /// resolves them (a path that is not a block device is refused, naming it).
+    func ioLimits(_ service: ServiceConfig) throws(PlanError) -> IOLimits? {
+        guard let b = service.blkioConfig else { return nil }
+        let at = service.locations["blkio_config"] ?? service.location
+        func device(_ path: String, _ value: Int64, _ key: String) throws(PlanError) -> IOLimits.Device {
+            guard let st = try? Sys.fileStatus(path), st.st_mode & S_IFMT == S_IFBLK else {
+                throw PlanError("blkio_config.\(key): \(path) is not a block device on this host", at: at)
+            }
+            return IOLimits.Device(major: Sys.major(st.st_rdev), minor: Sys.minor(st.st_rdev), value: value)
+        }
+        var io = IOLimits()
+        for w in b.weightDevice { io.weights.append(try device(w.path, w.weight, "weight_device")) }
+        for t in b.deviceReadBps { io.readBps.append(try device(t.path, t.rate, "device_read_bps")) }
+        for t in b.deviceWriteBps { io.writeBps.append(try device(t.path, t.rate, "device_write_bps")) }
+        for t in b.deviceReadIOps { io.readIOps.append(try device(t.path, t.rate, "device_read_iops")) }
+        for t in b.deviceWriteIOps { io.writeIOps.append(try device(t.path, t.rate, "device_write_iops")) }
+        return io.isEmpty ? nil : io
+    }
+
     func devices(_ service: ServiceConfig) throws(PlanError) -> ([DeviceNode], [DeviceRule]) {
         var nodes: [DeviceNode] = []
         var rules: [DeviceRule] = []

@@ -138,6 +138,7 @@ public struct ContainerPlanner {
         spec.sysctls = try sysctls(service)
         spec.rlimits = try rlimits(service)
         spec.resources = resources(service)
+        spec.resources.io = try ioLimits(service)
         (spec.devices, spec.deviceRules) = try devices(service)
         if service.shmSize > 0 { spec.shmSize = service.shmSize }
         spec.stopSignal = try Self.signal(service.stopSignal.isEmpty ? (imageConfig.stopSignal ?? "SIGTERM") : service.stopSignal, at: at("stop_signal"))

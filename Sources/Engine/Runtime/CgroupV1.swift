@@ -65,6 +65,17 @@ struct CgroupV1: CgroupVersion {
             let file = Sys.exists(blkio + "/blkio.weight") ? "blkio.weight" : "blkio.bfq.weight"
             try c.write(blkio, file, String(r.blkioWeight))
         }
+        if let io = r.io, !io.isEmpty {
+            guard let blkio = c.v1Directory("blkio") else {
+                throw SystemError("blkio_config needs the blkio cgroup controller, which this host does not offer (see `swcompose info`)", nil, code: ENOTSUP)
+            }
+            let weightFile = Sys.exists(blkio + "/blkio.weight_device") ? "blkio.weight_device" : "blkio.bfq.weight_device"
+            for d in io.weights { try c.write(blkio, weightFile, "\(d.major):\(d.minor) \(d.value)") }
+            for (file, list) in [("blkio.throttle.read_bps_device", io.readBps), ("blkio.throttle.write_bps_device", io.writeBps),
+                                 ("blkio.throttle.read_iops_device", io.readIOps), ("blkio.throttle.write_iops_device", io.writeIOps)] {
+                for d in list { try c.write(blkio, file, "\(d.major):\(d.minor) \(d.value)") }
+            }
+        }
         if let devices = c.v1Directory("devices") {
             for rule in deviceRules {
                 try c.write(devices, rule.allow ? "devices.allow" : "devices.deny", rule.description)

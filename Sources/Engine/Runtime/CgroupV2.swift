@@ -63,15 +63,30 @@ struct CgroupV2: CgroupVersion {
             let period = r.cpuPeriod > 0 ? r.cpuPeriod : 100_000
             try c.write(dir, "cpu.max", "\(quota) \(period)")
         }
-        if !r.cpusetCpus.isEmpty { try c.write(dir, "cpuset.cpus", r.cpusetCpus) }
-        if !r.cpusetMems.isEmpty { try c.write(dir, "cpuset.mems", r.cpusetMems) }
+        if !r.cpusetCpus.isEmpty || !r.cpusetMems.isEmpty {
+            try c.require(dir, "cpuset.cpus", controller: "cpuset", for: "cpuset")
+            if !r.cpusetCpus.isEmpty { try c.write(dir, "cpuset.cpus", r.cpusetCpus) }
+            if !r.cpusetMems.isEmpty { try c.write(dir, "cpuset.mems", r.cpusetMems) }
+        }
         if r.pidsLimit > 0 { try c.write(dir, "pids.max", String(r.pidsLimit)) }
         if r.blkioWeight > 0, Sys.exists(dir + "/io.weight") {
-            // v1 weight [10, 1000] to v2 [1, 10000], as runc converts it.
-            let w = 1 + (Int(r.blkioWeight) - 10) * 9999 / 990
-            try c.write(dir, "io.weight", "default \(w)")
+            try c.write(dir, "io.weight", "default \(Self.ioWeight(Int64(r.blkioWeight)))")
+        }
+        if let io = r.io, !io.isEmpty {
+            if !io.weights.isEmpty {
+                try c.require(dir, "io.weight", controller: "io", for: "blkio_config.weight_device")
+                for d in io.weights { try c.write(dir, "io.weight", "\(d.major):\(d.minor) \(Self.ioWeight(d.value))") }
+            }
+            let lines = io.ioMaxLines
+            if !lines.isEmpty {
+                try c.require(dir, "io.max", controller: "io", for: "blkio_config's device limits")
+                for line in lines { try c.write(dir, "io.max", line) }
+            }
         }
     }
+
+    /// v1 weights [10, 1000] to v2's [1, 10000], as runc converts them.
+    static func ioWeight(_ v1: Int64) -> Int64 { 1 + (max(10, min(1000, v1)) - 10) * 9999 / 990 }
 
     func membershipDirectory(_ c: Cgroup) -> String? { c.unifiedDirectory }
 

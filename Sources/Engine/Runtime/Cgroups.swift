@@ -151,6 +151,13 @@ public struct Cgroup: Sendable {
         }
     }
 
+    /// A setting the service asks for needs a controller this host's cgroups lack: said so, naming
+    /// both, instead of a failed write.
+    func require(_ dir: String, _ file: String, controller: String, for setting: String) throws(SystemError) {
+        guard !Sys.exists(dir + "/" + file) else { return }
+        throw SystemError("\(setting) needs the \(controller) cgroup controller, which this host does not offer (see `swcompose info`)", nil, code: ENOTSUP)
+    }
+
     func read(_ dir: String, _ file: String) -> String? {
         try? Files.readText(dir + "/" + file)
     }

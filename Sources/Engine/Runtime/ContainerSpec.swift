@@ -213,8 +213,48 @@ public struct Resources: Codable, Sendable, Equatable {
     /// 0 is unlimited (as is -1).
     public var pidsLimit: Int64 = 0
     public var blkioWeight: UInt16 = 0
+    /// Per-device weights and throttles (`blkio_config`); nil when there are none.
+    public var io: IOLimits?
 
     public init() {}
+}
+
+/// `blkio_config`'s per-device settings, by device number.
+public struct IOLimits: Codable, Sendable, Equatable {
+    public struct Device: Codable, Sendable, Equatable {
+        public var major: UInt32
+        public var minor: UInt32
+        public var value: Int64
+
+        public init(major: UInt32, minor: UInt32, value: Int64) {
+            self.major = major
+            self.minor = minor
+            self.value = value
+        }
+    }
+
+    public var weights: [Device] = []
+    public var readBps: [Device] = []
+    public var writeBps: [Device] = []
+    public var readIOps: [Device] = []
+    public var writeIOps: [Device] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { weights.isEmpty && readBps.isEmpty && writeBps.isEmpty && readIOps.isEmpty && writeIOps.isEmpty }
+
+    /// cgroup v2 `io.max` lines: one per device, `MAJ:MIN rbps=… wbps=… riops=… wiops=…`.
+    public var ioMaxLines: [String] {
+        var keys: [(UInt32, UInt32)] = []
+        for d in readBps + writeBps + readIOps + writeIOps where !keys.contains(where: { $0 == (d.major, d.minor) }) { keys.append((d.major, d.minor)) }
+        return keys.map { key in
+            var parts = ["\(key.0):\(key.1)"]
+            for (name, list) in [("rbps", readBps), ("wbps", writeBps), ("riops", readIOps), ("wiops", writeIOps)] {
+                if let d = list.last(where: { ($0.major, $0.minor) == key }) { parts.append("\(name)=\(d.value)") }
+            }
+            return parts.joined(separator: " ")
+        }
+    }
 }
 
 public struct DeviceNode: Codable, Sendable, Equatable {
