@@ -138,6 +138,9 @@ extension Orchestrator {
                 progress.event("Volume", name, "Removed")
             }
         }
+        // Nothing of the project runs any more: its supervisor goes now rather than after lingering,
+        // so that `down` leaves no process, helper or cgroup behind when it returns.
+        if options.services.isEmpty && !dryRun { SupervisorClient.release(runtime: runtime, group: group) }
     }
 
     /// `down --rmi`: the services' images, unless another container still uses them. `local` means

@@ -118,6 +118,14 @@ extension Supervisor {
             reply(client, .ok)
         case .list:
             reply(client, .containers(ids: managed.values.filter(\.isBusy).map(\.spec.id).sorted()))
+        case .release:
+            let busy = managed.values.filter(\.isBusy).map(\.spec.id).sorted()
+            if busy.isEmpty {
+                reply(client, .ok)
+                running = false
+            } else {
+                reply(client, .containers(ids: busy))
+            }
         }
     }
 

@@ -109,6 +109,17 @@ public final class SupervisorClient {
         return status?.code == 0 && status?.signal == nil || mode == .cgroupfs
     }
 
+    /// Asks a running supervisor of the group to exit now (`SupervisorRequest.release`) and waits until
+    /// it has. True when none runs any more.
+    @discardableResult
+    public static func release(runtime: Runtime, group: String) -> Bool {
+        guard let c = connectIfRunning(runtime: runtime, group: group) else { return true }
+        guard (try? c.send(.release)) != nil, let (reply, _) = try? c.receive(), reply == .ok else { return false }
+        // The connection closes as the process exits.
+        while (try? c.receive()) != nil {}
+        return true
+    }
+
     public func send(_ request: SupervisorRequest, fds: [Int32] = []) throws(SupervisorError) {
         do {
             try Frame.send(try Frame.encode(request), on: fd, fds: fds)

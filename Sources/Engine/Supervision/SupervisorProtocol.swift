@@ -18,6 +18,10 @@ public enum SupervisorRequest: Codable, Sendable {
     case unpause(id: String)
     /// The ids of the containers being watched.
     case list
+    /// The project is being taken down: exit now, without lingering, unless a container is still
+    /// watched (then the reply lists them and the supervisor goes when idle, as always). After `.ok` the connection ends when the supervisor has
+    /// exited, its spare start helper and that helper's cgroup gone.
+    case release
 }
 
 public enum SupervisorReply: Codable, Sendable, Equatable {
