@@ -5,24 +5,29 @@
 #
 #   Scripts/demo.sh            set up and bring the quickstart up (WEB_PORT=8080 by default)
 #   Scripts/demo.sh down       take it down again (volumes too)
+#
+# SWCOMPOSE_BIN=PATH uses that swcompose as it is (no packages, build or installation): the kernel
+# matrix's guests run the quickstart so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-bin=$PWD/.build/release/swcompose
+bin=${SWCOMPOSE_BIN:-$PWD/.build/release/swcompose}
 if [ "${1:-}" = "down" ]; then
-  command -v swcompose >/dev/null && bin=$(command -v swcompose)
+  [ -z "${SWCOMPOSE_BIN:-}" ] && command -v swcompose >/dev/null && bin=$(command -v swcompose)
   cd examples/quickstart && exec "$bin" down -v
 fi
-Scripts/setup.sh
-swift build -c release --static-swift-stdlib --product swcompose 2>&1 | tail -1
-swift build -c release --static-swift-stdlib --product swcompose-runtime 2>&1 | tail -1
-# On PATH, so that the next command is just `swcompose ps` (swcompose-runtime goes beside it).
-prefix=${PREFIX:-/usr/local}
-if install -D -m 0755 "$bin-runtime" "$prefix/bin/swcompose-runtime" 2>/dev/null && install -D -m 0755 "$bin" "$prefix/bin/swcompose"; then
-  bin=$prefix/bin/swcompose
-  echo "installed $bin"
-else
-  echo "note: could not install into $prefix/bin (run as root, or set PREFIX); using $bin" >&2
+if [ -z "${SWCOMPOSE_BIN:-}" ]; then
+  Scripts/setup.sh
+  swift build -c release --static-swift-stdlib --product swcompose 2>&1 | tail -1
+  swift build -c release --static-swift-stdlib --product swcompose-runtime 2>&1 | tail -1
+  # On PATH, so that the next command is just `swcompose ps` (swcompose-runtime goes beside it).
+  prefix=${PREFIX:-/usr/local}
+  if install -D -m 0755 "$bin-runtime" "$prefix/bin/swcompose-runtime" 2>/dev/null && install -D -m 0755 "$bin" "$prefix/bin/swcompose"; then
+    bin=$prefix/bin/swcompose
+    echo "installed $bin"
+  else
+    echo "note: could not install into $prefix/bin (run as root, or set PREFIX); using $bin" >&2
+  fi
 fi
 
 # The image: Debian's busybox-static as a root filesystem (nothing is downloaded).
@@ -45,7 +50,13 @@ echo
 echo "The quickstart is up. Its page, served by the web service from what it fetched from db:"
 echo "  http://127.0.0.1:$port/"
 echo
-if command -v curl >/dev/null; then curl -fsS "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'; else wget -qO- "http://127.0.0.1:$port/"; fi
+if command -v curl >/dev/null; then
+  curl -fsS "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'
+elif command -v wget >/dev/null; then
+  wget -qO- "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'
+else
+  busybox wget -qO- "http://127.0.0.1:$port/" | sed 's/<[^>]*>//g'
+fi
 echo
 echo "Try: cd examples/quickstart && swcompose ps"
 echo "Take it down with: Scripts/demo.sh down    (or: cd examples/quickstart && swcompose down -v)"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds swcompose, runs every test suite, then the compose-config conformance checks.
+# Builds swcompose, runs every test suite on this host, the compose-config conformance checks, then
+# the kernel matrix (Scripts/kernel-matrix.sh: the root suites and the quickstart inside user-mode
+# Linux guests with Debian 12's and Debian 11's kernels and pure cgroup v2; the first run builds the
+# guests, a few minutes). SWCOMPOSE_MATRIX=none skips the matrix; SWCOMPOSE_MATRIX="6.1" picks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
+Scripts/setup.sh
 swift build --build-tests
 swift test
 conformance=../shared/conformance
@@ -11,4 +15,7 @@ if [ -d "$conformance" ]; then
   python3 "$conformance/check.py" "$conformance/compose-config-realworld" .build/debug/swcompose
 else
   echo "note: $conformance is not present next to this checkout; conformance checks skipped" >&2
+fi
+if [ "${SWCOMPOSE_MATRIX:-}" != none ]; then
+  Scripts/kernel-matrix.sh
 fi
