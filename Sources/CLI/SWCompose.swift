@@ -29,7 +29,7 @@ struct SWCompose: ParsableCommand {
             KillCommand.self, RmCommand.self, PauseCommand.self, UnpauseCommand.self, WaitCommand.self,
             PsCommand.self, LogsCommand.self, TopCommand.self, ExecCommand.self, RunCommand.self, PortCommand.self,
             NetworkCommand.self, VolumeCommand.self, LsCommand.self, InspectCommand.self,
-            PullCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self,
+            BuildCommand.self, PullCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self,
             ConfigCommand.self, ImagesCommand.self, ImageCommand.self, InfoCommand.self, VersionCommand.self,
         ]
     )

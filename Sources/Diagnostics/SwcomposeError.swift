@@ -58,6 +58,10 @@ public struct SwcomposeError: Error, Sendable, CustomStringConvertible {
     public var hint: String?
     /// Further places that explain the problem ("first defined here").
     public var notes: [Diagnostic]
+    /// Other problems reported with this one (all of a Dockerfile's syntax errors, not just the first).
+    public var related: [Diagnostic] = []
+    /// Texts of files the locations point into that are not compose files (a Dockerfile), for carets.
+    public var sources = SourceTexts()
 
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil, at location: SourceLocation? = nil,
                 hint: String? = nil, notes: [Diagnostic] = []) {
@@ -71,6 +75,9 @@ public struct SwcomposeError: Error, Sendable, CustomStringConvertible {
 
     /// As a compiler-style diagnostic (located when the error is).
     public var diagnostic: Diagnostic { .error(description, at: location, notes: notes) }
+
+    /// This error's diagnostic and the related ones, in order.
+    public var diagnostics: [Diagnostic] { [diagnostic] + related }
 
     /// The message followed by its causes (`start container p-web-1: mount root filesystem: …`) and the hint.
     public var description: String {

@@ -8,6 +8,14 @@ import Engine
 public protocol ProgressReporter: AnyObject {
     func event(_ kind: String, _ name: String, _ status: String)
     func warning(_ text: String)
+    /// A line of a build's progress (`=> [app 2/5] RUN …`, a step's output).
+    func line(_ text: String)
+}
+
+extension ProgressReporter {
+    public func line(_ text: String) {
+        Array((text + "\n").utf8).withUnsafeBytes { try? Sys.write(2, $0) }
+    }
 }
 
 /// Drives the Engine for one compose project: which containers exist for which service and replica,

@@ -141,6 +141,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var pulling: PullFlags
 
+    @OptionGroup var building: BuildFlags
+
     @Flag(name: .customLong("no-deps"), help: "Don't start linked services.")
     var noDeps = false
 
@@ -217,6 +219,7 @@ struct RunCommand: ParsableCommand {
         let orchestrator = session.orchestrator
         let pullServices = orchestrator.selection([service], withDependencies: !noDeps)
         let record = try session.mutate { () throws(SwcomposeError) in
+            try orchestrator.buildForUp(services: pullServices, force: building.build, never: building.noBuild)
             try orchestrator.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             return try orchestrator.prepareRun(options)
         }

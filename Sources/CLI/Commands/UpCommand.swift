@@ -76,6 +76,7 @@ struct UpCommand: ParsableCommand {
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: !noDeps)
         try session.mutate { () throws(SwcomposeError) in
+            try o.buildForUp(services: pullServices, force: build, never: noBuild)
             try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }
@@ -135,6 +136,8 @@ struct CreateCommand: ParsableCommand {
 
     @OptionGroup var pulling: PullFlags
 
+    @OptionGroup var building: BuildFlags
+
     @Argument(help: "Services to create (default: all).")
     var services: [String] = []
 
@@ -145,6 +148,7 @@ struct CreateCommand: ParsableCommand {
         let o = session.orchestrator
         let pullServices = o.selection(services, withDependencies: true)
         try session.mutate { () throws(SwcomposeError) in
+            try o.buildForUp(services: pullServices, force: building.build, never: building.noBuild)
             try o.pullForUp(services: pullServices, override: pulling.pull, quiet: pulling.quietPull)
             try o.up(options)
         }

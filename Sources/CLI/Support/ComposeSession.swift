@@ -60,7 +60,10 @@ struct ComposeSession {
 
     func fail(_ error: SwcomposeError) -> Never {
         if error.location != nil {
-            context.report([error.diagnostic], sources: loaded.sources)
+            var sources = loaded.sources
+            sources.merge(error.sources)
+            context.report(error.diagnostics, sources: sources)
+            if error.diagnostics.count > 1 { Terminal.writeError("\(error.diagnostics.count) errors\n") }
         } else {
             Terminal.writeError(error.description + "\n")
         }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 
 /// A content digest, `sha256:<64 hex>`.
@@ -33,6 +36,20 @@ public struct Digest: Sendable, Hashable, Comparable, TextCodable {
     }
 
     public static func of(_ text: String) -> Digest { of(Array(text.utf8)) }
+
+    /// The digest of a file's content, read in blocks.
+    public static func ofFile(_ path: String) throws(SystemError) -> Digest {
+        let fd = try Sys.open(path, O_RDONLY | O_CLOEXEC)
+        defer { Sys.close(fd) }
+        var h = Hasher256()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try Sys.read(fd, into: &chunk)
+            if n == 0 { break }
+            chunk.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return h.finalize()
+    }
 }
 
 /// Streaming SHA-256.

@@ -320,9 +320,14 @@ public final class ArchiveWriter {
         defer { archive_entry_free(e) }
         archive_entry_set_pathname(e, h.path)
         archive_entry_set_perm(e, h.mode)
+        archive_entry_set_uid(e, la_int64_t(h.uid))
+        archive_entry_set_gid(e, la_int64_t(h.gid))
         archive_entry_set_filetype(e, FileType.regular)
         archive_entry_set_size(e, la_int64_t(size))
         archive_entry_set_mtime(e, time_t(h.mtime), 0)
+        for (name, value) in h.xattrs {
+            value.withUnsafeBytes { archive_entry_xattr_add_entry(e, name, $0.baseAddress, $0.count) }
+        }
         guard archive_write_header(archive, e) == ARCHIVE_OK else { throw error("write header \(h.path)") }
         let file: FileHandle
         do { file = try FileHandle(path: sourcePath, flags: O_RDONLY) } catch { throw ArchiveError("\(sourcePath): \(error.message)") }

@@ -1,0 +1,173 @@
+import ArgumentParser
+import ComposeModel
+import Diagnostics
+import Engine
+import Scheduler
+
+/// `--build` / `--no-build` of `create` and `run` (`up` has its own, with docker compose's help).
+struct BuildFlags: ParsableArguments {
+    @Flag(name: .customLong("build"), help: "Build images before starting containers.")
+    var build = false
+
+    @Flag(name: .customLong("no-build"), help: "Don't build an image, even if it's missing.")
+    var noBuild = false
+}
+
+extension ProgressMode {
+    var buildProgress: BuildProgress {
+        switch self {
+        case .plain: return .plain
+        case .quiet: return .quiet
+        default: return .auto
+        }
+    }
+}
+
+/// `key=value` pairs of `--build-arg`; a bare key takes the value from the environment, as docker does.
+func buildArguments(_ list: [String]) -> [String: String] {
+    var args: [String: String] = [:]
+    for a in list {
+        if let eq = a.firstIndex(of: "=") {
+            args[String(a[..<eq])] = String(a[a.index(after: eq)...])
+        } else if let value = Terminal.environment[a] {
+            args[a] = value
+        }
+    }
+    return args
+}
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Build or rebuild services.")
+
+    @ParentCommand var root: SWCompose
+
+    @Option(name: .customLong("build-arg"), help: ArgumentHelp("Set build-time variables for services.", valueName: "KEY=VALUE"))
+    var buildArgs: [String] = []
+
+    @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.")
+    var noCache = false
+
+    @Flag(name: .customLong("pull"), help: "Always attempt to pull a newer version of the image.")
+    var pull = false
+
+    @Flag(name: [.short, .long], help: "Don't print anything to STDOUT.")
+    var quiet = false
+
+    @Flag(name: .customLong("with-dependencies"), help: "Also build dependencies (transitively).")
+    var withDependencies = false
+
+    @Argument(help: "Services to build (default: every service with a build section).")
+    var services: [String] = []
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: services)
+        var options = Orchestrator.BuildOptions()
+        options.services = services
+        options.noCache = noCache
+        options.pull = pull
+        options.args = buildArguments(buildArgs)
+        options.withDependencies = withDependencies
+        options.progress = quiet ? .quiet : root.global.progress.buildProgress
+        let o = session.orchestrator
+        try session.run { () throws(SwcomposeError) in try o.build(options) }
+    }
+}
+
+/// `swcompose image build`: a Dockerfile without a compose project, as `docker build`.
+struct ImageBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Build an image from a Dockerfile.")
+
+    @Option(name: [.short, .customLong("tag")], help: ArgumentHelp("Name and optionally a tag (name:tag).", valueName: "TAG"))
+    var tags: [String] = []
+
+    @Option(name: [.short, .customLong("file")], help: ArgumentHelp("Name of the Dockerfile (default: CONTEXT/Dockerfile).", valueName: "FILE"))
+    var file: String?
+
+    @Option(name: .customLong("build-arg"), help: ArgumentHelp("Set build-time variables.", valueName: "KEY=VALUE"))
+    var buildArgs: [String] = []
+
+    @Option(name: .customLong("target"), help: "Set the target build stage to build.")
+    var target: String?
+
+    @Option(name: .customLong("label"), help: ArgumentHelp("Set metadata for an image.", valueName: "KEY=VALUE"))
+    var labels: [String] = []
+
+    @Option(name: .customLong("secret"), help: ArgumentHelp("Secret to expose to the build.", valueName: "id=ID,src=FILE"))
+    var secrets: [String] = []
+
+    @Option(name: .customLong("network"), help: "Networking mode for the RUN instructions (default, none, host).")
+    var network: String = "default"
+
+    @Option(name: .customLong("progress"), help: "Type of progress output (auto, plain, quiet).")
+    var progress: String = "auto"
+
+    @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.")
+    var noCache = false
+
+    @Flag(name: .customLong("pull"), help: "Always attempt to pull a newer version of the FROM images.")
+    var pull = false
+
+    @Flag(name: [.short, .long], help: "Suppress the build output and print the image ID on success.")
+    var quiet = false
+
+    @Argument(help: "The build context (a directory).")
+    var context: String
+
+    func run() throws {
+        let root = StateAccess.root()
+        let store = ImageStore(root: root)
+        let directory = context.hasPrefix("/") ? context : FileSystem.currentDirectory + "/" + context
+        var request = BuildRequest(context: directory)
+        if let file { request.dockerfile = file == "-" ? nil : (file.hasPrefix("/") ? file : FileSystem.currentDirectory + "/" + file) }
+        if file == "-" { request.dockerfileInline = String(decoding: Terminal.readStandardInputBytes(), as: UTF8.self) }
+        request.args = buildArguments(buildArgs)
+        request.target = target
+        request.noCache = noCache
+        request.network = network
+        request.progress = quiet ? .quiet : progress == "plain" ? .plain : progress == "quiet" ? .quiet : .auto
+        for l in labels {
+            let parts = l.split(separator: "=", maxSplits: 1)
+            request.labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        for s in secrets {
+            var id: String?, src: String?
+            for field in s.split(separator: ",") {
+                let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { continue }
+                if kv[0] == "id" { id = kv[1] } else if kv[0] == "src" || kv[0] == "source" { src = kv[1] }
+            }
+            guard let id else {
+                Terminal.writeError("error: invalid --secret \(s): id=ID,src=FILE\n")
+                throw ExitCode.failure
+            }
+            request.secrets[id] = src ?? Terminal.environment[id].map { _ in "" } ?? id
+        }
+        for t in tags {
+            do { request.tags.append(try ImageReference(parsing: t)) } catch {
+                Terminal.writeError("error: invalid tag \"\(t)\": \(error)\n")
+                throw ExitCode.failure
+            }
+        }
+        let environment = Terminal.environment
+        let pullAlways = pull
+        let builder = Builder(runtime: Runtime(root: root), images: store, base: { reference in
+            try Orchestrator.baseImage(reference, store: store, pull: pullAlways, environment: environment)
+        }, output: { Terminal.writeError($0 + "\n") })
+        defer { builder.finish() }
+        do throws(BuildError) {
+            let image = try builder.build(request)
+            if quiet { print(image.id) }
+        } catch {
+            let e = Orchestrator.swcomposeError(error, service: nil)
+            if e.location != nil {
+                let renderer = DiagnosticRenderer(sources: e.sources, workingDirectory: FileSystem.currentDirectory,
+                                                  useColor: Terminal.useColor(.auto, fd: 2, environment: environment))
+                Terminal.writeError(renderer.render(e.diagnostics))
+                if e.diagnostics.count > 1 { Terminal.writeError("\(e.diagnostics.count) errors\n") }
+            } else {
+                Terminal.writeError("error: \(e)\n")
+            }
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,210 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The build context, read in place: nothing is packed or transferred; only the paths COPY and ADD
+/// name are read, and `.dockerignore` (or `<Dockerfile>.dockerignore` beside the Dockerfile) is
+/// applied with docker's semantics — `**`, `!` exceptions, the last matching pattern deciding, a
+/// pattern that matches a directory matching everything below it.
+public struct BuildContext: Sendable {
+    public let directory: String
+    public let patterns: [IgnorePattern]
+
+    public struct IgnorePattern: Sendable, Equatable {
+        public var segments: [String]
+        public var exception: Bool
+    }
+
+    init(directory: String, dockerfile: String?) throws(BuildError) {
+        guard Sys.isDirectory(directory) else {
+            throw .failed("the build context \(directory) is not a directory", location: nil)
+        }
+        self.directory = directory
+        var text: String?
+        if let dockerfile, let specific = try? Files.readText(dockerfile + ".dockerignore") { text = specific }
+        if text == nil { text = try? Files.readText(directory + "/.dockerignore") }
+        patterns = Self.parseIgnore(text ?? "")
+    }
+
+    public static func parseIgnore(_ text: String) -> [IgnorePattern] {
+        var result: [IgnorePattern] = []
+        for line in text.split(separator: "\n") {
+            var p = line.trimmingWhitespace()
+            if p.isEmpty || p.hasPrefix("#") { continue }
+            var exception = false
+            if p.hasPrefix("!") {
+                exception = true
+                p = String(p.dropFirst()).trimmingWhitespace()
+            }
+            let cleaned = BuildPath.clean("/" + p).dropFirst()
+            if cleaned.isEmpty { continue }
+            result.append(IgnorePattern(segments: cleaned.split(separator: "/").map(String.init), exception: exception))
+        }
+        return result
+    }
+
+    /// Whether a context path (relative, `a/b/c`) is left out of the build.
+    public func isIgnored(_ relative: String) -> Bool {
+        Self.ignored(relative, patterns)
+    }
+
+    static func ignored(_ relative: String, _ patterns: [IgnorePattern]) -> Bool {
+        guard !patterns.isEmpty else { return false }
+        let parts = relative.split(separator: "/").map(String.init)
+        var excluded = false
+        for p in patterns {
+            // The path or one of its parents.
+            var matched = false
+            for n in stride(from: parts.count, through: 1, by: -1) where Self.match(p.segments[...], parts[0..<n]) { matched = true; break }
+            if matched { excluded = !p.exception }
+        }
+        return excluded
+    }
+
+    /// Glob segments (`*`, `?`, `[…]` within one, `**` across any number) against path segments.
+    static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+        guard let first = pattern.first else { return path.isEmpty }
+        if first == "**" {
+            var rest = path
+            while true {
+                if match(pattern.dropFirst(), rest) { return true }
+                guard !rest.isEmpty else { return false }
+                rest = rest.dropFirst()
+            }
+        }
+        guard let segment = path.first, fnmatch(first, segment, 0) == 0 else { return false }
+        return match(pattern.dropFirst(), path.dropFirst())
+    }
+
+    static func matchesAny(_ globs: [String], _ relative: String) -> Bool {
+        let patterns = globs.map { IgnorePattern(segments: BuildPath.clean("/" + $0).dropFirst().split(separator: "/").map(String.init), exception: false) }
+        return ignored(relative, patterns)
+    }
+
+    /// A source as written in COPY (`src/`, `*.txt`, `./a/b*`), within the context.
+    func glob(_ source: String) -> [(relative: String, path: String)] {
+        Self.glob(source, in: directory, ignore: { isIgnored($0) })
+    }
+
+    static func glob(_ source: String, in root: String, ignore: ((String) -> Bool)?) -> [(relative: String, path: String)] {
+        let cleaned = String(BuildPath.clean("/" + source).dropFirst())
+        if cleaned.isEmpty { return [("", root)] }
+        var found: [String] = [""]
+        for segment in cleaned.split(separator: "/").map(String.init) {
+            var next: [String] = []
+            for base in found {
+                if segment.contains(where: { "*?[".contains($0) }) {
+                    let dir = base.isEmpty ? root : root + "/" + base
+                    for name in ((try? Sys.list(dir)) ?? []).sorted() where fnmatch(segment, name, 0) == 0 {
+                        next.append(base.isEmpty ? name : base + "/" + name)
+                    }
+                } else {
+                    let p = base.isEmpty ? segment : base + "/" + segment
+                    if (try? Sys.fileStatus(root + "/" + p)) != nil { next.append(p) }
+                }
+            }
+            found = next
+        }
+        return found.filter { ignore?($0) != true }.map { ($0, root + "/" + $0) }
+    }
+
+    /// A path of the context for a bind mount, if it stays inside.
+    func resolve(_ source: String) -> String? {
+        let cleaned = BuildPath.clean("/" + source)
+        let path = cleaned == "/" ? directory : directory + cleaned
+        return Sys.exists(path) ? path : nil
+    }
+
+    /// What a step that reads this context path depends on: every file under it that is not ignored
+    /// (its path, type, mode, owner, symlink target and content — never mtime).
+    func digest(of relative: String, files: FileHashCache, excluding: [String] = []) -> Digest {
+        let cleaned = String(BuildPath.clean("/" + relative).dropFirst())
+        return Self.treeDigest(cleaned.isEmpty ? directory : directory + "/" + cleaned, files: files,
+                               ignore: { isIgnored($0) || Self.matchesAny(excluding, $0) }, relative: cleaned)
+    }
+
+    static func treeDigest(_ path: String, files: FileHashCache?, ignore: ((String) -> Bool)?, relative: String) -> Digest {
+        var h = Hasher256()
+        func visit(_ path: String, _ relative: String, top: Bool) {
+            guard let st = try? Sys.fileStatus(path, follow: top) else { h.update(Array("missing \(relative)\n".utf8)); return }
+            let kind = st.st_mode & S_IFMT
+            var line = "\(relative) \(kind >> 12) \(st.st_mode & 0o7777) \(st.st_uid):\(st.st_gid)"
+            switch kind {
+            case S_IFREG:
+                line += " " + ((files?.digest(path, st) ?? (try? Digest.ofFile(path)))?.description ?? "unreadable")
+            case S_IFLNK:
+                line += " -> " + ((try? Sys.readlink(path)) ?? "")
+            case S_IFDIR:
+                h.update(Array((line + "\n").utf8))
+                for name in ((try? Sys.list(path)) ?? []).sorted() {
+                    let r = relative.isEmpty ? name : relative + "/" + name
+                    if ignore?(r) == true { continue }
+                    visit(path + "/" + name, r, top: false)
+                }
+                return
+            default:
+                line += " \(st.st_rdev)"
+            }
+            h.update(Array((line + "\n").utf8))
+        }
+        visit(path, relative, top: true)
+        return h.finalize()
+    }
+}
+
+/// Content digests of context files, remembered by (inode, size, mtime, ctime): an unchanged context
+/// costs one `stat` per file. Kept in the store, shared by every build.
+final class FileHashCache: @unchecked Sendable {
+    let path: String
+    var entries: [String: Entry] = [:]
+    var loaded = false
+    var dirty = false
+
+    struct Entry: Codable {
+        var inode: UInt64
+        var size: Int64
+        var mtime: Int64
+        var ctime: Int64
+        var digest: Digest
+    }
+
+    init(path: String) { self.path = path }
+
+    func digest(_ file: String, _ st: stat) -> Digest? {
+        if !loaded {
+            loaded = true
+            if let bytes = try? Files.read(path), let e = try? JSON.decode([String: Entry].self, bytes) { entries = e }
+        }
+        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        if let e = entries[file], e.inode == UInt64(st.st_ino), e.size == Int64(st.st_size), e.mtime == mtime, e.ctime == ctime {
+            return e.digest
+        }
+        guard let d = try? Digest.ofFile(file) else { return nil }
+        entries[file] = Entry(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtime: mtime, ctime: ctime, digest: d)
+        dirty = true
+        return d
+    }
+
+    func save() {
+        guard dirty, let bytes = try? JSON.encode(entries) else { return }
+        try? Sys.mkdirAll(String(path[..<path.lastIndex(of: "/")!]), 0o700)
+        try? Files.writeAtomically(path, bytes, durable: false)
+        dirty = false
+    }
+}
+
+/// Step keys → the layer each made (`build-cache/steps/<key>`), shared by every build in the store.
+struct BuildCache: Sendable {
+    let directory: String
+
+    func lookup(_ key: Digest) -> Digest? {
+        guard let text = try? Files.readText(directory + "/steps/" + key.hex) else { return nil }
+        return Digest(text.trimmingWhitespace())
+    }
+
+    func store(_ key: Digest, diffID: Digest) {
+        try? Sys.mkdirAll(directory + "/steps", 0o700)
+        try? Files.writeAtomically(directory + "/steps/" + key.hex, diffID.description, durable: false)
+    }
+}

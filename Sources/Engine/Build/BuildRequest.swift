@@ -1,0 +1,77 @@
+import Diagnostics
+
+/// What to build: a Dockerfile and its context, as `docker build` takes them. The builder knows
+/// nothing of compose; the Scheduler maps a service's `build:` to one of these.
+public struct BuildRequest: Sendable {
+    /// The context directory (absolute), read in place.
+    public var context: String
+    /// The Dockerfile: a path (absolute, or relative to the context), default `Dockerfile`.
+    public var dockerfile: String?
+    /// Or its text (`dockerfile_inline`), named `Dockerfile` in diagnostics.
+    public var dockerfileInline: String?
+    public var args: [String: String] = [:]
+    public var target: String?
+    public var labels: [String: String] = [:]
+    public var tags: [ImageReference] = []
+    /// `--secret id=…,src=…`: id → file on the host.
+    public var secrets: [String: String] = [:]
+    /// RUN's network unless a step says otherwise: `default` (a bridge with NAT), `none`, `host`.
+    public var network: String = "default"
+    public var extraHosts: [HostEntry] = []
+    public var noCache = false
+    /// Which RUN steps (as the plain progress names them) to show the output of; all with `.plain`.
+    public var progress: BuildProgress = .auto
+    /// Shown in progress lines (`[app 3/7]`); empty: none.
+    public var label: String = ""
+    public var shmSize: Int64 = 64 << 20
+
+    public init(context: String) { self.context = context }
+
+    /// The Dockerfile's path as diagnostics show it.
+    public var dockerfilePath: String {
+        if dockerfileInline != nil { return context + "/Dockerfile" }
+        let d = dockerfile ?? "Dockerfile"
+        return d.hasPrefix("/") ? d : context + "/" + d
+    }
+}
+
+public enum BuildProgress: Sendable, Equatable {
+    /// docker compose's compact lines (`=> [app 2/5] RUN …`, `=> CACHED [app 3/5] COPY …`).
+    case auto
+    /// Every step's output streamed with its number, as BuildKit's plain progress.
+    case plain
+    /// Nothing but the image id at the end.
+    case quiet
+}
+
+/// Why a build failed; Dockerfile problems carry their locations.
+public enum BuildError: Error, Sendable, CustomStringConvertible {
+    /// Syntax and semantic problems of the Dockerfile (all of them), with its text for carets.
+    case dockerfile([Diagnostic], source: String, file: String)
+    /// A RUN exited non-zero: its last output lines.
+    case runFailed(step: String, location: SourceLocation, code: Int32, lastLines: [String])
+    case failed(String, location: SourceLocation?)
+
+    public var description: String {
+        switch self {
+        case .dockerfile(let diagnostics, _, _):
+            return diagnostics.map(\.description).joined(separator: "\n")
+        case .runFailed(let step, let location, let code, let lines):
+            let tail = lines.isEmpty ? "" : "\n" + lines.map { "  " + $0 }.joined(separator: "\n")
+            return "\(location): error: process \"\(step)\" did not complete successfully: exit code: \(code)\(tail)"
+        case .failed(let message, let location):
+            return location.map { "\($0): error: \(message)" } ?? message
+        }
+    }
+
+    /// As diagnostics, for the renderer (a line and a caret under each location).
+    public var diagnostics: [Diagnostic] {
+        switch self {
+        case .dockerfile(let d, _, _): return d
+        case .runFailed(let step, let location, let code, let lines):
+            return [.error("process \"\(step)\" did not complete successfully: exit code: \(code)", at: location,
+                           notes: lines.isEmpty ? [] : [.note("its last output:\n" + lines.map { "  " + $0 }.joined(separator: "\n"))])]
+        case .failed(let message, let location): return [.error(message, at: location)]
+        }
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Diagnostics
+
+/// A layer a step made (or found in the cache), with its descriptor for the manifest.
+struct AddedLayer {
+    var layer: LayerStore.Layer
+    var descriptor: Descriptor
+}
+
+extension Builder.StageState {
+    mutating func apply(_ added: AddedLayer, history entry: ImageConfiguration.History, key: Digest) {
+        layers.append(added.layer)
+        layerDescriptors.append(added.descriptor)
+        history.append(entry)
+        self.key = key
+    }
+}
+
+extension Builder {
+    static func chain(_ parent: Digest?, _ diffID: Digest) -> Digest {
+        parent.map { Digest.of("\($0) \(diffID)") } ?? diffID
+    }
+
+    /// The layer a step made before, if the cache knows the key and the layer and its blob are still
+    /// in the store.
+    func cachedLayer(_ key: Digest, parent: StageState) -> AddedLayer? {
+        guard let diffID = cache.lookup(key), images.content.contains(diffID),
+              let layer = images.layers.layer(Self.chain(parent.layers.last?.chainID, diffID)),
+              let size = images.content.size(diffID) else { return nil }
+        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: diffID, size: size))
+    }
+
+    /// Packs a directory of changes as the stage's next layer.
+    func addLayer(from directory: String, parent: StageState, excluding: Set<String>, location: SourceLocation) throws(BuildError) -> AddedLayer {
+        let packed: LayerPacker.Result
+        do { packed = try LayerPacker.pack(directory, into: images.content, excluding: excluding) } catch {
+            throw .failed("cannot pack the step's layer: \(error)", location: location)
+        }
+        let chain = Self.chain(parent.layers.last?.chainID, packed.digest)
+        let layer: LayerStore.Layer
+        do {
+            layer = try images.layers.unpack(blobPath: images.content.path(packed.digest), blob: packed.digest, chainID: chain, expectedDiffID: packed.digest)
+        } catch { throw .failed("cannot store the step's layer: \(error)", location: location) }
+        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: packed.digest, size: packed.size))
+    }
+}
+
+/// Reading an image's files from its unpacked layers without mounting them.
+enum LayerLookup {
+    /// The path as the merged view shows it, in the topmost layer that has it (nil when missing or
+    /// deleted by a whiteout above).
+    static func find(_ path: String, in layers: [String]) -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        for layer in layers.reversed() {
+            var current = layer
+            var hidden = false
+            var opaqueAbove = false
+            for (n, part) in parts.enumerated() {
+                current += "/" + part
+                guard let st = try? Sys.fileStatus(current) else { break }
+                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { hidden = true; break }
+                if n == parts.count - 1 { return current }
+                if Sys.getXattr(current, "trusted.overlay.opaque") == [UInt8(ascii: "y")] { opaqueAbove = true }
+            }
+            if hidden || opaqueAbove { return nil }
+        }
+        return parts.isEmpty ? layers.last : nil
+    }
+
+    static func isDirectory(_ path: String, in layers: [String]) -> Bool {
+        guard let p = find(path, in: layers), let st = try? Sys.fileStatus(p, follow: false) else { return false }
+        return st.st_mode & S_IFMT == S_IFDIR
+    }
+
+    /// `--chown=user[:group]` with names from the image's /etc/passwd and /etc/group; a user alone
+    /// gives the same number as the group, as docker does.
+    static func owner(_ spec: String, in layers: [String]) -> (uid: UInt32, gid: UInt32)? {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let userPart = parts.first else { return nil }
+        let passwd = find("etc/passwd", in: layers).flatMap { try? Files.readText($0) } ?? ""
+        let group = find("etc/group", in: layers).flatMap { try? Files.readText($0) } ?? ""
+        let uid: UInt32
+        if let n = UInt32(userPart) { uid = n } else {
+            guard let u = UserDatabase.parsePasswd(passwd).first(where: { $0.name == userPart }) else { return nil }
+            uid = u.uid
+        }
+        guard parts.count == 2 else { return (uid, uid) }
+        if let n = UInt32(parts[1]) { return (uid, n) }
+        guard let g = UserDatabase.parseGroup(group).first(where: { $0.name == parts[1] }) else { return nil }
+        return (uid, g.gid)
+    }
+}
+
+/// Writing a COPY's files into a new layer directory.
+enum LayerWriter {
+    /// Makes `path` (absolute in the image) a directory of the layer; directories the image already
+    /// has keep their mode, owner and time (so the layer does not change them), new ones get `owner`.
+    static func ensureDirectory(_ path: String, in layer: String, lowers: [String], owner: (uid: UInt32, gid: UInt32)) throws(SystemError) {
+        var image = ""
+        for part in path.split(separator: "/") {
+            image += "/" + part
+            let target = layer + image
+            if Sys.isDirectory(target) { continue }
+            if let existing = LayerLookup.find(image, in: lowers), let st = try? Sys.fileStatus(existing), st.st_mode & S_IFMT == S_IFDIR {
+                try Sys.mkdir(target, st.st_mode & 0o7777)
+                try Sys.chown(target, st.st_uid, st.st_gid)
+                try Sys.chmod(target, st.st_mode & 0o7777)
+                try Sys.setTimes(target, at: AT_FDCWD, accessed: st.st_atim, modified: st.st_mtim)
+            } else {
+                try Sys.mkdir(target, 0o755)
+                try Sys.chown(target, owner.uid, owner.gid)
+                try Sys.chmod(target, 0o755)
+            }
+        }
+    }
+
+    /// The contents of `source` into the directory `target` (which exists).
+    static func copyTree(_ source: String, relative: String, into target: String, owner: (uid: UInt32, gid: UInt32)?, mode: FileMode?,
+                         ignore: ((String) -> Bool)?) throws(SystemError) {
+        for name in try Sys.list(source).sorted() {
+            let r = relative.isEmpty ? name : relative + "/" + name
+            if ignore?(r) == true { continue }
+            let from = source + "/" + name, to = target + "/" + name
+            let st = try Sys.fileStatus(from)
+            if st.st_mode & S_IFMT == S_IFDIR {
+                if !Sys.isDirectory(to) { try Sys.mkdir(to, 0o755) }
+                try copyTree(from, relative: r, into: to, owner: owner, mode: mode, ignore: ignore)
+                try finish(to, st, owner: owner, mode: mode, isDirectory: true)
+            } else {
+                try copyEntry(from, to: to, owner: owner, mode: mode, follow: false)
+            }
+        }
+    }
+
+    /// One file, symlink or special file (a directory: with its contents).
+    static func copyEntry(_ source: String, to target: String, owner: (uid: UInt32, gid: UInt32)?, mode: FileMode?, follow: Bool) throws(SystemError) {
+        let st = try Sys.fileStatus(source, follow: follow)
+        if Sys.exists(target) && !Sys.isDirectory(target) { try Sys.unlink(target) }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            if !Sys.isDirectory(target) { try Sys.mkdir(target, 0o755) }
+            try copyTree(source, relative: "", into: target, owner: owner, mode: mode, ignore: nil)
+            try finish(target, st, owner: owner, mode: mode, isDirectory: true)
+            return
+        case S_IFLNK:
+            try Sys.symlink(try Sys.readlink(source), target)
+            try Sys.chown(target, owner?.uid ?? st.st_uid, owner?.gid ?? st.st_gid)
+            try Sys.setTimes(target, at: AT_FDCWD, accessed: st.st_atim, modified: st.st_mtim)
+            return
+        case S_IFREG:
+            let input = try FileHandle(path: source, flags: O_RDONLY)
+            let output = try FileHandle(path: target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            while true {
+                let n = try Sys.read(input.fd, into: &buffer)
+                if n == 0 { break }
+                try output.write(Array(buffer[0..<n]))
+            }
+        case S_IFIFO:
+            try Sys.mknod(target, S_IFIFO | 0o600, 0)
+        default:
+            return
+        }
+        try finish(target, st, owner: owner, mode: mode, isDirectory: false)
+    }
+
+    static func finish(_ target: String, _ st: stat, owner: (uid: UInt32, gid: UInt32)?, mode: FileMode?, isDirectory: Bool) throws(SystemError) {
+        try Sys.chown(target, owner?.uid ?? st.st_uid, owner?.gid ?? st.st_gid)
+        try Sys.chmod(target, mode?.apply(to: st.st_mode, isDirectory: isDirectory) ?? st.st_mode & 0o7777)
+        try Sys.setTimes(target, at: AT_FDCWD, accessed: st.st_atim, modified: st.st_mtim)
+    }
+
+    /// ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd).
+    static func isArchive(_ path: String) -> Bool {
+        guard let reader = try? ArchiveReader(path: path), let entry = try? reader.next() else { return false }
+        return entry != nil
+    }
+
+    static func extract(_ path: String, into directory: String) throws(SystemError) {
+        var unpacker = try LayerUnpacker(root: directory)
+        defer { unpacker.close() }
+        do {
+            let reader = try ArchiveReader(path: path)
+            try unpacker.unpack(reader)
+        } catch {
+            throw SystemError("extract \(path) (\(error))", directory, code: EIO)
+        }
+    }
+}
+
+extension ImageStore {
+    /// Records a built image: its configuration and manifest in the content store, named by `references`.
+    public func recordBuilt(configuration: ImageConfiguration, layers: [Descriptor], references: [ImageReference]) throws(ImageStoreError) -> ImageRecord {
+        try prepare()
+        let configBytes: [UInt8]
+        do { configBytes = try JSON.encode(configuration) } catch { throw .invalidArchive("cannot encode the configuration: \(error)") }
+        let configDigest: Digest
+        do { configDigest = try content.put(configBytes) } catch { throw .content(error) }
+        let manifest = ImageManifest(mediaType: MediaType.ociManifest,
+                                     config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configBytes.count)),
+                                     layers: layers)
+        let manifestBytes: [UInt8]
+        do { manifestBytes = try JSON.encode(manifest) } catch { throw .invalidArchive("cannot encode the manifest: \(error)") }
+        let manifestDigest: Digest
+        do { manifestDigest = try content.put(manifestBytes) } catch { throw .content(error) }
+        try record(manifest: Descriptor(mediaType: MediaType.ociManifest, digest: manifestDigest, size: Int64(manifestBytes.count)), references: references)
+        return ImageRecord(id: configDigest, manifestDigest: manifestDigest, manifest: manifest, configuration: configuration, references: references)
+    }
+}

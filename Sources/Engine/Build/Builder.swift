@@ -1,0 +1,281 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Diagnostics
+
+/// Builds images from Dockerfiles on the container core: a RUN step is a container of the runtime
+/// (docker's default capabilities and seccomp profile) over the parent layers with a fresh upper
+/// directory, packed as the step's layer; COPY and ADD write a new layer directly. Every step that
+/// makes a layer is cached by a key of its parent's key, the instruction as expanded, the build args
+/// in scope and, for COPY/ADD, the content of exactly the files it copies.
+public final class Builder {
+    public let runtime: Runtime
+    public let images: ImageStore
+    /// Finds (or pulls) a FROM image.
+    let base: (String) throws -> ImageRecord
+    /// Progress lines (to standard error).
+    let output: (String) -> Void
+    let cache: BuildCache
+    let files: FileHashCache
+
+    public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void) {
+        self.runtime = runtime
+        self.images = images
+        self.base = base
+        self.output = output
+        cache = BuildCache(directory: runtime.root.path + "/build-cache")
+        files = FileHashCache(path: runtime.root.path + "/build-cache/files")
+    }
+
+    /// Once the builds are done: remembers the context files' digests and lets the build supervisor go.
+    public func finish() {
+        files.save()
+        SupervisorClient.release(runtime: runtime, group: Self.group)
+    }
+
+    /// What each stage is when it has been built.
+    struct StageResult {
+        var state: StageState
+    }
+
+    /// One stage as it builds: the image so far and the scope of its instructions.
+    struct StageState {
+        var config = ContainerConfig()
+        var layers: [LayerStore.Layer] = []
+        var layerDescriptors: [Descriptor] = []
+        var history: [ImageConfiguration.History] = []
+        /// The cache key of the image so far.
+        var key: Digest
+        /// ARGs in scope (name → value; nil when declared without a value).
+        var args: [String: String] = [:]
+        /// The global ARGs (before the first FROM), as a stage's `ARG NAME` finds their defaults.
+        var meta: [String: String] = [:]
+        var shell = ["/bin/sh", "-c"]
+        /// CMD set in this build (an ENTRYPOINT then keeps it).
+        var cmdSet = false
+        var author: String?
+        var platform = Platform.host
+
+        var env: [String] { config.env ?? [] }
+
+        /// What `$VAR` sees: args, then ENV over them.
+        var variables: [String: String] {
+            var v = args
+            for e in env {
+                if let eq = e.firstIndex(of: "=") { v[String(e[..<eq])] = String(e[e.index(after: eq)...]) }
+            }
+            return v
+        }
+
+        mutating func setEnv(_ key: String, _ value: String) {
+            var e = config.env ?? []
+            e.removeAll { $0.hasPrefix(key + "=") }
+            e.append(key + "=" + value)
+            config.env = e
+        }
+    }
+
+    struct Stage {
+        var index: Int
+        var name: String?
+        var from: Dockerfile.Instruction
+        var instructions: [Dockerfile.Instruction]
+    }
+
+    // MARK: - Building
+
+    public func build(_ request: BuildRequest) throws(BuildError) -> ImageRecord {
+        let started = MonotonicClock.now()
+        let file = request.dockerfilePath
+        let text: String
+        if let inline = request.dockerfileInline {
+            text = inline
+        } else {
+            do { text = try Files.readText(file) } catch {
+                throw .failed("failed to read dockerfile: open \(file): \(error.message)", location: nil)
+            }
+        }
+        let (dockerfile, problems) = Dockerfile.parse(text, file: file)
+        if !problems.isEmpty { throw .dockerfile(problems, source: text, file: file) }
+        var (globalArgs, stages) = split(dockerfile)
+        let predefined = Self.predefinedArgs(request.args)
+        // Global ARGs: expanded with the ones before them.
+        var meta: [String: String] = predefined
+        var semantic: [Diagnostic] = []
+        for a in globalArgs {
+            do {
+                for (k, v) in try ShellWords(escape: dockerfile.escape, variables: meta).pairs(a.text, legacy: false) {
+                    if let value = request.args[k] ?? v { meta[k] = value }
+                }
+            } catch { semantic.append(.error(error.description, at: a.textLocation)) }
+        }
+        globalArgs = []
+        // The target and the stages it needs.
+        let targetIndex: Int
+        if let target = request.target {
+            guard let i = stages.firstIndex(where: { $0.name?.lowercased() == target.lowercased() }) else {
+                throw .failed("target stage \"\(target)\" could not be found", location: nil)
+            }
+            targetIndex = i
+        } else {
+            targetIndex = stages.count - 1
+        }
+        var needed: Set<Int> = []
+        func need(_ i: Int) {
+            guard !needed.contains(i) else { return }
+            needed.insert(i)
+            for dependency in dependencies(of: stages[i], among: stages, meta: meta, escape: dockerfile.escape, problems: &semantic) { need(dependency) }
+        }
+        need(targetIndex)
+        if !semantic.isEmpty { throw .dockerfile(semantic, source: text, file: file) }
+        let context = try BuildContext(directory: request.context, dockerfile: request.dockerfileInline == nil ? file : nil)
+        var results: [Int: StageState] = [:]
+        let totals = stages.map { 1 + $0.instructions.count }
+        var network: BuildNetwork?
+        defer { network?.release() }
+        for i in stages.indices where needed.contains(i) {
+            let s = stages[i]
+            let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
+            var state = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request, label: label, total: totals[i])
+            for (n, instruction) in s.instructions.enumerated() {
+                try step(instruction, number: n + 2, total: totals[i], label: label, state: &state, request: request,
+                         context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
+            }
+            results[i] = state
+        }
+        var final = results[targetIndex]!
+        for (k, v) in request.labels.sorted(by: { $0.key < $1.key }) {
+            var labels = final.config.labels ?? [:]
+            labels[k] = v
+            final.config.labels = labels
+        }
+        let image = try commit(final, tags: request.tags)
+        if request.progress != .quiet {
+            output(String(format: " => naming to %@ (%.1fs)", request.tags.first?.familiar ?? image.id.short, MonotonicClock.now() - started))
+        }
+        return image
+    }
+
+    /// TARGETPLATFORM, BUILDARCH…: this host's platform (builds are for the host only).
+    static func predefinedArgs(_ given: [String: String]) -> [String: String] {
+        let p = Platform.host
+        let platform = p.description
+        var a = ["TARGETPLATFORM": platform, "TARGETOS": p.os, "TARGETARCH": p.architecture, "TARGETVARIANT": p.variant ?? "",
+                 "BUILDPLATFORM": platform, "BUILDOS": p.os, "BUILDARCH": p.architecture, "BUILDVARIANT": p.variant ?? ""]
+        for (k, v) in given where a[k] != nil { a[k] = v }
+        return a
+    }
+
+    /// Proxy args: usable without an ARG, kept out of the history and the cache key (as docker does).
+    static let proxyArgs: Set<String> = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"]
+
+    func split(_ d: Dockerfile) -> ([Dockerfile.Instruction], [Stage]) {
+        var global: [Dockerfile.Instruction] = []
+        var stages: [Stage] = []
+        for i in d.instructions {
+            if i.keyword == "FROM" {
+                let words = i.text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                let name = words.count == 3 && words[1].uppercased() == "AS" ? String(words[2]).lowercased() : nil
+                stages.append(Stage(index: stages.count, name: name, from: i, instructions: []))
+            } else if stages.isEmpty {
+                global.append(i)
+            } else {
+                stages[stages.count - 1].instructions.append(i)
+            }
+        }
+        return (global, stages)
+    }
+
+    /// The stages a stage reads: its FROM, `COPY --from`, `RUN --mount=from=`.
+    func dependencies(of s: Stage, among stages: [Stage], meta: [String: String], escape: Character, problems: inout [Diagnostic]) -> [Int] {
+        var result: [Int] = []
+        func stageIndex(_ name: String, before: Int) -> Int? {
+            if let n = Int(name), n < before { return n }
+            return stages[..<before].firstIndex { $0.name == name.lowercased() }
+        }
+        let fromWords = (try? ShellWords(escape: escape, variables: meta).words(s.from.text)) ?? []
+        if let image = fromWords.first, let i = stageIndex(image, before: s.index), Int(image) == nil { result.append(i) }
+        for i in s.instructions where i.keyword == "COPY" || i.keyword == "ADD" {
+            if let from = i.flag("from")?.value {
+                if let n = stageIndex(from, before: s.index) { result.append(n) } else if Int(from) != nil || stages.contains(where: { $0.name == from.lowercased() }) {
+                    problems.append(.error("stage \"\(from)\" is used before it is defined (COPY --from names an earlier stage, a stage index or an image)", at: i.flag("from")!.location))
+                }
+            }
+        }
+        for i in s.instructions where i.keyword == "RUN" {
+            for m in i.flags("mount") {
+                if let from = MountFlag.parse(m.value ?? "")?.from, let n = stageIndex(from, before: s.index) { result.append(n) }
+            }
+        }
+        return result
+    }
+
+    func progress(_ request: BuildRequest, _ text: String) {
+        if request.progress != .quiet { output(text) }
+    }
+
+    /// FROM: an image (found or pulled), `scratch`, or an earlier stage.
+    func from(_ s: Stage, meta: [String: String], results: [Int: StageState], stages: [Stage], escape: Character,
+              request: BuildRequest, label: String, total: Int) throws(BuildError) -> StageState {
+        let words: [String]
+        do { words = try ShellWords(escape: escape, variables: meta).words(s.from.text) } catch {
+            throw .dockerfile([.error(error.description, at: s.from.textLocation)], source: "", file: s.from.location.file)
+        }
+        guard let reference = words.first, !reference.isEmpty, words.count == 1 || words.count == 3 && words[1].uppercased() == "AS" else {
+            throw .failed("FROM requires either one or three arguments (FROM image [AS name])", location: s.from.location)
+        }
+        if let p = s.from.flag("platform")?.value, let given = try? ShellWords(escape: escape, variables: meta).expand(p),
+           !given.isEmpty, given != Platform.host.description, given != "linux/" + Platform.host.architecture {
+            throw .failed("platform \(given) cannot be built on this \(Platform.host) host (swcompose builds for the host's platform only)", location: s.from.flag("platform")!.location)
+        }
+        var state = StageState(key: Digest.of("scratch"))
+        // Global ARGs declared again in a stage take their global value.
+        state.meta = meta
+        progress(request, " => [\(label)1/\(total)] FROM \(reference)")
+        if reference.lowercased() == "scratch" {
+            state.config.env = nil
+            return state
+        }
+        if let i = stages[..<s.index].firstIndex(where: { $0.name == reference.lowercased() }), let parent = results[i] {
+            var st = parent
+            st.args = [:]
+            st.meta = meta
+            st.key = Digest.of("stage \(parent.key)")
+            return st
+        }
+        let image: ImageRecord
+        do { image = try base(reference) } catch {
+            throw .failed("\(reference): \(error)", location: s.from.textLocation)
+        }
+        let layers: [LayerStore.Layer]
+        do { layers = try images.layers(of: image) } catch {
+            throw .failed("\(reference): \(error)", location: s.from.textLocation)
+        }
+        state.config = image.configuration.config ?? ContainerConfig()
+        // An image's ONBUILD triggers run in the child build; the child's image does not keep them.
+        state.config.onBuild = nil
+        state.layers = layers
+        state.layerDescriptors = image.manifest.layers
+        state.history = image.configuration.history ?? []
+        state.key = Digest.of("from \(image.id)")
+        if state.config.env == nil { state.config.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }
+        return state
+    }
+
+    func historyEntry(_ instruction: String, empty: Bool) -> ImageConfiguration.History {
+        ImageConfiguration.History(created: Timestamp.rfc3339(), createdBy: instruction, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil)
+    }
+
+    /// Writes the configuration and manifest and names the image.
+    func commit(_ state: StageState, tags: [ImageReference]) throws(BuildError) -> ImageRecord {
+        var configuration = ImageConfiguration(platform: state.platform, config: state.config, diffIDs: state.layers.map(\.diffID),
+                                               created: Timestamp.rfc3339(), history: state.history)
+        configuration.created = state.history.last?.created ?? configuration.created
+        configuration.author = state.author
+        do {
+            return try images.recordBuilt(configuration: configuration, layers: state.layerDescriptors, references: tags)
+        } catch {
+            throw .failed("cannot record the image: \(error)", location: nil)
+        }
+    }
+}

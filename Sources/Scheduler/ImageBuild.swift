@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ComposeModel
+import Diagnostics
+import Engine
+import Registry
+
+/// Services' `build:` sections as builds of the Engine's builder: `build`, and `up`/`create`/`run`
+/// building what is missing (or everything with `--build`).
+extension Orchestrator {
+    public struct BuildOptions: Sendable {
+        public var services: [String] = []
+        public var noCache = false
+        /// `--pull`: fetch FROM images even when the store has them.
+        public var pull = false
+        /// `--build-arg K=V` over each service's `args`.
+        public var args: [String: String] = [:]
+        public var progress: BuildProgress = .auto
+        public var withDependencies = false
+
+        public init() {}
+    }
+
+    /// The image a service runs: `image:`, else `<project>-<service>` (as docker compose names builds).
+    public func imageName(for service: ServiceConfig) -> String {
+        service.image.isEmpty ? "\(project.name)-\(service.name)" : service.image
+    }
+
+    /// The build a service's `build:` section asks for.
+    public func buildRequest(for service: ServiceConfig, options: BuildOptions) throws(SwcomposeError) -> BuildRequest {
+        guard let b = service.build else {
+            throw SwcomposeError(.invalidArgument, "service \"\(service.name)\" has no build section", at: service.location)
+        }
+        let location = service.locations["build"] ?? service.location
+        var context = b.context.isEmpty ? project.workingDirectory : b.context
+        if !context.hasPrefix("/") { context = project.workingDirectory + "/" + context }
+        if context.contains("://") || context.hasPrefix("git@") {
+            throw SwcomposeError(.unsupported, "service \"\(service.name)\": a build context from a URL (\(b.context)) is not supported; clone it and point context at the directory", at: location)
+        }
+        for p in b.platforms where p != Platform.host.description && p != "linux/" + Platform.host.architecture {
+            throw SwcomposeError(.unsupported, "service \"\(service.name)\": platform \(p) cannot be built on this \(Platform.host) host (swcompose builds for the host's platform only)", at: location)
+        }
+        var r = BuildRequest(context: context)
+        if !b.dockerfileInline.isEmpty { r.dockerfileInline = b.dockerfileInline } else if !b.dockerfile.isEmpty { r.dockerfile = b.dockerfile }
+        for (k, v) in b.args {
+            if let v { r.args[k] = v } else if let env = project.environment[k] { r.args[k] = env }
+        }
+        for (k, v) in options.args { r.args[k] = v }
+        r.target = b.target.isEmpty ? nil : b.target
+        r.labels = b.labels
+        r.noCache = options.noCache || b.noCache
+        r.progress = options.progress
+        r.label = service.name
+        if !b.network.isEmpty { r.network = b.network == "bridge" ? "default" : b.network }
+        if b.shmSize > 0 { r.shmSize = b.shmSize }
+        for (name, addresses) in b.extraHosts.sorted(by: { $0.key < $1.key }) {
+            for a in addresses { r.extraHosts.append(HostEntry(name: name, address: a)) }
+        }
+        for s in b.secrets {
+            guard let secret = project.secrets[s.source] else {
+                throw SwcomposeError(.notFound, "service \"\(service.name)\" refers to undefined build secret \(s.source)", at: s.location ?? location)
+            }
+            var file = secret.file
+            if file.isEmpty && !secret.environment.isEmpty, let value = project.environment[secret.environment] {
+                // An environment secret: written where only this build reads it.
+                file = runtime.root.path + "/build-tmp/secret-\(Sys.pid)-\(s.source)"
+                try? Sys.mkdirAll(runtime.root.path + "/build-tmp", 0o700)
+                try? Files.writeAtomically(file, value, mode: 0o600, durable: false)
+            }
+            r.secrets[s.target.isEmpty ? s.source : s.target] = file
+        }
+        var tags: [ImageReference] = []
+        for t in [imageName(for: service)] + b.tags {
+            do { tags.append(try ImageReference(parsing: t)) } catch {
+                throw SwcomposeError(.invalidArgument, "service \"\(service.name)\": invalid image name \(t): \(error)", at: location)
+            }
+        }
+        r.tags = tags
+        return r
+    }
+
+    /// `swcompose build`: the named services (all that have a build section when none are named).
+    public func build(_ options: BuildOptions) throws(SwcomposeError) {
+        try checkServices(options.services)
+        let names = options.services.isEmpty ? project.services.keys.sorted()
+            : options.withDependencies ? selection(options.services, withDependencies: true) : options.services
+        let buildable = names.filter { project.services[$0]?.build != nil }
+        try buildServices(buildable, options: options)
+    }
+
+    /// Before `up`/`create`/`run`: builds the images of services that have a build section and whose
+    /// image is missing (`pull_policy: build` or `force`: always); `never` builds none.
+    public func buildForUp(services names: [String], force: Bool, never: Bool, quiet: Bool = false) throws(SwcomposeError) {
+        guard !never else { return }
+        var wanted: [String] = []
+        for name in names {
+            guard let service = project.services[name], service.build != nil else { continue }
+            let present = (try? images.resolve(imageName(for: service))) != nil
+            if force || service.pullPolicy == "build" || !present { wanted.append(name) }
+        }
+        guard !wanted.isEmpty else { return }
+        var options = BuildOptions()
+        options.progress = quiet ? .quiet : .auto
+        try buildServices(wanted, options: options)
+    }
+
+    func buildServices(_ names: [String], options: BuildOptions) throws(SwcomposeError) {
+        guard !names.isEmpty else { return }
+        if dryRun {
+            for n in names { progress.event("Image", imageName(for: project.services[n]!), "Building") }
+            return
+        }
+        let store = images
+        let pullAlways = options.pull
+        let environment = processEnvironment
+        let reporter = progress
+        let builder = Builder(runtime: runtime, images: store, base: { reference in
+            try Self.baseImage(reference, store: store, pull: pullAlways, environment: environment)
+        }, output: { line in reporter.line(line) })
+        defer { builder.finish() }
+        // Services naming the same image build it once.
+        var built: [String: String] = [:]
+        for name in names {
+            let service = project.services[name]!
+            let image = imageName(for: service)
+            if let first = built[image] {
+                progress.event("Service", name, "Skipped - image \(image) is built by \(first)")
+                continue
+            }
+            built[image] = name
+            let request = try buildRequest(for: service, options: options)
+            if options.progress != .quiet { progress.line("[+] Building \(name)") }
+            let started = MonotonicClock.now()
+            do {
+                let record = try builder.build(request)
+                if options.progress == .quiet {
+                    Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) }
+                } else {
+                    progress.event("Image", image, String(format: "Built (%.1fs)", MonotonicClock.now() - started))
+                }
+            } catch {
+                throw Self.swcomposeError(error, service: name)
+            }
+        }
+    }
+
+    /// A build failure as a located error (all of a Dockerfile's problems, with its text for carets).
+    public static func swcomposeError(_ error: BuildError, service: String?) -> SwcomposeError {
+        let diagnostics = error.diagnostics
+        let first = diagnostics.first
+        let prefix = service.map { "failed to build service \"\($0)\": " } ?? ""
+        var e = SwcomposeError(.failed, prefix + (first?.message ?? error.description), at: first?.location, notes: first?.notes ?? [])
+        e.related = Array(diagnostics.dropFirst())
+        if case .dockerfile(_, let source, let file) = error { e.sources[file] = source }
+        for d in diagnostics {
+            if let file = d.location?.file, e.sources[file] == nil, let text = try? Files.readText(file) { e.sources[file] = text }
+        }
+        return e
+    }
+
+    /// A FROM image: from the store, or pulled from its registry when missing (or always, with `pull`).
+    public static func baseImage(_ reference: String, store: ImageStore, pull: Bool, environment: [String: String]) throws -> ImageRecord {
+        if !pull, let found = try? store.resolve(reference) { return found }
+        let ref = try ImageReference(parsing: reference)
+        do {
+            _ = try runBlocking {
+                try await RegistryClient.with(environment: environment) { client in
+                    try await ImagePuller(store: store, client: client).pull(ref, platform: nil) { _, _ in }
+                }
+            }
+        } catch {
+            if let found = try? store.resolve(reference) { return found }
+            throw SwcomposeError(.notFound, "image \(reference) is not in the local image store and could not be pulled", cause: error as? any Error & Sendable)
+        }
+        return try store.resolve(reference)
+    }
+}
