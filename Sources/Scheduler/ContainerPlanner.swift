@@ -127,7 +127,7 @@ public struct ContainerPlanner {
 
         let name = oneOff?.name ?? containerName(service, number: number)
         var spec = ContainerSpec(id: id, name: name,
-                                 image: ImageBinding(reference: service.image, id: image.id.description,
+                                 image: ImageBinding(reference: service.image.isEmpty ? "\(project.name)-\(service.name)" : service.image, id: image.id.description,
                                                      chainIDs: LayerStore.chainIDs(image.configuration.rootfs.diffIDs).map(\.description)),
                                  process: process, hostname: hostname)
         spec.domainname = service.domainName

@@ -150,7 +150,9 @@ extension Orchestrator {
         let diagnostics = error.diagnostics
         let first = diagnostics.first
         let prefix = service.map { "failed to build service \"\($0)\": " } ?? ""
-        var e = SwcomposeError(.failed, prefix + (first?.message ?? error.description), at: first?.location, notes: first?.notes ?? [])
+        // A located problem speaks for itself (Dockerfile:2:1: …); the service is named otherwise.
+        let message = first?.location != nil ? first!.message : prefix + (first?.message ?? error.description)
+        var e = SwcomposeError(.failed, message, at: first?.location, notes: first?.notes ?? [])
         e.related = Array(diagnostics.dropFirst())
         if case .dockerfile(_, let source, let file) = error { e.sources[file] = source }
         for d in diagnostics {
@@ -171,7 +173,7 @@ extension Orchestrator {
             }
         } catch {
             if let found = try? store.resolve(reference) { return found }
-            throw SwcomposeError(.notFound, "image \(reference) is not in the local image store and could not be pulled", cause: error as? any Error & Sendable)
+            throw SwcomposeError(.notFound, "image \(reference) is not in the local image store and could not be pulled", cause: error)
         }
         return try store.resolve(reference)
     }

@@ -145,11 +145,11 @@ import Engine
     }
 
     /// Processes supervising a project under `root` (`swcompose __supervise ROOT GROUP`).
-    static func supervisors(of root: String) -> [Int32] {
+    static func supervisors(of root: String, group: String? = nil) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
             guard let pid = Int32(entry), let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
             let argv = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return argv.count >= 3 && argv[1] == "__supervise" && argv[2] == root ? pid : nil
+            return argv.count >= 3 && argv[1] == "__supervise" && argv[2] == root && (group == nil || argv.count > 3 && argv[3] == group) ? pid : nil
         }
     }
 

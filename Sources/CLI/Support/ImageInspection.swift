@@ -26,6 +26,8 @@ struct ImageInspection {
                 ("Entrypoint", strings(c.entrypoint)), ("Labels", map(c.labels)),
             ]
             if let s = c.stopSignal { config.append(("StopSignal", .string(s))) }
+            config.append(("OnBuild", strings(c.onBuild)))
+            if let shell = c.shell { config.append(("Shell", strings(shell))) }
             if let h = c.healthcheck {
                 var hc: [(String, GoValue)] = [("Test", strings(h.test))]
                 if let v = h.interval { hc.append(("Interval", .int(v))) }

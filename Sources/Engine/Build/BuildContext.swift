@@ -88,30 +88,44 @@ public struct BuildContext: Sendable {
 
     static func glob(_ source: String, in root: String, ignore: ((String) -> Bool)?) -> [(relative: String, path: String)] {
         let cleaned = String(BuildPath.clean("/" + source).dropFirst())
+        // Symlinks resolve inside the root (an absolute target or `..` never leaves it), as BuildKit
+        // scopes the context: a link to /etc in the context is the context's own /etc.
+        func contained(_ relative: String) -> String? {
+            guard let p = try? ContainedPath.join(root: root, relative), (try? Sys.fileStatus(p)) != nil else { return nil }
+            return p
+        }
         if cleaned.isEmpty { return [("", root)] }
         var found: [String] = [""]
         for segment in cleaned.split(separator: "/").map(String.init) {
             var next: [String] = []
             for base in found {
                 if segment.contains(where: { "*?[".contains($0) }) {
-                    let dir = base.isEmpty ? root : root + "/" + base
+                    guard let dir = base.isEmpty ? root : contained(base) else { continue }
                     for name in ((try? Sys.list(dir)) ?? []).sorted() where fnmatch(segment, name, 0) == 0 {
                         next.append(base.isEmpty ? name : base + "/" + name)
                     }
                 } else {
                     let p = base.isEmpty ? segment : base + "/" + segment
-                    if (try? Sys.fileStatus(root + "/" + p)) != nil { next.append(p) }
+                    if contained(p) != nil { next.append(p) }
                 }
             }
             found = next
         }
-        return found.filter { ignore?($0) != true }.map { ($0, root + "/" + $0) }
+        return found.filter { ignore?($0) != true }.compactMap { r in contained(r).map { (r, $0) } }
+    }
+
+    /// Whether a source names something above the context (`../x`), which no build may read.
+    static func escapes(_ source: String) -> Bool {
+        var depth = 0
+        for part in source.split(separator: "/") {
+            if part == ".." { depth -= 1; if depth < 0 { return true } } else if part != "." { depth += 1 }
+        }
+        return false
     }
 
     /// A path of the context for a bind mount, if it stays inside.
     func resolve(_ source: String) -> String? {
-        let cleaned = BuildPath.clean("/" + source)
-        let path = cleaned == "/" ? directory : directory + cleaned
+        guard !Self.escapes(source), let path = try? ContainedPath.join(root: directory, source) else { return nil }
         return Sys.exists(path) ? path : nil
     }
 
@@ -119,7 +133,8 @@ public struct BuildContext: Sendable {
     /// (its path, type, mode, owner, symlink target and content — never mtime).
     func digest(of relative: String, files: FileHashCache, excluding: [String] = []) -> Digest {
         let cleaned = String(BuildPath.clean("/" + relative).dropFirst())
-        return Self.treeDigest(cleaned.isEmpty ? directory : directory + "/" + cleaned, files: files,
+        let path = cleaned.isEmpty ? directory : ((try? ContainedPath.join(root: directory, cleaned)) ?? directory + "/" + cleaned)
+        return Self.treeDigest(path, files: files,
                                ignore: { isIgnored($0) || Self.matchesAny(excluding, $0) }, relative: cleaned)
     }
 
@@ -198,13 +213,16 @@ final class FileHashCache: @unchecked Sendable {
 struct BuildCache: Sendable {
     let directory: String
 
-    func lookup(_ key: Digest) -> Digest? {
+    /// The layer's diff_id and when the step made it.
+    func lookup(_ key: Digest) -> (Digest, String)? {
         guard let text = try? Files.readText(directory + "/steps/" + key.hex) else { return nil }
-        return Digest(text.trimmingWhitespace())
+        let parts = text.trimmingWhitespace().split(separator: " ")
+        guard let d = parts.first.flatMap({ Digest(String($0)) }) else { return nil }
+        return (d, parts.count > 1 ? String(parts[1]) : Timestamp.rfc3339())
     }
 
-    func store(_ key: Digest, diffID: Digest) {
+    func store(_ key: Digest, _ added: AddedLayer) {
         try? Sys.mkdirAll(directory + "/steps", 0o700)
-        try? Files.writeAtomically(directory + "/steps/" + key.hex, diffID.description, durable: false)
+        try? Files.writeAtomically(directory + "/steps/" + key.hex, "\(added.layer.diffID) \(added.created)", durable: false)
     }
 }

@@ -70,6 +70,9 @@ extension Builder {
                 matches.append((doc.name, file))
                 continue
             }
+            if fromContext && BuildContext.escapes(source) {
+                throw fail("forbidden path outside the build context: \(source): COPY and ADD read only what is inside the context (\(context.directory))", at: i.textLocation)
+            }
             let found = fromContext ? context.glob(source) : BuildContext.glob(source, in: root, ignore: nil)
             if found.isEmpty {
                 let message = source.contains(where: { "*?[".contains($0) })
@@ -119,7 +122,7 @@ extension Builder {
         let title = "[\(label)\(number)/\(total)] \(i.original)"
         if !request.noCache, let hit = cachedLayer(stepKey, parent: state) {
             progress(request, " => CACHED \(title)")
-            state.apply(hit, history: historyEntry(shown, empty: false), key: stepKey)
+            state.apply(hit, instruction: shown, key: stepKey)
             return
         }
         progress(request, " => \(title)")
@@ -145,10 +148,10 @@ extension Builder {
                     try LayerWriter.copyEntry(m.path, to: layer + file, owner: owner, mode: mode, follow: true)
                 }
             }
-        } catch let e as BuildError { throw e } catch { throw fail("\(i.keyword) failed: \(error)") }
+        } catch { throw fail("\(i.keyword) failed: \(error)") }
         let added = try addLayer(from: layer, parent: state, excluding: [], location: i.location)
-        cache.store(stepKey, diffID: added.layer.diffID)
-        state.apply(added, history: historyEntry(shown, empty: false), key: stepKey)
+        cache.store(stepKey, added)
+        state.apply(added, instruction: shown, key: stepKey)
     }
 }
 

@@ -7,13 +7,16 @@ import Diagnostics
 struct AddedLayer {
     var layer: LayerStore.Layer
     var descriptor: Descriptor
+    /// When the step first made it (a cached step keeps its time, so an unchanged build is the same image).
+    var created: String
 }
 
 extension Builder.StageState {
-    mutating func apply(_ added: AddedLayer, history entry: ImageConfiguration.History, key: Digest) {
+    mutating func apply(_ added: AddedLayer, instruction: String, key: Digest) {
         layers.append(added.layer)
         layerDescriptors.append(added.descriptor)
-        history.append(entry)
+        history.append(ImageConfiguration.History(created: added.created, createdBy: instruction, comment: "buildkit.dockerfile.v0"))
+        lastCreated = added.created
         self.key = key
     }
 }
@@ -26,10 +29,10 @@ extension Builder {
     /// The layer a step made before, if the cache knows the key and the layer and its blob are still
     /// in the store.
     func cachedLayer(_ key: Digest, parent: StageState) -> AddedLayer? {
-        guard let diffID = cache.lookup(key), images.content.contains(diffID),
+        guard let (diffID, created) = cache.lookup(key), images.content.contains(diffID),
               let layer = images.layers.layer(Self.chain(parent.layers.last?.chainID, diffID)),
               let size = images.content.size(diffID) else { return nil }
-        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: diffID, size: size))
+        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: diffID, size: size), created: created)
     }
 
     /// Packs a directory of changes as the stage's next layer.
@@ -43,7 +46,8 @@ extension Builder {
         do {
             layer = try images.layers.unpack(blobPath: images.content.path(packed.digest), blob: packed.digest, chainID: chain, expectedDiffID: packed.digest)
         } catch { throw .failed("cannot store the step's layer: \(error)", location: location) }
-        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: packed.digest, size: packed.size))
+        return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: packed.digest, size: packed.size),
+                          created: Timestamp.rfc3339())
     }
 }
 

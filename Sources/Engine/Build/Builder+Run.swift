@@ -60,7 +60,7 @@ extension Builder {
         let title = "[\(label)\(number)/\(total)] \(i.original.count > 200 ? String(i.original.prefix(200)) + "…" : i.original)"
         if !request.noCache, let hit = cachedLayer(stepKey, parent: state) {
             progress(request, " => CACHED \(title)")
-            state.apply(hit, history: historyEntry(shown, empty: false), key: stepKey)
+            state.apply(hit, instruction: shown, key: stepKey)
             return
         }
         progress(request, " => \(title)")
@@ -121,8 +121,8 @@ extension Builder {
             if ((try? Sys.list(upper + "/" + target)) ?? ["x"]).isEmpty || (Sys.exists(upper + "/" + target) && !Sys.isDirectory(upper + "/" + target)) { excluding.insert(target) }
         }
         let layer = try addLayer(from: upper, parent: state, excluding: excluding, location: i.location)
-        cache.store(stepKey, diffID: layer.layer.diffID)
-        state.apply(layer, history: historyEntry(shown, empty: false), key: stepKey)
+        cache.store(stepKey, layer)
+        state.apply(layer, instruction: shown, key: stepKey)
         if request.progress == .plain { output(String(format: "#%d DONE %.1fs", number, MonotonicClock.now() - started)) }
     }
 
@@ -134,8 +134,9 @@ extension Builder {
     /// A `--mount` as the runtime mounts it.
     func mountSpec(_ m: MountFlag, i: Dockerfile.Instruction, context: BuildContext, request: BuildRequest, results: [Int: StageState],
                    stages: [Stage], scratch: String) throws(BuildError) -> MountSpec {
-        guard let target = m.target, target.hasPrefix("/") || m.type == "secret" || m.type == "ssh" else {
-            throw .failed("--mount type=\(m.type) needs an absolute target", location: i.location)
+        let target = m.target ?? ""
+        guard target.hasPrefix("/") || m.type == "secret" || m.type == "ssh" else {
+            throw .failed("--mount type=\(m.type) needs an absolute target (target=/path)", location: i.location)
         }
         switch m.type {
         case "cache":

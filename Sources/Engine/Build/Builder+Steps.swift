@@ -24,13 +24,8 @@ extension Builder {
         func command() -> [String] { i.json ?? state.shell + [i.text] }
         func metadata(_ shown: String) {
             state.key = Digest.of("\(state.key)\n\(shown)")
-            state.history.append(historyEntry(shown, empty: true))
-            progress(request, " => [\(label)\(number)/\(total)] \(i.original)")
-        }
-        let known: Set<String> = ["mount", "network", "security", "from", "chown", "chmod", "link", "parents", "exclude", "checksum",
-                                  "keep-git-dir", "interval", "timeout", "start-period", "start-interval", "retries", "platform"]
-        for f in i.flags where !known.contains(f.name) {
-            throw fail("unknown flag: --\(f.name)", at: f.location)
+            state.history.append(ImageConfiguration.History(created: state.lastCreated ?? Timestamp.rfc3339(), createdBy: shown, comment: "buildkit.dockerfile.v0", emptyLayer: true))
+            if i.keyword == "WORKDIR" { progress(request, " => CACHED [\(label)\(number)/\(total)] \(i.original)") }
         }
         switch i.keyword {
         case "ARG":
@@ -41,7 +36,6 @@ extension Builder {
             let inScope = i.text.split(separator: " ").map { String($0.split(separator: "=").first ?? "") }
                 .filter { !Self.proxyArgs.contains($0) }.map { "\($0)=\(state.args[$0] ?? "")" }.joined(separator: " ")
             state.key = Digest.of("\(state.key)\nARG \(inScope)")
-            progress(request, " => [\(label)\(number)/\(total)] \(i.original)")
         case "ENV":
             var shown: [String] = []
             for (k, v) in try pairs(legacy: true) {
@@ -88,7 +82,27 @@ extension Builder {
             let dir = try expand(i.text)
             let path = dir.hasPrefix("/") ? dir : ((state.config.workingDir ?? "/") + "/" + dir)
             state.config.workingDir = BuildPath.clean(path)
-            metadata("WORKDIR " + state.config.workingDir!)
+            let target = state.config.workingDir!
+            if LayerLookup.isDirectory(target, in: state.layers.map(\.directory)) || target == "/" {
+                metadata("WORKDIR " + target)
+            } else {
+                // The directory is made (a layer of its own), as BuildKit's WORKDIR does.
+                let stepKey = Digest.of("\(state.key)\nWORKDIR \(target)")
+                progress(request, " => [\(label)\(number)/\(total)] \(i.original)")
+                if let hit = request.noCache ? nil : cachedLayer(stepKey, parent: state) {
+                    state.apply(hit, instruction: "WORKDIR " + target, key: stepKey)
+                    break
+                }
+                let scratch = runtime.root.path + "/build-tmp/" + ContainerStore.newID()
+                defer { try? Sys.removeAll(scratch) }
+                do {
+                    try Sys.mkdirAll(scratch, 0o755)
+                    try LayerWriter.ensureDirectory(target, in: scratch, lowers: state.layers.map(\.directory), owner: (0, 0))
+                } catch { throw fail("WORKDIR \(target): \(error)") }
+                let added = try addLayer(from: scratch, parent: state, excluding: [], location: i.location)
+                cache.store(stepKey, added)
+                state.apply(added, instruction: "WORKDIR " + target, key: stepKey)
+            }
         case "CMD":
             state.config.cmd = command()
             state.cmdSet = true

@@ -53,6 +53,8 @@ public final class Builder {
         var shell = ["/bin/sh", "-c"]
         /// CMD set in this build (an ENTRYPOINT then keeps it).
         var cmdSet = false
+        /// The time of the newest layer so far (metadata steps and the image take it).
+        var lastCreated: String?
         var author: String?
         var platform = Platform.host
 
@@ -130,17 +132,22 @@ public final class Builder {
         if !semantic.isEmpty { throw .dockerfile(semantic, source: text, file: file) }
         let context = try BuildContext(directory: request.context, dockerfile: request.dockerfileInline == nil ? file : nil)
         var results: [Int: StageState] = [:]
-        let totals = stages.map { 1 + $0.instructions.count }
+        var steps = 0
+        // Steps as BuildKit counts them: FROM and each instruction that makes a layer.
+        let totals = stages.map { 1 + $0.instructions.filter { Self.layerInstructions.contains($0.keyword) }.count }
         var network: BuildNetwork?
         defer { network?.release() }
         for i in stages.indices where needed.contains(i) {
             let s = stages[i]
             let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
             var state = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request, label: label, total: totals[i])
-            for (n, instruction) in s.instructions.enumerated() {
-                try step(instruction, number: n + 2, total: totals[i], label: label, state: &state, request: request,
+            var vertex = 1
+            for instruction in s.instructions {
+                if Self.layerInstructions.contains(instruction.keyword) { vertex += 1 }
+                try step(instruction, number: vertex, total: totals[i], label: label, state: &state, request: request,
                          context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
             }
+            steps += totals[i]
             results[i] = state
         }
         var final = results[targetIndex]!
@@ -151,7 +158,9 @@ public final class Builder {
         }
         let image = try commit(final, tags: request.tags)
         if request.progress != .quiet {
-            output(String(format: " => naming to %@ (%.1fs)", request.tags.first?.familiar ?? image.id.short, MonotonicClock.now() - started))
+            output(" => exporting to image")
+            for t in request.tags { output(" => => naming to \(t.description)") }
+            output(String(format: "[+] Building %.1fs (%d/%d) FINISHED", MonotonicClock.now() - started, steps, steps))
         }
         return image
     }
@@ -165,6 +174,8 @@ public final class Builder {
         for (k, v) in given where a[k] != nil { a[k] = v }
         return a
     }
+
+    static let layerInstructions: Set<String> = ["RUN", "COPY", "ADD", "WORKDIR"]
 
     /// Proxy args: usable without an ARG, kept out of the history and the cache key (as docker does).
     static let proxyArgs: Set<String> = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"]
@@ -258,19 +269,16 @@ public final class Builder {
         state.layerDescriptors = image.manifest.layers
         state.history = image.configuration.history ?? []
         state.key = Digest.of("from \(image.id)")
+        state.lastCreated = image.configuration.created
         if state.config.env == nil { state.config.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }
         return state
-    }
-
-    func historyEntry(_ instruction: String, empty: Bool) -> ImageConfiguration.History {
-        ImageConfiguration.History(created: Timestamp.rfc3339(), createdBy: instruction, comment: "buildkit.dockerfile.v0", emptyLayer: empty ? true : nil)
     }
 
     /// Writes the configuration and manifest and names the image.
     func commit(_ state: StageState, tags: [ImageReference]) throws(BuildError) -> ImageRecord {
         var configuration = ImageConfiguration(platform: state.platform, config: state.config, diffIDs: state.layers.map(\.diffID),
                                                created: Timestamp.rfc3339(), history: state.history)
-        configuration.created = state.history.last?.created ?? configuration.created
+        configuration.created = state.lastCreated ?? state.history.last?.created ?? configuration.created
         configuration.author = state.author
         do {
             return try images.recordBuilt(configuration: configuration, layers: state.layerDescriptors, references: tags)

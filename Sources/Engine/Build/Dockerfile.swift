@@ -50,8 +50,14 @@ public struct Dockerfile: Sendable {
 
     static let known: Set<String> = ["FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
                                      "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"]
-    /// Instructions that take `--flags`.
-    static let flagged: Set<String> = ["FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"]
+    /// Instructions that take `--flags`, and which.
+    static let flagNames: [String: [String]] = [
+        "FROM": ["platform"], "RUN": ["mount", "network", "security"],
+        "COPY": ["from", "chown", "chmod", "link", "parents", "exclude"],
+        "ADD": ["chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"],
+        "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
+    ]
+    static var flagged: Set<String> { Set(flagNames.keys) }
     /// Instructions whose arguments may be a JSON array.
     static let jsonForms: Set<String> = ["RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"]
     static let heredocInstructions: Set<String> = ["RUN", "COPY", "ADD"]
@@ -143,6 +149,10 @@ public struct Dockerfile: Sendable {
                     rest = rest[end...]
                     skipSpace()
                 }
+            }
+            for f in instruction.flags where !(flagNames[keyword] ?? []).contains(f.name) {
+                let allowed = (flagNames[keyword] ?? []).map { "--" + $0 }.joined(separator: ", ")
+                diagnostics.append(.error("unknown flag: --\(f.name) (\(keyword) takes \(allowed))", at: f.location))
             }
             instruction.text = String(rest).trimmingTrailingWhitespace()
             instruction.textLocation = SourceLocation(file: file, line: startLine, column: column)

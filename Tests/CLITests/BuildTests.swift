@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// Builds of real Dockerfiles by swcompose itself, as root on this kernel (and in the kernel matrix's
+/// guests), on the busybox image the fixture imports: every instruction, the cache, errors and what
+/// a build leaves behind.
+@Suite(.serialized) struct BuildTests {
+    /// The image's Config as `image inspect` shows it.
+    static func config(_ p: ProjectFixture, _ image: String) throws -> [String: Any] {
+        let out = try p.run(["image", "inspect", image]).stdout
+        let list = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]]
+        return try #require(list?.first?["Config"] as? [String: Any], "image inspect \(image): \(out.prefix(200))")
+    }
+
+    static func imageID(_ p: ProjectFixture, _ image: String) throws -> String {
+        try p.run(["image", "inspect", image]).stdout.split(separator: "\"").dropFirst(3).first.map(String.init) ?? ""
+    }
+
+    /// Nothing of a build is left: no step container, no mount under the state root, no build network.
+    static func expectNothingLeft(_ p: ProjectFixture, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        #expect(p.store.list().isEmpty, "no step container is left", sourceLocation: sourceLocation)
+        let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(!mounts.contains(p.root), "no mount under the state root", sourceLocation: sourceLocation)
+        #expect(!(try p.run(["network", "ls"]).stdout.contains("swcompose_build")), "the build network is gone", sourceLocation: sourceLocation)
+        let tmp = (try? FileManager.default.contentsOfDirectory(atPath: p.root + "/build-tmp")) ?? []
+        #expect(tmp.isEmpty, "no scratch directory is left: \(tmp)", sourceLocation: sourceLocation)
+        #expect(!KernelMatrixTests.supervisors(of: p.root, group: "swcompose-build").contains { _ in true }, "the build's supervisor went with it", sourceLocation: sourceLocation)
+    }
+
+    @Test func everyInstructionOnBusybox() throws {
+        let tar = try TestArchives.write([TestArchives.directory("vendor"), TestArchives.file("vendor/lib.txt", "from the tarball\n")],
+                                         to: NSTemporaryDirectory() + "/swc-add-\(UInt32.random(in: 0...UInt32.max)).tar.gz", compression: .gzip)
+        defer { try? FileManager.default.removeItem(atPath: tar) }
+        let p = try ProjectFixture("build", compose: """
+            services:
+              app:
+                build:
+                  context: ./app
+                  args:
+                    GREETING: hello
+                  labels:
+                    com.example.from-compose: "yes"
+            """, files: [
+                "app/Dockerfile": #"""
+                # syntax=docker/dockerfile:1
+                ARG BASE=swcompose/busybox
+                FROM ${BASE} AS tools
+                RUN mkdir -p /out && echo built-in-stage > /out/tool.txt
+
+                FROM ${BASE}
+                ARG GREETING=unset
+                ARG UNUSED
+                LABEL org.example.title="every instruction" \
+                      org.example.version=1
+                MAINTAINER someone@example.com
+                ENV APP_HOME=/srv/app
+                ENV MODE production
+                ENV MESSAGE="${GREETING} world"
+                WORKDIR $APP_HOME
+                COPY --chown=1000:1000 --chmod=0640 config.txt ./config/
+                COPY src/ ./src/
+                COPY --from=tools /out/tool.txt /opt/
+                ADD vendor.tar.gz /opt/
+                COPY <<EOF /etc/motd
+                made by a heredoc for ${GREETING}
+                EOF
+                RUN echo "$MESSAGE in $MODE" > greeting.txt && rm /bin/vi
+                RUN ["/bin/sh", "-c", "echo exec form > exec.txt"]
+                RUN <<EOF
+                echo first > heredoc.txt
+                echo second >> heredoc.txt
+                EOF
+                SHELL ["/bin/sh", "-e", "-c"]
+                RUN test "$(cat greeting.txt)" = "hello world in production"
+                EXPOSE 8080 9090/udp
+                VOLUME /data
+                STOPSIGNAL SIGINT
+                HEALTHCHECK --interval=5s --timeout=3s --retries=4 CMD test -f /srv/app/greeting.txt
+                USER 1000:1000
+                ONBUILD RUN echo child
+                ENTRYPOINT ["/bin/sh", "-c"]
+                CMD ["cat greeting.txt"]
+                """#,
+                "app/config.txt": "key=value\n",
+                "app/src/main.txt": "main\n",
+                "app/src/ignored.log": "never copied\n",
+                "app/.dockerignore": "**/*.log\n",
+            ])
+        try FileManager.default.copyItem(atPath: tar, toPath: p.directory + "/app/vendor.tar.gz")
+        let build = try p.run(["build", "app"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.contains("=> [app tools 2/2] RUN mkdir -p /out"), "\(build.stderr)")
+        #expect(build.stderr.contains("FINISHED"), "\(build.stderr)")
+        let image = "\(p.project)-app"
+        let c = try Self.config(p, image)
+        #expect(c["Env"] as? [String] == ["PATH=/bin:/usr/bin", "APP_HOME=/srv/app", "MODE=production", "MESSAGE=hello world"])
+        #expect(c["WorkingDir"] as? String == "/srv/app")
+        #expect(c["User"] as? String == "1000:1000")
+        #expect(c["Entrypoint"] as? [String] == ["/bin/sh", "-c"])
+        #expect(c["Cmd"] as? [String] == ["cat greeting.txt"])
+        #expect((c["ExposedPorts"] as? [String: Any]).map { Set($0.keys) } == ["8080/tcp", "9090/udp"])
+        #expect((c["Volumes"] as? [String: Any]).map { Set($0.keys) } == ["/data"])
+        #expect(c["StopSignal"] as? String == "SIGINT")
+        let labels = c["Labels"] as? [String: String]
+        #expect(labels?["org.example.title"] == "every instruction" && labels?["org.example.version"] == "1" && labels?["com.example.from-compose"] == "yes")
+        let health = c["Healthcheck"] as? [String: Any]
+        #expect(health?["Test"] as? [String] == ["CMD-SHELL", "test -f /srv/app/greeting.txt"])
+        #expect(health?["Interval"] as? Int == 5_000_000_000 && health?["Retries"] as? Int == 4)
+        #expect(c["OnBuild"] as? [String] == ["RUN echo child"])
+
+        // The image runs, and has exactly what the steps made.
+        let run = try p.run(["run", "--rm", "-T", "app"])
+        #expect(run.status == 0 && run.stdout == "hello world in production\n", "\(run.stderr)")
+        let look = try p.run(["run", "--rm", "-T", "--entrypoint", "sh", "-u", "0", "app", "-c", """
+            cat exec.txt heredoc.txt /opt/tool.txt /opt/vendor/lib.txt /etc/motd; \
+            stat -c '%u:%g %a %n' config/config.txt; ls src; ls /bin/vi 2>&1 | grep -c 'No such'
+            """])
+        #expect(look.stdout == """
+            exec form
+            first
+            second
+            built-in-stage
+            from the tarball
+            made by a heredoc for hello
+            1000:1000 640 config/config.txt
+            main.txt
+            1
+
+            """, "\(look.stderr)")
+        try Self.expectNothingLeft(p)
+    }
+
+    @Test func dockerfileErrorsAreLocatedAllAtOnceAndTagNothing() throws {
+        let p = try ProjectFixture("builderr", compose: """
+            services:
+              app:
+                build: .
+            """, files: ["Dockerfile": """
+                FROM swcompose/busybox
+                RUNN echo typo
+                COPY --frm=x a b
+                CMD ["true"]
+                """])
+        let r = try p.run(["build"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("Dockerfile:2:1: error: unknown instruction: RUNN (did you mean run?)"), "\(r.stderr)")
+        #expect(r.stderr.contains("    RUNN echo typo\n    ^"), "a caret under the instruction: \(r.stderr)")
+        #expect(r.stderr.contains("Dockerfile:3:6: error: unknown flag: --frm"), "both problems at once: \(r.stderr)")
+        #expect(r.stderr.contains("2 errors"), "\(r.stderr)")
+        #expect(!r.stderr.contains("daemon"))
+        #expect(try p.run(["image", "inspect", "\(p.project)-app"]).status == 1, "nothing was tagged")
+    }
+
+    @Test func aFailingRunShowsItsOutputAndLeavesNothing() throws {
+        let p = try ProjectFixture("buildfail", compose: """
+            services:
+              app:
+                build: .
+            """, files: ["Dockerfile": """
+                FROM swcompose/busybox
+                RUN echo preparing && echo something broke >&2 && exit 3
+                """])
+        let r = try p.run(["up", "-d"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("Dockerfile:2:1: error:") && r.stderr.contains("exit code: 3"), "\(r.stderr)")
+        #expect(r.stderr.contains("something broke"), "the step's last output: \(r.stderr)")
+        #expect(try p.run(["image", "inspect", "\(p.project)-app"]).status == 1)
+        try Self.expectNothingLeft(p)
+    }
+
+    @Test func theCacheIsExactAboutWhatAStepReads() throws {
+        let p = try ProjectFixture("buildcache", compose: """
+            services:
+              app:
+                build: .
+            """, files: [
+                "Dockerfile": """
+                FROM swcompose/busybox
+                RUN echo base > /base.txt
+                COPY a.txt /a.txt
+                COPY b.txt /b.txt
+                RUN cat /a.txt /b.txt > /both.txt
+                """,
+                "a.txt": "a1\n", "b.txt": "b1\n", "notes.md": "ignored\n", ".dockerignore": "notes.md\n",
+            ])
+        #expect(try p.run(["build"]).status == 0)
+        let first = try Self.imageID(p, "\(p.project)-app")
+        // Unchanged: every step CACHED, the same image.
+        let again = try p.run(["build"])
+        #expect(again.stderr.components(separatedBy: "=> CACHED").count - 1 == 4, "\(again.stderr)")
+        #expect(try Self.imageID(p, "\(p.project)-app") == first)
+        // An ignored file, and a file touched without change: still all cached.
+        try "changed\n".write(toFile: p.directory + "/notes.md", atomically: true, encoding: .utf8)
+        try "a1\n".write(toFile: p.directory + "/a.txt", atomically: true, encoding: .utf8)
+        let touched = try p.run(["build"])
+        #expect(touched.stderr.components(separatedBy: "=> CACHED").count - 1 == 4, "\(touched.stderr)")
+        // An edited file: rebuilt from the COPY that reads it, not before.
+        try "b2\n".write(toFile: p.directory + "/b.txt", atomically: true, encoding: .utf8)
+        let edited = try p.run(["build"])
+        #expect(edited.stderr.contains("=> CACHED [app 2/5] RUN echo base") && edited.stderr.contains("=> CACHED [app 3/5] COPY a.txt"), "\(edited.stderr)")
+        #expect(edited.stderr.contains("=> [app 4/5] COPY b.txt /b.txt") && edited.stderr.contains("=> [app 5/5] RUN cat"), "\(edited.stderr)")
+        #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/both.txt"]).stdout == "a1\nb2\n")
+        // --no-cache builds every step.
+        #expect(!(try p.run(["build", "--no-cache"]).stderr.contains("CACHED")))
+    }
+
+    @Test func secretsStayOutOfLayersAndCacheMountsSurviveBuilds() throws {
+        let p = try ProjectFixture("buildsecret", compose: """
+            services:
+              app:
+                build:
+                  context: .
+                  secrets: [token]
+            secrets:
+              token:
+                file: ./token.txt
+            """, files: [
+                "Dockerfile": """
+                FROM swcompose/busybox
+                RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /token-length
+                RUN --mount=type=cache,target=/cache date +%s%N >> /cache/runs && wc -l < /cache/runs > /runs-seen
+                """,
+                "token.txt": "s3cr3t-value",
+            ])
+        #expect(try p.run(["build"]).status == 0)
+        #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/token-length", "/runs-seen"]).stdout == "12\n1\n")
+        // No layer blob holds the secret.
+        let blobs = p.root + "/images/blobs/sha256"
+        for name in try FileManager.default.contentsOfDirectory(atPath: blobs) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: blobs + "/" + name))
+            #expect(data.range(of: Data("s3cr3t-value".utf8)) == nil, "blob \(name) holds the secret")
+        }
+        #expect(!(try p.run(["run", "--rm", "-T", "app", "ls", "/run/secrets"]).stdout.contains("token")))
+        // The cache mount kept what the first build wrote.
+        #expect(try p.run(["build", "--no-cache"]).status == 0)
+        #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/runs-seen"]).stdout == "2\n")
+        try Self.expectNothingLeft(p)
+    }
+
+    @Test func theContextCannotReachOutside() throws {
+        let p = try ProjectFixture("buildhostile", compose: """
+            services:
+              app:
+                build: ./ctx
+            """, files: ["ctx/Dockerfile": "FROM swcompose/busybox\nCOPY link /copied\n", "secret-outside.txt": "outside the context\n"])
+        try FileManager.default.createSymbolicLink(atPath: p.directory + "/ctx/link", withDestinationPath: p.directory + "/secret-outside.txt")
+        let r = try p.run(["build"])
+        // The link's absolute target is resolved inside the context, where it does not exist.
+        #expect(r.status == 1 && r.stderr.contains("not found"), "\(r.stderr)")
+        try "FROM swcompose/busybox\nCOPY ../secret-outside.txt /x\n".write(toFile: p.directory + "/ctx/Dockerfile", atomically: true, encoding: .utf8)
+        let up = try p.run(["build"])
+        #expect(up.status == 1 && up.stderr.contains("forbidden path outside the build context: ../secret-outside.txt"), "\(up.stderr)")
+        #expect(up.stderr.contains("Dockerfile:2:6"), "\(up.stderr)")
+    }
+
+    @Test func upBuildsWhatIsMissingAndNoBuildRefuses() throws {
+        let p = try ProjectFixture("buildup", compose: """
+            services:
+              web:
+                build: ./web
+                image: local/web:dev
+                command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+            """, files: ["web/Dockerfile": "FROM swcompose/busybox\nCOPY index.html /www/\n", "web/index.html": "built page\n"])
+        let noBuild = try p.run(["up", "-d", "--no-build"])
+        #expect(noBuild.status == 1)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(try p.run(["exec", "-T", "web", "cat", "/www/index.html"]).stdout == "built page\n")
+        #expect(try p.run(["image", "inspect", "local/web:dev"]).status == 0, "named by image:")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+}
