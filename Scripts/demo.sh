@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine, offline: installs what is needed, builds swcompose, makes the
-# quickstart's image from Debian's busybox-static with `swcompose image import`, brings the stack of
-# examples/quickstart up with `swcompose up -d --wait`, and shows the page it serves.
+# The main job, on a fresh machine: installs what is needed, builds swcompose, and brings a stack of
+# examples/ up with `swcompose up -d --wait`, then shows the page it serves.
 #
-#   Scripts/demo.sh            set up and bring the quickstart up (WEB_PORT=8080 by default)
-#   Scripts/demo.sh down       take it down again (volumes too)
+#   Scripts/demo.sh [flask-redis]   Flask counting visits in Redis, both images built by swcompose
+#                                   from their Dockerfiles on a Debian base (debootstrap, once, cached;
+#                                   the builds apt-get install from Debian's mirror); WEB_PORT=8000
+#   Scripts/demo.sh quickstart      offline: db, a migrate job and web on Debian's busybox-static
+#                                   (`swcompose image import`); WEB_PORT=8080
+#   Scripts/demo.sh down [EXAMPLE]  take it down again (volumes too)
 #
 # SWCOMPOSE_BIN=PATH uses that swcompose as it is (no packages, build or installation): the kernel
 # matrix's guests run the quickstart so.
@@ -14,8 +17,10 @@ export PATH="/opt/swift/usr/bin:$PATH"
 bin=${SWCOMPOSE_BIN:-$PWD/.build/release/swcompose}
 if [ "${1:-}" = "down" ]; then
   [ -z "${SWCOMPOSE_BIN:-}" ] && command -v swcompose >/dev/null && bin=$(command -v swcompose)
-  cd examples/quickstart && exec "$bin" down -v
+  cd "examples/${2:-flask-redis}" && exec "$bin" down -v
 fi
+example=${1:-flask-redis}
+[ -f "examples/$example/compose.yaml" ] || { echo "demo: no example $example (flask-redis, quickstart)" >&2; exit 2; }
 if [ -z "${SWCOMPOSE_BIN:-}" ]; then
   Scripts/setup.sh
   swift build -c release --static-swift-stdlib --product swcompose 2>&1 | tail -1
@@ -28,6 +33,27 @@ if [ -z "${SWCOMPOSE_BIN:-}" ]; then
   else
     echo "note: could not install into $prefix/bin (run as root, or set PREFIX); using $bin" >&2
   fi
+fi
+
+if [ "$example" = flask-redis ]; then
+  # The base image: Debian 12 made once with debootstrap (cached), imported.
+  if ! "$bin" image inspect swcompose/debian:bookworm >/dev/null 2>&1; then
+    "$bin" image import "$(Scripts/debian-base.sh)" swcompose/debian:bookworm --change 'CMD ["bash"]' >/dev/null
+  fi
+  cd examples/flask-redis
+  "$bin" up -d --wait
+  port=${WEB_PORT:-8000}
+  echo
+  echo "Flask and Redis are up, both built from their Dockerfiles:"
+  echo "  http://127.0.0.1:$port/"
+  echo
+  fetch() { if command -v curl >/dev/null; then curl -fsS "$1"; elif command -v wget >/dev/null; then wget -qO- "$1"; else busybox wget -qO- "$1"; fi; }
+  fetch "http://127.0.0.1:$port/"
+  fetch "http://127.0.0.1:$port/"
+  echo
+  echo "Try: cd examples/flask-redis && swcompose ps; edit web/app.py and run swcompose up -d --build"
+  echo "Take it down with: Scripts/demo.sh down    (or: cd examples/flask-redis && swcompose down -v)"
+  exit 0
 fi
 
 # The image: Debian's busybox-static as a root filesystem (nothing is downloaded).
@@ -59,4 +85,4 @@ else
 fi
 echo
 echo "Try: cd examples/quickstart && swcompose ps"
-echo "Take it down with: Scripts/demo.sh down    (or: cd examples/quickstart && swcompose down -v)"
+echo "Take it down with: Scripts/demo.sh down quickstart    (or: cd examples/quickstart && swcompose down -v)"

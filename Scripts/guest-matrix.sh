@@ -17,10 +17,10 @@ echo "== test suites: $1"
 
 echo "== quickstart"
 export SWCOMPOSE_BIN=$bin WEB_PORT=8080
-page=$("$repo/Scripts/demo.sh" 2>&1) || fail "quickstart up: $page"
+page=$("$repo/Scripts/demo.sh" quickstart 2>&1) || fail "quickstart up: $page"
 echo "$page" | tail -n 4
 echo "$page" | grep -q "migration: done" || fail "the quickstart page does not show the migration"
-"$repo/Scripts/demo.sh" down || fail "quickstart down"
+"$repo/Scripts/demo.sh" down quickstart || fail "quickstart down"
 
 echo "== anything left behind?"
 left=$(
