@@ -132,6 +132,22 @@ import Engine
         try Self.expectNothingLeft(p)
     }
 
+    /// What docker's builder records for the same Dockerfile (Scripts/make-build-golden.sh, from
+    /// dockerd's classic builder): every Config field the same.
+    @Test func theImageConfigIsWhatDockersBuilderRecords() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Fixtures/build/equivalence"
+        let golden = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture + "/docker-config.json"))) as? [String: Any])
+        let p = try ProjectFixture("buildgolden", compose: "services: {}\n")
+        let build = try p.run(["image", "build", "-q", "-t", "golden:latest", fixture])
+        try #require(build.status == 0, "\(build.stderr)")
+        let ours = try Self.config(p, "golden:latest")
+        for key in ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Labels", "Healthcheck", "StopSignal", "Volumes", "OnBuild", "Shell"] {
+            let want = golden[key].map { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? nil
+            let got = ours[key].flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
+            #expect(want == got, "\(key): docker \(want.map { String(decoding: $0, as: UTF8.self) } ?? "nil"), swcompose \(got.map { String(decoding: $0, as: UTF8.self) } ?? "nil")")
+        }
+    }
+
     @Test func dockerfileErrorsAreLocatedAllAtOnceAndTagNothing() throws {
         let p = try ProjectFixture("builderr", compose: """
             services:

@@ -69,10 +69,15 @@ public final class Builder {
             return v
         }
 
+        /// As docker: a variable already set keeps its place, a new one goes last.
         mutating func setEnv(_ key: String, _ value: String) {
             var e = config.env ?? []
-            e.removeAll { $0.hasPrefix(key + "=") }
-            e.append(key + "=" + value)
+            if let i = e.firstIndex(where: { $0.hasPrefix(key + "=") }) {
+                e[i] = key + "=" + value
+                e = e.enumerated().filter { $0.offset == i || !$0.element.hasPrefix(key + "=") }.map(\.element)
+            } else {
+                e.append(key + "=" + value)
+            }
             config.env = e
         }
     }
