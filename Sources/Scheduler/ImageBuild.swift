@@ -18,6 +18,10 @@ extension Orchestrator {
         public var args: [String: String] = [:]
         public var progress: BuildProgress = .auto
         public var withDependencies = false
+        /// Say why each step that is not cached runs.
+        public var explain = false
+        /// Only images whose inputs changed print anything (`up` checking built images).
+        public var quietUntilChanged = false
 
         public init() {}
     }
@@ -51,6 +55,8 @@ extension Orchestrator {
         r.labels = b.labels
         r.noCache = options.noCache || b.noCache
         r.progress = options.progress
+        r.explain = options.explain
+        r.quietUntilChanged = options.quietUntilChanged
         r.label = service.name
         if !b.network.isEmpty { r.network = b.network == "bridge" ? "default" : b.network }
         if b.shmSize > 0 { r.shmSize = b.shmSize }
@@ -90,19 +96,26 @@ extension Orchestrator {
     }
 
     /// Before `up`/`create`/`run`: builds the images of services that have a build section and whose
-    /// image is missing (`pull_policy: build` or `force`: always); `never` builds none.
+    /// image is missing (`pull_policy: build` or `force`: always); `never` builds none. Beyond docker
+    /// compose (docker/compose#1487): an image that is there but stale — its Dockerfile, a build arg or
+    /// a file a step reads changed since it was built — is rebuilt too, saying why
+    /// (`Rebuild app (changed: src/main.py)`); a current one costs a look at the cache and says nothing.
     public func buildForUp(services names: [String], force: Bool, never: Bool, quiet: Bool = false) throws(SwcomposeError) {
         guard !never else { return }
         var wanted: [String] = []
+        var present: [String] = []
         for name in names {
             guard let service = project.services[name], service.build != nil else { continue }
-            let present = (try? images.resolve(imageName(for: service))) != nil
-            if force || service.pullPolicy == "build" || !present { wanted.append(name) }
+            let exists = (try? images.resolve(imageName(for: service))) != nil
+            if force || service.pullPolicy == "build" || !exists { wanted.append(name) } else { present.append(name) }
         }
-        guard !wanted.isEmpty else { return }
         var options = BuildOptions()
         options.progress = quiet ? .quiet : .auto
         try buildServices(wanted, options: options)
+        // Services with an image built by someone else (pulled, loaded) have no record of its inputs:
+        // the check builds them from the cache only when it knows them.
+        options.quietUntilChanged = true
+        try buildServices(present, options: options)
     }
 
     func buildServices(_ names: [String], options: BuildOptions) throws(SwcomposeError) {
@@ -130,13 +143,13 @@ extension Orchestrator {
             }
             built[image] = name
             let request = try buildRequest(for: service, options: options)
-            if options.progress != .quiet { progress.line("[+] Building \(name)") }
+            if options.progress != .quiet && !options.quietUntilChanged { progress.line("[+] Building \(name)") }
             let started = MonotonicClock.now()
             do {
                 let record = try builder.build(request)
                 if options.progress == .quiet {
-                    Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) }
-                } else {
+                    if !options.quietUntilChanged { Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) } }
+                } else if !options.quietUntilChanged || builder.ranSteps {
                     progress.event("Image", image, String(format: "Built (%.1fs)", MonotonicClock.now() - started))
                 }
             } catch {

@@ -56,6 +56,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .customLong("with-dependencies"), help: "Also build dependencies (transitively).")
     var withDependencies = false
 
+    @Flag(name: .customLong("explain"), help: "Say for each step that is not cached why (which file, arg or instruction changed).")
+    var explain = false
+
     @Argument(help: "Services to build (default: every service with a build section).")
     var services: [String] = []
 
@@ -67,6 +70,7 @@ struct BuildCommand: ParsableCommand {
         options.pull = pull
         options.args = buildArguments(buildArgs)
         options.withDependencies = withDependencies
+        options.explain = explain
         options.progress = quiet ? .quiet : root.global.progress.buildProgress
         let o = session.orchestrator
         try session.run { () throws(SwcomposeError) in try o.build(options) }
@@ -110,6 +114,9 @@ struct ImageBuild: ParsableCommand {
     @Flag(name: [.short, .long], help: "Suppress the build output and print the image ID on success.")
     var quiet = false
 
+    @Flag(name: .customLong("explain"), help: "Say for each step that is not cached why (which file, arg or instruction changed).")
+    var explain = false
+
     @Argument(help: "The build context (a directory).")
     var context: String
 
@@ -124,6 +131,7 @@ struct ImageBuild: ParsableCommand {
         request.target = target
         request.noCache = noCache
         request.network = network
+        request.explain = explain
         request.progress = quiet ? .quiet : progress == "plain" ? .plain : progress == "quiet" ? .quiet : .auto
         for l in labels {
             let parts = l.split(separator: "=", maxSplits: 1)
@@ -169,5 +177,51 @@ struct ImageBuild: ParsableCommand {
             }
             throw ExitCode.failure
         }
+    }
+}
+
+/// `swcompose image history IMAGE`, as `docker history`: the history newest first, each layer's size.
+struct ImageHistory: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the history of an image.")
+
+    @Flag(name: .customLong("no-trunc"), help: "Don't truncate output.")
+    var noTrunc = false
+
+    @Flag(name: [.short, .long], help: "Only show image IDs.")
+    var quiet = false
+
+    @Argument(help: "The image.")
+    var image: String
+
+    func run() throws {
+        let context = StoreContext()
+        let record = try context.run { () throws(ImageStoreError) in try context.store.resolve(image) }
+        let history = record.configuration.history ?? []
+        let chains = LayerStore.chainIDs(record.configuration.rootfs.diffIDs)
+        // Each history entry that is not an empty layer owns the next layer, in order.
+        var layer = 0
+        var rows: [(id: String, created: String, createdBy: String, size: Int64, comment: String)] = []
+        for entry in history {
+            var size: Int64 = 0
+            if entry.emptyLayer != true, layer < chains.count {
+                size = context.store.layers.layer(chains[layer])?.size ?? record.manifest.layers[layer].size
+                layer += 1
+            }
+            let created = entry.created.flatMap(Timestamp.parse).map { Timestamp.ago($0) } ?? "N/A"
+            rows.append(("<missing>", created, entry.createdBy ?? "", size, entry.comment ?? ""))
+        }
+        rows.reverse()
+        if !rows.isEmpty { rows[0].id = noTrunc ? record.id.description : record.id.short }
+        if quiet {
+            for r in rows { print(r.id) }
+            return
+        }
+        var table: [[String]] = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+        for r in rows {
+            var by = r.createdBy.replacingOccurrences(of: "\n", with: " ")
+            if !noTrunc && by.count > 45 { by = String(by.prefix(44)) + "…" }
+            table.append([r.id, r.created, by, ByteCount.human(r.size), r.comment])
+        }
+        Terminal.write(Table.render(table))
     }
 }

@@ -7,7 +7,7 @@ struct ImageCommand: ParsableCommand {
         commandName: "image",
         abstract: "Manage images in swcompose's image store.",
         subcommands: [ImageLoad.self, ImageImport.self, ImageList.self, ImageInspect.self, ImageRemove.self,
-                      ImagePrune.self, ImageTag.self, ImageSave.self, ImagePull.self, ImagePush.self, ImageBuild.self]
+                      ImagePrune.self, ImageTag.self, ImageSave.self, ImagePull.self, ImagePush.self, ImageBuild.self, ImageHistory.self]
     )
 }
 

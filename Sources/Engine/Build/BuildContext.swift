@@ -131,14 +131,16 @@ public struct BuildContext: Sendable {
 
     /// What a step that reads this context path depends on: every file under it that is not ignored
     /// (its path, type, mode, owner, symlink target and content — never mtime).
-    func digest(of relative: String, files: FileHashCache, excluding: [String] = []) -> Digest {
+    func digest(of relative: String, files: FileHashCache, excluding: [String] = [], record: ((String, String) -> Void)? = nil) -> Digest {
         let cleaned = String(BuildPath.clean("/" + relative).dropFirst())
         let path = cleaned.isEmpty ? directory : ((try? ContainedPath.join(root: directory, cleaned)) ?? directory + "/" + cleaned)
         return Self.treeDigest(path, files: files,
-                               ignore: { isIgnored($0) || Self.matchesAny(excluding, $0) }, relative: cleaned)
+                               ignore: { isIgnored($0) || Self.matchesAny(excluding, $0) }, relative: cleaned, record: record)
     }
 
-    static func treeDigest(_ path: String, files: FileHashCache?, ignore: ((String) -> Bool)?, relative: String) -> Digest {
+    /// `record`, when given, gets each file's path and line (what it is, its mode, owner and content digest).
+    static func treeDigest(_ path: String, files: FileHashCache?, ignore: ((String) -> Bool)?, relative: String,
+                           record: ((String, String) -> Void)? = nil) -> Digest {
         var h = Hasher256()
         func visit(_ path: String, _ relative: String, top: Bool) {
             guard let st = try? Sys.fileStatus(path, follow: top) else { h.update(Array("missing \(relative)\n".utf8)); return }
@@ -160,6 +162,7 @@ public struct BuildContext: Sendable {
             default:
                 line += " \(st.st_rdev)"
             }
+            record?(relative, line)
             h.update(Array((line + "\n").utf8))
         }
         visit(path, relative, top: true)

@@ -24,6 +24,11 @@ public struct BuildRequest: Sendable {
     /// Shown in progress lines (`[app 3/7]`); empty: none.
     public var label: String = ""
     public var shmSize: Int64 = 64 << 20
+    /// Say why each step that is not cached runs (`build --explain`).
+    public var explain = false
+    /// Print nothing while every step is cached; at the first that is not, a line
+    /// `Rebuild LABEL (why)` and from then on the usual progress (`up` finding a stale image).
+    public var quietUntilChanged = false
 
     public init(context: String) { self.context = context }
 

@@ -112,20 +112,19 @@ extension Builder {
         // The step's key: the instruction, the owner and mode, the content of exactly what it copies.
         var key = "\(state.key)\n\(i.keyword) \(i.flags.filter { $0.name != "from" }.map { "\($0.name)=\($0.value ?? "")" }) \(sources) -> \(target) \(intoDirectory)"
         if let fromKey { key += "\nfrom \(fromKey)" }
+        var read: [String: String] = [:]
         for m in matches {
-            key += "\n\(m.relative) " + (fromContext && !m.path.hasPrefix(scratch) ? context.digest(of: m.relative, files: files, excluding: excludes).description
+            key += "\n\(m.relative) " + (fromContext && !m.path.hasPrefix(scratch) ? context.digest(of: m.relative, files: files, excluding: excludes, record: { read[$0] = $1 }).description
                                                           : BuildContext.treeDigest(m.path, files: nil, ignore: nil, relative: m.relative).description)
         }
         let stepKey = Digest.of(key)
         let shown = "\(i.keyword) " + (i.flags.isEmpty ? "" : i.flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") }.joined(separator: " ") + " ")
             + sources.joined(separator: " ") + " " + destination + " # buildkit"
         let title = "[\(label)\(number)/\(total)] \(i.original)"
-        if !request.noCache, let hit = cachedLayer(stepKey, parent: state) {
-            progress(request, " => CACHED \(title)")
+        if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: [:], files: read, title: title, label: label, request: request) {
             state.apply(hit, instruction: shown, key: stepKey)
             return
         }
-        progress(request, " => \(title)")
         let layer = scratch + "/layer"
         let lowers = state.layers.map(\.directory)
         do {

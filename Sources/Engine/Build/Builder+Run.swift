@@ -48,22 +48,22 @@ extension Builder {
             throw .failed("invalid --network \(networkMode): default, none or host", location: i.flag("network")?.location ?? i.location)
         }
         let shown = "RUN " + (i.flags.isEmpty ? "" : i.flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") }.joined(separator: " ") + " ")
-            + (i.json.map { Self.shown($0) } ?? (state.shell.joined(separator: " ") + " " + i.text))
+            + (i.json.map { Self.shown($0) } ?? (state.shell.joined(separator: " ") + " " + i.text)) + " # buildkit"
         let argsInScope = state.args.filter { !Self.proxyArgs.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var key = "\(state.key)\nRUN \(args)\nenv \(state.env)\nargs \(argsInScope)\nuser \(state.config.user ?? "")\nworkdir \(state.config.workingDir ?? "/")\nnetwork \(networkMode)"
+        var read: [String: String] = [:]
         for m in mounts where m.type == "bind" {
             // A bind from the context: the files it exposes are part of what the step reads.
-            if m.from == nil { key += "\nbind \(m.source ?? "."): \(context.digest(of: m.source ?? ".", files: files))" }
+            if m.from == nil { key += "\nbind \(m.source ?? "."): \(context.digest(of: m.source ?? ".", files: files, record: { read[$0] = $1 }))" }
             else if let n = stageIndex(m.from!, stages: stages), let s = results[n] { key += "\nbind \(s.key) \(m.source ?? "/")" }
         }
         let stepKey = Digest.of(key)
         let title = "[\(label)\(number)/\(total)] \(i.original.count > 200 ? String(i.original.prefix(200)) + "…" : i.original)"
-        if !request.noCache, let hit = cachedLayer(stepKey, parent: state) {
-            progress(request, " => CACHED \(title)")
+        let scope = Dictionary(state.args.filter { !Self.proxyArgs.contains($0.key) }.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: scope, files: read, title: title, label: label, request: request) {
             state.apply(hit, instruction: shown, key: stepKey)
             return
         }
-        progress(request, " => \(title)")
         let started = MonotonicClock.now()
         let id = ContainerStore.newID()
         var spec = ContainerSpec(id: id, name: "swcompose-build-" + String(id.prefix(12)),

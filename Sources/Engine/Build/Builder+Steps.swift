@@ -88,8 +88,8 @@ extension Builder {
             } else {
                 // The directory is made (a layer of its own), as BuildKit's WORKDIR does.
                 let stepKey = Digest.of("\(state.key)\nWORKDIR \(target)")
-                progress(request, " => [\(label)\(number)/\(total)] \(i.original)")
-                if let hit = request.noCache ? nil : cachedLayer(stepKey, parent: state) {
+                if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: "WORKDIR " + target, args: [:], files: [:],
+                                    title: "[\(label)\(number)/\(total)] \(i.original)", label: label, request: request) {
                     state.apply(hit, instruction: "WORKDIR " + target, key: stepKey)
                     break
                 }

@@ -17,6 +17,11 @@ public final class Builder {
     let output: (String) -> Void
     let cache: BuildCache
     let files: FileHashCache
+    var explainer: BuildExplainer?
+    /// Lines held back while a `quietUntilChanged` build finds everything cached; nil once it did not.
+    var heldBack: [String]?
+    /// Whether the last build ran any step (false: everything came from the cache).
+    public private(set) var ranSteps = false
 
     public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void) {
         self.runtime = runtime
@@ -136,6 +141,11 @@ public final class Builder {
         need(targetIndex)
         if !semantic.isEmpty { throw .dockerfile(semantic, source: text, file: file) }
         let context = try BuildContext(directory: request.context, dockerfile: request.dockerfileInline == nil ? file : nil)
+        explainer = BuildExplainer(directory: runtime.root.path + "/build-cache/explain", build: "\(file)\n\(request.target ?? "")\n\(request.tags.first?.description ?? "")")
+        defer { explainer?.save(); explainer = nil }
+        heldBack = request.quietUntilChanged ? [] : nil
+        defer { heldBack = nil }
+        ranSteps = false
         var results: [Int: StageState] = [:]
         var steps = 0
         // Steps as BuildKit counts them: FROM and each instruction that makes a layer.
@@ -162,7 +172,7 @@ public final class Builder {
             final.config.labels = labels
         }
         let image = try commit(final, tags: request.tags)
-        if request.progress != .quiet {
+        if request.progress != .quiet && heldBack == nil {
             output(" => exporting to image")
             for t in request.tags { output(" => => naming to \(t.description)") }
             output(String(format: "[+] Building %.1fs (%d/%d) FINISHED", MonotonicClock.now() - started, steps, steps))
@@ -227,7 +237,32 @@ public final class Builder {
     }
 
     func progress(_ request: BuildRequest, _ text: String) {
-        if request.progress != .quiet { output(text) }
+        guard request.progress != .quiet else { return }
+        if heldBack != nil { heldBack!.append(text) } else { output(text) }
+    }
+
+    /// The cache decision for a step that makes a layer, said as progress: CACHED, or run (and why,
+    /// with `explain`; the first miss of a `quietUntilChanged` build announces the rebuild).
+    func lookup(_ key: Digest, id: String, parent: StageState, instruction: String, args: [String: String], files: [String: String],
+                title: String, label: String, request: BuildRequest) -> AddedLayer? {
+        let hit = request.noCache ? nil : cachedLayer(key, parent: parent)
+        let record = BuildExplainer.StepRecord(key: key.description, parent: parent.key.description, instruction: instruction, args: args, files: files)
+        let reason = explainer?.note(id, record, hit: hit != nil)
+        if hit != nil {
+            progress(request, " => CACHED \(title)")
+            return hit
+        }
+        ranSteps = true
+        let why = request.noCache ? "--no-cache" : reason
+        if let held = heldBack {
+            heldBack = nil
+            if request.progress != .quiet {
+                output("Rebuild \(request.label.isEmpty ? "image" : request.label) (\(why ?? "its inputs changed"))")
+                held.forEach(output)
+            }
+        }
+        progress(request, " => \(title)" + (request.explain ? "  (\(why ?? "its inputs changed"))" : ""))
+        return nil
     }
 
     /// FROM: an image (found or pulled), `scratch`, or an earlier stage.
@@ -274,6 +309,7 @@ public final class Builder {
         state.layerDescriptors = image.manifest.layers
         state.history = image.configuration.history ?? []
         state.key = Digest.of("from \(image.id)")
+        explainer?.bases.insert(state.key.description)
         state.lastCreated = image.configuration.created
         if state.config.env == nil { state.config.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }
         return state
