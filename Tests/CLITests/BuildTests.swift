@@ -191,6 +191,7 @@ import Engine
             services:
               app:
                 build: .
+                command: ["sleep", "1000"]
             """, files: [
                 "Dockerfile": """
                 FROM swcompose/busybox
@@ -218,8 +219,58 @@ import Engine
         #expect(edited.stderr.contains("=> CACHED [app 2/5] RUN echo base") && edited.stderr.contains("=> CACHED [app 3/5] COPY a.txt"), "\(edited.stderr)")
         #expect(edited.stderr.contains("=> [app 4/5] COPY b.txt /b.txt") && edited.stderr.contains("=> [app 5/5] RUN cat"), "\(edited.stderr)")
         #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/both.txt"]).stdout == "a1\nb2\n")
+        // --explain names what changed; `up` finds the stale image and says why, then is silent.
+        try "a2\n".write(toFile: p.directory + "/a.txt", atomically: true, encoding: .utf8)
+        let explained = try p.run(["build", "--explain"])
+        #expect(explained.stderr.contains("=> [app 3/5] COPY a.txt /a.txt  (changed: a.txt)"), "\(explained.stderr)")
+        #expect(explained.stderr.contains("=> [app 5/5] RUN cat /a.txt /b.txt > /both.txt  (an earlier step was rebuilt)"), "\(explained.stderr)")
+        try "a3\n".write(toFile: p.directory + "/a.txt", atomically: true, encoding: .utf8)
+        let stale = try p.run(["up", "-d"])
+        #expect(stale.status == 0 && stale.stderr.contains("Rebuild app (changed: a.txt)"), "\(stale.stderr)")
+        #expect(try p.run(["exec", "-T", "app", "cat", "/both.txt"]).stdout == "a3\nb2\n", "the container runs the rebuilt image")
+        let current = try p.run(["up", "-d"])
+        #expect(!current.stderr.contains("Rebuild") && !current.stderr.contains("=>"), "a current image says nothing: \(current.stderr)")
+        #expect(try p.run(["up", "-d", "--no-build"]).status == 0)
+        // docker history's view of it: newest first, the layers' sizes, the instructions.
+        let history = try p.run(["image", "history", "--no-trunc", "\(p.project)-app"]).stdout
+        let lines = history.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("IMAGE") == true && lines.count == 6, "\(history)")
+        #expect(lines.dropFirst().first?.contains("RUN /bin/sh -c cat /a.txt /b.txt > /both.txt # buildkit") == true, "\(history)")
+        #expect(lines.dropFirst(2).first?.hasPrefix("<missing>") == true)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
         // --no-cache builds every step.
         #expect(!(try p.run(["build", "--no-cache"]).stderr.contains("CACHED")))
+    }
+
+    /// Only the stages the target needs are built, and independent ones at once.
+    @Test func independentStagesBuildInParallelAndUnneededOnesNot() throws {
+        let p = try ProjectFixture("buildstages", compose: """
+            services:
+              app:
+                build:
+                  context: .
+                  target: final
+            """, files: ["Dockerfile": """
+                FROM swcompose/busybox AS left
+                RUN sleep 1 && echo left > /left
+                FROM swcompose/busybox AS right
+                RUN sleep 1 && echo right > /right
+                FROM swcompose/busybox AS broken
+                RUN echo never built && exit 1
+                FROM swcompose/busybox AS final
+                COPY --from=left /left /out/
+                COPY --from=right /right /out/
+                FROM final AS after-the-target
+                RUN exit 1
+                """])
+        let start = Date()
+        let build = try p.run(["build"])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!build.stderr.contains("never built") && !build.stderr.contains("after-the-target"), "\(build.stderr)")
+        // Two one-second steps at once: well under the two seconds one after the other would take.
+        #expect(seconds < 1.8, "\(seconds) s for two independent one-second stages")
+        #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/out/left", "/out/right"]).stdout == "left\nright\n")
     }
 
     @Test func secretsStayOutOfLayersAndCacheMountsSurviveBuilds() throws {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The build context, read in place: nothing is packed or transferred; only the paths COPY and ADD
 /// name are read, and `.dockerignore` (or `<Dockerfile>.dockerignore` beside the Dockerfile) is
@@ -174,6 +175,7 @@ public struct BuildContext: Sendable {
 /// costs one `stat` per file. Kept in the store, shared by every build.
 final class FileHashCache: @unchecked Sendable {
     let path: String
+    let lock = Mutex<Int>(0)
     var entries: [String: Entry] = [:]
     var loaded = false
     var dirty = false
@@ -189,6 +191,10 @@ final class FileHashCache: @unchecked Sendable {
     init(path: String) { self.path = path }
 
     func digest(_ file: String, _ st: stat) -> Digest? {
+        lock.withLock { _ in locked(file, st) }
+    }
+
+    private func locked(_ file: String, _ st: stat) -> Digest? {
         if !loaded {
             loaded = true
             if let bytes = try? Files.read(path), let e = try? JSON.decode([String: Entry].self, bytes) { entries = e }

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Diagnostics
+import Synchronization
 
 /// Builds images from Dockerfiles on the container core: a RUN step is a container of the runtime
 /// (docker's default capabilities and seccomp profile) over the parent layers with a fresh upper
@@ -22,6 +24,8 @@ public final class Builder {
     var heldBack: [String]?
     /// Whether the last build ran any step (false: everything came from the cache).
     public private(set) var ranSteps = false
+    /// Independent stages build at once: what they share (progress, the explainer) goes one at a time.
+    let shared = Mutex<Int>(0)
 
     public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void) {
         self.runtime = runtime
@@ -150,9 +154,12 @@ public final class Builder {
         var steps = 0
         // Steps as BuildKit counts them: FROM and each instruction that makes a layer.
         let totals = stages.map { 1 + $0.instructions.filter { Self.layerInstructions.contains($0.keyword) }.count }
-        var network: BuildNetwork?
-        defer { network?.release() }
-        for i in stages.indices where needed.contains(i) {
+        var networks: [BuildNetwork] = []
+        defer { networks.first?.release() }
+        var dependsOn: [Int: Set<Int>] = [:]
+        var ignored: [Diagnostic] = []
+        for i in needed { dependsOn[i] = Set(dependencies(of: stages[i], among: stages, meta: meta, escape: dockerfile.escape, problems: &ignored)) }
+        func buildStage(_ i: Int, _ results: [Int: StageState], _ network: inout BuildNetwork?) throws(BuildError) -> StageState {
             let s = stages[i]
             let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
             var state = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request, label: label, total: totals[i])
@@ -162,8 +169,42 @@ public final class Builder {
                 try step(instruction, number: vertex, total: totals[i], label: label, state: &state, request: request,
                          context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
             }
-            steps += totals[i]
-            results[i] = state
+            return state
+        }
+        // Waves of the stages whose dependencies are built: a wave's stages build at once.
+        while results.count < needed.count {
+            let ready = needed.filter { results[$0] == nil && dependsOn[$0]!.allSatisfy { results[$0] != nil } }.sorted()
+            guard !ready.isEmpty else { throw .failed("the build stages depend on each other in a cycle", location: nil) }
+            let done = results
+            let outcomes = Mutex<[Int: UncheckedBox<(Result<StageState, BuildError>, BuildNetwork?)>]>([:])
+            // The stages' states are values and what they share is locked (`shared`, the file-hash
+            // cache): safe to hand to the worker threads.
+            let job = UncheckedBox { (n: Int) -> (Result<StageState, BuildError>, BuildNetwork?) in
+                var network: BuildNetwork?
+                do throws(BuildError) {
+                    let state = try buildStage(ready[n], done, &network)
+                    return (.success(state), network)
+                } catch {
+                    return (.failure(error), network)
+                }
+            }
+            DispatchQueue.concurrentPerform(iterations: ready.count) { n in
+                let outcome = job.value(n)
+                outcomes.withLock { $0[ready[n]] = UncheckedBox(outcome) }
+            }
+            var failure: BuildError?
+            for i in ready {
+                let (outcome, network) = outcomes.withLock { $0[i]!.value }
+                if let network { networks.append(network) }
+                switch outcome {
+                case .success(let state):
+                    results[i] = state
+                    steps += totals[i]
+                case .failure(let error):
+                    failure = failure ?? error
+                }
+            }
+            if let failure { throw failure }
         }
         var final = results[targetIndex]!
         for (k, v) in request.labels.sorted(by: { $0.key < $1.key }) {
@@ -238,7 +279,9 @@ public final class Builder {
 
     func progress(_ request: BuildRequest, _ text: String) {
         guard request.progress != .quiet else { return }
-        if heldBack != nil { heldBack!.append(text) } else { output(text) }
+        shared.withLock { _ in
+            if heldBack != nil { heldBack!.append(text) } else { output(text) }
+        }
     }
 
     /// The cache decision for a step that makes a layer, said as progress: CACHED, or run (and why,
@@ -247,18 +290,20 @@ public final class Builder {
                 title: String, label: String, request: BuildRequest) -> AddedLayer? {
         let hit = request.noCache ? nil : cachedLayer(key, parent: parent)
         let record = BuildExplainer.StepRecord(key: key.description, parent: parent.key.description, instruction: instruction, args: args, files: files)
-        let reason = explainer?.note(id, record, hit: hit != nil)
+        let reason = shared.withLock { _ in explainer?.note(id, record, hit: hit != nil) }
         if hit != nil {
             progress(request, " => CACHED \(title)")
             return hit
         }
-        ranSteps = true
         let why = request.noCache ? "--no-cache" : reason
-        if let held = heldBack {
-            heldBack = nil
-            if request.progress != .quiet {
-                output("Rebuild \(request.label.isEmpty ? "image" : request.label) (\(why ?? "its inputs changed"))")
-                held.forEach(output)
+        shared.withLock { _ in
+            ranSteps = true
+            if let held = heldBack {
+                heldBack = nil
+                if request.progress != .quiet {
+                    output("Rebuild \(request.label.isEmpty ? "image" : request.label) (\(why ?? "its inputs changed"))")
+                    held.forEach(output)
+                }
             }
         }
         progress(request, " => \(title)" + (request.explain ? "  (\(why ?? "its inputs changed"))" : ""))
@@ -309,7 +354,7 @@ public final class Builder {
         state.layerDescriptors = image.manifest.layers
         state.history = image.configuration.history ?? []
         state.key = Digest.of("from \(image.id)")
-        explainer?.bases.insert(state.key.description)
+        shared.withLock { _ in _ = explainer?.bases.insert(state.key.description) }
         state.lastCreated = image.configuration.created
         if state.config.env == nil { state.config.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }
         return state
@@ -327,4 +372,10 @@ public final class Builder {
             throw .failed("cannot record the image: \(error)", location: nil)
         }
     }
+}
+
+/// A value handed across threads whose safety the code around it ensures.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
