@@ -109,6 +109,11 @@ import Engine
         #expect(health?["Test"] as? [String] == ["CMD-SHELL", "test -f /srv/app/greeting.txt"])
         #expect(health?["Interval"] as? Int == 5_000_000_000 && health?["Retries"] as? Int == 4)
         #expect(c["OnBuild"] as? [String] == ["RUN echo child"])
+        // A child of the image runs the trigger first, and does not keep it.
+        try "FROM \(image)\nRUN echo done\n".write(toFile: p.directory + "/app/Dockerfile.child", atomically: true, encoding: .utf8)
+        let child = try p.run(["image", "build", "-t", "child:latest", "-f", p.directory + "/app/Dockerfile.child", p.directory + "/app"])
+        #expect(child.status == 0 && child.stderr.contains("=> [2/3] RUN echo child") && child.stderr.contains("=> [3/3] RUN echo done"), "\(child.stderr)")
+        #expect(try Self.config(p, "child:latest")["OnBuild"] is NSNull)
 
         // The image runs, and has exactly what the steps made.
         let run = try p.run(["run", "--rm", "-T", "app"])

@@ -24,6 +24,9 @@ extension Builder {
         let destination = list.removeLast()
         let sources = list
         let isAdd = i.keyword == "ADD"
+        if let parents = i.flag("parents") {
+            throw fail("\(i.keyword) --parents is not supported yet: name each directory in the destination instead", at: parents.location)
+        }
         for s in sources where isAdd && (s.hasPrefix("http://") || s.hasPrefix("https://") || s.hasPrefix("git@")) {
             throw fail("ADD of a URL (\(s)) is not supported yet: download it in a RUN step, or COPY a local file", at: i.textLocation)
         }

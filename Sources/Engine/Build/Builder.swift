@@ -62,6 +62,8 @@ public final class Builder {
         var shell = ["/bin/sh", "-c"]
         /// CMD set in this build (an ENTRYPOINT then keeps it).
         var cmdSet = false
+        /// The base image's ONBUILD triggers, still to run.
+        var triggers: [String] = []
         /// The time of the newest layer so far (metadata steps and the image take it).
         var lastCreated: String?
         var author: String?
@@ -164,9 +166,18 @@ public final class Builder {
             let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
             var state = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request, label: label, total: totals[i])
             var vertex = 1
-            for instruction in s.instructions {
+            // The base image's ONBUILD triggers run first, as the child's own instructions.
+            var instructions = s.instructions
+            if !state.triggers.isEmpty {
+                let (parsed, problems) = Dockerfile.parse("FROM scratch\n" + state.triggers.joined(separator: "\n"), file: s.from.location.file)
+                if let problem = problems.first { throw .failed("ONBUILD trigger of the base image: \(problem.message)", location: s.from.location) }
+                instructions = parsed.instructions.dropFirst().map { var t = $0; t.location = s.from.location; t.textLocation = s.from.textLocation; return t } + instructions
+                state.triggers = []
+            }
+            let total = 1 + instructions.filter { Self.layerInstructions.contains($0.keyword) }.count
+            for instruction in instructions {
                 if Self.layerInstructions.contains(instruction.keyword) { vertex += 1 }
-                try step(instruction, number: vertex, total: totals[i], label: label, state: &state, request: request,
+                try step(instruction, number: vertex, total: total, label: label, state: &state, request: request,
                          context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
             }
             return state
@@ -349,6 +360,7 @@ public final class Builder {
         }
         state.config = image.configuration.config ?? ContainerConfig()
         // An image's ONBUILD triggers run in the child build; the child's image does not keep them.
+        state.triggers = state.config.onBuild ?? []
         state.config.onBuild = nil
         state.layers = layers
         state.layerDescriptors = image.manifest.layers
