@@ -162,6 +162,7 @@ extension Orchestrator {
     public static func swcomposeError(_ error: BuildError, service: String?) -> SwcomposeError {
         let diagnostics = error.diagnostics
         let first = diagnostics.first
+        if case .interrupted = error { return SwcomposeError(.interrupted, error.description) }
         let prefix = service.map { "failed to build service \"\($0)\": " } ?? ""
         // A located problem speaks for itself (Dockerfile:2:1: …); the service is named otherwise.
         let message = first?.location != nil ? first!.message : prefix + (first?.message ?? error.description)

@@ -191,6 +191,40 @@ import Engine
         try Self.expectNothingLeft(p)
     }
 
+    /// Ctrl-C in the middle of a RUN: the step's container is stopped at once, nothing is tagged and
+    /// nothing is left.
+    @Test func anInterruptedBuildLeavesNothing() throws {
+        let p = try ProjectFixture("buildint", compose: """
+            services:
+              app:
+                build: .
+            """, files: ["Dockerfile": "FROM swcompose/busybox\nRUN echo step-started && sleep 60\n"])
+        let process = Process()
+        process.executableURL = Swcompose.executable
+        process.arguments = ["-p", p.project, "--progress", "plain", "build"]
+        process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+        process.environment = p.environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !seen.contains("step-started") && Date() < deadline {
+            seen += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("step-started"), "\(seen)")
+        let interrupted = Date()
+        kill(process.processIdentifier, SIGINT)
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(interrupted)
+        #expect(process.terminationStatus == 130)
+        #expect(seconds < 1, "\(seconds) s from Ctrl-C to the end of the build")
+        #expect(try p.run(["image", "inspect", "\(p.project)-app"]).status == 1)
+        try Self.expectNothingLeft(p)
+    }
+
     @Test func theCacheIsExactAboutWhatAStepReads() throws {
         let p = try ProjectFixture("buildcache", compose: """
             services:

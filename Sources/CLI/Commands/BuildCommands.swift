@@ -166,6 +166,10 @@ struct ImageBuild: ParsableCommand {
             let image = try builder.build(request)
             if quiet { print(image.id) }
         } catch {
+            if case .interrupted = error {
+                Terminal.writeError("\(error)\n")
+                throw ExitCode(130)
+            }
             let e = Orchestrator.swcomposeError(error, service: nil)
             if e.location != nil {
                 let renderer = DiagnosticRenderer(sources: e.sources, workingDirectory: FileSystem.currentDirectory,

@@ -67,7 +67,7 @@ struct ComposeSession {
         } else {
             Terminal.writeError(error.description + "\n")
         }
-        exit(1)
+        exit(error.has(.interrupted) ? 130 : 1)
     }
 
     /// The project's containers for the named services (all when none), one-off ones excluded.

@@ -56,6 +56,8 @@ public enum BuildError: Error, Sendable, CustomStringConvertible {
     /// A RUN exited non-zero: its last output lines.
     case runFailed(step: String, location: SourceLocation, code: Int32, lastLines: [String])
     case failed(String, location: SourceLocation?)
+    /// Ctrl-C: the step's container was stopped and everything the build made removed.
+    case interrupted
 
     public var description: String {
         switch self {
@@ -66,6 +68,8 @@ public enum BuildError: Error, Sendable, CustomStringConvertible {
             return "\(location): error: process \"\(step)\" did not complete successfully: exit code: \(code)\(tail)"
         case .failed(let message, let location):
             return location.map { "\($0): error: \(message)" } ?? message
+        case .interrupted:
+            return "the build was interrupted: nothing was tagged, and what it had made is removed"
         }
     }
 
@@ -77,6 +81,7 @@ public enum BuildError: Error, Sendable, CustomStringConvertible {
             return [.error("process \"\(step)\" did not complete successfully: exit code: \(code)", at: location,
                            notes: lines.isEmpty ? [] : [.note("its last output:\n" + lines.map { "  " + $0 }.joined(separator: "\n"))])]
         case .failed(let message, let location): return [.error(message, at: location)]
+        case .interrupted: return [.error(description)]
         }
     }
 }

@@ -202,12 +202,6 @@ extension Builder {
             null = try Sys.open("/dev/null", O_RDWR | O_CLOEXEC)
         } catch { throw .failed("\(error)", location: nil) }
         defer { Sys.close(pipe.read) }
-        // Ctrl-C stops the step's container (and then the build) rather than leaving it behind.
-        let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
-        Sys.blockSignals(signals)
-        defer { Sys.unblockAllSignals() }
-        let sigfd = (try? Sys.signalDescriptor(signals)) ?? -1
-        defer { if sigfd >= 0 { Sys.close(sigfd) } }
         do {
             try client.send(.start(id: spec.id, attach: true), fds: [null, pipe.write, pipe.write])
             try client.send(.wait(id: spec.id))
@@ -229,9 +223,10 @@ extension Builder {
             if request.progress == .plain { output(String(format: "#%d %.3f %@", step, MonotonicClock.now() - began, text)) }
         }
         while true {
-            let ready = Sys.poll([(pipe.read, Int16(POLLIN)), (sigfd, Int16(POLLIN))], timeout: -1)
-            if sigfd >= 0, ready.count > 1, ready[1] != 0 {
-                _ = Sys.readSignals(sigfd)
+            // Ctrl-C (counted by `Interrupts`, whichever thread it reached) stops the step's container
+            // and then the build, rather than leaving anything behind.
+            let ready = Sys.poll([(pipe.read, Int16(POLLIN))], timeout: 100)
+            if self.interrupted && !interrupted {
                 interrupted = true
                 if let c = try? SupervisorClient.connect(runtime: runtime, group: Self.group) { _ = try? c.request(.kill(id: spec.id, signal: SIGKILL)) }
             }
@@ -252,7 +247,7 @@ extension Builder {
                 if case .exited(let c, _) = reply { code = c; break }
             }
         } catch let e as BuildError { throw e } catch { throw .failed("the build's supervisor went away: \(error)", location: nil) }
-        if interrupted { throw .failed("the build was interrupted", location: nil) }
+        if interrupted { throw .interrupted }
         return (code, last)
     }
 }

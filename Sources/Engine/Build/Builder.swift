@@ -24,6 +24,7 @@ public final class Builder {
     var heldBack: [String]?
     /// Whether the last build ran any step (false: everything came from the cache).
     public private(set) var ranSteps = false
+    var interruptsAtStart: Int32 = 0
     /// Independent stages build at once: what they share (progress, the explainer) goes one at a time.
     let shared = Mutex<Int>(0)
 
@@ -103,6 +104,16 @@ public final class Builder {
     // MARK: - Building
 
     public func build(_ request: BuildRequest) throws(BuildError) -> ImageRecord {
+        try Interrupts.counting { () throws(BuildError) -> ImageRecord in
+            interruptsAtStart = Interrupts.count
+            return try buildCounting(request)
+        }
+    }
+
+    /// Whether Ctrl-C came since the build began.
+    var interrupted: Bool { Interrupts.count != interruptsAtStart }
+
+    func buildCounting(_ request: BuildRequest) throws(BuildError) -> ImageRecord {
         let started = MonotonicClock.now()
         let file = request.dockerfilePath
         let text: String
@@ -176,6 +187,7 @@ public final class Builder {
             }
             let total = 1 + instructions.filter { Self.layerInstructions.contains($0.keyword) }.count
             for instruction in instructions {
+                if interrupted { throw .interrupted }
                 if Self.layerInstructions.contains(instruction.keyword) { vertex += 1 }
                 try step(instruction, number: vertex, total: total, label: label, state: &state, request: request,
                          context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
@@ -217,6 +229,7 @@ public final class Builder {
             }
             if let failure { throw failure }
         }
+        if interrupted { throw .interrupted }
         var final = results[targetIndex]!
         for (k, v) in request.labels.sorted(by: { $0.key < $1.key }) {
             var labels = final.config.labels ?? [:]

@@ -14,4 +14,13 @@ public enum Interrupts {
         signal(SIGINT) { _ in Interrupts.received.wrappingAdd(1, ordering: .releasing) }
         signal(SIGTERM) { _ in Interrupts.received.wrappingAdd(1, ordering: .releasing) }
     }
+
+    /// Counts Ctrl-C (and SIGTERM, SIGHUP) while `body` runs, on whichever thread they arrive, then
+    /// restores what was there; `body` reads `count` against the value it started from.
+    public static func counting<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let handler: @convention(c) (Int32) -> Void = { _ in Interrupts.received.wrappingAdd(1, ordering: .releasing) }
+        let previous = [SIGINT, SIGTERM, SIGHUP].map { ($0, signal($0, handler)) }
+        defer { for (sig, old) in previous { signal(sig, old) } }
+        return try body()
+    }
 }
