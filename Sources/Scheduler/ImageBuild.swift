@@ -51,6 +51,26 @@ extension Orchestrator {
             if let v { r.args[k] = v } else if let env = project.environment[k] { r.args[k] = env }
         }
         for (k, v) in options.args { r.args[k] = v }
+        for (name, value) in b.additionalContexts {
+            if value.hasPrefix("docker-image://") {
+                r.namedContexts[name] = .image(String(value.dropFirst("docker-image://".count)))
+            } else if value.hasPrefix("service:") {
+                let other = String(value.dropFirst("service:".count))
+                // A service left out of the selection (`run app`) still names its image.
+                guard let s = project.services[other] ?? project.disabledServices[other], s.build != nil else {
+                    throw SwcomposeError(.invalidArgument, "service \"\(service.name)\": additional context \(name) names service \(other), which has no build section", at: location)
+                }
+                r.namedContexts[name] = .image(imageName(for: s))
+            } else if value.contains("://") || value.hasPrefix("git@") || value.hasPrefix("oci-layout:") {
+                throw SwcomposeError(.unsupported, "service \"\(service.name)\": additional context \(name) (\(value)) is not supported: only directories, docker-image:// and service: are", at: location)
+            } else {
+                let path = value.hasPrefix("/") ? value : context + "/" + value
+                guard Sys.isDirectory(path) else {
+                    throw SwcomposeError(.notFound, "service \"\(service.name)\": additional context \(name) is not a directory: \(path)", at: location)
+                }
+                r.namedContexts[name] = .directory(path)
+            }
+        }
         r.target = b.target.isEmpty ? nil : b.target
         r.labels = b.labels
         r.noCache = options.noCache || b.noCache
@@ -118,10 +138,25 @@ extension Orchestrator {
         try buildServices(present, options: options)
     }
 
-    func buildServices(_ names: [String], options: BuildOptions) throws(SwcomposeError) {
-        guard !names.isEmpty else { return }
+    /// The services to build, each after the services its `additional_contexts` name (`service:NAME`).
+    func buildOrder(_ names: [String]) -> [String] {
+        var ordered: [String] = []
+        var visiting: Set<String> = []
+        func visit(_ n: String) {
+            guard !ordered.contains(n), !visiting.contains(n), let b = (project.services[n] ?? project.disabledServices[n])?.build else { return }
+            visiting.insert(n)
+            for value in b.additionalContexts.values.sorted() where value.hasPrefix("service:") { visit(String(value.dropFirst(8))) }
+            ordered.append(n)
+        }
+        for n in names { visit(n) }
+        return ordered
+    }
+
+    func buildServices(_ requested: [String], options: BuildOptions) throws(SwcomposeError) {
+        guard !requested.isEmpty else { return }
+        let names = buildOrder(requested)
         if dryRun {
-            for n in names { progress.event("Image", imageName(for: project.services[n]!), "Building") }
+            for n in names { progress.event("Image", imageName(for: (project.services[n] ?? project.disabledServices[n])!), "Building") }
             return
         }
         let store = images
@@ -135,7 +170,7 @@ extension Orchestrator {
         // Services naming the same image build it once.
         var built: [String: String] = [:]
         for name in names {
-            let service = project.services[name]!
+            guard let service = project.services[name] ?? project.disabledServices[name] else { continue }
             let image = imageName(for: service)
             if let first = built[image] {
                 progress.event("Service", name, "Skipped - image \(image) is built by \(first)")

@@ -281,6 +281,32 @@ import Engine
         #expect(!(try p.run(["build", "--no-cache"]).stderr.contains("CACHED")))
     }
 
+    /// compose's `additional_contexts`: a directory, an image, and another service's build (built first).
+    @Test func additionalContextsDirectoriesImagesAndServices() throws {
+        let p = try ProjectFixture("buildctx", compose: """
+            services:
+              app:
+                build:
+                  context: ./app
+                  additional_contexts:
+                    shared: ./shared
+                    tools: docker-image://swcompose/busybox
+                    base: service:base
+              base:
+                build: ./base
+            """, files: [
+                "app/Dockerfile": "FROM base\nCOPY --from=shared note.txt /from-shared\nCOPY --from=tools /bin/busybox /from-tools\n",
+                "shared/note.txt": "shared note\n",
+                "base/Dockerfile": "FROM swcompose/busybox\nRUN echo from the base service > /base.txt\n",
+            ])
+        let build = try p.run(["build", "app"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.range(of: "Building base")?.lowerBound ?? build.stderr.endIndex < build.stderr.range(of: "Building app")?.lowerBound ?? build.stderr.startIndex,
+                "the service named by service: is built first: \(build.stderr)")
+        let run = try p.run(["run", "--rm", "-T", "app", "sh", "-c", "cat /base.txt /from-shared; test -x /from-tools && echo tools; stat -c %u /from-shared"])
+        #expect(run.stdout == "from the base service\nshared note\ntools\n0\n", "\(run.stderr)")
+    }
+
     /// Only the stages the target needs are built, and independent ones at once.
     @Test func independentStagesBuildInParallelAndUnneededOnesNot() throws {
         let p = try ProjectFixture("buildstages", compose: """

@@ -63,7 +63,8 @@ struct BuildCommand: ParsableCommand {
     var services: [String] = []
 
     func run() throws {
-        let session = try ComposeSession.open(root.global, services: services)
+        // The whole project: a service's additional_contexts may name another (service:NAME).
+        let session = try ComposeSession.open(root.global, services: [])
         var options = Orchestrator.BuildOptions()
         options.services = services
         options.noCache = noCache

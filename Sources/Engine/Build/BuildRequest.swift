@@ -12,6 +12,9 @@ public struct BuildRequest: Sendable {
     public var args: [String: String] = [:]
     public var target: String?
     public var labels: [String: String] = [:]
+    /// Named contexts (compose's `additional_contexts`, `docker build --build-context`): `FROM NAME`,
+    /// `COPY --from=NAME` and `RUN --mount=from=NAME` read them instead of a stage or image so named.
+    public var namedContexts: [String: NamedContext] = [:]
     public var tags: [ImageReference] = []
     /// `--secret id=…,src=…`: id → file on the host.
     public var secrets: [String: String] = [:]
@@ -38,6 +41,13 @@ public struct BuildRequest: Sendable {
         let d = dockerfile ?? "Dockerfile"
         return d.hasPrefix("/") ? d : context + "/" + d
     }
+}
+
+public enum NamedContext: Sendable, Equatable {
+    /// A directory on the host, read in place.
+    case directory(String)
+    /// An image (`docker-image://REF`, or a service's built image for `service:NAME`).
+    case image(String)
 }
 
 public enum BuildProgress: Sendable, Equatable {

@@ -40,12 +40,25 @@ extension Builder {
         var root = context.directory
         var fromKey: String?
         var fromContext = true
+        var namedDirectory = false
+        var owner: (uid: UInt32, gid: UInt32)? = nil
         if let fromFlag = i.flag("from"), let from = fromFlag.value {
             let name: String
             do { name = try words.expand(from) } catch { throw fail(error.description, at: fromFlag.location) }
             fromContext = false
-            let layers: [String]
-            if let n = stageIndex(name, stages: stages), let s = results[n] {
+            var layers: [String] = []
+            if case .directory(let dir)? = request.namedContexts[name] {
+                // A named local context: read in place, owned by root in the layer as the main context.
+                root = dir
+                fromKey = "context \(dir)"
+                if owner == nil { owner = (0, 0) }
+                namedDirectory = true
+            } else if case .image(let reference)? = request.namedContexts[name] {
+                let image: ImageRecord
+                do { image = try base(reference) } catch { throw fail("COPY --from=\(name) (\(reference)): \(error)", at: fromFlag.location) }
+                do { layers = try images.layers(of: image).map(\.directory) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
+                fromKey = image.id.description
+            } else if let n = stageIndex(name, stages: stages), let s = results[n] {
                 layers = s.layers.map(\.directory)
                 fromKey = s.key.description
             } else {
@@ -54,12 +67,15 @@ extension Builder {
                 do { layers = try images.layers(of: image).map(\.directory) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
                 fromKey = image.id.description
             }
-            if layers.isEmpty {
+            if namedDirectory {
+                // root is the directory itself
+            } else if layers.isEmpty {
                 do { try Sys.mkdirAll(scratch + "/from/merged") } catch { throw fail("\(error)") }
+                root = scratch + "/from/merged"
             } else {
                 do { try StageView.mount(layers, at: scratch + "/from") } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
+                root = scratch + "/from/merged"
             }
-            root = scratch + "/from/merged"
         }
         // The sources, wildcards expanded (docker's filepath.Match per component).
         var matches: [(relative: String, path: String)] = []
@@ -95,7 +111,6 @@ extension Builder {
             throw fail("When using COPY with more than one source file, the destination must be a directory and end with a /", at: i.textLocation)
         }
         // Ownership and mode.
-        var owner: (uid: UInt32, gid: UInt32)? = nil
         if let chown = i.flag("chown")?.value {
             let spec: String
             do { spec = try words.expand(chown) } catch { throw fail(error.description, at: i.flag("chown")!.location) }

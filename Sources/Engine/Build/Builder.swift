@@ -341,7 +341,7 @@ public final class Builder {
         do { words = try ShellWords(escape: escape, variables: meta).words(s.from.text) } catch {
             throw .dockerfile([.error(error.description, at: s.from.textLocation)], source: "", file: s.from.location.file)
         }
-        guard let reference = words.first, !reference.isEmpty, words.count == 1 || words.count == 3 && words[1].uppercased() == "AS" else {
+        guard let written = words.first, !written.isEmpty, words.count == 1 || words.count == 3 && words[1].uppercased() == "AS" else {
             throw .failed("FROM requires either one or three arguments (FROM image [AS name])", location: s.from.location)
         }
         if let p = s.from.flag("platform")?.value, let given = try? ShellWords(escape: escape, variables: meta).expand(p),
@@ -351,7 +351,15 @@ public final class Builder {
         var state = StageState(key: Digest.of("scratch"))
         // Global ARGs declared again in a stage take their global value.
         state.meta = meta
-        progress(request, " => [\(label)1/\(total)] FROM \(reference)")
+        progress(request, " => [\(label)1/\(total)] FROM \(written)")
+        var reference = written
+        if let named = request.namedContexts[written] {
+            switch named {
+            case .image(let image): reference = image
+            case .directory(let dir):
+                throw .failed("FROM \(written): the named context is a directory (\(dir)); FROM takes an image or a stage", location: s.from.textLocation)
+            }
+        }
         if reference.lowercased() == "scratch" {
             state.config.env = nil
             return state
