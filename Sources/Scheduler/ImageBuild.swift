@@ -165,7 +165,7 @@ extension Orchestrator {
         let reporter = progress
         let builder = Builder(runtime: runtime, images: store, base: { reference in
             try Self.baseImage(reference, store: store, pull: pullAlways, environment: environment)
-        }, output: { line in reporter.line(line) })
+        }, output: { line in reporter.line(line) }, fetch: { url, path in try Self.download(url, to: path, environment: environment) })
         defer { builder.finish() }
         // Services naming the same image build it once.
         var built: [String: String] = [:]
@@ -208,6 +208,13 @@ extension Orchestrator {
             if let file = d.location?.file, e.sources[file] == nil, let text = try? Files.readText(file) { e.sources[file] = text }
         }
         return e
+    }
+
+    /// `ADD https://…`, through the registry client's HTTP stack (proxies, TLS settings).
+    public static func download(_ url: String, to path: String, environment: [String: String]) throws -> (digest: Digest, size: Int64, modified: Int64?) {
+        try runBlocking {
+            try await RegistryClient.with(environment: environment) { client in try await client.download(url, to: path) }
+        }
     }
 
     /// A FROM image: from the store, or pulled from its registry when missing (or always, with `pull`).

@@ -161,7 +161,7 @@ struct ImageBuild: ParsableCommand {
         let pullAlways = pull
         let builder = Builder(runtime: Runtime(root: root), images: store, base: { reference in
             try Orchestrator.baseImage(reference, store: store, pull: pullAlways, environment: environment)
-        }, output: { Terminal.writeError($0 + "\n") })
+        }, output: { Terminal.writeError($0 + "\n") }, fetch: { url, path in try Orchestrator.download(url, to: path, environment: environment) })
         defer { builder.finish() }
         do throws(BuildError) {
             let image = try builder.build(request)

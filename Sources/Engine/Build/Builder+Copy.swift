@@ -27,8 +27,14 @@ extension Builder {
         if let parents = i.flag("parents") {
             throw fail("\(i.keyword) --parents is not supported yet: name each directory in the destination instead", at: parents.location)
         }
-        for s in sources where isAdd && (s.hasPrefix("http://") || s.hasPrefix("https://") || s.hasPrefix("git@")) {
-            throw fail("ADD of a URL (\(s)) is not supported yet: download it in a RUN step, or COPY a local file", at: i.textLocation)
+        for s in sources where !isAdd && (s.hasPrefix("http://") || s.hasPrefix("https://")) {
+            throw fail("COPY takes files of the context, not URLs (\(s)): use ADD", at: i.textLocation)
+        }
+        for s in sources where isAdd && (s.hasPrefix("git@") || s.hasSuffix(".git") || s.contains(".git#")) {
+            throw fail("ADD of a git repository (\(s)) is not supported: clone it in a RUN step, or into the context", at: i.textLocation)
+        }
+        if i.flag("checksum") != nil && !sources.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) {
+            throw fail("ADD --checksum is for URL sources only", at: i.flag("checksum")!.location)
         }
         let scratch = runtime.root.path + "/build-tmp/" + ContainerStore.newID()
         defer {
@@ -79,7 +85,35 @@ extension Builder {
         }
         // The sources, wildcards expanded (docker's filepath.Match per component).
         var matches: [(relative: String, path: String)] = []
+        var downloaded: Set<String> = []
         for source in sources {
+            if isAdd && (source.hasPrefix("http://") || source.hasPrefix("https://")) {
+                // Fetched by the builder (not in a container), checked against --checksum, kept as a
+                // file of mode 0600 named after the URL's last path component, as docker does.
+                guard let fetch else { throw fail("ADD \(source): this build cannot fetch URLs", at: i.textLocation) }
+                var name = String(source.split(separator: "?").first?.split(separator: "/").last ?? "download")
+                if name.isEmpty || name.contains(":") { name = "download" }
+                let dir = scratch + "/url-\(matches.count)"
+                let file = dir + "/" + name
+                let got: (digest: Digest, size: Int64, modified: Int64?)
+                do {
+                    try Sys.mkdirAll(dir, 0o700)
+                    got = try fetch(source, file)
+                } catch { throw fail("ADD \(source): \(error)", at: i.textLocation) }
+                if let checksum = i.flag("checksum")?.value, checksum != got.digest.description {
+                    throw fail("ADD \(source): the content's digest is \(got.digest), not the --checksum \(checksum)", at: i.flag("checksum")!.location)
+                }
+                do {
+                    try Sys.chmod(file, 0o600)
+                    if let modified = got.modified {
+                        let t = timespec(tv_sec: Int(modified), tv_nsec: 0)
+                        try Sys.setTimes(file, at: AT_FDCWD, accessed: t, modified: t)
+                    }
+                } catch { throw fail("ADD \(source): \(error)", at: i.textLocation) }
+                matches.append((name, file))
+                downloaded.insert(file)
+                continue
+            }
             if heredocNames.contains(String(source.dropFirst(2).drop { $0 == "-" }).trimmingCharacters(in: "\"'")) && source.hasPrefix("<<") {
                 let doc = i.heredocs.first { source.contains($0.name) }!
                 let file = scratch + "/heredoc-" + doc.name
@@ -155,7 +189,7 @@ extension Builder {
                     // A directory's contents go into the destination.
                     try LayerWriter.ensureDirectory(target, in: layer, lowers: lowers, owner: created)
                     try LayerWriter.copyTree(m.path, relative: m.relative, into: layer + target, owner: owner, mode: mode, ignore: ignore)
-                } else if isAdd && !m.path.hasPrefix(scratch + "/heredoc") && fromContext, LayerWriter.isArchive(m.path) {
+                } else if isAdd && !m.path.hasPrefix(scratch + "/heredoc") && !downloaded.contains(m.path) && fromContext, LayerWriter.isArchive(m.path) {
                     try LayerWriter.ensureDirectory(target, in: layer, lowers: lowers, owner: created)
                     try LayerWriter.extract(m.path, into: layer + target)
                 } else {

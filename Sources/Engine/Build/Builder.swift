@@ -17,6 +17,8 @@ public final class Builder {
     let base: (String) throws -> ImageRecord
     /// Progress lines (to standard error).
     let output: (String) -> Void
+    /// Downloads a URL (`ADD https://…`) to a file: its digest, size and Last-Modified time.
+    let fetch: ((String, String) throws -> (digest: Digest, size: Int64, modified: Int64?))?
     let cache: BuildCache
     let files: FileHashCache
     var explainer: BuildExplainer?
@@ -28,11 +30,13 @@ public final class Builder {
     /// Independent stages build at once: what they share (progress, the explainer) goes one at a time.
     let shared = Mutex<Int>(0)
 
-    public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void) {
+    public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void,
+                fetch: ((String, String) throws -> (digest: Digest, size: Int64, modified: Int64?))? = nil) {
         self.runtime = runtime
         self.images = images
         self.base = base
         self.output = output
+        self.fetch = fetch
         cache = BuildCache(directory: runtime.root.path + "/build-cache")
         files = FileHashCache(path: runtime.root.path + "/build-cache/files")
     }
