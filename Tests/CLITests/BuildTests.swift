@@ -348,6 +348,30 @@ import Engine
         #expect(run.stdout == "from the base service\nshared note\ntools\n0\n", "\(run.stderr)")
     }
 
+    /// `builder prune` reclaims what only the cache holds (a stage the image does not contain), keeps
+    /// what images use; `-a` takes the rest of the cache (records and cache mounts).
+    @Test func builderPruneReclaimsTheCache() throws {
+        let p = try ProjectFixture("buildprune", compose: """
+            services:
+              app:
+                build: .
+            """, files: ["Dockerfile": """
+                FROM swcompose/busybox AS gen
+                RUN dd if=/dev/zero of=/big bs=1024 count=2048 2>/dev/null
+                FROM swcompose/busybox
+                RUN --mount=type=cache,target=/c echo x > /c/x
+                COPY --from=gen /big /big
+                """])
+        #expect(try p.run(["build"]).status == 0)
+        let dangling = try p.run(["builder", "prune", "-f"])
+        #expect(dangling.status == 0 && dangling.stdout.hasPrefix("Total:\t") && !dangling.stdout.contains("\t0B"), "the gen stage's layer: \(dangling.stdout)")
+        let rebuilt = try p.run(["build"])
+        #expect(rebuilt.stderr.contains("=> [app gen 2/2] RUN dd") && rebuilt.stderr.contains("=> CACHED [app stage-1 2/3] RUN --mount=type=cache"), "\(rebuilt.stderr)")
+        #expect(try p.run(["builder", "prune", "-a", "-f"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: p.root + "/build-cache/mounts"), "the cache mounts went with -a")
+        #expect(try p.run(["run", "--rm", "-T", "app", "ls", "-l", "/big"]).status == 0, "the image itself is untouched")
+    }
+
     /// Only the stages the target needs are built, and independent ones at once.
     @Test func independentStagesBuildInParallelAndUnneededOnesNot() throws {
         let p = try ProjectFixture("buildstages", compose: """

@@ -230,3 +230,26 @@ struct ImageHistory: ParsableCommand {
         Terminal.write(Table.render(table))
     }
 }
+
+struct BuilderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "builder", abstract: "Manage the build cache.", subcommands: [BuilderPrune.self])
+}
+
+/// `swcompose builder prune`, as `docker builder prune`.
+struct BuilderPrune: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove build cache.")
+
+    @Flag(name: [.short, .long], help: "Remove all unused build cache, not just dangling ones (also the cache mounts).")
+    var all = false
+
+    @Flag(name: [.short, .long], help: "Do not prompt for confirmation.")
+    var force = false
+
+    func run() throws {
+        let context = StoreContext()
+        let reclaimed = try context.run { () throws(ImageStoreError) in
+            try BuildCachePrune.prune(runtime: Runtime(root: context.root), images: context.store, all: all)
+        }
+        Terminal.write("Total:\t\(ByteCount.human(reclaimed))\n")
+    }
+}

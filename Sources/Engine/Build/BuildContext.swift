@@ -235,3 +235,29 @@ struct BuildCache: Sendable {
         try? Files.writeAtomically(directory + "/steps/" + key.hex, "\(added.layer.diffID) \(added.created)", durable: false)
     }
 }
+
+/// `builder prune`: what the build cache holds that no image uses — step records whose layers no image
+/// has (and those layers and blobs); with `all`, every record, the cache mounts, the explain records and
+/// the context files' digests too.
+public enum BuildCachePrune {
+    public static func prune(runtime: Runtime, images: ImageStore, all: Bool) throws(ImageStoreError) -> Int64 {
+        let directory = runtime.root.path + "/build-cache"
+        var reclaimed: Int64 = 0
+        var live: Set<Digest> = []
+        for image in try images.list() { live.formUnion(image.configuration.rootfs.diffIDs) }
+        let cache = BuildCache(directory: directory)
+        for name in (try? Sys.list(directory + "/steps")) ?? [] {
+            guard let key = Digest("sha256:" + name) else { continue }
+            if all || cache.lookup(key).map({ !live.contains($0.0) }) ?? true { try? Sys.unlink(directory + "/steps/" + name) }
+        }
+        if all {
+            for sub in ["mounts", "explain", "files"] {
+                let path = directory + "/" + sub
+                reclaimed += Sys.diskUsage(path)
+                try? Sys.removeAll(path)
+            }
+        }
+        let report = try images.collectUnreferenced(keepLayers: [])
+        return reclaimed + report.reclaimed
+    }
+}

@@ -364,7 +364,25 @@ public struct ImageStore: Sendable {
         var index = try readIndex()
         index.manifests.removeAll { doomed.contains($0.digest) }
         try writeIndex(index)
+        collectUnreferenced(index, keepLayers: keepLayers, into: &report)
+        return report
+    }
 
+    /// `builder prune`'s second half: the blobs and layers no image names (build steps' layers the
+    /// cache no longer keeps), without touching any image.
+    public func collectUnreferenced(keepLayers: Set<Digest>) throws(ImageStoreError) -> PruneReport {
+        let transfers: FileLock
+        do { transfers = try FileLock(transferLockPath) } catch { throw .system(error) }
+        defer { withExtendedLifetime(transfers) {} }
+        let lock: FileLock
+        do { lock = try FileLock(lockPath) } catch { throw .system(error) }
+        defer { _ = lock }
+        var report = PruneReport()
+        collectUnreferenced(try readIndex(), keepLayers: keepLayers, into: &report)
+        return report
+    }
+
+    func collectUnreferenced(_ index: ImageIndex, keepLayers: Set<Digest>, into report: inout PruneReport) {
         // Everything still reachable from the index (or a container) is kept.
         let liveBlobs = liveBlobs(index)
         var liveChains = keepLayers
@@ -392,6 +410,5 @@ public struct ImageStore: Sendable {
             try? Sys.unlink("\(ingest)/\(hex).lock")
             withExtendedLifetime(held) {}
         }
-        return report
     }
 }
