@@ -71,6 +71,17 @@ extension Orchestrator {
                 r.namedContexts[name] = .directory(path)
             }
         }
+        r.allowInsecure = b.privileged
+        for (id, path) in b.ssh {
+            r.ssh[id] = path.isEmpty ? (processEnvironment["SSH_AUTH_SOCK"] ?? "") : path
+        }
+        for name in b.ulimits.keys.sorted() {
+            let u = b.ulimits[name]!
+            let soft = u.single != 0 ? u.single : u.soft
+            let hard = u.single != 0 ? u.single : u.hard
+            func value(_ v: Int64) -> UInt64 { v < 0 ? UInt64.max : UInt64(v) }
+            r.rlimits.append(ResourceLimit(name: name, soft: value(soft), hard: value(hard)))
+        }
         r.target = b.target.isEmpty ? nil : b.target
         r.labels = b.labels
         r.noCache = options.noCache || b.noCache

@@ -348,6 +348,38 @@ import Engine
         #expect(run.stdout == "from the base service\nshared note\ntools\n0\n", "\(run.stderr)")
     }
 
+    /// compose's build settings reach RUN: `ulimits`, `privileged` (the security.insecure entitlement,
+    /// refused without it), `network`.
+    @Test func composeBuildSettingsReachRun() throws {
+        let p = try ProjectFixture("buildsettings", compose: """
+            services:
+              app:
+                build:
+                  context: .
+                  privileged: true
+                  network: none
+                  ulimits:
+                    nofile: {soft: 1234, hard: 2345}
+              plain:
+                build:
+                  context: .
+                  dockerfile: Dockerfile.insecure
+            """, files: [
+                "Dockerfile": """
+                FROM swcompose/busybox
+                RUN ulimit -n > /nofile && ip -o link | grep -c -v ' lo:' > /links || true
+                RUN --security=insecure grep CapEff /proc/self/status > /caps
+                """,
+                "Dockerfile.insecure": "FROM swcompose/busybox\nRUN --security=insecure true\n",
+            ])
+        #expect(try p.run(["build", "app"]).status == 0)
+        let seen = try p.run(["run", "--rm", "-T", "--no-deps", "app", "cat", "/nofile", "/links", "/caps"]).stdout
+        #expect(seen.hasPrefix("1234\n0\nCapEff:\t"), "ulimits and network none: \(seen)")
+        #expect(!seen.contains("00000000a80425fb"), "an insecure step has more than docker's default capabilities: \(seen)")
+        let refused = try p.run(["build", "plain"])
+        #expect(refused.status == 1 && refused.stderr.contains("Dockerfile.insecure:2:5: error: RUN --security=insecure needs the security.insecure entitlement"), "\(refused.stderr)")
+    }
+
     /// `builder prune` reclaims what only the cache holds (a stage the image does not contain), keeps
     /// what images use; `-a` takes the rest of the cache (records and cache mounts).
     @Test func builderPruneReclaimsTheCache() throws {

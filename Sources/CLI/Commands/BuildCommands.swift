@@ -109,6 +109,9 @@ struct ImageBuild: ParsableCommand {
     @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.")
     var noCache = false
 
+    @Option(name: .customLong("allow"), help: ArgumentHelp("Allow an entitlement (security.insecure).", valueName: "ENTITLEMENT"))
+    var allow: [String] = []
+
     @Flag(name: .customLong("pull"), help: "Always attempt to pull a newer version of the FROM images.")
     var pull = false
 
@@ -133,6 +136,7 @@ struct ImageBuild: ParsableCommand {
         request.noCache = noCache
         request.network = network
         request.explain = explain
+        request.allowInsecure = allow.contains("security.insecure")
         request.progress = quiet ? .quiet : progress == "plain" ? .plain : progress == "quiet" ? .quiet : .auto
         for l in labels {
             let parts = l.split(separator: "=", maxSplits: 1)

@@ -27,6 +27,13 @@ public struct BuildRequest: Sendable {
     /// Shown in progress lines (`[app 3/7]`); empty: none.
     public var label: String = ""
     public var shmSize: Int64 = 64 << 20
+    /// RUN's resource limits (compose's `build.ulimits`).
+    public var rlimits: [ResourceLimit] = []
+    /// `RUN --security=insecure` is allowed (compose's `build.privileged`, the `security.insecure`
+    /// entitlement); refused otherwise, as BuildKit does.
+    public var allowInsecure = false
+    /// ssh agents RUN may mount (`type=ssh,id=ID`): id → socket; `default` is `SSH_AUTH_SOCK`'s.
+    public var ssh: [String: String] = [:]
     /// Say why each step that is not cached runs (`build --explain`).
     public var explain = false
     /// Print nothing while every step is cached; at the first that is not, a line

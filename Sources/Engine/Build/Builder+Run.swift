@@ -75,9 +75,13 @@ extension Builder {
         spec.shmSize = request.shmSize
         spec.extraHosts = request.extraHosts
         var security = SecuritySpec()
+        spec.rlimits = request.rlimits
+        if let flag = i.flag("security"), flag.value == "insecure", !request.allowInsecure {
+            throw .failed("RUN --security=insecure needs the security.insecure entitlement: set privileged: true in the service's build section", location: flag.location)
+        }
         if i.flag("security")?.value == "insecure" {
             security.privileged = true
-            security.capabilities = Capabilities.names
+            security.capabilities = (try? Capabilities.resolve(add: [], drop: [], privileged: true)) ?? security.capabilities
         }
         do { security.seccomp = security.privileged ? nil : try SeccompProfile.dockerDefault.resolve(capabilities: security.capabilities) } catch {
             throw .failed("seccomp: \(error)", location: i.location)
@@ -164,8 +168,10 @@ extension Builder {
             // Never in a layer: a read-only bind of the file, removed with the step's container.
             return MountSpec(kind: .bind, source: source, destination: m.target.map { $0.hasPrefix("/") ? $0 : "/run/secrets/" + $0 } ?? "/run/secrets/" + id, readOnly: true)
         case "ssh":
-            guard let sock = getenv("SSH_AUTH_SOCK").map({ String(cString: $0) }), Sys.exists(sock) else {
-                throw .failed("--mount type=ssh needs an ssh agent: SSH_AUTH_SOCK is not set", location: i.location)
+            let id = m.id ?? "default"
+            let given = request.ssh[id] ?? (id == "default" ? getenv("SSH_AUTH_SOCK").map { String(cString: $0) } : nil)
+            guard let sock = given, Sys.exists(sock) else {
+                throw .failed("--mount type=ssh,id=\(id) needs an ssh agent: give it with the service's build.ssh (or SSH_AUTH_SOCK for default)", location: i.location)
             }
             return MountSpec(kind: .bind, source: sock, destination: m.target ?? "/run/buildkit/ssh_agent.0", readOnly: false)
         case "bind":
