@@ -305,7 +305,7 @@ extension Orchestrator {
     }
 
     /// `push`: as docker compose, the images of services that have both a `build` section and an
-    /// `image` name (the image is taken from the store; swcompose does not build).
+    /// `image` name, from the store (`build --push` builds them first).
     public func push(_ options: PushOptions) throws(SwcomposeError) {
         try checkServices(options.services)
         let names = selection(options.services, withDependencies: options.includeDependencies)

@@ -326,6 +326,31 @@ import Engine
         }
     }
 
+    /// `build --push`: a built image goes to the registry its `image:` names, and pulls back as the same
+    /// image, which runs.
+    @Test func builtImagesArePushedAndPullBack() throws {
+        let registry = try TestRegistry()
+        let p = try ProjectFixture("buildpush", compose: """
+            services:
+              app:
+                build: .
+                image: \(registry.host)/built:1
+            """, files: ["Dockerfile": "FROM swcompose/busybox\nRUN echo built and pushed > /msg\nCMD [\"cat\", \"/msg\"]\n"])
+        let r = try p.run(["build", "--push"])
+        #expect(r.status == 0 && r.stderr.contains(" app Pushed"), "\(r.stderr)")
+        let fresh = TemporaryDirectory("pushback")
+        let back = try Swcompose.run(["image", "pull", "\(registry.host)/built:1"], in: URL(fileURLWithPath: fresh.path),
+                                     environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(back.status == 0, "\(back.stderr)")
+        let local = try ImageStore(root: StateRoot(path: p.root)).resolve("\(registry.host)/built:1")
+        let pulled = try ImageStore(root: StateRoot(path: fresh.sub("state"))).resolve("\(registry.host)/built:1")
+        #expect(pulled.id == local.id, "the same image comes back")
+        try "services:\n  app:\n    image: \(registry.host)/built:1\n".write(toFile: fresh.sub("compose.yaml"), atomically: true, encoding: .utf8)
+        let run = try Swcompose.run(["run", "--rm", "-T", "app"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(run.stdout == "built and pushed\n", "\(run.stderr)")
+        _ = try? Swcompose.run(["down"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+    }
+
     @Test func pullPolicies() throws {
         let registry = try TestRegistry()
         try Self.publish(registry, [.init(platform: Self.amd64, marker: "v1")], as: "pol:1")

@@ -59,6 +59,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .customLong("explain"), help: "Say for each step that is not cached why (which file, arg or instruction changed).")
     var explain = false
 
+    @Flag(name: .customLong("push"), help: "Push service images once built.")
+    var push = false
+
     @Argument(help: "Services to build (default: every service with a build section).")
     var services: [String] = []
 
@@ -74,7 +77,16 @@ struct BuildCommand: ParsableCommand {
         options.explain = explain
         options.progress = quiet ? .quiet : root.global.progress.buildProgress
         let o = session.orchestrator
-        try session.run { () throws(SwcomposeError) in try o.build(options) }
+        try session.run { () throws(SwcomposeError) in
+            try o.build(options)
+            if push {
+                var p = Orchestrator.PushOptions()
+                p.services = services
+                p.includeDependencies = withDependencies
+                p.quiet = quiet
+                try o.push(p)
+            }
+        }
     }
 }
 
