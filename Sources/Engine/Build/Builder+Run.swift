@@ -221,6 +221,8 @@ extension Builder {
         var partial: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var interrupted = false
+        var stopper: SupervisorClient?
+        defer { withExtendedLifetime(stopper) {} }
         let began = MonotonicClock.now()
         func emit(_ line: [UInt8]) {
             let text = String(decoding: line, as: UTF8.self)
@@ -234,7 +236,17 @@ extension Builder {
             let ready = Sys.poll([(pipe.read, Int16(POLLIN))], timeout: 100)
             if self.interrupted && !interrupted {
                 interrupted = true
-                if let c = try? SupervisorClient.connect(runtime: runtime, group: Self.group) { _ = try? c.request(.kill(id: spec.id, signal: SIGKILL)) }
+                // A kill; where the supervisor has not seen the start complete yet (the process can be
+                // printing before that, notably under user-mode Linux), a stop, which aborts the start.
+                Trace.mark("build: interrupted, killing step \(spec.name)")
+                let killed = (try? SupervisorClient.connect(runtime: runtime, group: Self.group).request(.kill(id: spec.id, signal: SIGKILL)))?.0 == .ok
+                if !killed {
+                    Trace.mark("build: the step is still starting: stopping it")
+                    if let c = try? SupervisorClient.connect(runtime: runtime, group: Self.group) {
+                        try? c.send(.stop(id: spec.id, signal: SIGKILL, timeout: 0))
+                        stopper = c
+                    }
+                }
             }
             guard ready[0] != 0 else { continue }
             let n: Int
@@ -249,10 +261,16 @@ extension Builder {
         do {
             while true {
                 let (reply, _) = try client.receive()
-                if case .failed(let message) = reply { throw BuildError.failed("the step could not start: \(message)", location: nil) }
+                if case .failed(let message) = reply {
+                    if interrupted { throw BuildError.interrupted }
+                    throw BuildError.failed("the step could not start: \(message)", location: nil)
+                }
                 if case .exited(let c, _) = reply { code = c; break }
             }
-        } catch let e as BuildError { throw e } catch { throw .failed("the build's supervisor went away: \(error)", location: nil) }
+        } catch let e as BuildError { throw e } catch {
+            if interrupted { throw .interrupted }
+            throw .failed("the build's supervisor went away: \(error)", location: nil)
+        }
         if interrupted { throw .interrupted }
         return (code, last)
     }
