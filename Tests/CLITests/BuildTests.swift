@@ -220,12 +220,13 @@ import Engine
         process.waitUntilExit()
         let seconds = Date().timeIntervalSince(interrupted)
         #expect(process.terminationStatus == 130)
-        // No longer than a build that fails at once takes on this machine (it cleans up the same).
+        // About as long as a build that fails at once takes on this machine (it cleans up the same);
+        // waiting out the step would take a minute.
         try "FROM swcompose/busybox\nRUN exit 3\n".write(toFile: p.directory + "/Dockerfile.fail", atomically: true, encoding: .utf8)
         let failStart = Date()
         _ = try p.run(["image", "build", "-f", p.directory + "/Dockerfile.fail", p.directory])
         let failing = Date().timeIntervalSince(failStart)
-        #expect(seconds < max(1, failing + 0.5), "\(seconds) s from Ctrl-C to the end of the build; a failing build takes \(failing) s")
+        #expect(seconds < max(1, failing * 1.5), "\(seconds) s from Ctrl-C to the end of the build; a failing build takes \(failing) s")
         #expect(try p.run(["image", "inspect", "\(p.project)-app"]).status == 1)
         try Self.expectNothingLeft(p)
     }
