@@ -154,14 +154,7 @@ enum LayerWriter {
             try Sys.setTimes(target, at: AT_FDCWD, accessed: st.st_atim, modified: st.st_mtim)
             return
         case S_IFREG:
-            let input = try FileHandle(path: source, flags: O_RDONLY)
-            let output = try FileHandle(path: target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-            while true {
-                let n = try Sys.read(input.fd, into: &buffer)
-                if n == 0 { break }
-                try output.write(Array(buffer[0..<n]))
-            }
+            try TreeCopy.copyContent(source, to: target)
         case S_IFIFO:
             try Sys.mknod(target, S_IFIFO | 0o600, 0)
         default:

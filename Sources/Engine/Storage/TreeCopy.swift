@@ -29,14 +29,7 @@ enum TreeCopy {
                 return
             }
             if st.st_nlink > 1 { links[key] = target }
-            let input = try FileHandle(path: source, flags: O_RDONLY)
-            let output = try FileHandle(path: target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            var buffer = [UInt8](repeating: 0, count: 128 * 1024)
-            while true {
-                let n = try Sys.read(input.fd, into: &buffer)
-                if n == 0 { break }
-                try output.write(Array(buffer[0..<n]))
-            }
+            try copyContent(source, to: target)
         case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
             if kind == S_IFSOCK { return }
             try Sys.mknod(target, kind | 0o600, st.st_rdev)
@@ -46,6 +39,18 @@ enum TreeCopy {
         try Sys.chown(target, st.st_uid, st.st_gid)
         if kind != S_IFLNK { try Sys.chmod(target, perm) }
         try Sys.setTimes(target, at: AT_FDCWD, accessed: st.st_atim, modified: st.st_mtim)
+    }
+
+    /// A regular file's bytes into a new file (mode 0600 until the caller sets it).
+    static func copyContent(_ source: String, to target: String) throws(SystemError) {
+        let input = try FileHandle(path: source, flags: O_RDONLY)
+        let output = try FileHandle(path: target, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let n = try Sys.read(input.fd, into: &buffer)
+            if n == 0 { break }
+            try output.write(Array(buffer[0..<n]))
+        }
     }
 
     /// Whether a directory has no entries (missing counts as empty).
