@@ -62,6 +62,7 @@ import Engine
                 COPY --chown=1000:1000 --chmod=0640 config.txt ./config/
                 COPY src/ ./src/
                 COPY --from=tools /out/tool.txt /opt/
+                COPY --parents src/*.txt ./kept/./x/y.txt /parents/
                 ADD vendor.tar.gz /opt/
                 COPY <<EOF /etc/motd
                 made by a heredoc for ${GREETING}
@@ -86,6 +87,7 @@ import Engine
                 "app/config.txt": "key=value\n",
                 "app/src/main.txt": "main\n",
                 "app/src/ignored.log": "never copied\n",
+                "app/kept/x/y.txt": "pivoted\n",
                 "app/.dockerignore": "**/*.log\n",
             ])
         try FileManager.default.copyItem(atPath: tar, toPath: p.directory + "/app/vendor.tar.gz")
@@ -120,7 +122,8 @@ import Engine
         #expect(run.status == 0 && run.stdout == "hello world in production\n", "\(run.stderr)")
         let look = try p.run(["run", "--rm", "-T", "--entrypoint", "sh", "-u", "0", "app", "-c", """
             cat exec.txt heredoc.txt /opt/tool.txt /opt/vendor/lib.txt /etc/motd; \
-            stat -c '%u:%g %a %n' config/config.txt; ls src; ls /bin/vi 2>&1 | grep -c 'No such'
+            stat -c '%u:%g %a %n' config/config.txt; ls src; ls /bin/vi 2>&1 | grep -c 'No such'; \
+            cat /parents/src/main.txt /parents/x/y.txt
             """])
         #expect(look.stdout == """
             exec form
@@ -132,6 +135,8 @@ import Engine
             1000:1000 640 config/config.txt
             main.txt
             1
+            main
+            pivoted
 
             """, "\(look.stderr)")
         try Self.expectNothingLeft(p)

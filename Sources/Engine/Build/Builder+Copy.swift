@@ -24,9 +24,10 @@ extension Builder {
         let destination = list.removeLast()
         let sources = list
         let isAdd = i.keyword == "ADD"
-        if let parents = i.flag("parents") {
-            throw fail("\(i.keyword) --parents is not supported yet: name each directory in the destination instead", at: parents.location)
-        }
+        // --parents keeps each source's directories (from the context root, or from a `/./` in it).
+        let parents = i.flag("parents") != nil
+        if parents && isAdd { throw fail("ADD takes no --parents (COPY does)", at: i.flag("parents")!.location) }
+        var pivots: [String] = []
         for s in sources where !isAdd && (s.hasPrefix("http://") || s.hasPrefix("https://")) {
             throw fail("COPY takes files of the context, not URLs (\(s)): use ADD", at: i.textLocation)
         }
@@ -111,6 +112,7 @@ extension Builder {
                     }
                 } catch { throw fail("ADD \(source): \(error)", at: i.textLocation) }
                 matches.append((name, file))
+                pivots.append("")
                 downloaded.insert(file)
                 continue
             }
@@ -121,6 +123,7 @@ extension Builder {
                 do { content = doc.quoted ? doc.content : try words.expand(doc.content) } catch { content = doc.content }
                 do { try Files.writeAtomically(file, content, mode: 0o644, durable: false) } catch { throw fail("\(error)") }
                 matches.append((doc.name, file))
+                pivots.append("")
                 continue
             }
             if fromContext && BuildContext.escapes(source) {
@@ -134,14 +137,16 @@ extension Builder {
                 throw fail(message, at: i.textLocation)
             }
             matches += found
+            let pivot = source.range(of: "/./").map { String(BuildPath.clean("/" + source[..<$0.lowerBound]).dropFirst()) } ?? ""
+            pivots += Array(repeating: pivot, count: found.count)
         }
         // Where they go.
         let workdir = state.config.workingDir ?? "/"
         var target = destination.hasPrefix("/") ? destination : workdir + "/" + destination
-        let intoDirectory = destination.hasSuffix("/") || destination.hasSuffix("/.") || destination == "." || matches.count > 1
+        let intoDirectory = parents || destination.hasSuffix("/") || destination.hasSuffix("/.") || destination == "." || matches.count > 1
             || LayerLookup.isDirectory(BuildPath.clean(target), in: state.layers.map(\.directory))
         target = BuildPath.clean(target)
-        if matches.count > 1 && !(destination.hasSuffix("/") || destination.hasSuffix("/.") || destination == "." || LayerLookup.isDirectory(target, in: state.layers.map(\.directory))) {
+        if matches.count > 1 && !parents && !(destination.hasSuffix("/") || destination.hasSuffix("/.") || destination == "." || LayerLookup.isDirectory(target, in: state.layers.map(\.directory))) {
             throw fail("When using COPY with more than one source file, the destination must be a directory and end with a /", at: i.textLocation)
         }
         // Ownership and mode.
@@ -181,7 +186,11 @@ extension Builder {
         let lowers = state.layers.map(\.directory)
         do {
             let created = owner ?? (0, 0)
-            for m in matches {
+            for (n, m) in matches.enumerated() {
+                // Where this source lands: the destination, or with --parents its own path below it.
+                var kept = m.relative
+                if parents, n < pivots.count, !pivots[n].isEmpty, kept.hasPrefix(pivots[n] + "/") { kept = String(kept.dropFirst(pivots[n].count + 1)) }
+                let target = parents ? BuildPath.clean(target + "/" + kept) : target
                 let ignore: ((String) -> Bool)? = fromContext && !m.path.hasPrefix(scratch) ? { context.isIgnored($0) || BuildContext.matchesAny(excludes, $0) } : (excludes.isEmpty ? nil : { BuildContext.matchesAny(excludes, $0) })
                 let st = try Sys.fileStatus(m.path, follow: true)
                 let isDirectory = st.st_mode & S_IFMT == S_IFDIR
@@ -194,7 +203,7 @@ extension Builder {
                     try LayerWriter.extract(m.path, into: layer + target)
                 } else {
                     let name = m.relative.split(separator: "/").last.map(String.init) ?? m.relative
-                    let file = intoDirectory ? target + "/" + name : target
+                    let file = parents ? target : intoDirectory ? target + "/" + name : target
                     try LayerWriter.ensureDirectory(BuildPath.parent(file), in: layer, lowers: lowers, owner: intoDirectory ? created : (0, 0))
                     try LayerWriter.copyEntry(m.path, to: layer + file, owner: owner, mode: mode, follow: true)
                 }
