@@ -130,7 +130,7 @@ public final class Builder {
         }
         let (dockerfile, problems) = Dockerfile.parse(text, file: file)
         if !problems.isEmpty { throw .dockerfile(problems, source: text, file: file) }
-        var (globalArgs, stages) = split(dockerfile)
+        let (globalArgs, stages) = split(dockerfile)
         let predefined = Self.predefinedArgs(request.args)
         // Global ARGs: expanded with the ones before them.
         var meta: [String: String] = predefined
@@ -142,7 +142,6 @@ public final class Builder {
                 }
             } catch { semantic.append(.error(error.description, at: a.textLocation)) }
         }
-        globalArgs = []
         // The target and the stages it needs.
         let targetIndex: Int
         if let target = request.target {
@@ -153,13 +152,16 @@ public final class Builder {
         } else {
             targetIndex = stages.count - 1
         }
-        var needed: Set<Int> = []
+        // The stages it needs, each with the stages it reads.
+        var dependsOn: [Int: Set<Int>] = [:]
         func need(_ i: Int) {
-            guard !needed.contains(i) else { return }
-            needed.insert(i)
-            for dependency in dependencies(of: stages[i], among: stages, meta: meta, escape: dockerfile.escape, problems: &semantic) { need(dependency) }
+            guard dependsOn[i] == nil else { return }
+            let reads = dependencies(of: stages[i], among: stages, meta: meta, escape: dockerfile.escape, problems: &semantic)
+            dependsOn[i] = Set(reads)
+            for dependency in reads { need(dependency) }
         }
         need(targetIndex)
+        let needed = Set(dependsOn.keys)
         if !semantic.isEmpty { throw .dockerfile(semantic, source: text, file: file) }
         let context = try BuildContext(directory: request.context, dockerfile: request.dockerfileInline == nil ? file : nil)
         explainer = BuildExplainer(directory: runtime.root.path + "/build-cache/explain", build: "\(file)\n\(request.target ?? "")\n\(request.tags.first?.description ?? "")")
@@ -169,17 +171,14 @@ public final class Builder {
         ranSteps = false
         var results: [Int: StageState] = [:]
         var steps = 0
-        // Steps as BuildKit counts them: FROM and each instruction that makes a layer.
-        let totals = stages.map { 1 + $0.instructions.filter { Self.layerInstructions.contains($0.keyword) }.count }
         var networks: [BuildNetwork] = []
         defer { networks.first?.release() }
-        var dependsOn: [Int: Set<Int>] = [:]
-        var ignored: [Diagnostic] = []
-        for i in needed { dependsOn[i] = Set(dependencies(of: stages[i], among: stages, meta: meta, escape: dockerfile.escape, problems: &ignored)) }
-        func buildStage(_ i: Int, _ results: [Int: StageState], _ network: inout BuildNetwork?) throws(BuildError) -> StageState {
+        /// A stage's state, and its number of steps as BuildKit counts them (FROM and each instruction
+        /// that makes a layer, the base image's ONBUILD triggers included).
+        func buildStage(_ i: Int, _ results: [Int: StageState], _ network: inout BuildNetwork?) throws(BuildError) -> (StageState, Int) {
             let s = stages[i]
             let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
-            var state = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request, label: label, total: totals[i])
+            var (state, base) = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request)
             var vertex = 1
             // The base image's ONBUILD triggers run first, as the child's own instructions.
             var instructions = s.instructions
@@ -190,27 +189,27 @@ public final class Builder {
                 state.triggers = []
             }
             let total = 1 + instructions.filter { Self.layerInstructions.contains($0.keyword) }.count
+            progress(request, " => [\(label)1/\(total)] FROM \(base)")
             for instruction in instructions {
                 if interrupted { throw .interrupted }
                 if Self.layerInstructions.contains(instruction.keyword) { vertex += 1 }
                 try step(instruction, number: vertex, total: total, label: label, state: &state, request: request,
                          context: context, results: results, stages: stages, escape: dockerfile.escape, network: &network)
             }
-            return state
+            return (state, total)
         }
         // Waves of the stages whose dependencies are built: a wave's stages build at once.
         while results.count < needed.count {
             let ready = needed.filter { results[$0] == nil && dependsOn[$0]!.allSatisfy { results[$0] != nil } }.sorted()
             guard !ready.isEmpty else { throw .failed("the build stages depend on each other in a cycle", location: nil) }
             let done = results
-            let outcomes = Mutex<[Int: UncheckedBox<(Result<StageState, BuildError>, BuildNetwork?)>]>([:])
+            let outcomes = Mutex<[Int: UncheckedBox<(Result<(StageState, Int), BuildError>, BuildNetwork?)>]>([:])
             // The stages' states are values and what they share is locked (`shared`, the file-hash
             // cache): safe to hand to the worker threads.
-            let job = UncheckedBox { (n: Int) -> (Result<StageState, BuildError>, BuildNetwork?) in
+            let job = UncheckedBox { (n: Int) -> (Result<(StageState, Int), BuildError>, BuildNetwork?) in
                 var network: BuildNetwork?
                 do throws(BuildError) {
-                    let state = try buildStage(ready[n], done, &network)
-                    return (.success(state), network)
+                    return (.success(try buildStage(ready[n], done, &network)), network)
                 } catch {
                     return (.failure(error), network)
                 }
@@ -224,9 +223,9 @@ public final class Builder {
                 let (outcome, network) = outcomes.withLock { $0[i]!.value }
                 if let network { networks.append(network) }
                 switch outcome {
-                case .success(let state):
+                case .success(let (state, total)):
                     results[i] = state
-                    steps += totals[i]
+                    steps += total
                 case .failure(let error):
                     failure = failure ?? error
                 }
@@ -338,9 +337,9 @@ public final class Builder {
         return nil
     }
 
-    /// FROM: an image (found or pulled), `scratch`, or an earlier stage.
+    /// FROM: an image (found or pulled), `scratch`, or an earlier stage; with the base as written.
     func from(_ s: Stage, meta: [String: String], results: [Int: StageState], stages: [Stage], escape: Character,
-              request: BuildRequest, label: String, total: Int) throws(BuildError) -> StageState {
+              request: BuildRequest) throws(BuildError) -> (StageState, String) {
         let words: [String]
         do { words = try ShellWords(escape: escape, variables: meta).words(s.from.text) } catch {
             throw .dockerfile([.error(error.description, at: s.from.textLocation)], source: "", file: s.from.location.file)
@@ -355,7 +354,6 @@ public final class Builder {
         var state = StageState(key: Digest.of("scratch"))
         // Global ARGs declared again in a stage take their global value.
         state.meta = meta
-        progress(request, " => [\(label)1/\(total)] FROM \(written)")
         var reference = written
         if let named = request.namedContexts[written] {
             switch named {
@@ -366,14 +364,14 @@ public final class Builder {
         }
         if reference.lowercased() == "scratch" {
             state.config.env = nil
-            return state
+            return (state, written)
         }
         if let i = stages[..<s.index].firstIndex(where: { $0.name == reference.lowercased() }), let parent = results[i] {
             var st = parent
             st.args = [:]
             st.meta = meta
             st.key = Digest.of("stage \(parent.key)")
-            return st
+            return (st, written)
         }
         let image: ImageRecord
         do { image = try base(reference) } catch {
@@ -394,7 +392,7 @@ public final class Builder {
         shared.withLock { _ in _ = explainer?.bases.insert(state.key.description) }
         state.lastCreated = image.configuration.created
         if state.config.env == nil { state.config.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }
-        return state
+        return (state, written)
     }
 
     /// Writes the configuration and manifest and names the image.
