@@ -87,17 +87,22 @@ extension ContainerPlanner {
     }
 
     func rlimits(_ service: ServiceConfig) throws(PlanError) -> [ResourceLimit] {
+        try Self.rlimits(service.ulimits, at: service.locations["ulimits"])
+    }
+
+    /// `ulimits:` of a service or of its build section, as the runtime sets them.
+    static func rlimits(_ ulimits: [String: Ulimit], at location: SourceLocation?) throws(PlanError) -> [ResourceLimit] {
         var result: [ResourceLimit] = []
-        for name in service.ulimits.keys.sorted() {
-            let u = service.ulimits[name]!
+        for name in ulimits.keys.sorted() {
+            let u = ulimits[name]!
             guard ProcessSetupNames.rlimits.contains(name) else {
-                throw PlanError("unknown ulimit \"\(name)\"", at: service.locations["ulimits"])
+                throw PlanError("unknown ulimit \"\(name)\"", at: location)
             }
             let soft = u.single != 0 ? u.single : u.soft
             let hard = u.single != 0 ? u.single : u.hard
             func value(_ v: Int64) -> UInt64 { v < 0 ? UInt64.max : UInt64(v) }
             guard soft <= hard || hard < 0 else {
-                throw PlanError("ulimit \"\(name)\": soft limit \(soft) is above the hard limit \(hard)", at: service.locations["ulimits"])
+                throw PlanError("ulimit \"\(name)\": soft limit \(soft) is above the hard limit \(hard)", at: location)
             }
             result.append(ResourceLimit(name: name, soft: value(soft), hard: value(hard)))
         }

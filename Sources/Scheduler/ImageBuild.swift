@@ -31,6 +31,11 @@ extension Orchestrator {
         service.image.isEmpty ? "\(project.name)-\(service.name)" : service.image
     }
 
+    /// A service, also one the selection (or a profile) left out: `service:NAME` contexts still name it.
+    func anyService(_ name: String) -> ServiceConfig? {
+        project.services[name] ?? project.disabledServices[name]
+    }
+
     /// The build a service's `build:` section asks for.
     public func buildRequest(for service: ServiceConfig, options: BuildOptions) throws(SwcomposeError) -> BuildRequest {
         guard let b = service.build else {
@@ -57,7 +62,7 @@ extension Orchestrator {
             } else if value.hasPrefix("service:") {
                 let other = String(value.dropFirst("service:".count))
                 // A service left out of the selection (`run app`) still names its image.
-                guard let s = project.services[other] ?? project.disabledServices[other], s.build != nil else {
+                guard let s = anyService(other), s.build != nil else {
                     throw SwcomposeError(.invalidArgument, "service \"\(service.name)\": additional context \(name) names service \(other), which has no build section", at: location)
                 }
                 r.namedContexts[name] = .image(imageName(for: s))
@@ -75,12 +80,8 @@ extension Orchestrator {
         for (id, path) in b.ssh {
             r.ssh[id] = path.isEmpty ? (processEnvironment["SSH_AUTH_SOCK"] ?? "") : path
         }
-        for name in b.ulimits.keys.sorted() {
-            let u = b.ulimits[name]!
-            let soft = u.single != 0 ? u.single : u.soft
-            let hard = u.single != 0 ? u.single : u.hard
-            func value(_ v: Int64) -> UInt64 { v < 0 ? UInt64.max : UInt64(v) }
-            r.rlimits.append(ResourceLimit(name: name, soft: value(soft), hard: value(hard)))
+        do { r.rlimits = try ContainerPlanner.rlimits(b.ulimits, at: location) } catch {
+            throw SwcomposeError(.invalidArgument, "service \"\(service.name)\": build: \(error.message)", at: error.location)
         }
         r.target = b.target.isEmpty ? nil : b.target
         r.labels = b.labels
@@ -154,7 +155,7 @@ extension Orchestrator {
         var ordered: [String] = []
         var visiting: Set<String> = []
         func visit(_ n: String) {
-            guard !ordered.contains(n), !visiting.contains(n), let b = (project.services[n] ?? project.disabledServices[n])?.build else { return }
+            guard !ordered.contains(n), !visiting.contains(n), let b = anyService(n)?.build else { return }
             visiting.insert(n)
             for value in b.additionalContexts.values.sorted() where value.hasPrefix("service:") { visit(String(value.dropFirst(8))) }
             ordered.append(n)
@@ -167,7 +168,7 @@ extension Orchestrator {
         guard !requested.isEmpty else { return }
         let names = buildOrder(requested)
         if dryRun {
-            for n in names { progress.event("Image", imageName(for: (project.services[n] ?? project.disabledServices[n])!), "Building") }
+            for n in names { if let s = anyService(n) { progress.event("Image", imageName(for: s), "Building") } }
             return
         }
         let store = images
@@ -181,7 +182,7 @@ extension Orchestrator {
         // Services naming the same image build it once.
         var built: [String: String] = [:]
         for name in names {
-            guard let service = project.services[name] ?? project.disabledServices[name] else { continue }
+            guard let service = anyService(name) else { continue }
             let image = imageName(for: service)
             if let first = built[image] {
                 progress.event("Service", name, "Skipped - image \(image) is built by \(first)")
