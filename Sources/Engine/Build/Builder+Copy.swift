@@ -175,7 +175,7 @@ extension Builder {
                                                           : BuildContext.treeDigest(m.path, files: nil, ignore: nil, relative: m.relative).description)
         }
         let stepKey = Digest.of(key)
-        let shown = "\(i.keyword) " + (i.flags.isEmpty ? "" : i.flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") }.joined(separator: " ") + " ")
+        let shown = "\(i.keyword) " + i.flagsWritten
             + sources.joined(separator: " ") + " " + destination + " # buildkit"
         let title = "[\(label)\(number)/\(total)] \(i.original)"
         if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: [:], files: read, title: title, label: label, request: request) {

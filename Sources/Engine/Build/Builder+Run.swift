@@ -47,7 +47,7 @@ extension Builder {
         guard ["default", "none", "host", "bridge"].contains(networkMode) else {
             throw .failed("invalid --network \(networkMode): default, none or host", location: i.flag("network")?.location ?? i.location)
         }
-        let shown = "RUN " + (i.flags.isEmpty ? "" : i.flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") }.joined(separator: " ") + " ")
+        let shown = "RUN " + i.flagsWritten
             + (i.json.map { Self.shown($0) } ?? (state.shell.joined(separator: " ") + " " + i.text)) + " # buildkit"
         let argsInScope = state.args.filter { !Self.proxyArgs.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var key = "\(state.key)\nRUN \(args)\nenv \(state.env)\nargs \(argsInScope)\nuser \(state.config.user ?? "")\nworkdir \(state.config.workingDir ?? "/")\nnetwork \(networkMode)"

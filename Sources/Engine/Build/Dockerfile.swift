@@ -29,6 +29,8 @@ public struct Dockerfile: Sendable {
         public var original: String
 
         public func flag(_ name: String) -> Flag? { flags.last { $0.name == name } }
+        /// The flags as written (`--mount=… --network=none`), each followed by a space; empty without.
+        public var flagsWritten: String { flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") + " " }.joined() }
         public func flags(_ name: String) -> [Flag] { flags.filter { $0.name == name } }
     }
 
@@ -177,7 +179,7 @@ public struct Dockerfile: Sendable {
                     instruction.heredocs.append(Heredoc(name: marker.name, content: body.map { $0 + "\n" }.joined(), stripTabs: marker.stripTabs, quoted: marker.quoted))
                 }
             }
-            instruction.original = keyword + (instruction.flags.isEmpty ? "" : " " + instruction.flags.map { "--" + $0.name + ($0.value.map { "=" + $0 } ?? "") }.joined(separator: " ")) + (instruction.text.isEmpty ? "" : " " + instruction.text)
+            instruction.original = (keyword + " " + instruction.flagsWritten + instruction.text).trimmingTrailingWhitespace()
             if instruction.text.isEmpty && keyword != "RUN" || keyword == "RUN" && instruction.text.isEmpty && instruction.heredocs.isEmpty {
                 diagnostics.append(.error("\(keyword) requires at least one argument", at: location))
             }
