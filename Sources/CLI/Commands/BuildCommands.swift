@@ -189,10 +189,7 @@ struct ImageBuild: ParsableCommand {
             }
             let e = Orchestrator.swcomposeError(error, service: nil)
             if e.location != nil {
-                let renderer = DiagnosticRenderer(sources: e.sources, workingDirectory: FileSystem.currentDirectory,
-                                                  useColor: Terminal.useColor(.auto, fd: 2, environment: environment))
-                Terminal.writeError(renderer.render(e.diagnostics))
-                if e.diagnostics.count > 1 { Terminal.writeError("\(e.diagnostics.count) errors\n") }
+                ProjectContext(GlobalOptions.current).report(e.diagnostics, sources: e.sources)
             } else {
                 Terminal.writeError("error: \(e)\n")
             }

@@ -63,7 +63,6 @@ struct ComposeSession {
             var sources = loaded.sources
             sources.merge(error.sources)
             context.report(error.diagnostics, sources: sources)
-            if error.diagnostics.count > 1 { Terminal.writeError("\(error.diagnostics.count) errors\n") }
         } else {
             Terminal.writeError(error.description + "\n")
         }

@@ -28,10 +28,13 @@ struct ProjectContext {
 
     var errorColor: Bool { Terminal.useColor(global.ansi, fd: 2, environment: environment) }
 
+    /// Prints diagnostics compiler-style, and how many errors there were when more than one.
     func report(_ diagnostics: [Diagnostic], sources: SourceTexts) {
         guard !diagnostics.isEmpty else { return }
         let renderer = DiagnosticRenderer(sources: sources, workingDirectory: workingDirectory, useColor: errorColor)
         Terminal.writeError(renderer.render(diagnostics))
+        let errors = diagnostics.filter { $0.severity == .error }.count
+        if errors > 1 { Terminal.writeError("\(errors) errors\n") }
     }
 
     /// Loads the project, checks its dependency graph, and prints warnings. Throws `ExitCode.failure`
@@ -51,10 +54,6 @@ struct ProjectContext {
             return loaded
         } catch let error as ComposeError {
             report(error.diagnostics, sources: error.sources)
-            let errors = error.diagnostics.filter { $0.severity == .error }.count
-            if errors > 1 {
-                Terminal.writeError("\(errors) errors\n")
-            }
             throw ExitCode.failure
         }
     }
