@@ -204,6 +204,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# What both inits do once the system is up: mount the shares, run the command, leave its status.
+cat >"$run/command" <<'EOF'
+while IFS='	' read -r src path opts; do
+  [ -n "$src" ] || continue
+  mkdir -p "$path"
+  mount -t hostfs -o "${opts}${opts:+,}$src" none "$path" || echo "guest: cannot mount share $path" >>$G/stderr
+done <$G/shares
+cd /
+env -i PATH="$PATH" HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
+  bash $G/cmd </dev/null >>$G/stdout 2>>$G/stderr
+echo $? >$G/rc.tmp
+sync
+mv $G/rc.tmp $G/rc
+sync
+EOF
 # The guest's PID 1. busybox sh runs its applets without exec (each exec costs tens of ms here).
 cat >"$run/init" <<'EOF'
 #!/bin/busybox sh
@@ -230,18 +245,7 @@ for c in $controllers; do echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control; don
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 ip link set lo up
 hostname guest
-while IFS='	' read -r src path opts; do
-  [ -n "$src" ] || continue
-  mkdir -p "$path"
-  mount -t hostfs -o "${opts}${opts:+,}$src" none "$path" || echo "guest: cannot mount share $path" >>$G/stderr
-done <$G/shares
-cd /
-env -i PATH="$PATH" HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
-  bash $G/cmd </dev/null >>$G/stdout 2>>$G/stderr
-echo $? >$G/rc.tmp
-sync
-mv $G/rc.tmp $G/rc
-sync
+. $G/command
 poweroff -f
 EOF
 chmod 755 "$run/init"
@@ -249,18 +253,7 @@ chmod 755 "$run/init"
 cat >"$run/init-systemd" <<'EOF'
 G=/guest
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb
-while IFS='	' read -r src path opts; do
-  [ -n "$src" ] || continue
-  mkdir -p "$path"
-  mount -t hostfs -o "${opts}${opts:+,}$src" none "$path" || echo "guest: cannot mount share $path" >>$G/stderr
-done <$G/shares
-cd /
-env -i PATH="$PATH" HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
-  bash $G/cmd </dev/null >>$G/stdout 2>>$G/stderr
-echo $? >$G/rc.tmp
-sync
-mv $G/rc.tmp $G/rc
-sync
+. $G/command
 systemctl poweroff --force --force
 EOF
 
