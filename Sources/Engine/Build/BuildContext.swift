@@ -96,23 +96,21 @@ public struct BuildContext: Sendable {
             return p
         }
         if cleaned.isEmpty { return [("", root)] }
-        var found: [String] = [""]
+        // Each path found so far, with where it resolves (resolved once).
+        var found: [(relative: String, path: String)] = [("", root)]
         for segment in cleaned.split(separator: "/").map(String.init) {
-            var next: [String] = []
+            var next: [(relative: String, path: String)] = []
             for base in found {
-                if segment.contains(where: { "*?[".contains($0) }) {
-                    guard let dir = base.isEmpty ? root : contained(base) else { continue }
-                    for name in ((try? Sys.list(dir)) ?? []).sorted() where fnmatch(segment, name, 0) == 0 {
-                        next.append(base.isEmpty ? name : base + "/" + name)
-                    }
-                } else {
-                    let p = base.isEmpty ? segment : base + "/" + segment
-                    if contained(p) != nil { next.append(p) }
+                let names = segment.contains(where: { "*?[".contains($0) })
+                    ? ((try? Sys.list(base.path)) ?? []).sorted().filter { fnmatch(segment, $0, 0) == 0 } : [segment]
+                for name in names {
+                    let relative = base.relative.isEmpty ? name : base.relative + "/" + name
+                    if let path = contained(relative) { next.append((relative, path)) }
                 }
             }
             found = next
         }
-        return found.filter { ignore?($0) != true }.compactMap { r in contained(r).map { (r, $0) } }
+        return found.filter { ignore?($0.relative) != true }
     }
 
     /// Whether a source names something above the context (`../x`), which no build may read.
