@@ -5,6 +5,7 @@ import ComposeModel
 import Diagnostics
 import Engine
 import Registry
+import Synchronization
 
 /// Services' `build:` sections as builds of the Engine's builder: `build`, and `up`/`create`/`run`
 /// building what is missing (or everything with `--build`).
@@ -164,6 +165,9 @@ extension Orchestrator {
         return ordered
     }
 
+    /// Builds the services' images, independent ones at once (each after the builds its
+    /// `service:` contexts name); a step several of them share (a common base stage) runs once. A
+    /// failure stops the others at their next step.
     func buildServices(_ requested: [String], options: BuildOptions) throws(SwcomposeError) {
         guard !requested.isEmpty else { return }
         let names = buildOrder(requested)
@@ -171,36 +175,74 @@ extension Orchestrator {
             for n in names { if let s = anyService(n) { progress.event("Image", imageName(for: s), "Building") } }
             return
         }
+        // Every request first: a bad build section fails before anything is built.
+        struct Planned {
+            var service: String
+            var image: String
+            var request: BuildRequest
+            var after: [Int]
+        }
+        var planned: [Planned] = []
+        var builtBy: [String: Int] = [:]
+        for name in names {
+            guard let service = anyService(name) else { continue }
+            let image = imageName(for: service)
+            // Services naming the same image build it once.
+            if let first = builtBy[image] {
+                progress.event("Service", name, "Skipped - image \(image) is built by \(planned[first].service)")
+                continue
+            }
+            let request = try buildRequest(for: service, options: options)
+            let after = (service.build?.additionalContexts.values.sorted() ?? []).compactMap { value -> Int? in
+                guard value.hasPrefix("service:"), let other = anyService(String(value.dropFirst(8))) else { return nil }
+                return builtBy[imageName(for: other)]
+            }
+            builtBy[image] = planned.count
+            planned.append(Planned(service: name, image: image, request: request, after: after))
+        }
         let store = images
         let pullAlways = options.pull
         let environment = processEnvironment
-        let reporter = progress
+        let reporter = SerializedReporter(progress, quiet: false)
         let builder = Builder(runtime: runtime, images: store, base: { reference in
             try Self.baseImage(reference, store: store, pull: pullAlways, environment: environment)
         }, output: { line in reporter.line(line) }, fetch: { url, path in try Self.download(url, to: path, environment: environment) })
         defer { builder.finish() }
-        // Services naming the same image build it once.
-        var built: [String: String] = [:]
-        for name in names {
-            guard let service = anyService(name) else { continue }
-            let image = imageName(for: service)
-            if let first = built[image] {
-                progress.event("Service", name, "Skipped - image \(image) is built by \(first)")
-                continue
-            }
-            built[image] = name
-            let request = try buildRequest(for: service, options: options)
-            if options.progress != .quiet && !options.quietUntilChanged { progress.line("[+] Building \(name)") }
-            let started = MonotonicClock.now()
-            do {
-                let record = try builder.build(request)
-                if options.progress == .quiet {
-                    if !options.quietUntilChanged { Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) } }
-                } else if !options.quietUntilChanged || builder.ranSteps {
-                    progress.event("Image", image, String(format: "Built (%.1fs)", MonotonicClock.now() - started))
+        let announce = options.progress != .quiet && !options.quietUntilChanged
+        var outcomes: [Int: Result<ImageRecord, BuildError>] = [:]
+        while outcomes.count < planned.count {
+            let ready = planned.indices.filter { i in outcomes[i] == nil && planned[i].after.allSatisfy { outcomes[$0] != nil } }
+            let wave = ready.map { (planned[$0], builder.sibling()) }
+            let results = Mutex<[Int: Result<ImageRecord, BuildError>]>([:])
+            Threads.concurrently(ready.count) { n in
+                let (build, b) = wave[n]
+                if announce { reporter.line("[+] Building \(build.service)") }
+                let started = MonotonicClock.now()
+                let outcome: Result<ImageRecord, BuildError>
+                do throws(BuildError) { outcome = .success(try b.build(build.request)) } catch {
+                    outcome = .failure(error)
+                    if case .interrupted = error {} else { b.cancel() }
                 }
-            } catch {
-                throw Self.swcomposeError(error, service: name)
+                if case .success = outcome, options.progress != .quiet, !options.quietUntilChanged || b.ranSteps {
+                    reporter.event("Image", build.image, String(format: "Built (%.1fs)", MonotonicClock.now() - started))
+                }
+                results.withLock { $0[n] = outcome }
+            }
+            for (n, i) in ready.enumerated() { outcomes[i] = results.withLock { $0[n]! } }
+            // Later builds wait on these: none starts after a failure.
+            if ready.contains(where: { if case .failure = outcomes[$0]! { return true } else { return false } }) { break }
+        }
+        // The first real failure speaks (the builds it cancelled say only that they were interrupted).
+        var interrupted = false
+        for i in planned.indices {
+            guard case .failure(let error) = outcomes[i] else { continue }
+            if case .interrupted = error { interrupted = true; continue }
+            throw Self.swcomposeError(error, service: planned[i].service)
+        }
+        if interrupted { throw Self.swcomposeError(.interrupted, service: nil) }
+        if options.progress == .quiet && !options.quietUntilChanged {
+            for i in planned.indices {
+                if case .success(let record) = outcomes[i] { Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) } }
             }
         }
     }

@@ -40,6 +40,17 @@ final class SerializedReporter: @unchecked Sendable {
     }
 
     func warning(_ text: String) { lock.withLock { _ in reporter.warning(text) } }
+
+    func event(_ kind: String, _ name: String, _ status: String) {
+        guard !quiet else { return }
+        lock.withLock { _ in reporter.event(kind, name, status) }
+    }
+
+    /// A build's progress line.
+    func line(_ text: String) {
+        guard !quiet else { return }
+        lock.withLock { _ in reporter.line(text) }
+    }
 }
 
 /// docker's progress bar: `[=====>      ]  12.3MB/45.6MB` (50 wide, sizes in SI units).

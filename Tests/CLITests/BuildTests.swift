@@ -452,6 +452,70 @@ import Engine
         #expect(try p.run(["run", "--rm", "-T", "app", "cat", "/out/left", "/out/right"]).stdout == "left\nright\n")
     }
 
+    /// `build` of two services whose Dockerfile shares a base stage: the base step runs once (the
+    /// second build waits for it and takes its layer, also with --no-cache), and the two leaf stages
+    /// run at once.
+    @Test func servicesBuildInParallelAndASharedBaseOnce() throws {
+        let p = try ProjectFixture("buildservices", compose: """
+            services:
+              left:
+                build: {context: ., target: left}
+              right:
+                build: {context: ., target: right}
+            """, files: ["Dockerfile": """
+                FROM swcompose/busybox AS base
+                RUN word=ran && echo "base-step-$word" && echo base > /base
+                FROM base AS left
+                RUN sleep 2 && echo left > /side
+                FROM base AS right
+                RUN sleep 2 && echo right > /side
+                """])
+        // One service's build on this machine (a step container's start is slow under user-mode Linux).
+        let one = Date()
+        let alone = try p.run(["--progress", "plain", "build", "--no-cache", "left"])
+        let single = Date().timeIntervalSince(one)
+        #expect(alone.status == 0, "\(alone.stderr)")
+        let start = Date()
+        let both = try p.run(["--progress", "plain", "build", "--no-cache"])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect(both.stderr.components(separatedBy: "base-step-ran").count == 2, "the shared base step ran once: \(both.stderr)")
+        #expect(both.stderr.contains("CACHED [left base 2/2]") || both.stderr.contains("CACHED [right base 2/2]"), "\(both.stderr)")
+        // One after the other, the second leaf's two seconds (and its start) would come on top.
+        #expect(seconds < single * 1.5, "\(seconds) s for both services, \(single) s for one")
+        #expect(try p.run(["run", "--rm", "-T", "left", "cat", "/base", "/side"]).stdout == "base\nleft\n")
+        #expect(try p.run(["run", "--rm", "-T", "right", "cat", "/base", "/side"]).stdout == "base\nright\n")
+    }
+
+    /// One service's build fails while another's step is running: that step is stopped (not waited
+    /// for), the failure is what is reported, and nothing is tagged or left.
+    @Test func aFailedServiceBuildStopsTheOthers() throws {
+        let p = try ProjectFixture("buildstops", compose: """
+            services:
+              slow:
+                build:
+                  context: .
+                  dockerfile_inline: |
+                    FROM swcompose/busybox
+                    RUN sleep 60
+              broken:
+                build:
+                  context: .
+                  dockerfile_inline: |
+                    FROM swcompose/busybox
+                    RUN sleep 1 && echo this step breaks && exit 4
+            """)
+        let start = Date()
+        let r = try p.run(["build"])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("exit code: 4") && r.stderr.contains("this step breaks"), "\(r.stderr)")
+        #expect(!r.stderr.contains("interrupted"), "the failure speaks, not the build it stopped: \(r.stderr)")
+        #expect(seconds < 30, "\(seconds) s: the slow step was waited out")
+        for service in ["slow", "broken"] { #expect(try p.run(["image", "inspect", "\(p.project)-\(service)"]).status == 1) }
+        try Self.expectNothingLeft(p)
+    }
+
     @Test func secretsStayOutOfLayersAndCacheMountsSurviveBuilds() throws {
         let p = try ProjectFixture("buildsecret", compose: """
             services:

@@ -178,10 +178,11 @@ extension Builder {
         let shown = "\(i.keyword) " + i.flagsWritten
             + sources.joined(separator: " ") + " " + destination + " # buildkit"
         let title = "[\(label)\(number)/\(total)] \(i.original)"
-        if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: [:], files: read, title: title, label: label, request: request) {
+        if let hit = try lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: [:], files: read, title: title, label: label, request: request) {
             state.apply(hit, instruction: shown, key: stepKey)
             return
         }
+        defer { common.claims.release(stepKey) }
         let layer = scratch + "/layer"
         let lowers = state.layers.map(\.directory)
         do {
@@ -210,7 +211,7 @@ extension Builder {
             }
         } catch { throw fail("\(i.keyword) failed: \(error)") }
         let added = try addLayer(from: layer, parent: state, excluding: [], location: i.location)
-        cache.store(stepKey, added)
+        remember(stepKey, added)
         state.apply(added, instruction: shown, key: stepKey)
     }
 }

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Diagnostics
+import Dispatch
+import Synchronization
 
 /// A layer a step made (or found in the cache), with its descriptor for the manifest.
 struct AddedLayer {
@@ -33,6 +35,12 @@ extension Builder {
               let layer = images.layers.layer(Self.chain(parent.layers.last?.chainID, diffID)),
               let size = images.content.size(diffID) else { return nil }
         return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: diffID, size: size), created: created)
+    }
+
+    /// A step's layer, made: in the cache for later builds, and for the builds now waiting on it.
+    func remember(_ key: Digest, _ added: AddedLayer) {
+        cache.store(key, added)
+        common.claims.made(key)
     }
 
     /// Packs a directory of changes as the stage's next layer.
@@ -204,5 +212,34 @@ extension ImageStore {
         do { manifestDigest = try content.put(manifestBytes) } catch { throw .content(error) }
         try record(manifest: Descriptor(mediaType: MediaType.ociManifest, digest: manifestDigest, size: Int64(manifestBytes.count)), references: references)
         return ImageRecord(id: configDigest, manifestDigest: manifestDigest, manifest: manifest, configuration: configuration, references: references)
+    }
+}
+
+/// The steps being run by the builds of this process, by cache key: a second build reaching a step
+/// another is running waits for it instead of running it again.
+final class StepClaims: @unchecked Sendable {
+    private let running = Mutex<[Digest: DispatchGroup]>([:])
+    private let madeHere = Mutex<Set<Digest>>([])
+
+    /// Takes the step for the caller (nil), or gives the group to wait on while another build runs it.
+    func claim(_ key: Digest) -> DispatchGroup? {
+        running.withLock { running in
+            if let other = running[key] { return other }
+            let group = DispatchGroup()
+            group.enter()
+            running[key] = group
+            return nil
+        }
+    }
+
+    /// The step's layer was made by a build of this process (`--no-cache` builds take it too: it is
+    /// not from an earlier build).
+    func made(_ key: Digest) { madeHere.withLock { _ = $0.insert(key) } }
+
+    func wasMade(_ key: Digest) -> Bool { madeHere.withLock { $0.contains(key) } }
+
+    /// The step is done (made, cached or failed): whoever waits for it looks again.
+    func release(_ key: Digest) {
+        running.withLock { $0.removeValue(forKey: key) }?.leave()
     }
 }

@@ -60,10 +60,11 @@ extension Builder {
         let stepKey = Digest.of(key)
         let title = "[\(label)\(number)/\(total)] \(i.original.count > 200 ? String(i.original.prefix(200)) + "…" : i.original)"
         let scope = Dictionary(state.args.filter { !Self.proxyArgs.contains($0.key) }.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: scope, files: read, title: title, label: label, request: request) {
+        if let hit = try lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: shown, args: scope, files: read, title: title, label: label, request: request) {
             state.apply(hit, instruction: shown, key: stepKey)
             return
         }
+        defer { common.claims.release(stepKey) }
         let started = MonotonicClock.now()
         let id = ContainerStore.newID()
         var spec = ContainerSpec(id: id, name: "swcompose-build-" + String(id.prefix(12)),
@@ -125,7 +126,7 @@ extension Builder {
             if ((try? Sys.list(upper + "/" + target)) ?? ["x"]).isEmpty || (Sys.exists(upper + "/" + target) && !Sys.isDirectory(upper + "/" + target)) { excluding.insert(target) }
         }
         let layer = try addLayer(from: upper, parent: state, excluding: excluding, location: i.location)
-        cache.store(stepKey, layer)
+        remember(stepKey, layer)
         state.apply(layer, instruction: shown, key: stepKey)
         if request.progress == .plain { output(String(format: "#%d DONE %.1fs", number, MonotonicClock.now() - started)) }
     }

@@ -88,11 +88,12 @@ extension Builder {
             } else {
                 // The directory is made (a layer of its own), as BuildKit's WORKDIR does.
                 let stepKey = Digest.of("\(state.key)\nWORKDIR \(target)")
-                if let hit = lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: "WORKDIR " + target, args: [:], files: [:],
+                if let hit = try lookup(stepKey, id: "\(label)\(number)", parent: state, instruction: "WORKDIR " + target, args: [:], files: [:],
                                     title: "[\(label)\(number)/\(total)] \(i.original)", label: label, request: request) {
                     state.apply(hit, instruction: "WORKDIR " + target, key: stepKey)
                     break
                 }
+                defer { common.claims.release(stepKey) }
                 let scratch = runtime.root.path + "/build-tmp/" + ContainerStore.newID()
                 defer { try? Sys.removeAll(scratch) }
                 do {
@@ -100,7 +101,7 @@ extension Builder {
                     try LayerWriter.ensureDirectory(target, in: scratch, lowers: state.layers.map(\.directory), owner: (0, 0))
                 } catch { throw fail("WORKDIR \(target): \(error)") }
                 let added = try addLayer(from: scratch, parent: state, excluding: [], location: i.location)
-                cache.store(stepKey, added)
+                remember(stepKey, added)
                 state.apply(added, instruction: "WORKDIR " + target, key: stepKey)
             }
         case "CMD":

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Diagnostics
 import Synchronization
 
@@ -21,6 +20,8 @@ public final class Builder {
     let fetch: ((String, String) throws -> (digest: Digest, size: Int64, modified: Int64?))?
     let cache: BuildCache
     let files: FileHashCache
+    /// What this builder shares with its siblings (builds at the same time in this process).
+    let common: Common
     var explainer: BuildExplainer?
     /// Lines held back while a `quietUntilChanged` build finds everything cached; nil once it did not.
     var heldBack: [String]?
@@ -39,11 +40,42 @@ public final class Builder {
         self.fetch = fetch
         cache = BuildCache(directory: runtime.root.path + "/build-cache")
         files = FileHashCache(path: runtime.root.path + "/build-cache/files")
+        common = Common()
     }
 
-    /// Once the builds are done: remembers the context files' digests and lets the build supervisor go.
+    private init(sibling of: Builder) {
+        runtime = of.runtime
+        images = of.images
+        base = of.base
+        output = of.output
+        fetch = of.fetch
+        cache = of.cache
+        files = of.files
+        common = of.common
+    }
+
+    /// What builds running at once share: a step one of them is running is waited for by the others
+    /// (and then found in the cache), so a base stage several services share is built once; the
+    /// build network stays until `finish()`; a failed build can cancel the others.
+    final class Common: @unchecked Sendable {
+        let claims = StepClaims()
+        let cancelled = Atomic<Bool>(false)
+        let usedNetwork = Atomic<Bool>(false)
+    }
+
+    /// A builder for another build at the same time as this one's: the same store, cache, file digests
+    /// and steps in progress; its own progress and explanation. `finish()` the first one, once.
+    public func sibling() -> Builder { Builder(sibling: self) }
+
+    /// Stops the builds of this builder and its siblings at their next step (their running steps'
+    /// containers are stopped), as Ctrl-C would; they fail with `.interrupted`.
+    public func cancel() { common.cancelled.store(true, ordering: .relaxed) }
+
+    /// Once the builds are done: remembers the context files' digests and lets the build network and
+    /// supervisor go.
     public func finish() {
         files.save()
+        if common.usedNetwork.load(ordering: .relaxed) { BuildNetwork(runtime: runtime).release() }
         SupervisorClient.release(runtime: runtime, group: Self.group)
     }
 
@@ -114,8 +146,8 @@ public final class Builder {
         }
     }
 
-    /// Whether Ctrl-C came since the build began.
-    var interrupted: Bool { Interrupts.count != interruptsAtStart }
+    /// Whether Ctrl-C came since the build began (or a sibling's failure cancelled it).
+    var interrupted: Bool { Interrupts.count != interruptsAtStart || common.cancelled.load(ordering: .relaxed) }
 
     func buildCounting(_ request: BuildRequest) throws(BuildError) -> ImageRecord {
         let started = MonotonicClock.now()
@@ -171,8 +203,6 @@ public final class Builder {
         ranSteps = false
         var results: [Int: StageState] = [:]
         var steps = 0
-        var networks: [BuildNetwork] = []
-        defer { networks.first?.release() }
         /// A stage's state, and its number of steps as BuildKit counts them (FROM and each instruction
         /// that makes a layer, the base image's ONBUILD triggers included).
         func buildStage(_ i: Int, _ results: [Int: StageState], _ network: inout BuildNetwork?) throws(BuildError) -> (StageState, Int) {
@@ -214,14 +244,14 @@ public final class Builder {
                     return (.failure(error), network)
                 }
             }
-            DispatchQueue.concurrentPerform(iterations: ready.count) { n in
+            Threads.concurrently(ready.count) { n in
                 let outcome = job.value(n)
                 outcomes.withLock { $0[ready[n]] = UncheckedBox(outcome) }
             }
             var failure: BuildError?
             for i in ready {
                 let (outcome, network) = outcomes.withLock { $0[i]!.value }
-                if let network { networks.append(network) }
+                if network != nil { common.usedNetwork.store(true, ordering: .relaxed) }
                 switch outcome {
                 case .success(let (state, total)):
                     results[i] = state
@@ -314,8 +344,15 @@ public final class Builder {
     /// The cache decision for a step that makes a layer, said as progress: CACHED, or run (and why,
     /// with `explain`; the first miss of a `quietUntilChanged` build announces the rebuild).
     func lookup(_ key: Digest, id: String, parent: StageState, instruction: String, args: [String: String], files: [String: String],
-                title: String, label: String, request: BuildRequest) -> AddedLayer? {
-        let hit = request.noCache ? nil : cachedLayer(key, parent: parent)
+                title: String, label: String, request: BuildRequest) throws(BuildError) -> AddedLayer? {
+        var hit = request.noCache ? nil : cachedLayer(key, parent: parent)
+        // The same step running in another build (a base stage services share): its layer, once made.
+        // A miss holds the step's claim until the caller releases it (`common.claims.release`).
+        while hit == nil, let running = common.claims.claim(key) {
+            running.wait()
+            if interrupted { throw .interrupted }
+            if !request.noCache || common.claims.wasMade(key) { hit = cachedLayer(key, parent: parent) }
+        }
         let record = BuildExplainer.StepRecord(key: key.description, parent: parent.key.description, instruction: instruction, args: args, files: files)
         let reason = shared.withLock { _ in explainer?.note(id, record, hit: hit != nil) }
         if hit != nil {
