@@ -37,6 +37,72 @@ extension Orchestrator {
         project.services[name] ?? project.disabledServices[name]
     }
 
+    /// The build args: `args` (a bare name takes its value from the environment), `--build-arg` over them.
+    func buildArguments(_ b: BuildConfig, options: BuildOptions) -> [String: String] {
+        var args: [String: String] = [:]
+        for (k, v) in b.args {
+            if let v { args[k] = v } else if let env = project.environment[k] { args[k] = env }
+        }
+        for (k, v) in options.args { args[k] = v }
+        return args
+    }
+
+    /// `build --print`: the builds as docker compose hands them to bake (`docker buildx bake --print`
+    /// reads it): a target per service with a build section, the selected ones in the default group.
+    public func buildPlan(_ options: BuildOptions) throws(SwcomposeError) -> JSONValue {
+        try checkServices(options.services)
+        let names = options.services.isEmpty ? project.services.keys.sorted()
+            : options.withDependencies ? selection(options.services, withDependencies: true) : options.services
+        func target(_ service: String) -> String { service.replacingOccurrences(of: ".", with: "_") }
+        func strings(_ list: [String]) -> JSONValue { .array(list.map(JSONValue.string)) }
+        func map(_ m: [String: String]) -> JSONValue { .object(m.mapValues(JSONValue.string)) }
+        var targets: [String: JSONValue] = [:]
+        for (name, service) in project.services {
+            guard let b = service.build else { continue }
+            var t: [String: JSONValue] = [:]
+            var context = b.context.isEmpty ? project.workingDirectory : b.context
+            if !context.hasPrefix("/") && !context.contains("://") { context = project.workingDirectory + "/" + context }
+            t["context"] = .string(context)
+            if !b.dockerfileInline.isEmpty {
+                t["dockerfile-inline"] = .string(b.dockerfileInline.replacingOccurrences(of: "${", with: "$${"))
+            } else if !b.dockerfile.isEmpty {
+                t["dockerfile"] = .string(b.dockerfile.hasPrefix("/") ? b.dockerfile : context + "/" + b.dockerfile)
+            }
+            var contexts: [String: String] = [:]
+            for (k, v) in b.additionalContexts { contexts[k] = v.hasPrefix("service:") ? "target:" + target(String(v.dropFirst(8))) : v }
+            if !contexts.isEmpty { t["contexts"] = map(contexts) }
+            let args = buildArguments(b, options: options)
+            if !args.isEmpty { t["args"] = map(args) }
+            if !b.labels.isEmpty { t["labels"] = map(b.labels) }
+            t["tags"] = strings(b.tags + [imageName(for: service)])
+            if !b.cacheFrom.isEmpty { t["cache-from"] = strings(b.cacheFrom) }
+            if !b.target.isEmpty { t["target"] = .string(b.target) }
+            let secrets = b.secrets.compactMap { ref -> String? in
+                guard let def = project.secrets[ref.source] else { return nil }
+                let id = ref.target.isEmpty ? ref.source : ref.target
+                if !def.environment.isEmpty { return "id=\(id),type=env,env=\(def.environment)" }
+                return def.file.isEmpty ? nil : "id=\(id),type=file,src=\(def.file)"
+            }
+            if !secrets.isEmpty { t["secret"] = strings(secrets) }
+            if !b.ssh.isEmpty { t["ssh"] = strings(b.ssh.map { "\($0.id)=\($0.path)" }) }
+            if !b.platforms.isEmpty { t["platforms"] = strings(b.platforms) }
+            if options.pull { t["pull"] = .bool(true) }
+            if options.noCache || b.noCache { t["no-cache"] = .bool(true) }
+            if !b.network.isEmpty { t["network"] = .string(b.network) }
+            if b.shmSize > 0 { t["shm-size"] = .number(Double(b.shmSize)) }
+            if !b.ulimits.isEmpty {
+                t["ulimits"] = strings(b.ulimits.sorted { $0.key < $1.key }.map { k, l in l.single > 0 ? "\(k)=\(l.single)" : "\(k)=\(l.soft):\(l.hard)" })
+            }
+            let entitlements = b.entitlements + (b.privileged && !b.entitlements.contains("security.insecure") ? ["security.insecure"] : [])
+            if !entitlements.isEmpty { t["entitlements"] = strings(entitlements) }
+            if !b.extraHosts.isEmpty { t["extra-hosts"] = map(b.extraHosts.mapValues { $0.joined(separator: ",") }) }
+            t["output"] = strings(["type=docker,load=true,push=false"])
+            targets[target(name)] = .object(t)
+        }
+        let group = names.filter { project.services[$0]?.build != nil }.map(target)
+        return .object(["group": .object(["default": .object(["targets": strings(group)])]), "target": .object(targets)])
+    }
+
     /// The build a service's `build:` section asks for.
     public func buildRequest(for service: ServiceConfig, options: BuildOptions) throws(SwcomposeError) -> BuildRequest {
         guard let b = service.build else {
@@ -53,10 +119,7 @@ extension Orchestrator {
         }
         var r = BuildRequest(context: context)
         if !b.dockerfileInline.isEmpty { r.dockerfileInline = b.dockerfileInline } else if !b.dockerfile.isEmpty { r.dockerfile = b.dockerfile }
-        for (k, v) in b.args {
-            if let v { r.args[k] = v } else if let env = project.environment[k] { r.args[k] = env }
-        }
-        for (k, v) in options.args { r.args[k] = v }
+        r.args = buildArguments(b, options: options)
         for (name, value) in b.additionalContexts {
             if value.hasPrefix("docker-image://") {
                 r.namedContexts[name] = .image(String(value.dropFirst("docker-image://".count)))

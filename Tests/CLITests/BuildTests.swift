@@ -391,6 +391,52 @@ import Engine
         #expect(refused.status == 1 && refused.stderr.contains("Dockerfile.insecure:2:5: error: RUN --security=insecure needs the security.insecure entitlement"), "\(refused.stderr)")
     }
 
+    /// `build --print`: the builds as bake would take them (docker compose's format), nothing built.
+    @Test func buildPrintShowsThePlanAndBuildsNothing() throws {
+        let p = try ProjectFixture("buildprint", compose: """
+            services:
+              base.image:
+                build:
+                  context: ./base
+              app:
+                image: example/app:1
+                build:
+                  context: ./app
+                  dockerfile: App.Dockerfile
+                  args: [MODE=dev, FROM_ENV]
+                  additional_contexts:
+                    base: service:base.image
+                  secrets: [token]
+                  privileged: true
+                  ulimits: {nofile: 1024}
+              db:
+                image: swcompose/busybox
+            secrets:
+              token:
+                environment: TOKEN
+            """, files: ["base/Dockerfile": "FROM swcompose/busybox\n", "app/App.Dockerfile": "FROM base\n"])
+        let r = try p.run(["build", "--print", "--build-arg", "MODE=prod", "app"], extraEnvironment: ["FROM_ENV": "yes"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        #expect((plan["group"] as? [String: [String: [String]]])?["default"]?["targets"] == ["app"])
+        let targets = try #require(plan["target"] as? [String: [String: Any]])
+        #expect(Set(targets.keys) == ["app", "base_image"], "every service with a build section is a target")
+        let app = try #require(targets["app"])
+        #expect(app["context"] as? String == p.directory + "/app")
+        #expect(app["dockerfile"] as? String == p.directory + "/app/App.Dockerfile")
+        #expect(app["args"] as? [String: String] == ["MODE": "prod", "FROM_ENV": "yes"])
+        #expect(app["contexts"] as? [String: String] == ["base": "target:base_image"])
+        #expect(app["tags"] as? [String] == ["example/app:1"])
+        #expect(app["secret"] as? [String] == ["id=token,type=env,env=TOKEN"])
+        #expect(app["entitlements"] as? [String] == ["security.insecure"])
+        #expect(app["ulimits"] as? [String] == ["nofile=1024"])
+        let baseTags = targets["base_image"]?["tags"] as? [String]
+        #expect(baseTags == ["\(p.project)-base.image"])
+        #expect(try p.run(["image", "inspect", "example/app:1"]).status == 1, "nothing was built")
+        let unknown = try p.run(["build", "--print", "nope"])
+        #expect(unknown.status == 1 && unknown.stdout.isEmpty, "\(unknown.stderr)")
+    }
+
     /// `builder prune` reclaims what only the cache holds (a stage the image does not contain), keeps
     /// what images use; `-a` takes the rest of the cache (records and cache mounts).
     @Test func builderPruneReclaimsTheCache() throws {

@@ -62,6 +62,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .customLong("push"), help: "Push service images once built.")
     var push = false
 
+    @Flag(name: .customLong("print"), help: "Print the equivalent bake file (what would be built, and how) and build nothing.")
+    var print = false
+
     @Argument(help: "Services to build (default: every service with a build section).")
     var services: [String] = []
 
@@ -78,6 +81,10 @@ struct BuildCommand: ParsableCommand {
         options.progress = quiet ? .quiet : root.global.progress.buildProgress
         let o = session.orchestrator
         try session.run { () throws(SwcomposeError) in
+            if print {
+                Terminal.write(String(decoding: try o.buildPlan(options).pretty(), as: UTF8.self) + "\n")
+                return
+            }
             try o.build(options)
             if push {
                 var p = Orchestrator.PushOptions()
