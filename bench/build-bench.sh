@@ -71,7 +71,8 @@ touch_one() { echo "changed $RANDOM$RANDOM" > "$ctx/src/d7/f7.txt"; }
 
 declare -A cold noop one
 tools=(swcompose)
-sw_cold() { rm -rf "$SWCOMPOSE_ROOT/build-cache"; }
+# Cold: no cache and none of the image's layers in the store (only the base image's).
+sw_cold() { "$bin" image rm -f swcompose-bench/app >/dev/null 2>&1 || true; "$bin" builder prune -a >/dev/null; sync; }
 cold[swcompose]=$(measure sw_cold "$bin" image build -q --no-cache -t swcompose-bench/app "$ctx")
 noop[swcompose]=$(measure nothing "$bin" image build -q -t swcompose-bench/app "$ctx")
 one[swcompose]=$(measure touch_one "$bin" image build -q -t swcompose-bench/app "$ctx")

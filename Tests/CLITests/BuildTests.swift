@@ -391,6 +391,67 @@ import Engine
         #expect(refused.status == 1 && refused.stderr.contains("Dockerfile.insecure:2:5: error: RUN --security=insecure needs the security.insecure entitlement"), "\(refused.stderr)")
     }
 
+    /// A step's layer is its directory taken into the store as it is (not its tar unpacked again): it
+    /// must hold exactly what unpacking the tar gives — entries, types, modes, owners, times,
+    /// symlinks, hard links, whiteouts and opaque directories, and no overlay bookkeeping.
+    @Test func aStepsLayerIsWhatItsTarUnpacksTo() throws {
+        let p = try ProjectFixture("buildadopt", compose: "services:\n  app:\n    build: .\n", files: [
+            "Dockerfile": """
+                FROM swcompose/busybox
+                COPY --chmod=0750 tree/ /srv/tree/
+                RUN mkdir -p /srv/keep/sub && echo a > /srv/keep/sub/a && ln -s ../keep /srv/link && ln /srv/keep/sub/a /srv/hard \\
+                    && mkfifo /srv/fifo && chown 65534:65534 /srv/keep/sub/a && touch -d "2001-02-03 04:05:06" /srv/keep/sub/a
+                RUN rm -rf /srv/tree/one && chmod 0700 /srv/keep && rm -rf /srv/keep/sub && mkdir /srv/keep/sub \\
+                    && echo b > /srv/keep/sub/b && rm /bin/vi && echo changed >> /srv/tree/two
+                """,
+            "tree/one": "one\n", "tree/two": "two\n", "tree/deep/three": "three\n",
+        ])
+        #expect(try p.run(["build"]).status == 0)
+        let store = ImageStore(root: StateRoot(path: p.root))
+        let image = try store.resolve("\(p.project)-app")
+        let scratch = TemporaryDirectory("adopt")
+        for layer in try store.layers(of: image).dropFirst() {
+            let unpacked = try LayerStore(root: scratch.sub(layer.diffID.short)).unpackNew(blobPath: store.content.path(layer.blob), blob: layer.blob)
+            #expect(unpacked.diffID == layer.diffID)
+            let (adopted, expected) = (Self.tree(layer.directory), Self.tree(unpacked.directory))
+            #expect(adopted == expected, "layer \(layer.diffID.short): \(Set(adopted).symmetricDifference(Set(expected)).sorted())")
+        }
+        let last = try #require(try store.layers(of: image).last)
+        let entries = Self.tree(last.directory)
+        #expect(entries.contains { $0.hasPrefix("srv/keep/sub dir") && $0.contains("trusted.overlay.opaque=y") }, "\(entries)")
+        #expect(entries.contains { $0.hasPrefix("bin/vi chr 0") }, "a deletion is a whiteout: \(entries)")
+        #expect(!entries.contains { $0.contains("overlay.origin") || $0.contains("overlay.impure") }, "\(entries)")
+        #expect(!entries.contains { $0.hasPrefix("etc/hosts") || $0.hasPrefix("proc ") }, "what the runtime mounted is not in the layer: \(entries)")
+    }
+
+    /// A tree as lines: path, type, mode, owner, mtime (seconds, as a tar keeps them), size, content or
+    /// link target, xattrs.
+    static func tree(_ root: String) -> [String] {
+        var lines: [String] = []
+        func visit(_ relative: String) {
+            let full = relative.isEmpty ? root : root + "/" + relative
+            for name in ((try? Sys.list(full)) ?? []).sorted() {
+                let path = relative.isEmpty ? name : relative + "/" + name
+                guard let st = try? Sys.fileStatus(root + "/" + path) else { continue }
+                let kind: String
+                var extra = ""
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: kind = "dir"
+                case S_IFLNK: kind = "lnk"; extra = (try? Sys.readlink(root + "/" + path)) ?? "?"
+                case S_IFREG: kind = "reg"; extra = "\(st.st_size) links=\(st.st_nlink) " + ((try? Files.readText(root + "/" + path)) ?? "")
+                case S_IFCHR: kind = "chr \(st.st_rdev)"
+                case S_IFIFO: kind = "fifo"
+                default: kind = "other"
+                }
+                let xattrs = Sys.listXattrs(root + "/" + path).sorted().map { "\($0)=\(String(decoding: Sys.getXattr(root + "/" + path, $0) ?? [], as: UTF8.self))" }
+                lines.append("\(path) \(kind) \(String(st.st_mode & 0o7777, radix: 8)) \(st.st_uid):\(st.st_gid) \(st.st_mtim.tv_sec) \(extra) \(xattrs.joined(separator: ","))")
+                if st.st_mode & S_IFMT == S_IFDIR { visit(path) }
+            }
+        }
+        visit("")
+        return lines
+    }
+
     /// `build --print`: the builds as bake would take them (docker compose's format), nothing built.
     @Test func buildPrintShowsThePlanAndBuildsNothing() throws {
         let p = try ProjectFixture("buildprint", compose: """

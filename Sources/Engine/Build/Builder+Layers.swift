@@ -43,19 +43,32 @@ extension Builder {
         common.claims.made(key)
     }
 
-    /// Packs a directory of changes as the stage's next layer.
+    /// Packs a directory of changes as the stage's next layer, and makes the directory itself that
+    /// layer in the store (it is exactly what the tar holds once the excluded paths are gone: no
+    /// second write of every file).
     func addLayer(from directory: String, parent: StageState, excluding: Set<String>, location: SourceLocation) throws(BuildError) -> AddedLayer {
+        for path in excluding.sorted(by: >) { Self.removeKeepingParentTimes(directory + "/" + path) }
         let packed: LayerPacker.Result
-        do { packed = try LayerPacker.pack(directory, into: images.content, excluding: excluding) } catch {
+        do { packed = try LayerPacker.pack(directory, into: images.content) } catch {
             throw .failed("cannot pack the step's layer: \(error)", location: location)
         }
         let chain = Self.chain(parent.layers.last?.chainID, packed.digest)
         let layer: LayerStore.Layer
         do {
-            layer = try images.layers.unpack(blobPath: images.content.path(packed.digest), blob: packed.digest, chainID: chain, expectedDiffID: packed.digest)
+            layer = try images.layers.adopt(directory, diffID: packed.digest, blob: packed.digest, chainID: chain)
         } catch { throw .failed("cannot store the step's layer: \(error)", location: location) }
         return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: packed.digest, size: packed.size),
                           created: Timestamp.rfc3339())
+    }
+
+    /// Removes what the runtime made in a step's upper directory (mount points, /etc/hosts…) so that
+    /// its directory keeps the times it had: the layer records them as the step left them.
+    static func removeKeepingParentTimes(_ path: String) {
+        guard (try? Sys.fileStatus(path)) != nil else { return }
+        let parent = BuildPath.parent(path)
+        let times = try? Sys.fileStatus(parent)
+        try? Sys.removeAll(path)
+        if let times { try? Sys.setTimes(parent, at: AT_FDCWD, accessed: times.st_atim, modified: times.st_mtim) }
     }
 }
 

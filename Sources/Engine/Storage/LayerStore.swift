@@ -154,6 +154,74 @@ public struct LayerStore: Sendable {
         return result
     }
 
+    /// Takes a directory that already holds a layer in the store's form — a build step's overlay upper
+    /// directory or the tree a COPY wrote, exactly the entries its tar (`diffID`, packed from it) holds —
+    /// as the layer, by renaming it into place instead of unpacking the tar again. What overlayfs
+    /// recorded there for its own use (`trusted.overlay.origin`, `impure`, `uuid`…, all but `opaque`)
+    /// and sockets (no tar holds them) are removed first. The directory is gone afterwards, also when
+    /// the store had the layer already.
+    public func adopt(_ directory: String, diffID: Digest, blob: Digest, chainID: Digest) throws(Failure) -> Layer {
+        do { try Sys.mkdirAll(root, 0o700) } catch { throw .system(error) }
+        let lockName = "\(root)/\(chainID.hex).lock"
+        let lock: FileLock
+        do { lock = try FileLock(lockName) } catch { throw .system(error) }
+        defer { _ = lock; try? Sys.unlink(lockName) }
+        if let existing = layer(chainID) {
+            try? Sys.removeAll(directory)
+            return existing
+        }
+        let staging = "\(root)/tmp-\(chainID.short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let size = try Self.normalize(directory)
+            try Sys.mkdir(staging, 0o700)
+            try Sys.rename(directory, staging + "/diff")
+            let meta = LayerMeta(diffID: diffID, blob: blob, size: size, unpacked: Timestamp.rfc3339())
+            try Files.writeAtomically(staging + "/layer.json", try JSON.encode(meta))
+            try? Sys.syncFileSystem(staging)
+            if !(try Sys.renameNoReplace(staging, path(chainID))) { try? Sys.removeAll(staging) }
+        } catch let error as SystemError {
+            try? Sys.removeAll(staging)
+            throw .system(error)
+        } catch {
+            try? Sys.removeAll(staging)
+            throw .system(SystemError("write layer.json", staging, code: EIO))
+        }
+        guard let result = layer(chainID) else { throw .system(SystemError("read layer.json", path(chainID), code: ENOENT)) }
+        return result
+    }
+
+    /// Overlay's bookkeeping xattrs and sockets out of a tree; the bytes of file content it holds
+    /// (each hard-linked file once), as an unpack counts them.
+    static func normalize(_ root: String) throws(SystemError) -> Int64 {
+        var bytes: Int64 = 0
+        var seen: Set<String> = []
+        func clean(_ path: String) {
+            for name in Sys.listXattrs(path) where name.hasPrefix("trusted.overlay.") || name.hasPrefix("user.overlay.") {
+                if name == "trusted.overlay.opaque" { continue }
+                // An opaque directory in the form the store's mounts read (as an unpack writes it).
+                if name == "user.overlay.opaque", let value = Sys.getXattr(path, name) { try? Sys.setXattr(path, "trusted.overlay.opaque", value) }
+                try? Sys.removeXattr(path, name)
+            }
+        }
+        func visit(_ directory: String) throws(SystemError) {
+            clean(directory)
+            for name in try Sys.list(directory) {
+                let full = directory + "/" + name
+                let st = try Sys.fileStatus(full)
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try visit(full)
+                case S_IFSOCK: try Sys.unlink(full)
+                case S_IFREG:
+                    if st.st_nlink < 2 || seen.insert("\(st.st_ino)").inserted { bytes += Int64(st.st_size) }
+                    clean(full)
+                default: clean(full)
+                }
+            }
+        }
+        try visit(root)
+        return bytes
+    }
+
     public func allChainIDs() -> [Digest] {
         ((try? Sys.list(root)) ?? []).compactMap { name in
             guard name.count == 64 else { return nil }

@@ -185,6 +185,23 @@ public enum Sys {
         return Array(buffer[0..<n])
     }
 
+    /// The names of a file's extended attributes (a symlink's own).
+    public static func listXattrs(_ path: String) -> [String] {
+        var size = llistxattr(path, nil, 0)
+        while size > 0 {
+            var buffer = [CChar](repeating: 0, count: size)
+            let n = llistxattr(path, &buffer, buffer.count)
+            if n < 0 && errno == ERANGE { size = llistxattr(path, nil, 0); continue }
+            guard n > 0 else { return [] }
+            return buffer[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        }
+        return []
+    }
+
+    public static func removeXattr(_ path: String, _ name: String) throws(SystemError) {
+        try check("removexattr \(name)", path) { lremovexattr(path, name) }
+    }
+
     public static func readlink(_ path: String, at dir: Int32 = AT_FDCWD) throws(SystemError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = try check("readlink", path) { Int32(readlinkat(dir, path, &buffer, buffer.count - 1)) }
