@@ -81,7 +81,8 @@ if docker info >/dev/null 2>&1; then
   tools+=(docker)
   docker import --change 'ENV PATH=/bin' --change 'CMD ["sh"]' "$work/busybox.tar" swcompose-bench/busybox >/dev/null
   export DOCKER_BUILDKIT=0
-  cold[docker]=$(measure nothing docker build -q --no-cache -t swcompose-bench/app "$ctx")
+  docker_cold() { docker rmi -f swcompose-bench/app >/dev/null 2>&1 || true; docker builder prune -af >/dev/null 2>&1 || true; sync; }
+  cold[docker]=$(measure docker_cold docker build -q --no-cache -t swcompose-bench/app "$ctx")
   noop[docker]=$(measure nothing docker build -q -t swcompose-bench/app "$ctx")
   one[docker]=$(measure touch_one docker build -q -t swcompose-bench/app "$ctx")
 else
@@ -92,7 +93,8 @@ if command -v buildah >/dev/null; then
   buildah rmi -f localhost/swcompose-bench/busybox >/dev/null 2>&1 || true
   podman import --change 'ENV PATH=/bin' --change 'CMD ["sh"]' "$work/busybox.tar" localhost/swcompose-bench/busybox >/dev/null 2>&1 ||
     { c=$(buildah from scratch); buildah add "$c" "$work/busybox.tar" / >/dev/null; buildah config --env PATH=/bin --cmd sh "$c"; buildah commit -q "$c" localhost/swcompose-bench/busybox >/dev/null; buildah rm "$c" >/dev/null; }
-  cold[buildah]=$(measure nothing buildah bud --layers --no-cache -q -t swcompose-bench/app "$ctx")
+  buildah_cold() { buildah rmi -f swcompose-bench/app >/dev/null 2>&1 || true; buildah rmi --prune >/dev/null 2>&1 || true; sync; }
+  cold[buildah]=$(measure buildah_cold buildah bud --layers --no-cache -q -t swcompose-bench/app "$ctx")
   noop[buildah]=$(measure nothing buildah bud --layers -q -t swcompose-bench/app "$ctx")
   one[buildah]=$(measure touch_one buildah bud --layers -q -t swcompose-bench/app "$ctx")
 else
