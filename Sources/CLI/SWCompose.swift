@@ -30,7 +30,7 @@ struct SWCompose: ParsableCommand {
             PsCommand.self, LogsCommand.self, TopCommand.self, ExecCommand.self, RunCommand.self, PortCommand.self,
             NetworkCommand.self, VolumeCommand.self, LsCommand.self, InspectCommand.self,
             BuildCommand.self, PullCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self,
-            ConfigCommand.self, ImagesCommand.self, ImageCommand.self, BuilderCommand.self, InfoCommand.self, VersionCommand.self,
+            ConfigCommand.self, ImagesCommand.self, ImageCommand.self, BuilderCommand.self, KubeCommand.self, InfoCommand.self, VersionCommand.self,
         ]
     )
 
