@@ -192,6 +192,8 @@ public struct LayerUnpacker {
                     }
                     try removeExisting(hidden, in: parent)
                     try Sys.mknod(hidden, mode_t(FileType.character), Sys.makeDevice(0, 0), at: parent)
+                    // The whiteout keeps the time its entry records (that of the deletion).
+                    try? Sys.setTimes(hidden, at: parent, accessed: entry.accessed, modified: entry.modified)
                 }
                 return
             }

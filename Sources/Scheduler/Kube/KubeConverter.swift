@@ -646,7 +646,9 @@ public struct KubeConverter {
                     volume(name, "hostPath", Fields([("path", .string(v.source))]).value)
                     mount(name, v.target, readOnly: v.readOnly)
                 } else {
-                    warnings.append(.warning("service \"\(s.name)\": bind mount \(v.source):\(v.target) has no Kubernetes form (the node has no such directory); left out — use a named volume, or --host-path to mount it from the node", at: at))
+                    let dir = project.workingDirectory
+                    let shown = v.source.hasPrefix(dir + "/") ? "./" + v.source.dropFirst(dir.count + 1) : v.source
+                    warnings.append(.warning("service \"\(s.name)\": bind mount \(shown):\(v.target) has no Kubernetes form (the node has no such directory); left out — use a named volume, or --host-path to mount it from the node", at: at))
                 }
             default:
                 warnings.append(.warning("service \"\(s.name)\": a \(v.type) mount (\(v.target)) has no Kubernetes form; left out", at: at))
