@@ -351,6 +351,36 @@ import Engine
         _ = try? Swcompose.run(["down"], in: URL(fileURLWithPath: fresh.path), environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
     }
 
+    /// `kube generate --push`: the built service is built, pushed to its image's registry, and the
+    /// manifests run exactly that push (`name@sha256:…` of the manifest the registry holds).
+    @Test func kubeGeneratePushRunsThePushedDigest() throws {
+        let registry = try TestRegistry()
+        let p = try ProjectFixture("kubepush", compose: """
+            services:
+              app:
+                build: .
+                image: \(registry.host)/kubeapp:1
+                depends_on: [db]
+              db:
+                image: swcompose/busybox
+              nameless:
+                build: .
+                profiles: [extra]
+            """, files: ["Dockerfile": "FROM swcompose/busybox\nRUN echo for the cluster > /msg\n"])
+        let r = try p.run(["kube", "generate", "--push"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let local = try ImageStore(root: StateRoot(path: p.root)).resolve("\(registry.host)/kubeapp:1")
+        #expect(r.stdout.contains("image: \(registry.host)/kubeapp@\(local.manifestDigest)"), "\(r.stdout)")
+        #expect(r.stdout.contains("image: swcompose/busybox\n"), "an image that is not built stays as named")
+        // The registry serves that digest.
+        let fresh = TemporaryDirectory("kubepull")
+        let back = try Swcompose.run(["image", "pull", "\(registry.host)/kubeapp@\(local.manifestDigest)"], in: URL(fileURLWithPath: fresh.path),
+                                     environment: ["SWCOMPOSE_ROOT": fresh.sub("state")])
+        #expect(back.status == 0, "\(back.stderr)")
+        let refused = try p.run(["--profile", "extra", "kube", "generate", "--push", "nameless"])
+        #expect(refused.status == 1 && refused.stderr.contains("service \"nameless\" is built but has no image"), "\(refused.stderr)")
+    }
+
     @Test func pullPolicies() throws {
         let registry = try TestRegistry()
         try Self.publish(registry, [.init(platform: Self.amd64, marker: "v1")], as: "pol:1")
