@@ -350,3 +350,26 @@ struct ProcessSnapshot {
         if command.isEmpty { command = "[" + stat[stat.index(after: stat.firstIndex(of: "(")!)..<close] + "]" }
     }
 }
+
+/// `diff SERVICE`: what the service's container changed in its filesystem, as `docker diff` prints it.
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "diff", abstract: "Show what a service's container changed in its filesystem (A added, C changed, D deleted).")
+
+    @ParentCommand var root: SWCompose
+
+    @Option(help: "Index of the container if service has multiple replicas.")
+    var index: Int = 1
+
+    @Argument(help: "The service.")
+    var service: String
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: [service])
+        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
+            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
+            throw ExitCode.failure
+        }
+        let lines = ContainerChanges.of(record, runtime: session.runtime).map { $0.description + "\n" }
+        Terminal.write(lines.joined())
+    }
+}

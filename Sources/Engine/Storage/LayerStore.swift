@@ -134,8 +134,12 @@ public struct LayerStore: Sendable {
             try? Sys.removeAll(staging)
             throw .diffIDMismatch(blob: blob, expected: expectedDiffID, actual: diffID)
         }
-        let chain = chainID ?? diffID
-        let meta = LayerMeta(diffID: diffID, blob: blob, size: unpacker.bytes, unpacked: Timestamp.rfc3339())
+        return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: unpacker.bytes, unpacked: Timestamp.rfc3339()), chain: chainID ?? diffID)
+    }
+
+    /// Makes a staged layer (its `diff` complete) visible: layer.json written, the tree durable, then
+    /// renamed into place (when another process got there first, its copy stays and this one goes).
+    func publish(_ staging: String, _ meta: LayerMeta, chain: Digest) throws(Failure) -> Layer {
         do {
             try Files.writeAtomically(staging + "/layer.json", try JSON.encode(meta))
             // Make the tree durable before it becomes visible.
@@ -171,23 +175,16 @@ public struct LayerStore: Sendable {
             return existing
         }
         let staging = "\(root)/tmp-\(chainID.short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
+        let size: Int64
         do {
-            let size = try Self.normalize(directory)
+            size = try Self.normalize(directory)
             try Sys.mkdir(staging, 0o700)
             try Sys.rename(directory, staging + "/diff")
-            let meta = LayerMeta(diffID: diffID, blob: blob, size: size, unpacked: Timestamp.rfc3339())
-            try Files.writeAtomically(staging + "/layer.json", try JSON.encode(meta))
-            try? Sys.syncFileSystem(staging)
-            if !(try Sys.renameNoReplace(staging, path(chainID))) { try? Sys.removeAll(staging) }
-        } catch let error as SystemError {
-            try? Sys.removeAll(staging)
-            throw .system(error)
         } catch {
             try? Sys.removeAll(staging)
-            throw .system(SystemError("write layer.json", staging, code: EIO))
+            throw .system(error)
         }
-        guard let result = layer(chainID) else { throw .system(SystemError("read layer.json", path(chainID), code: ENOENT)) }
-        return result
+        return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: size, unpacked: Timestamp.rfc3339()), chain: chainID)
     }
 
     /// Overlay's bookkeeping xattrs and sockets out of a tree; the bytes of file content it holds
