@@ -31,9 +31,9 @@ extension Orchestrator {
         }
     }
 
-    public func setPaused(_ records: [ContainerRecord], paused: Bool) throws(SwcomposeError) {
+    public func setPaused(_ records: [ContainerRecord], paused: Bool, report: Bool = true) throws(SwcomposeError) {
         for r in records {
-            progress.event("Container", r.name, paused ? "Pausing" : "Unpausing")
+            if report { progress.event("Container", r.name, paused ? "Pausing" : "Unpausing") }
             let c = try client()
             do {
                 let (reply, _) = try c.request(paused ? .pause(id: r.id) : .unpause(id: r.id))
@@ -43,7 +43,7 @@ extension Orchestrator {
             } catch {
                 throw SwcomposeError(.failed, "cannot reach the supervisor for container \(r.name)", cause: error)
             }
-            progress.event("Container", r.name, paused ? "Paused" : "Unpaused")
+            if report { progress.event("Container", r.name, paused ? "Paused" : "Unpaused") }
         }
     }
 
@@ -63,5 +63,65 @@ extension Orchestrator {
             }
         }
         return codes
+    }
+}
+
+extension Orchestrator {
+    public struct CommitOptions: Sendable {
+        public var message: String?
+        public var author: String?
+        public var changes: [String] = []
+        public var pause = true
+        public var reference: String?
+        public init() {}
+    }
+
+    /// `commit SERVICE [REF]`: the container's changes as a new image, as `docker commit` makes it —
+    /// the config it ran with (the image's, with the service's entrypoint, command, environment,
+    /// working directory, user, labels and healthcheck), then the `-c` instructions; paused meanwhile
+    /// unless told not to.
+    public func commit(_ record: ContainerRecord, options: CommitOptions) throws(SwcomposeError) -> ImageRecord {
+        let image: ImageRecord
+        do { image = try images.resolve(record.spec.image.id) } catch {
+            throw SwcomposeError(.notFound, "the image of container \(record.name) is no longer in the store: \(error)")
+        }
+        var config = image.configuration.config ?? ContainerConfig()
+        if let service = project.services[Self.serviceName(record)] {
+            if let e = service.entrypoint {
+                config.entrypoint = e
+                config.cmd = service.command
+            } else if let c = service.command {
+                config.cmd = c
+            }
+            if !service.labels.isEmpty { config.labels = (config.labels ?? [:]).merging(service.labels) { _, b in b } }
+            if let hc = service.healthCheck, !hc.disable, let test = hc.test {
+                var h = ContainerConfig.Healthcheck()
+                h.test = test
+                h.interval = hc.interval?.nanoseconds
+                h.timeout = hc.timeout?.nanoseconds
+                h.startPeriod = hc.startPeriod?.nanoseconds
+                h.startInterval = hc.startInterval?.nanoseconds
+                h.retries = hc.retries.map { Int($0) }
+                config.healthcheck = h
+            }
+        }
+        config.env = record.spec.process.env
+        config.workingDir = record.spec.process.workingDir.isEmpty ? config.workingDir : record.spec.process.workingDir
+        config.user = record.spec.process.user.isEmpty ? config.user : record.spec.process.user
+        var c = ImageStore.Commit(config: config, createdBy: record.spec.process.args.joined(separator: " "))
+        c.changes = options.changes
+        c.message = options.message
+        c.author = options.author
+        if let ref = options.reference {
+            do { c.references = [try ImageReference(parsing: ref)] } catch {
+                throw SwcomposeError(.invalidArgument, "invalid image name \(ref): \(error)")
+            }
+        }
+        let pause = options.pause && record.state.isAlive
+        if pause { try setPaused([record], paused: true, report: false) }
+        defer { if pause { try? setPaused([record], paused: false, report: false) } }
+        do { return try images.commit(record, runtime: runtime, c) } catch {
+            throw SwcomposeError(.failed, "cannot commit container \(record.name): \(error)")
+        }
     }
 }

@@ -2,16 +2,16 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `diff SERVICE` on a running busybox container that added, changed and deleted files, with
-/// volumes, a bind, a tmpfs and a secret mounted: exactly the container's own changes, as
-/// `docker diff` lists them.
+/// `diff SERVICE` and `commit SERVICE` on a running busybox container that added, changed and deleted
+/// files, with volumes, a bind, a tmpfs and a secret mounted: exactly the container's own changes, as
+/// `docker diff` lists them and `docker commit` packs them, and `run` of the committed image sees them.
 @Suite(.serialized) struct ContainerChangesTests {
-    @Test func diffListsWhatTheContainerChangedAndNotWhatTheRuntimeMounted() throws {
+    @Test func diffAndCommitCarryExactlyTheContainersChanges() throws {
         let p = try ProjectFixture("diff", compose: """
             services:
               app:
                 image: swcompose/busybox
-                command: ["sh", "-c", "echo new > /added.txt && echo more >> /etc/passwd && rm /bin/vi && mkdir -p /srv/new/deep && echo x > /srv/new/deep/f && rm -rf /srv/www && mkdir /srv/www && echo replaced > /srv/www/other.html && touch /ready && exec sleep 1000"]
+                command: ["sh", "-c", "echo new > /added.txt && echo more >> /etc/passwd && rm /bin/vi && mkdir -p /srv/new/deep && echo x > /srv/new/deep/f && rm -rf /srv/www && mkdir /srv/www && echo replaced > /srv/www/other.html && echo in the volume > /data/kept-out && touch /ready && exec sleep 1000"]
                 volumes: [data:/data, ./host:/mnt/host]
                 tmpfs: [/scratch]
                 secrets: [token]
@@ -43,5 +43,26 @@ import TestSupport
             """, "\(r.stdout)")
         let missing = try p.run(["diff", "--index", "2", "app"])
         #expect(missing.status == 1 && missing.stderr.contains("has no container 2"), "\(missing.stderr)")
+
+        // commit: exactly those changes on top of the image, the -c instructions applied, history kept.
+        let commit = try p.run(["commit", "-m", "froze it", "-a", "Ann <ann@example.com>", "-c", "ENV FROZEN=yes",
+                                "-c", "CMD [\"cat\", \"/added.txt\"]", "app", "example/frozen:1"])
+        #expect(commit.status == 0 && commit.stdout.hasPrefix("sha256:"), "\(commit.stderr)")
+        let history = try p.run(["image", "history", "--no-trunc", "example/frozen:1"])
+        #expect(history.stdout.contains("froze it") && history.stdout.contains("sh -c echo new > /added.txt"), "\(history.stdout)")
+        #expect(commit.stderr.isEmpty, "\(commit.stderr)")
+        try """
+            services:
+              frozen:
+                image: example/frozen:1
+            """.write(toFile: p.directory + "/compose.frozen.yaml", atomically: true, encoding: .utf8)
+        let f = ["-f", p.directory + "/compose.frozen.yaml"]
+        #expect(try p.run(f + ["run", "--rm", "-T", "frozen"]).stdout == "new\n", "the CMD given with -c")
+        let seen = try p.run(f + ["run", "--rm", "-T", "frozen", "sh", "-c",
+                                  "echo $FROZEN; tail -n 1 /etc/passwd; ls /srv/www; test -e /bin/vi || echo vi gone; cat /srv/new/deep/f; test -e /data/kept-out || echo volume kept out"])
+        #expect(seen.stdout == "yes\nmore\nother.html\nvi gone\nx\nvolume kept out\n", "\(seen.stdout) \(seen.stderr)")
+        let app = try #require(p.container("app"))
+        #expect(p.store.state(app.id).isAlive, "the container runs on after the commit (unpaused)")
+        #expect(try p.run(["exec", "-T", "app", "cat", "/added.txt"]).stdout == "new\n")
     }
 }

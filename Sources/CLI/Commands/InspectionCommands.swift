@@ -373,3 +373,47 @@ struct DiffCommand: ParsableCommand {
         Terminal.write(lines.joined())
     }
 }
+
+/// `commit SERVICE [REPOSITORY[:TAG]]`: a service's container as a new image, as docker compose commit.
+struct CommitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "commit", abstract: "Create a new image from a service container's changes.")
+
+    @ParentCommand var root: SWCompose
+
+    @Option(name: [.short, .customLong("message")], help: "Commit message.")
+    var message: String?
+
+    @Option(name: [.short, .customLong("author")], help: "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\").")
+    var author: String?
+
+    @Option(name: [.short, .customLong("change")], help: "Apply Dockerfile instruction to the created image.")
+    var changes: [String] = []
+
+    @Flag(name: [.short, .customLong("pause")], inversion: .prefixedNo, help: "Pause container during commit.")
+    var pause = true
+
+    @Option(help: "Index of the container if service has multiple replicas.")
+    var index: Int = 1
+
+    @Argument(help: "The service.")
+    var service: String
+
+    @Argument(help: "The image's name (REPOSITORY[:TAG]).")
+    var reference: String?
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: [service])
+        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
+            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
+            throw ExitCode.failure
+        }
+        var options = Orchestrator.CommitOptions()
+        options.message = message
+        options.author = author
+        options.changes = changes
+        options.pause = pause
+        options.reference = reference
+        let image = try session.run { () throws(SwcomposeError) in try session.orchestrator.commit(record, options: options) }
+        Terminal.write(image.id.description + "\n")
+    }
+}

@@ -26,13 +26,14 @@ public enum ContainerChanges {
     public static let runtimeFiles: Set<String> = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"]
 
     /// `lowers` bottom first; `mountPoints` the container's mount destinations (absolute or relative).
-    public static func list(upper: String, lowers: [String], mountPoints: [String]) -> [Change] {
+    /// What the runtime made (relative paths), and the directories that exist to hold those
+    /// (`run/secrets` for a secret's mount point).
+    static func runtimeMade(mountPoints: [String]) -> (excluded: Set<String>, holders: Set<String>) {
         var excluded = runtimeFiles
         for m in mountPoints {
             let relative = String(m.drop { $0 == "/" })
             if !relative.isEmpty { excluded.insert(relative) }
         }
-        // Directories that exist to hold an excluded path (`/run/secrets` for a secret's mount point).
         var holders: Set<String> = []
         for e in excluded {
             var parts = e.split(separator: "/").dropLast()
@@ -41,6 +42,19 @@ public enum ContainerChanges {
                 parts = parts.dropLast()
             }
         }
+        return (excluded, holders)
+    }
+
+    /// The paths of an upper directory a commit leaves out: what the runtime made, and the directories
+    /// that only hold it.
+    public static func leftOut(upper: String, lowers: [String], mountPoints: [String]) -> Set<String> {
+        let (excluded, holders) = runtimeMade(mountPoints: mountPoints)
+        let changed = Set(list(upper: upper, lowers: lowers, mountPoints: mountPoints).map { String($0.path.dropFirst()) })
+        return excluded.union(holders.filter { !changed.contains($0) })
+    }
+
+    public static func list(upper: String, lowers: [String], mountPoints: [String]) -> [Change] {
+        let (excluded, holders) = runtimeMade(mountPoints: mountPoints)
         var out: [Change] = []
         /// Reports what is below `relative`; says whether anything was.
         func visit(_ relative: String, lowerVisible: Bool) -> Bool {
@@ -93,9 +107,12 @@ public enum ContainerChanges {
 extension ContainerChanges {
     /// A container's changes: its upper directory against its image's layers, its mounts left out.
     public static func of(_ record: ContainerRecord, runtime: Runtime) -> [Change] {
+        list(upper: runtime.containerDirectory(record.id) + "/upper", lowers: lowers(record, runtime: runtime),
+             mountPoints: record.spec.mounts.map(\.destination))
+    }
+
+    static func lowers(_ record: ContainerRecord, runtime: Runtime) -> [String] {
         let layers = LayerStore(root: runtime.root.layers)
-        let lowers = record.spec.image.chainIDs.compactMap { Digest($0) }.map { layers.path($0) + "/diff" }
-        return list(upper: runtime.containerDirectory(record.id) + "/upper", lowers: lowers,
-                    mountPoints: record.spec.mounts.map(\.destination))
+        return record.spec.image.chainIDs.compactMap { Digest($0) }.map { layers.path($0) + "/diff" }
     }
 }
