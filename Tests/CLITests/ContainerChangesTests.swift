@@ -2,11 +2,11 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `diff SERVICE` and `commit SERVICE` on a running busybox container that added, changed and deleted
+/// `diff`, `commit` and `export` on a running busybox container that added, changed and deleted
 /// files, with volumes, a bind, a tmpfs and a secret mounted: exactly the container's own changes, as
 /// `docker diff` lists them and `docker commit` packs them, and `run` of the committed image sees them.
 @Suite(.serialized) struct ContainerChangesTests {
-    @Test func diffAndCommitCarryExactlyTheContainersChanges() throws {
+    @Test func diffCommitAndExportCarryExactlyTheContainersChanges() throws {
         let p = try ProjectFixture("diff", compose: """
             services:
               app:
@@ -61,6 +61,29 @@ import TestSupport
         let seen = try p.run(f + ["run", "--rm", "-T", "frozen", "sh", "-c",
                                   "echo $FROZEN; tail -n 1 /etc/passwd; ls /srv/www; test -e /bin/vi || echo vi gone; cat /srv/new/deep/f; test -e /data/kept-out || echo volume kept out"])
         #expect(seen.stdout == "yes\nmore\nother.html\nvi gone\nx\nvolume kept out\n", "\(seen.stdout) \(seen.stderr)")
+        // export: the merged filesystem as one tar, the volume's content not in it.
+        let tar = p.directory + "/app.tar"
+        let export = try p.run(["export", "app", "-o", tar])
+        #expect(export.status == 0, "\(export.stderr)")
+        func untar(_ args: [String]) throws -> String {
+            let t = Process()
+            t.executableURL = URL(fileURLWithPath: "/bin/tar")
+            t.arguments = args
+            let out = Pipe()
+            t.standardOutput = out
+            try t.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            t.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let entries = Set(try untar(["-tf", tar]).split(separator: "\n").map(String.init))
+        for present in ["added.txt", "bin/sh", "srv/www/", "srv/www/other.html", "srv/new/deep/f", "etc/passwd"] {
+            #expect(entries.contains(present), "\(present) in \(entries.sorted().prefix(40))")
+        }
+        for absent in ["bin/vi", "srv/www/index.html", "data/kept-out"] { #expect(!entries.contains(absent), "\(absent) is not in the export") }
+        #expect(try untar(["-xOf", tar, "added.txt"]) == "new\n")
+        #expect(try untar(["-xOf", tar, "etc/passwd"]).hasSuffix("more\n"))
+
         let app = try #require(p.container("app"))
         #expect(p.store.state(app.id).isAlive, "the container runs on after the commit (unpaused)")
         #expect(try p.run(["exec", "-T", "app", "cat", "/added.txt"]).stdout == "new\n")

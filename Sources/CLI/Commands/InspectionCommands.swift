@@ -417,3 +417,48 @@ struct CommitCommand: ParsableCommand {
         Terminal.write(image.id.description + "\n")
     }
 }
+
+/// `export SERVICE -o FILE`: a service container's whole filesystem as a tar, as docker compose export.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export a service container's filesystem as a tar archive.")
+
+    @ParentCommand var root: SWCompose
+
+    @Option(name: [.short, .customLong("output")], help: "Write to a file, instead of STDOUT.")
+    var output: String?
+
+    @Option(help: "Index of the container if service has multiple replicas.")
+    var index: Int = 1
+
+    @Argument(help: "The service.")
+    var service: String
+
+    func run() throws {
+        let session = try ComposeSession.open(root.global, services: [service])
+        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
+            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
+            throw ExitCode.failure
+        }
+        if output == nil && Terminal.isTTY(1) {
+            Terminal.writeError("refusing to write a tar archive to a terminal: use -o FILE or redirect the output\n")
+            throw ExitCode.failure
+        }
+        let fd: Int32
+        let staging = output.map { $0 + ".tmp-\(Sys.pid)" }
+        do { fd = try staging.map { try Sys.open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 1 } catch {
+            Terminal.writeError("error: cannot write \(output!): \(error)\n")
+            throw ExitCode.failure
+        }
+        do {
+            try ContainerExport.write(record, runtime: session.runtime, to: fd)
+            if let staging, let output {
+                Sys.close(fd)
+                try Sys.rename(staging, output)
+            }
+        } catch {
+            if let staging { Sys.close(fd); try? Sys.unlink(staging) }
+            Terminal.writeError("error: cannot export \(record.name): \(error)\n")
+            throw ExitCode.failure
+        }
+    }
+}
