@@ -16,6 +16,7 @@ export SWCOMPOSE_ROOT=$work/state
 cleanup() {
   docker rmi -f swcompose-bench/busybox swcompose-bench/app >/dev/null 2>&1 || true
   buildah rmi -f swcompose-bench/app localhost/swcompose-bench/busybox >/dev/null 2>&1 || true
+  buildah rmi --prune >/dev/null 2>&1 || true  # the intermediate images of --layers
   rm -rf "$work"
 }
 trap cleanup EXIT
