@@ -375,4 +375,39 @@ import Engine
         #expect(run.output.contains("/dev/pts/0\r\n40 100\r\n"), "\(run.output)")
         #expect(run.output.contains("136,   0"), "/dev/console is the container's terminal: \(run.output)")
     }
+
+    /// `stats --no-stream`: each running container's figures from its cgroup — a busy loop near a whole
+    /// CPU, an idle one near none, the memory limit it was given (the host's memory without one), the
+    /// PIDs the cgroup holds.
+    @Test func statsReadTheCgroups() throws {
+        let p = try ProjectFixture("stats", compose: """
+            services:
+              busy:
+                image: swcompose/busybox
+                mem_limit: 64m
+                command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=1M & exec sleep 1000"]
+              idle:
+                image: swcompose/busybox
+                command: ["sleep", "1000"]
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let r = try p.run(["stats", "--no-stream", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        #expect(rows.map { $0["Name"] } == ["\(p.project)-busy-1", "\(p.project)-idle-1"], "\(r.stdout)")
+        guard rows.count == 2 else { return }
+        func percent(_ s: String?) -> Double { Double((s ?? "").dropLast()) ?? -1 }
+        #expect(percent(rows[0]["CPUPerc"]) > 30, "a busy loop: \(rows[0])")
+        #expect(percent(rows[1]["CPUPerc"]) < 5, "idle: \(rows[1])")
+        #expect(rows[0]["MemUsage"]?.hasSuffix(" / 64MiB") == true, "\(rows[0])")
+        #expect(rows[1]["MemUsage"]?.hasSuffix("MiB") == true || rows[1]["MemUsage"]?.hasSuffix("GiB") == true, "the host's memory as the limit: \(rows[1])")
+        let runtime = Runtime(root: StateRoot(path: p.root))
+        for (row, service) in zip(rows, ["busy", "idle"]) {
+            let record = try #require(p.container(service))
+            #expect(row["PIDs"] == String(runtime.cgroup(of: record).processes().count), "\(row)")
+            #expect(row["ID"] == String(record.id.prefix(12)))
+        }
+        let table = try p.run(["stats", "--no-stream", "idle"])
+        #expect(table.stdout.hasPrefix("CONTAINER ID   NAME") && table.stdout.contains("\(p.project)-idle-1") && !table.stdout.contains("busy"), "\(table.stdout)")
+    }
 }

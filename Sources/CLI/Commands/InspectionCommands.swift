@@ -462,3 +462,113 @@ struct ExportCommand: ParsableCommand {
         }
     }
 }
+
+/// `stats [--no-stream] [--format json] [SERVICE...]`: the containers' CPU, memory, network and block
+/// I/O and PIDs from their cgroups, as docker compose stats shows them; streamed once a second unless
+/// `--no-stream`.
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Display a live stream of container resource usage statistics.")
+
+    @ParentCommand var root: SWCompose
+
+    @Flag(name: .customLong("no-stream"), help: "Disable streaming stats and only pull the first result.")
+    var noStream = false
+
+    @Flag(name: .customLong("no-trunc"), help: "Do not truncate output.")
+    var noTrunc = false
+
+    @Option(help: "Format output using a custom template: table (default) or json.")
+    var format: String = "table"
+
+    @Flag(name: [.short, .long], help: "Show all containers (default shows just running).")
+    var all = false
+
+    @Argument(help: "Services to show (default: all).")
+    var services: [String] = []
+
+    struct Sample {
+        var cpu: UInt64
+        var at: Double
+    }
+
+    func run() throws {
+        guard format == "table" || format == "json" else {
+            Terminal.writeError("stats --format takes table or json\n")
+            throw ExitCode.failure
+        }
+        let session = try ComposeSession.open(root.global, services: services)
+        let hostMemory = Int64(((try? Files.readText("/proc/meminfo")) ?? "").split(separator: "\n").first { $0.hasPrefix("MemTotal:") }?
+            .split(separator: " ").dropFirst().first.flatMap { Int64($0) } ?? 0) * 1024
+        var previous: [String: Sample] = [:]
+        // The first figures need a CPU reading before them, as docker's precpu_stats.
+        func sample() throws -> [(ContainerRecord, CgroupUsage, Double)] {
+            let records = try session.containers(services).filter { all || $0.state.isAlive }.sorted { $0.name < $1.name }
+            return records.map { r in
+                let usage = session.runtime.cgroup(of: r).usage
+                let now = MonotonicClock.now()
+                var percent = 0.0
+                if let p = previous[r.id], now > p.at, usage.cpuNanoseconds >= p.cpu {
+                    percent = Double(usage.cpuNanoseconds - p.cpu) / ((now - p.at) * 1e9) * 100
+                }
+                previous[r.id] = Sample(cpu: usage.cpuNanoseconds, at: now)
+                return (r, usage, percent)
+            }
+        }
+        if !noStream { Interrupts.install() }
+        _ = try sample()
+        usleep(500_000)
+        while true {
+            let rows = try sample()
+            var out = ""
+            if format == "json" {
+                for (r, u, cpu) in rows {
+                    out += row(r, u, cpu, hostMemory).json + "\n"
+                }
+            } else {
+                var table = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+                for (r, u, cpu) in rows {
+                    let x = row(r, u, cpu, hostMemory)
+                    table.append([x.id, x.name, x.cpu, x.memUsage, x.memPercent, x.net, x.block, x.pids])
+                }
+                out = Table.render(table, separator: 3)
+            }
+            if !noStream && Terminal.isTTY(1) { out = "\u{1b}[2J\u{1b}[H" + out }
+            Terminal.write(out)
+            if noStream { return }
+            if Interrupts.count > 0 { return }
+            usleep(1_000_000)
+        }
+    }
+
+    struct Row {
+        var id, name, cpu, memUsage, memPercent, net, block, pids: String
+
+        var json: String {
+            let fields = [("BlockIO", block), ("CPUPerc", cpu), ("Container", id), ("ID", id), ("MemPerc", memPercent),
+                          ("MemUsage", memUsage), ("Name", name), ("NetIO", net), ("PIDs", pids)]
+            return "{" + fields.map { "\"\($0.0)\":\(JSONString.quoted($0.1))" }.joined(separator: ",") + "}"
+        }
+    }
+
+    func row(_ r: ContainerRecord, _ u: CgroupUsage, _ cpu: Double, _ hostMemory: Int64) -> Row {
+        let limit = u.memoryLimit.map { min($0, hostMemory > 0 ? hostMemory : $0) } ?? hostMemory
+        let net = r.state.isAlive ? NetworkUsage.of(pid: r.state.pid) : (0, 0)
+        return Row(id: noTrunc ? r.id : String(r.id.prefix(12)), name: r.name, cpu: String(format: "%.2f%%", cpu),
+                   memUsage: "\(Self.binary(u.memory)) / \(Self.binary(limit))",
+                   memPercent: String(format: "%.2f%%", limit > 0 ? Double(u.memory) / Double(limit) * 100 : 0),
+                   net: "\(Self.decimal(net.0)) / \(Self.decimal(net.1))", block: "\(Self.decimal(u.readBytes)) / \(Self.decimal(u.writeBytes))",
+                   pids: String(u.pids))
+    }
+
+    /// docker's units: memory in binary with 4 significant digits (`1.598MiB`, `64MiB`), I/O in decimal
+    /// with 3 (`1.42kB`), as its CLI formats them.
+    static func binary(_ n: Int64) -> String { scaled(Double(n), 1024, ["B", "KiB", "MiB", "GiB", "TiB"], digits: 4) }
+    static func decimal(_ n: Int64) -> String { scaled(Double(n), 1000, ["B", "kB", "MB", "GB", "TB"], digits: 3) }
+
+    static func scaled(_ value: Double, _ base: Double, _ units: [String], digits: Int) -> String {
+        var v = value
+        var i = 0
+        while v >= base && i < units.count - 1 { v /= base; i += 1 }
+        return String(format: "%.\(digits)g", v) + units[i]
+    }
+}
