@@ -187,7 +187,9 @@ import Testing
         close(fd)
         let start = Date()
         let tail = LogReader.tail(dir + "/c.log", 1)
-        #expect(Date().timeIntervalSince(start) < 0.05, "\(Date().timeIntervalSince(start)) s")
+        // Reading it whole takes seconds (parsing 256 MiB of entries); reading its end, milliseconds —
+        // 67 ms was seen while the whole suite ran beside it with the file's pages still being written back.
+        #expect(Date().timeIntervalSince(start) < 0.5, "\(Date().timeIntervalSince(start)) s")
         #expect(tail == [LogEntry(text: "the last line\n", stream: .stderr, time: "2026-01-01T00:00:01Z")])
     }
 }
