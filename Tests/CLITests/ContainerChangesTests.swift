@@ -65,17 +65,7 @@ import TestSupport
         let tar = p.directory + "/app.tar"
         let export = try p.run(["export", "app", "-o", tar])
         #expect(export.status == 0, "\(export.stderr)")
-        func untar(_ args: [String]) throws -> String {
-            let t = Process()
-            t.executableURL = URL(fileURLWithPath: "/bin/tar")
-            t.arguments = args
-            let out = Pipe()
-            t.standardOutput = out
-            try t.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            t.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func untar(_ args: [String]) throws -> String { try Process.output("/bin/tar", args) }
         let entries = Set(try untar(["-tf", tar]).split(separator: "\n").map(String.init))
         for present in ["added.txt", "bin/sh", "srv/www/", "srv/www/other.html", "srv/new/deep/f", "etc/passwd"] {
             #expect(entries.contains(present), "\(present) in \(entries.sorted().prefix(40))")

@@ -365,10 +365,7 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: [service])
-        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
-            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
-            throw ExitCode.failure
-        }
+        let record = try session.container(service, index: index)
         let lines = ContainerChanges.of(record, runtime: session.runtime).map { $0.description + "\n" }
         Terminal.write(lines.joined())
     }
@@ -403,10 +400,7 @@ struct CommitCommand: ParsableCommand {
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: [service])
-        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
-            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
-            throw ExitCode.failure
-        }
+        let record = try session.container(service, index: index)
         var options = Orchestrator.CommitOptions()
         options.message = message
         options.author = author
@@ -435,10 +429,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let session = try ComposeSession.open(root.global, services: [service])
-        guard let record = try session.containers([service]).first(where: { Orchestrator.number($0) == index }) else {
-            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
-            throw ExitCode.failure
-        }
+        let record = try session.container(service, index: index)
         if output == nil && Terminal.isTTY(1) {
             Terminal.writeError("refusing to write a tar archive to a terminal: use -o FILE or redirect the output\n")
             throw ExitCode.failure

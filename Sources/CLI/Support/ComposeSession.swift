@@ -69,6 +69,15 @@ struct ComposeSession {
         exit(error.has(.interrupted) ? 130 : 1)
     }
 
+    /// A service's container by replica number (`--index`); its absence ends the command, saying so.
+    func container(_ service: String, index: Int) throws -> ContainerRecord {
+        guard let record = try containers([service]).first(where: { Orchestrator.number($0) == index }) else {
+            Terminal.writeError("service \"\(service)\" has no container \(index): create it with up or create first\n")
+            throw ExitCode.failure
+        }
+        return record
+    }
+
     /// The project's containers for the named services (all when none), one-off ones excluded.
     func containers(_ services: [String], oneOff: Bool? = false) throws -> [ContainerRecord] {
         try run { () throws(SwcomposeError) in try orchestrator.checkServices(services) }

@@ -74,6 +74,12 @@ extension Builder {
 
 /// Reading an image's files from its unpacked layers without mounting them.
 enum LayerLookup {
+    /// An overlay whiteout: a 0:0 character device.
+    static func isWhiteout(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 }
+
+    /// A directory that hides what the layers below hold at its path.
+    static func isOpaque(_ path: String) -> Bool { Sys.getXattr(path, "trusted.overlay.opaque") == [UInt8(ascii: "y")] }
+
     /// The path as the merged view shows it, in the topmost layer that has it (nil when missing or
     /// deleted by a whiteout above).
     static func find(_ path: String, in layers: [String]) -> String? {
@@ -85,9 +91,9 @@ enum LayerLookup {
             for (n, part) in parts.enumerated() {
                 current += "/" + part
                 guard let st = try? Sys.fileStatus(current) else { break }
-                if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 { hidden = true; break }
+                if isWhiteout(st) { hidden = true; break }
                 if n == parts.count - 1 { return current }
-                if Sys.getXattr(current, "trusted.overlay.opaque") == [UInt8(ascii: "y")] { opaqueAbove = true }
+                if isOpaque(current) { opaqueAbove = true }
             }
             if hidden || opaqueAbove { return nil }
         }

@@ -68,10 +68,10 @@ public enum ContainerChanges {
                 guard let st = try? Sys.fileStatus(full) else { continue }
                 let below = lowerVisible ? LayerLookup.find(path, in: lowers) : nil
                 switch st.st_mode & S_IFMT {
-                case S_IFCHR where st.st_rdev == 0:
+                case S_IFCHR where LayerLookup.isWhiteout(st):
                     if below != nil { out.append(Change(kind: .deleted, path: "/" + path)); reported = true }
                 case S_IFDIR:
-                    let opaque = Sys.getXattr(full, "trusted.overlay.opaque") == [UInt8(ascii: "y")]
+                    let opaque = LayerLookup.isOpaque(full)
                     let belowIsDirectory = below != nil && LayerLookup.isDirectory(path, in: lowers)
                     let inner = visit(path, lowerVisible: belowIsDirectory && !opaque)
                     if opaque, belowIsDirectory, let lower = below {

@@ -17,12 +17,6 @@ public enum ContainerExport {
         try writer.finish()
     }
 
-    static func isWhiteout(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 }
-
-    static func isOpaque(_ path: String) -> Bool {
-        Sys.getXattr(path, "trusted.overlay.opaque") == [UInt8(ascii: "y")]
-    }
-
     /// One merged directory: `dirs` are the layers' copies of it that show through, top first.
     static func walk(_ dirs: [String], _ relative: String, writer: ArchiveWriter, links: inout [String: String]) throws(SystemError) {
         var merged: [String: [String]] = [:]
@@ -33,12 +27,12 @@ public enum ContainerExport {
                 guard let st = try? Sys.fileStatus(path) else { continue }
                 let isDirectory = st.st_mode & S_IFMT == S_IFDIR
                 if merged[name] == nil {
-                    if isWhiteout(st) { closed.insert(name); continue }
+                    if LayerLookup.isWhiteout(st) { closed.insert(name); continue }
                     merged[name] = [path]
-                    if !isDirectory || isOpaque(path) { closed.insert(name) }
-                } else if isDirectory && !isWhiteout(st) {
+                    if !isDirectory || LayerLookup.isOpaque(path) { closed.insert(name) }
+                } else if isDirectory && !LayerLookup.isWhiteout(st) {
                     merged[name]!.append(path)
-                    if isOpaque(path) { closed.insert(name) }
+                    if LayerLookup.isOpaque(path) { closed.insert(name) }
                 } else {
                     closed.insert(name)
                 }
@@ -46,48 +40,10 @@ public enum ContainerExport {
         }
         for name in merged.keys.sorted() {
             let copies = merged[name]!
-            let top = copies[0]
             let path = relative.isEmpty ? name : relative + "/" + name
-            let st = try Sys.fileStatus(top)
-            var h = ArchiveWriter.Header(path: path, mode: st.st_mode & 0o7777)
-            h.uid = st.st_uid
-            h.gid = st.st_gid
-            h.mtime = Int(st.st_mtim.tv_sec)
-            func add(_ header: ArchiveWriter.Header) throws(SystemError) {
-                do { try writer.add(header, data: []) } catch { throw SystemError("write export (\(error))", top, code: EIO) }
-            }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
-                h.kind = .directory
-                h.path = path + "/"
-                try add(h)
-                try walk(copies, path, writer: writer, links: &links)
-            case S_IFLNK:
-                h.kind = .symlink
-                h.linkTarget = try Sys.readlink(top)
-                try add(h)
-            case S_IFREG:
-                let inode = "\(st.st_dev):\(st.st_ino)"
-                if st.st_nlink > 1, let first = links[inode] {
-                    h.kind = .hardlink
-                    h.linkTarget = first
-                    try add(h)
-                    continue
-                }
-                if st.st_nlink > 1 { links[inode] = path }
-                if let capability = Sys.getXattr(top, "security.capability") { h.xattrs = [("security.capability", capability)] }
-                do { try writer.addFile(h, from: top, size: Int64(st.st_size)) } catch { throw SystemError("write export (\(error))", top, code: EIO) }
-            case S_IFCHR, S_IFBLK:
-                h.kind = st.st_mode & S_IFMT == S_IFCHR ? .characterDevice : .blockDevice
-                h.deviceMajor = Sys.major(st.st_rdev)
-                h.deviceMinor = Sys.minor(st.st_rdev)
-                try add(h)
-            case S_IFIFO:
-                h.kind = .fifo
-                try add(h)
-            default:
-                continue
-            }
+            let st = try Sys.fileStatus(copies[0])
+            try LayerPacker.addEntry(copies[0], as: path, st, writer: writer, links: &links, what: "export")
+            if st.st_mode & S_IFMT == S_IFDIR { try walk(copies, path, writer: writer, links: &links) }
         }
     }
 }

@@ -61,56 +61,68 @@ public enum LayerPacker {
             if excluding.contains(path) { continue }
             let full = root + "/" + path
             let st = try Sys.fileStatus(full)
-            let type = st.st_mode & S_IFMT
-            var h = ArchiveWriter.Header(path: path, mode: st.st_mode & 0o7777)
-            h.uid = st.st_uid
-            h.gid = st.st_gid
-            h.mtime = Int(st.st_mtim.tv_sec)
-            func add(_ header: ArchiveWriter.Header, data: [UInt8] = []) throws(SystemError) {
-                do { try writer.add(header, data: data) } catch { throw SystemError("write layer (\(error))", full, code: EIO) }
+            func marker(_ markerPath: String) throws(SystemError) {
+                var h = ArchiveWriter.Header(path: markerPath, mode: 0o644)
+                h.mtime = Int(st.st_mtim.tv_sec)
+                do { try writer.add(h, data: []) } catch { throw SystemError("write layer (\(error))", full, code: EIO) }
             }
-            switch type {
-            case S_IFCHR where st.st_rdev == 0:
+            if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 {
                 // An overlay whiteout: the lower file was deleted.
-                var wh = ArchiveWriter.Header(path: (relative.isEmpty ? "" : relative + "/") + ".wh." + name, mode: 0o644)
-                wh.mtime = h.mtime
-                try add(wh)
-            case S_IFDIR:
-                h.kind = .directory
-                h.path = path + "/"
-                try add(h)
+                try marker((relative.isEmpty ? "" : relative + "/") + ".wh." + name)
+                continue
+            }
+            try addEntry(full, as: path, st, writer: writer, links: &links, what: "layer")
+            if st.st_mode & S_IFMT == S_IFDIR {
                 if Sys.getXattr(full, "trusted.overlay.opaque") == [UInt8(ascii: "y")] || Sys.getXattr(full, "user.overlay.opaque") == [UInt8(ascii: "y")] {
-                    var opq = ArchiveWriter.Header(path: path + "/.wh..wh..opq", mode: 0o644)
-                    opq.mtime = h.mtime
-                    try add(opq)
+                    try marker(path + "/.wh..wh..opq")
                 }
                 try walk(root, path, writer: writer, links: &links, excluding: excluding)
-            case S_IFLNK:
-                h.kind = .symlink
-                h.linkTarget = try Sys.readlink(full)
-                try add(h)
-            case S_IFREG:
-                let inode = "\(st.st_dev):\(st.st_ino)"
-                if st.st_nlink > 1, let first = links[inode] {
-                    h.kind = .hardlink
-                    h.linkTarget = first
-                    try add(h)
-                    continue
-                }
-                if st.st_nlink > 1 { links[inode] = path }
-                if let capability = Sys.getXattr(full, "security.capability") { h.xattrs = [("security.capability", capability)] }
-                do { try writer.addFile(h, from: full, size: Int64(st.st_size)) } catch { throw SystemError("write layer (\(error))", full, code: EIO) }
-            case S_IFCHR, S_IFBLK:
-                h.kind = type == S_IFCHR ? .characterDevice : .blockDevice
-                h.deviceMajor = Sys.major(st.st_rdev)
-                h.deviceMinor = Sys.minor(st.st_rdev)
-                try add(h)
-            case S_IFIFO:
-                h.kind = .fifo
-                try add(h)
-            default:
-                continue // sockets are not kept in layers
             }
+        }
+    }
+
+    /// One file as its tar entry: owner, mode and mtime from `st`; a directory's own entry (its
+    /// contents are the caller's), a symlink's target, a regular file's content and file capability,
+    /// a hard link to the first path of its inode seen (`links`), devices and fifos. Sockets have none.
+    static func addEntry(_ full: String, as path: String, _ st: stat, writer: ArchiveWriter, links: inout [String: String], what: String) throws(SystemError) {
+        let type = st.st_mode & S_IFMT
+        var h = ArchiveWriter.Header(path: path, mode: st.st_mode & 0o7777)
+        h.uid = st.st_uid
+        h.gid = st.st_gid
+        h.mtime = Int(st.st_mtim.tv_sec)
+        func add(_ header: ArchiveWriter.Header) throws(SystemError) {
+            do { try writer.add(header, data: []) } catch { throw SystemError("write \(what) (\(error))", full, code: EIO) }
+        }
+        switch type {
+        case S_IFDIR:
+            h.kind = .directory
+            h.path = path + "/"
+            try add(h)
+        case S_IFLNK:
+            h.kind = .symlink
+            h.linkTarget = try Sys.readlink(full)
+            try add(h)
+        case S_IFREG:
+            let inode = "\(st.st_dev):\(st.st_ino)"
+            if st.st_nlink > 1, let first = links[inode] {
+                h.kind = .hardlink
+                h.linkTarget = first
+                try add(h)
+                return
+            }
+            if st.st_nlink > 1 { links[inode] = path }
+            if let capability = Sys.getXattr(full, "security.capability") { h.xattrs = [("security.capability", capability)] }
+            do { try writer.addFile(h, from: full, size: Int64(st.st_size)) } catch { throw SystemError("write \(what) (\(error))", full, code: EIO) }
+        case S_IFCHR, S_IFBLK:
+            h.kind = type == S_IFCHR ? .characterDevice : .blockDevice
+            h.deviceMajor = Sys.major(st.st_rdev)
+            h.deviceMinor = Sys.minor(st.st_rdev)
+            try add(h)
+        case S_IFIFO:
+            h.kind = .fifo
+            try add(h)
+        default:
+            return // sockets are not kept in layers
         }
     }
 }

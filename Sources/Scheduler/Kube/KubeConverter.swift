@@ -67,6 +67,8 @@ public struct KubeConverter {
     /// Named volumes (by compose key) used by exactly one StatefulSet, as its claim templates.
     var templated: [String: String] = [:]
     var needsAPI = false
+    /// What the store knows of each selected service's image, asked once.
+    var facts: [String: KubeOptions.ImageFacts] = [:]
 
     public static func convert(_ project: Project, options: KubeOptions) throws(SwcomposeError) -> KubeManifests {
         var c = KubeConverter(project: project, options: options)
@@ -130,6 +132,7 @@ public struct KubeConverter {
     }
 
     mutating func plan() {
+        for n in selected { facts[n] = options.imageFacts(image(project.services[n]!)) }
         for n in selected {
             for (dep, d) in project.services[n]!.dependsOn where d.condition == .completedSuccessfully && selected.contains(dep) { jobs.insert(dep) }
         }
@@ -207,7 +210,7 @@ public struct KubeConverter {
         var out: [Port] = []
         func add(_ p: Port) { if !out.contains(p) { out.append(p) } }
         for p in s.ports where p.target > 0 { add(Port(port: p.target, proto: p.protocol.isEmpty ? "tcp" : p.protocol.lowercased())) }
-        for e in s.expose + (options.imageFacts(image(s))?.exposedPorts ?? []) {
+        for e in s.expose + (facts[s.name]?.exposedPorts ?? []) {
             let parts = e.split(separator: "/")
             let proto = parts.count > 1 ? String(parts[1]).lowercased() : "tcp"
             let range = parts.first.map { $0.split(separator: "-").compactMap { Int64($0) } } ?? []
@@ -439,7 +442,7 @@ public struct KubeConverter {
     }
 
     func healthcheck(_ s: ServiceConfig) -> HealthCheckConfig? {
-        var hc = options.imageFacts(image(s))?.healthcheck
+        var hc = facts[s.name]?.healthcheck
         if let own = s.healthCheck {
             // The service's settings over the image's, as docker merges them.
             if own.disable { return nil }
