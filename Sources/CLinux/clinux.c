@@ -25,6 +25,12 @@ int cl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const cha
 int cl_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
+#include <linux/openat2.h>
+int cl_openat2_in_root(int dirfd, const char *path, int flags, mode_t mode) {
+    struct open_how how = { .flags = (unsigned long long)flags, .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
 int cl_flock(int fd, int operation) { return flock(fd, operation); }
 int cl_syncfs(int fd) { return syncfs(fd); }
 

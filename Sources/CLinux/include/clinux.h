@@ -30,6 +30,8 @@ int cl_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const cha
 int cl_flock(int fd, int operation);
 int cl_syncfs(int fd);
 int cl_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+/// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` resolved as if `dirfd` were `/`.
+int cl_openat2_in_root(int dirfd, const char *path, int flags, mode_t mode);
 
 /// Spawning a process in new namespaces. The child runs only async-signal-safe C between clone3 and
 /// execve, so this is safe from a multithreaded parent.

@@ -91,6 +91,12 @@ extension Sys {
         try check("send ARP") { payload.withUnsafeBytes { cl_arp_broadcast(fd, index, $0.baseAddress, $0.count) } }
     }
 
+    /// Opens `path` inside the tree at `root` as if it were `/`: absolute symlinks and `..` stay in it,
+    /// `/proc` magic links are refused (openat2 RESOLVE_IN_ROOT, Linux 5.6).
+    public static func openInRoot(_ root: Int32, _ path: String, _ flags: Int32, _ mode: mode_t = 0) throws(SystemError) -> Int32 {
+        try check("open", path) { cl_openat2_in_root(root, path, flags | O_CLOEXEC, mode) }
+    }
+
     /// `openat` for paths the caller resolves itself (O_NOFOLLOW, O_DIRECTORY…); nil with errno set.
     public static func openRelative(_ name: String, in dir: Int32, _ flags: Int32, _ mode: mode_t = 0) -> Int32? {
         let fd = cl_openat(dir, name, flags | O_CLOEXEC, mode)

@@ -164,6 +164,11 @@ public enum Sys {
         try check("fchown") { Glibc.fchown(fd, uid, gid) }
     }
 
+    /// `fchown` that also takes an O_PATH descriptor (fchownat AT_EMPTY_PATH).
+    public static func chown(descriptor fd: Int32, _ uid: uid_t, _ gid: gid_t) throws(SystemError) {
+        try check("fchownat") { fchownat(fd, "", uid, gid, 0x1000) }
+    }
+
     public static func setTimes(_ path: String, at dir: Int32, accessed: timespec, modified: timespec) throws(SystemError) {
         var times = [accessed, modified]
         try check("utimensat", path) { utimensat(dir, path, &times, AT_SYMLINK_NOFOLLOW) }
