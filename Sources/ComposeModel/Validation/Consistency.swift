@@ -114,7 +114,7 @@ struct Consistency {
             let attribute = s.scale == nil ? "deploy.replicas" : "scale"
             diagnostics.error("services.\(name): can't set container_name and \(attribute) as container name must be unique", at: at(s, "container_name"))
         }
-        for trigger in s.develop?.watch ?? [] where trigger.action != "rebuild" && trigger.target.isEmpty {
+        for trigger in s.develop?.watch ?? [] where trigger.action.hasPrefix("sync") && trigger.target.isEmpty {  // restart and rebuild need none
             diagnostics.error("services.\(name).develop.watch: target is required for non-rebuild actions", at: at(s, "develop"))
         }
     }
