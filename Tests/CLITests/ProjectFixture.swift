@@ -126,3 +126,54 @@ extension ProjectFixture {
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
+
+/// A swcompose command left running (`watch`, `up` attached, `logs -f`, `events`): its output goes to
+/// files, read as it grows; `stop` sends SIGINT as Ctrl-C does and waits for it to end.
+final class BackgroundCommand {
+    let process = Process()
+    let outPath: String, errPath: String
+
+    init(_ fixture: ProjectFixture, _ arguments: [String]) throws {
+        outPath = fixture.dir.sub("bg-\(UUID().uuidString).out")
+        errPath = outPath.replacingOccurrences(of: ".out", with: ".err")
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.executableURL = Swcompose.executable
+        process.arguments = ["-p", fixture.project] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: fixture.directory)
+        var env = ["PATH": "/usr/bin:/bin", "HOME": "/root"]
+        for (k, v) in fixture.environment { env[k] = v }
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try process.run()
+    }
+
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    /// Waits (up to `seconds`) for `text` in the standard output; false if it never came.
+    func waitFor(_ text: String, _ seconds: Double = 20) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if stdout.contains(text) { return true }
+            if !process.isRunning { return stdout.contains(text) }
+            usleep(5_000)
+        }
+        return false
+    }
+
+    /// Ctrl-C, then its exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGINT) }
+        let end = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < end { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { stop() } }
+}

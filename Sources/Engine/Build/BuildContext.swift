@@ -49,6 +49,10 @@ public struct BuildContext: Sendable {
         Self.ignored(relative, patterns)
     }
 
+    /// Whether `relative` (`a/b/c`) or one of its parents is matched by `patterns` (the last match
+    /// deciding, `!` patterns taking back), as a `.dockerignore` reads.
+    public static func isIgnored(_ relative: String, by patterns: [IgnorePattern]) -> Bool { ignored(relative, patterns) }
+
     static func ignored(_ relative: String, _ patterns: [IgnorePattern]) -> Bool {
         guard !patterns.isEmpty else { return false }
         let parts = relative.split(separator: "/").map(String.init)

@@ -157,7 +157,8 @@ public enum ContainerCopy {
 
     /// `watch`'s sync of one host path to `path` in the container: its parents made as needed, a
     /// file or tree written over what is there; a host path that is gone removes `path`.
-    public static func place(_ hostPath: String, in tree: ContainerTree, at path: String, options: Options) throws(SystemError) {
+    /// `recursive: false`: a directory is made (or kept) without what it holds.
+    public static func place(_ hostPath: String, in tree: ContainerTree, at path: String, options: Options, recursive: Bool = true) throws(SystemError) {
         let trimmed = trimmed(path)
         var dir = try tree.open("/", follow: true, flags: O_RDONLY | O_DIRECTORY)
         defer { Sys.close(dir) }
@@ -176,9 +177,16 @@ public enum ContainerCopy {
             return
         }
         defer { Sys.close(source) }
+        let st = try Sys.fstat(source)
+        if !recursive && st.st_mode & S_IFMT == S_IFDIR {
+            if let existing = try? Sys.fileStatus(name, at: dir), existing.st_mode & S_IFMT == S_IFDIR { return }
+            try? Sys.unlink(name, at: dir)
+            try Sys.mkdir(name, st.st_mode & 0o7777, at: dir)
+            return
+        }
         var links: [UInt64: (Int32, String)] = [:]
         defer { for (fd, _) in links.values { Sys.close(fd) } }
-        try copyEntry(source, try Sys.fstat(source), into: dir, name: name, options: options, links: &links)
+        try copyEntry(source, st, into: dir, name: name, options: options, links: &links)
     }
 
     /// Removes `path` in the container, a directory with what it holds; missing is fine.

@@ -90,3 +90,80 @@ public final class DirectoryWatch {
         while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
     }
 }
+
+/// A tree of files watched for changes: inotify on every directory in it, directories made later
+/// added as they appear. `watch`'s view of a project's sources: what it reports are the paths that
+/// were created, written, changed or removed (a new directory as itself; what it holds comes with it).
+public final class TreeWatch {
+    public let fd: Int32
+    var directories: [Int32: String] = [:]
+    /// Directories not to descend into (their own changes are still seen by their parent).
+    let skip: (String) -> Bool
+    static let mask = UInt32(IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW)
+
+    public init(skip: @escaping (String) -> Bool = { _ in false }) throws(SystemError) {
+        fd = try Sys.check("inotify_init1") { inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK)) }
+        self.skip = skip
+    }
+
+    deinit { Sys.close(fd) }
+
+    /// Watches the directory tree at `path` (or, for a file, the directory holding it).
+    public func add(_ path: String) throws(SystemError) {
+        var st = try Sys.fileStatus(path, follow: true)
+        if st.st_mode & S_IFMT != S_IFDIR {
+            let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+            st = try Sys.fileStatus(parent.isEmpty ? "/" : parent, follow: true)
+            try watchDirectory(parent.isEmpty ? "/" : parent, recursive: false)
+            return
+        }
+        try watchDirectory(path, recursive: true)
+    }
+
+    func watchDirectory(_ path: String, recursive: Bool) throws(SystemError) {
+        let wd = try Sys.check("inotify_add_watch", path) { inotify_add_watch(fd, path, Self.mask) }
+        directories[wd] = path
+        guard recursive else { return }
+        for name in (try? Sys.list(path)) ?? [] {
+            let child = path + "/" + name
+            if let st = try? Sys.fileStatus(child), st.st_mode & S_IFMT == S_IFDIR, !skip(child) {
+                try? watchDirectory(child, recursive: true)
+            }
+        }
+    }
+
+    /// The changes the kernel has queued, waiting up to `timeout` seconds for the first (nil: for
+    /// ever); empty after the timeout or a signal. `overflow`: the kernel dropped events, so anything
+    /// may have changed.
+    public func next(timeout: Double?) -> (paths: [String], overflow: Bool) {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, timeout.map { Int32(($0 * 1000).rounded(.up)) } ?? -1) > 0 else { return ([], false) }
+        var paths: [String] = []
+        var overflow = false
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            var offset = 0
+            while offset + 16 <= n {
+                let (wd, mask, length) = buffer.withUnsafeBytes { raw in
+                    (raw.loadUnaligned(fromByteOffset: offset, as: Int32.self), raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let name = String(decoding: buffer[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+                offset += 16 + length
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 { overflow = true; continue }
+                guard let directory = directories[wd] else { continue }
+                if mask & UInt32(IN_IGNORED) != 0 { directories[wd] = nil; continue }
+                if name.isEmpty { continue }  // the directory itself moved or went: its parent says so
+                let path = directory + "/" + name
+                paths.append(path)
+                if mask & UInt32(IN_ISDIR) != 0 && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 && !skip(path) {
+                    try? watchDirectory(path, recursive: true)
+                }
+            }
+        }
+        return (paths, overflow)
+    }
+}
