@@ -162,4 +162,14 @@ extension Orchestrator {
         defer { withExtendedLifetime(lock) {} }
         return try body()
     }
+
+    /// Whether another command holds the project's lock right now (an `up` replacing containers, a
+    /// `restart`…): a follower of the project's containers should not conclude they are all gone.
+    public var isChanging: Bool {
+        guard let held = try? FileLock.attempt(runtime.root.projects + "/" + project.name + "/lock") else {
+            return Sys.exists(runtime.root.projects + "/" + project.name + "/lock")
+        }
+        withExtendedLifetime(held) {}
+        return false
+    }
 }

@@ -261,10 +261,13 @@ struct LogsCommand: ParsableCommand {
             if Interrupts.count > 0 { return true }
             // New containers of these services (scaled up, restarted by up) join the stream.
             for r in o.containers(services: services, oneOff: nil) where printer.labels[r.id] == nil { printer.add(r) }
-            return !printer.follower.ids.contains { id in
+            let running = printer.follower.ids.contains { id in
                 let s = o.store.state(id)
                 return s.isAlive || s.status == .restarting
             }
+            // Nothing runs: the end, unless a command is replacing containers right now (`up`
+            // recreating, `restart`); then their successors are awaited.
+            return !running && !o.isChanging
         }
     }
 }
