@@ -102,6 +102,8 @@ struct RestartCommand: ParsableCommand {
             for r in records { session.progress.event("Container", r.name, "Restarting") }
             try o.stop(records, timeout: timeoutNanoseconds(timeout))
             try o.start(services: services.isEmpty ? [] : services)
+            let journal = EventJournal(root: session.runtime.root)
+            for r in records { journal.record("restart", r.spec) }
         }
     }
 }

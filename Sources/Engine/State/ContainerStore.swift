@@ -160,6 +160,7 @@ public struct ContainerStore: Sendable {
             try Files.writeAtomically(staging + "/config.json", try JSON.encode(spec), durable: false)
             try write(ContainerState(), to: staging)
             try Sys.rename(staging, runtime.containerDirectory(spec.id))
+            EventJournal(root: runtime.root).record("create", spec)
         } catch let error as ContainerStoreError {
             throw error
         } catch let error as SystemError {
@@ -330,11 +331,13 @@ public struct ContainerStore: Sendable {
         let st = state(id)
         if st.isAlive { throw .running((try? spec(id).name) ?? id) }
         let dir = runtime.containerDirectory(id)
-        if let name = try? spec(id).name { releaseName(name, id: id) }
+        let removed = try? spec(id)
+        if let name = removed?.name { releaseName(name, id: id) }
         do {
             try runtime.cgroup(id: id, state: st).destroy()
             try RootFilesystem(directory: dir).remove()
             try Sys.removeAll(dir)
+            if let removed { EventJournal(root: runtime.root).record("destroy", removed) }
         } catch {
             throw .system(error)
         }

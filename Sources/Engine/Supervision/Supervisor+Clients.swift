@@ -90,6 +90,7 @@ extension Supervisor {
                 persist(m)
             }
             if m.state.status == .paused { thaw(m) }
+            event("kill", m, ["signal": String(signal)])
             if !Sys.signal(pidfd: m.pidfd, signal) {
                 reply(client, .failed(message: "kill: \(SystemError("kill"))"))
             } else {
@@ -108,6 +109,7 @@ extension Supervisor {
                 try runtime.cgroup(id: id, state: m.state).setFrozen(true)
                 m.state.status = .paused
                 persist(m)
+                event("pause", m)
                 reply(client, .ok)
             } catch {
                 reply(client, .failed(message: "pause: \(error)"))
@@ -134,6 +136,7 @@ extension Supervisor {
         if m.state.status == .paused {
             m.state.status = .running
             persist(m)
+            event("unpause", m)
         }
     }
 

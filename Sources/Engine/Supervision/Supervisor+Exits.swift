@@ -28,6 +28,7 @@ extension Supervisor {
         if m.stopDeadline != nil { return }
         if m.state.status == .paused { thaw(m) }
         if ProcessInfoReader.initWouldReceive(signal, pid: m.state.pid) && signal != SIGKILL {
+            event("kill", m, ["signal": String(signal)])
             Sys.signal(pidfd: m.pidfd, signal)
             if timeout >= 0 { m.stopDeadline = Self.now() + Double(timeout) / 1e9 }
         } else {
@@ -38,8 +39,14 @@ extension Supervisor {
 
     func killNow(_ m: Managed) {
         guard m.isRunning else { return }
+        event("kill", m, ["signal": String(SIGKILL)])
         Sys.signal(pidfd: m.pidfd, SIGKILL)
         runtime.cgroup(id: m.spec.id, state: m.state).killAll()
+    }
+
+    /// Appends to the state root's event journal (what `events` reads).
+    func event(_ action: String, _ m: Managed, _ extra: [String: String] = [:]) {
+        EventJournal(root: runtime.root).record(action, m.spec, extra)
     }
 
     func containerExited(_ id: String) {
@@ -96,6 +103,9 @@ extension Supervisor {
             m.state.exitCode = status!.code
         }
         m.state.status = .exited
+        if oom { event("oom", m) }
+        event("die", m, ["exitCode": String(m.state.exitCode)])
+        if !m.waiters.isEmpty && m.state.stoppedByUser { event("stop", m) }
         if shouldRestart(m) {
             let ranFor = Self.now() - m.startedMonotonic
             if ranFor >= 10 { m.backoff = 0.1 }

@@ -81,6 +81,7 @@ extension Supervisor {
     func recordProbe(_ m: Managed, start: String, exitCode: Int32, output: String) {
         guard let hc = m.spec.healthcheck else { return }
         var health = m.state.health ?? HealthState()
+        let was = health.status
         health.log.append(HealthState.Probe(start: start, end: Timestamp.rfc3339(), exitCode: exitCode, output: output))
         if health.log.count > 5 { health.log.removeFirst(health.log.count - 5) }
         let now = Self.now()
@@ -95,6 +96,7 @@ extension Supervisor {
         }
         m.state.health = health
         persist(m)
+        if health.status != was { event("health_status: \(health.status.rawValue)", m) }
         if early, health.status == .starting, let until = m.earlyProbesUntil {
             m.earlyProbeDelay *= 2
             m.nextProbe = min(until, now + m.earlyProbeDelay)

@@ -128,6 +128,7 @@ extension Supervisor {
                 m.state.pidStartTime = ProcessInfoReader.startTime(of: process.pid) ?? 0
                 m.state.supervisorPid = Sys.pid
                 m.state.startedAt = Timestamp.rfc3339()
+                event("start", m)
                 m.state.cgroup = pending.cgroup.path
                 m.state.error = ""
                 m.state.exitCode = 0
