@@ -27,7 +27,7 @@ struct SWCompose: ParsableCommand {
         subcommands: [
             UpCommand.self, DownCommand.self, CreateCommand.self, StartCommand.self, StopCommand.self, RestartCommand.self,
             KillCommand.self, RmCommand.self, PauseCommand.self, UnpauseCommand.self, WaitCommand.self,
-            PsCommand.self, LogsCommand.self, TopCommand.self, DiffCommand.self, CommitCommand.self, ExportCommand.self, StatsCommand.self, CopyCommand.self, WatchCommand.self, EventsCommand.self, ExecCommand.self, RunCommand.self, PortCommand.self,
+            PsCommand.self, LogsCommand.self, TopCommand.self, DiffCommand.self, CommitCommand.self, ExportCommand.self, StatsCommand.self, CopyCommand.self, WatchCommand.self, EventsCommand.self, AttachCommand.self, ExecCommand.self, RunCommand.self, PortCommand.self,
             NetworkCommand.self, VolumeCommand.self, LsCommand.self, InspectCommand.self,
             BuildCommand.self, PullCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self,
             ConfigCommand.self, ImagesCommand.self, ImageCommand.self, BuilderCommand.self, KubeCommand.self, InfoCommand.self, VersionCommand.self,

@@ -85,7 +85,9 @@ final class ProjectFixture: @unchecked Sendable {
 
 extension ProjectFixture {
     /// Runs swcompose with a pseudo-terminal (40×100) as its standard streams, typing `input`.
-    func runInTerminal(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
+    /// `steps`: once the output holds `after`, `type` is typed.
+    func runInTerminal(_ arguments: [String], input: String = "", steps: [(after: String, type: String)] = []) throws -> (status: Int32, output: String) {
+        var steps = steps[...]
         let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         var unlock: Int32 = 0, number: Int32 = 0
         guard master >= 0, cl_ioctl_int(master, CL_TIOCSPTLCK, &unlock) == 0, cl_ioctl_int(master, CL_TIOCGPTN, &number) == 0 else {
@@ -117,6 +119,10 @@ extension ProjectFixture {
             if poll(&p, 1, 100) > 0 {
                 let n = read(master, &buffer, buffer.count)
                 if n > 0 { output += buffer[0..<n] } else { break }
+                if let step = steps.first, String(decoding: output, as: UTF8.self).contains(step.after) {
+                    steps = steps.dropFirst()
+                    _ = step.type.withCString { write(master, $0, strlen($0)) }
+                }
             } else if !process.isRunning {
                 break
             }

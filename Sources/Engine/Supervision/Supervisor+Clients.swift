@@ -118,6 +118,12 @@ extension Supervisor {
             guard let m = load(id), m.state.status == .paused else { reply(client, .failed(message: "container \(id) is not paused")); return }
             thaw(m)
             reply(client, .ok)
+        case .terminal(let id):
+            guard let m = load(id), m.isRunning, m.terminal >= 0 else {
+                reply(client, .failed(message: "container \(managed[id]?.spec.name ?? id) is not running with a terminal"))
+                return
+            }
+            reply(client, .ok, fds: [m.terminal])
         case .list:
             reply(client, .containers(ids: managed.values.filter(\.isBusy).map(\.spec.id).sorted()))
         case .release:

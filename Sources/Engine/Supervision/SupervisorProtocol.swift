@@ -18,6 +18,9 @@ public enum SupervisorRequest: Codable, Sendable {
     case unpause(id: String)
     /// The ids of the containers being watched.
     case list
+    /// The pty master of a running tty container (`attach`): the caller writes its input and sets
+    /// its size; its output keeps going to the log, which the caller follows.
+    case terminal(id: String)
     /// The project is being taken down: exit now, without lingering, unless a container is still
     /// watched (then the reply lists them and the supervisor goes when idle, as always). After `.ok` the connection ends when the supervisor has
     /// exited, its spare start helper and that helper's cgroup gone.

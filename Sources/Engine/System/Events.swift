@@ -77,6 +77,15 @@ public final class DirectoryWatch {
         if inotify_add_watch(fd, directory, UInt32(events)) >= 0 { watched.insert(directory) }
     }
 
+    /// Like `wait`, also returning when `other` is readable: true then.
+    public func wait(_ seconds: Double, orReadable other: Int32) -> Bool {
+        var p = [pollfd(fd: other, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&p, fd >= 0 ? 2 : 1, Int32(seconds * 1000))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        if fd >= 0 { while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {} }
+        return p[0].revents != 0
+    }
+
     /// Returns when something changed in a watched directory or `seconds` passed (or a signal
     /// arrived, as Ctrl-C does).
     public func wait(_ seconds: Double) {
