@@ -5,7 +5,9 @@ import Engine
 /// Ctrl-C), and the exit code (`--exit-code-from`'s container's, 130 after Ctrl-C). The CLI streams
 /// the logs and prints; this says what happened.
 public final class AttachedProject {
-    public let records: [ContainerRecord]
+    public private(set) var records: [ContainerRecord]
+    /// `up --watch`: containers come and go (recreated by a rebuild); following ends only on Ctrl-C.
+    public var untilInterrupted = false
     let store: ContainerStore
     let abortOnExit: Bool
     let exitCodeFrom: String?
@@ -19,6 +21,11 @@ public final class AttachedProject {
         self.exitCodeFrom = exitCodeFrom
     }
 
+    /// A container that joined (a service recreated while watching).
+    public func add(_ r: ContainerRecord) {
+        if !records.contains(where: { $0.id == r.id }) { records.append(r) }
+    }
+
     /// Looks at the containers once: the ones that exited since the last look (with their codes), and
     /// whether following should end.
     public func check(interrupted: Bool) -> (exits: [(record: ContainerRecord, code: Int32)], done: Bool) {
@@ -27,13 +34,18 @@ public final class AttachedProject {
         var allDone = true
         for r in records {
             let state = store.state(r.id)
-            if state.isAlive || state.status == .restarting || state.status == .created {
+            // Gone but not yet recorded by its supervisor (which is there to record it): its exit
+            // code is not known yet.
+            let unrecorded = (state.status == .running || state.status == .paused) && state.supervisorPid > 0
+                && Sys.processExists(state.supervisorPid)
+            if state.isAlive || state.status == .restarting || state.status == .created || unrecorded {
                 allDone = false
             } else if exited.insert(r.id).inserted {
                 exits.append((r, state.exitCode))
                 if abortOnExit { stopping = true }
             }
         }
+        if untilInterrupted { return (exits, false) }
         return (exits, allDone || stopping)
     }
 

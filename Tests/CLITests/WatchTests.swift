@@ -149,6 +149,35 @@ import TestSupport
         #expect(w.stop() == 0, "\(w.stderr)")
     }
 
+    /// `up --watch`: attached logs and the watch together; a rebuild's new container joins the
+    /// stream, and Ctrl-C stops the project as an attached `up` does.
+    @Test func upWatchFollowsLogsAcrossARebuild() throws {
+        let p = try ProjectFixture("upwatch", compose: """
+            services:
+              app:
+                build: ./app
+                develop:
+                  watch:
+                    - {action: sync, path: ./app/static, target: /static}
+                    - {action: rebuild, path: ./app/version.txt}
+            """, files: ["app/Dockerfile": "FROM swcompose/busybox\nCOPY . /src\nCMD [\"sh\", \"-c\", \"echo running version $(cat /src/version.txt); exec sleep 1000\"]\n",
+                         "app/version.txt": "1", "app/static/page.txt": "p1\n"])
+        let w = try BackgroundCommand(p, ["up", "--watch"])
+        #expect(w.waitFor("Watch enabled", 60) && w.waitFor("app-1  | running version 1", 5), "\(w.stdout) \(w.stderr)")
+        let first = try #require(p.container("app"))
+        try "p2\n".write(toFile: p.directory + "/app/static/page.txt", atomically: false, encoding: .utf8)
+        let root = "/proc/\(p.store.state(first.id).pid)/root"
+        #expect(Self.until(1) { Self.read(root + "/static/page.txt") == "p2\n" } != nil, "\(w.stdout)")
+        try "2".write(toFile: p.directory + "/app/version.txt", atomically: false, encoding: .utf8)
+        #expect(w.waitFor("app-1  | running version 2", 20), "the rebuilt container's output in the same stream: \(w.stdout) \(w.stderr)")
+        #expect(w.process.isRunning)
+        #expect(w.stop() == 130, "Ctrl-C: \(w.stderr)")
+        let now = try #require(p.container("app"))
+        #expect(now.id != first.id && !p.store.state(now.id).isAlive, "stopped on Ctrl-C")
+        let both = try p.run(["up", "--watch", "-d"])
+        #expect(both.status != 0 && both.stderr.contains("cannot be combined with --detach"), "\(both.stderr)")
+    }
+
     @Test func watchWithoutDevelopSectionIsAnError() throws {
         let p = try ProjectFixture("watchnone", compose: """
             services:

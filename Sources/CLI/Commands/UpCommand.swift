@@ -2,6 +2,7 @@ import ArgumentParser
 import ComposeModel
 import Engine
 import Scheduler
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,6 +51,9 @@ struct UpCommand: ParsableCommand {
     @Flag(name: .customLong("build"), help: "Build images before starting containers.")
     var build = false
 
+    @Flag(name: [.short, .long], help: "Watch source code and rebuild/refresh containers when files are updated.")
+    var watch = false
+
     @OptionGroup var recreation: RecreationFlags
 
     @OptionGroup var pulling: PullFlags
@@ -58,6 +62,9 @@ struct UpCommand: ParsableCommand {
     var services: [String] = []
 
     func validate() throws {
+        if watch && (detach || wait) {
+            throw ValidationError("--watch follows the services attached: it cannot be combined with --detach or --wait (use swcompose watch)")
+        }
         if detach && (abortOnContainerExit || exitCodeFrom != nil) {
             throw ValidationError("--abort-on-container-exit and --exit-code-from cannot be combined with --detach")
         }
@@ -74,6 +81,10 @@ struct UpCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let o = session.orchestrator
+        // The watch rules are checked before anything is changed.
+        let watcher = watch ? try session.run { () throws(SwcomposeError) in
+            try ProjectWatch(o, services: services, options: ProjectWatch.Options(), report: { Terminal.write($0 + "\n") })
+        } : nil
         let pullServices = o.selection(services, withDependencies: !noDeps)
         try session.mutate { () throws(SwcomposeError) in
             try o.buildForUp(services: pullServices, force: build, never: noBuild)
@@ -90,11 +101,29 @@ struct UpCommand: ParsableCommand {
             return
         }
         if detach { return }
-        try attach(session, services: selected)
+        guard let watcher else {
+            try attach(session, services: selected)
+            return
+        }
+        // Watching beside the attached logs, until Ctrl-C.
+        let stop = Atomic<Bool>(false)
+        var failure: Error?
+        Interrupts.install()
+        Threads.concurrently(2) { i in
+            if i == 0 {
+                do throws(SwcomposeError) { try watcher.run(stop: { stop.load(ordering: .acquiring) || Interrupts.count > 0 }) } catch {
+                    Terminal.writeError(error.description + "\n")
+                }
+            } else {
+                do { try attach(session, services: selected, watching: true) } catch { failure = error }
+                stop.store(true, ordering: .releasing)
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Attached mode: stream every container's output until they have all exited, or Ctrl-C.
-    func attach(_ session: ComposeSession, services: [String]) throws {
+    func attach(_ session: ComposeSession, services: [String], watching: Bool = false) throws {
         let o = session.orchestrator
         let records = o.containers(services: services)
         let names = records.map { LogPrinter.label($0) }
@@ -109,7 +138,15 @@ struct UpCommand: ParsableCommand {
         let printer = LogPrinter(options: printerOptions, runtime: session.runtime)
         printer.printExisting(records)
         let attached = AttachedProject(records: records, store: o.store, abortOnExit: abortOnContainerExit, exitCodeFrom: exitCodeFrom)
-        printer.follow {
+        attached.untilInterrupted = watching
+        printer.follow(alsoWatching: watching ? [session.runtime.root.containers] : []) {
+            if watching {
+                // A service recreated by a rebuild: its new container joins the stream.
+                for r in o.containers(services: services) where printer.labels[r.id] == nil {
+                    printer.add(r)
+                    attached.add(r)
+                }
+            }
             let (exits, done) = attached.check(interrupted: Interrupts.count > 0)
             for (r, code) in exits { Terminal.write("\(LogPrinter.label(r)) exited with code \(code)\n") }
             return done
@@ -119,7 +156,7 @@ struct UpCommand: ParsableCommand {
             if interrupted { Terminal.write("Gracefully stopping... (press Ctrl+C again to force)\n") }
             let force = Interrupts.count
             try session.run { () throws(SwcomposeError) in
-                try o.stop(records, timeout: Interrupts.count > force ? 0 : timeoutNanoseconds(timeout))
+                try o.stop(attached.records, timeout: Interrupts.count > force ? 0 : timeoutNanoseconds(timeout))
             }
         }
         let code = attached.exitCode(interrupted: interrupted)
