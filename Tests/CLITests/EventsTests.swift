@@ -38,10 +38,15 @@ import TestSupport
         #expect(json.stop() == 0 && text.stop() == 0)
 
         let events = try json.stdout.split(separator: "\n").map { try JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
-        func actions(_ service: String) -> [String] { events.filter { $0.service == service }.map(\.action) }
-        #expect(actions("db") == ["create", "start", "health_status: healthy", "kill", "die", "stop", "destroy"], "\(actions("db"))")
-        #expect(actions("web") == ["create", "start", "kill", "die", "stop", "destroy"], "\(actions("web"))")
         func index(_ service: String, _ action: String) -> Int { events.firstIndex { $0.service == service && $0.action == action } ?? -1 }
+        func actions(_ service: String) -> [String] { events.filter { $0.service == service && !$0.action.hasPrefix("exec_") }.map(\.action) }
+        #expect(actions("db") == ["create", "start", "health_status: healthy", "kill", "die", "stop", "destroy"], "\(actions("db"))")
+        // Each probe as docker reports it: exec_create, exec_start, exec_die with its exit code.
+        let probe = events.filter { $0.service == "db" && $0.action.hasPrefix("exec_") }.prefix(3)
+        #expect(probe.map(\.action) == ["exec_create: true ", "exec_start: true ", "exec_die"], "\(probe.map(\.action))")
+        #expect(Set(probe.map { $0.attributes["execID"] ?? "" }).count == 1 && probe.last?.attributes["exitCode"] == "0")
+        #expect(index("db", "exec_die") < index("db", "health_status: healthy"), "the probe ends before its verdict")
+        #expect(actions("web") == ["create", "start", "kill", "die", "stop", "destroy"], "\(actions("web"))")
         #expect(index("db", "health_status: healthy") < index("web", "start"), "web starts once db is healthy")
         #expect(index("web", "stop") < index("db", "kill"), "down stops the dependent first")
         for e in events {

@@ -86,6 +86,11 @@ struct ExecCommand: ParsableCommand {
             request.security.capabilities = Capabilities.ownBounding
             request.security.seccomp = nil
         }
+        // docker's exec events: exec_create / exec_start, then exec_die with the exit code.
+        let journal = EventJournal(root: session.runtime.root), execID = ContainerStore.newID()
+        let described = command.count == 1 ? command[0] + " " : command.joined(separator: " ")
+        journal.record("exec_create: " + described, record.spec, ["execID": execID])
+        journal.record("exec_start: " + described, record.spec, ["execID": execID])
         if detach {
             _ = try? ContainerExec.startDetached(request, runtime: session.runtime)
             return
@@ -93,6 +98,7 @@ struct ExecCommand: ParsableCommand {
         let raw = useTTY ? RawTerminal() : nil
         let code = try ContainerExec.run(request, runtime: session.runtime)
         raw?.restore()
+        journal.record("exec_die", record.spec, ["execID": execID, "exitCode": String(code)])
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -61,6 +61,8 @@ public final class Supervisor {
         let output: Int32
         var captured: [UInt8] = []
         let startedAt = Timestamp.rfc3339()
+        /// docker's exec id for the probe, in its `exec_*` events.
+        let execID = ContainerStore.newID()
         let deadline: Double
         var timedOut = false
 
