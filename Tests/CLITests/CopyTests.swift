@@ -107,4 +107,64 @@ import TestSupport
         #expect(try p.run(["start", "app"]).status == 0)
         #expect(try sh("cat /srv/while-stopped.txt; ls /data/x.txt 2>&1 >/dev/null | wc -l") == "one file\n1\n")
     }
+
+    /// `-`: a tar on standard output, or one from standard input unpacked into a directory — a
+    /// hostile archive (a link to `/` followed by a file under it, a `..` name) stays in the container.
+    @Test func cpTarStreamsBothWays() throws {
+        let p = try ProjectFixture("cptar", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: ["sh", "-c", "mkdir -p /srv/out/sub /srv/in && echo inside > /srv/out/sub/a.txt && ln -sfn / /srv/out/root-link && touch /ready && exec sleep 1000"]
+                healthcheck: {test: ["CMD", "test", "-f", "/ready"], interval: 100ms, retries: 100}
+            """)
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        func sh(_ script: String) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script]
+            process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+            process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/root"].merging(p.environment) { $1 }
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        let exe = Swcompose.executable.path
+        let tar = p.directory + "/out.tar"
+        #expect(try sh("\(exe) -p \(p.project) cp app:/srv/out - > \(tar)") == 0)
+        let listing = try Process.output("/bin/tar", ["-tvf", tar])
+        #expect(listing.contains("out/sub/a.txt") && listing.contains("out/root-link -> /"), "\(listing)")
+        #expect(try Process.output("/bin/tar", ["-xOf", tar, "out/sub/a.txt"]) == "inside\n")
+
+        let hostile = p.directory + "/hostile.tar"
+        try Process.output("/usr/bin/python3", ["-c", """
+            import io, tarfile, sys
+            t = tarfile.open(sys.argv[1], "w")
+            def add(name, data=b"", **kw):
+                i = tarfile.TarInfo(name); i.size = len(data)
+                for k, v in kw.items(): setattr(i, k, v)
+                t.addfile(i, io.BytesIO(data))
+            add("dir", type=tarfile.DIRTYPE, mode=0o750)
+            add("dir/file.txt", b"from the tar\\n", mode=0o640, uid=1000, gid=1000)
+            add("link", type=tarfile.SYMTYPE, linkname="/")
+            add("link/tmp/through-link.txt", b"inside anyway\\n")
+            add("hard", type=tarfile.LNKTYPE, linkname="dir/file.txt")
+            t.close()
+            """, hostile])
+        #expect(try sh("\(exe) -p \(p.project) cp - app:/srv/in < \(hostile)") == 0)
+        #expect(try p.run(["exec", "-T", "app", "sh", "-c", "cat /srv/in/dir/file.txt; stat -c '%a %u' /srv/in/dir/file.txt /srv/in/dir; cat /tmp/through-link.txt; stat -c %h /srv/in/hard"]).stdout
+                == "from the tar\n640 0\n750 0\ninside anyway\n2\n")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/through-link.txt"), "the archive's link to / is the container's /")
+        let up = p.directory + "/up.tar"
+        try Process.output("/usr/bin/python3", ["-c", """
+            import io, tarfile, sys
+            t = tarfile.open(sys.argv[1], "w")
+            i = tarfile.TarInfo("../../escape.txt"); i.size = 1
+            t.addfile(i, io.BytesIO(b"x"))
+            t.close()
+            """, up])
+        #expect(try sh("\(exe) -p \(p.project) cp - app:/srv/in < \(up) 2> \(p.directory)/err") == 1)
+        #expect(try String(contentsOfFile: p.directory + "/err", encoding: .utf8).contains("outside the destination"))
+        #expect(try sh("\(exe) -p \(p.project) cp - app:/srv/out/sub/a.txt < \(hostile) 2>/dev/null") == 1, "the destination must be a directory")
+    }
 }

@@ -37,7 +37,6 @@ struct CopyCommand: ParsableCommand {
         let from = Self.split(source), to = Self.split(destination)
         if from != nil && to != nil { fail("copying between services is not supported") }
         guard let (service, path) = from ?? to else { fail("one of the paths must name a service's container, as SERVICE:PATH") }
-        if source == "-" || destination == "-" { fail("cp with \"-\" (a tar stream) is not supported: name a file or directory") }
         let local = from != nil ? destination : source
         let session = try ComposeSession.open(root.global, services: [service])
         let record = try session.container(service, index: index)
@@ -54,7 +53,16 @@ struct CopyCommand: ParsableCommand {
             let options = ContainerCopy.Options(archive: archive, followLink: followLink,
                                                 owner: from != nil ? (getuid(), getgid()) : (0, 0))
             do throws(ContainerCopy.Failure) {
-                if from != nil {
+                if from != nil && destination == "-" {
+                    if Terminal.isTTY(1) { throw ContainerCopy.Failure("refusing to write a tar archive to a terminal: redirect the output") }
+                    let scratch = TemporaryScratch()
+                    defer { scratch.remove() }
+                    try ContainerCopy.writeTar(from: tree, containerPath, to: 1, scratch: scratch.path, followLink: followLink)
+                } else if source == "-" {
+                    let reader: ArchiveReader
+                    do throws(ArchiveError) { reader = try ArchiveReader(fd: 0, label: "standard input") } catch { throw ContainerCopy.Failure(error.description) }
+                    try ContainerCopy.extract(reader, into: tree, at: containerPath, options: options)
+                } else if from != nil {
                     try ContainerCopy.copy(from: .container(tree), containerPath, to: .host, local, options: options)
                 } else {
                     try ContainerCopy.copy(from: .host, local, to: .container(tree), containerPath, options: options)
@@ -69,4 +77,15 @@ struct CopyCommand: ParsableCommand {
         Terminal.writeError("error: \(message)\n")
         Glibc.exit(1)
     }
+}
+
+/// A scratch directory of this command's in /var/tmp, removed when it is done.
+final class TemporaryScratch {
+    let path: String
+    init() {
+        var template = Array("/var/tmp/swcompose-cp-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } } ?? "/var/tmp/swcompose-cp-\(getpid())"
+        if !Sys.exists(path) { try? Sys.mkdir(path, 0o700) }
+    }
+    func remove() { try? Sys.removeAll(path) }
 }

@@ -102,7 +102,7 @@ public enum ContainerCopy {
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
-        init(_ description: String) { self.description = description }
+        public init(_ description: String) { self.description = description }
         init(_ error: SystemError) { description = error.description }
     }
 
@@ -294,5 +294,114 @@ public enum ContainerCopy {
         let t = trimmed(path)
         let name = t.split(separator: "/").last.map(String.init) ?? ""
         return name.isEmpty || name == "." ? "root" : name
+    }
+}
+
+// MARK: - Tar streams (`cp SERVICE:SRC -`, `cp - SERVICE:DEST`)
+
+extension ContainerCopy {
+    /// `cp SERVICE:SRC -`: `source` as a tar on `fd`, named as docker names it (the source's last
+    /// component, or the directory's contents for `SRC/.`), owners kept. It is copied out through
+    /// the container's root first (into `scratch`, a directory of the caller's), so the container's
+    /// links are handled exactly as for a copy to a directory.
+    public static func writeTar(from tree: ContainerTree, _ source: String, to fd: Int32, scratch: String, followLink: Bool) throws(Failure) {
+        try copy(from: .container(tree), source, to: .host, scratch, options: Options(archive: true, followLink: followLink))
+        do throws(ArchiveError) {
+            let writer = try ArchiveWriter(fd: fd, label: "cp")
+            var links: [String: String] = [:]
+            func walk(_ dir: String, _ relative: String) throws(SystemError) {
+                for name in try Sys.list(dir).sorted() {
+                    let full = dir + "/" + name, path = relative.isEmpty ? name : relative + "/" + name
+                    let st = try Sys.fileStatus(full)
+                    try LayerPacker.addEntry(full, as: path, st, writer: writer, links: &links, what: "cp")
+                    if st.st_mode & S_IFMT == S_IFDIR { try walk(full, path) }
+                }
+            }
+            do { try walk(scratch, "") } catch { throw ArchiveError(error.description) }
+            try writer.finish()
+        } catch {
+            throw Failure(error.description)
+        }
+    }
+
+    /// `cp - SERVICE:DEST`: the tar on `reader` unpacked into the directory `destination` in the
+    /// container. Each entry's parent is resolved inside the container's root, so neither a name
+    /// with `..` nor a link the archive (or the container) made leads out of it.
+    public static func extract(_ reader: ArchiveReader, into tree: ContainerTree, at destination: String, options: Options) throws(Failure) {
+        let target = try tree.openOrFail(destination)
+        let st = try? Sys.fstat(target)
+        Sys.close(target)
+        guard let st, st.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure("the destination \(destination) must be a directory in the container")
+        }
+        do {
+            while let entry = try reader.next() {
+                let parts = entry.path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }
+                if parts.contains("..") { throw Failure("refusing \(entry.path): it names a path outside the destination") }
+                guard let name = parts.last.map(String.init) else { continue }
+                let parent = trimmed(destination) + "/" + parts.dropLast().joined(separator: "/")
+                for (i, part) in parts.dropLast().enumerated() {
+                    let above = trimmed(destination) + "/" + parts.prefix(i).joined(separator: "/")
+                    let dir = try tree.open(above, follow: true, flags: O_RDONLY | O_DIRECTORY)
+                    defer { Sys.close(dir) }
+                    if (try? Sys.fileStatus(String(part), at: dir)) == nil { try Sys.mkdir(String(part), 0o755, at: dir) }
+                }
+                let dir = try tree.open(parent, follow: true, flags: O_RDONLY | O_DIRECTORY)
+                defer { Sys.close(dir) }
+                if let existing = try? Sys.fileStatus(name, at: dir), entry.kind != .directory || existing.st_mode & S_IFMT != S_IFDIR {
+                    if existing.st_mode & S_IFMT == S_IFDIR { try removeEntry(name, in: dir) } else { try Sys.unlink(name, at: dir) }
+                }
+                var made: Int32 = -1
+                switch entry.kind {
+                case .directory:
+                    if (try? Sys.fileStatus(name, at: dir)) == nil { try Sys.mkdir(name, 0o700, at: dir) }
+                    made = try Sys.open(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, at: dir)
+                case .file:
+                    made = try Sys.open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600, at: dir)
+                    let out = made
+                    _ = try reader.forEachBlock { (block, offset) throws(SystemError) in try Sys.pwrite(out, block, at: offset) }
+                    try Sys.ftruncate(out, entry.size)
+                case .symlink:
+                    try Sys.symlink(entry.linkTarget, name, at: dir)
+                case .hardlink:
+                    let target = entry.linkTarget.split(separator: "/").filter { $0 != "." && !$0.isEmpty }
+                    if target.contains("..") { throw Failure("refusing the hard link \(entry.path) -> \(entry.linkTarget)") }
+                    let targetDir = try tree.open(trimmed(destination) + "/" + target.dropLast().joined(separator: "/"), follow: true, flags: O_RDONLY | O_DIRECTORY)
+                    defer { Sys.close(targetDir) }
+                    try Sys.link(String(target.last ?? ""), fromDir: targetDir, name, toDir: dir)
+                    continue
+                case .characterDevice, .blockDevice, .fifo:
+                    let kind: mode_t = entry.kind == .fifo ? S_IFIFO : entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
+                    try Sys.mknod(name, kind | 0o600, Sys.makeDevice(entry.deviceMajor, entry.deviceMinor), at: dir)
+                    made = try Sys.open(name, pathOnly | O_NOFOLLOW, at: dir)
+                case .socket, .unknown:
+                    continue
+                }
+                var st = stat()
+                st.st_mode = entry.mode
+                st.st_uid = entry.uid
+                st.st_gid = entry.gid
+                st.st_atim = entry.accessed
+                st.st_mtim = entry.modified
+                if made >= 0 {
+                    defer { Sys.close(made) }
+                    try finish(made, name, in: dir, st, options)
+                } else {
+                    let owner = options.archive ? (entry.uid, entry.gid) : options.owner
+                    try Sys.chown(name, owner.0, owner.1, at: dir)
+                    try Sys.setTimes(name, at: dir, accessed: entry.modified, modified: entry.modified)
+                }
+            }
+        } catch let error as Failure {
+            throw error
+        } catch {
+            throw Failure("\(error)")
+        }
+    }
+}
+
+extension ContainerTree {
+    func openOrFail(_ path: String) throws(ContainerCopy.Failure) -> Int32 {
+        do { return try open(path, follow: true) } catch { throw ContainerCopy.Failure("cannot find \(path) in the container: \(error)") }
     }
 }
