@@ -238,11 +238,7 @@ public final class ProjectWatch {
                 request.env.removeAll { $0.hasPrefix(key + "=") }
                 if let value { request.env.append("\(key)=\(value)") }
             }
-            if hook.privileged {
-                request.security.privileged = true
-                request.security.capabilities = Capabilities.ownBounding
-                request.security.seccomp = nil
-            }
+            if hook.privileged { request.makePrivileged() }
             do {
                 let null = try Sys.open("/dev/null", O_RDONLY)
                 defer { Sys.close(null) }

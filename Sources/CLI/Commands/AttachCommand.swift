@@ -92,16 +92,17 @@ struct AttachCommand: ParsableCommand {
         var reading = input >= 0
         let watch = DirectoryWatch(session.runtime.containerDirectory(record.id))
         var buffer = [UInt8](repeating: 0, count: 4096)
+        func show(_ id: String, _ e: LogEntry) {
+            Array(e.text.utf8).withUnsafeBytes { try? Sys.write(e.stream == .stderr && !tty ? 2 : 1, $0) }
+        }
         while true {
-            follower.poll { _, e in
-                Array(e.text.utf8).withUnsafeBytes { try? Sys.write(e.stream == .stderr && !tty ? 2 : 1, $0) }
-            }
+            follower.poll(show)
             let state = store.state(record.id)
             if !state.isAlive && state.status != .restarting {
                 // Its exit code, once the supervisor has it.
                 var code = state.exitCode
                 if case (.exited(let c, _), _)? = try? client.request(.wait(id: record.id)) { code = c }
-                follower.poll { _, e in Array(e.text.utf8).withUnsafeBytes { try? Sys.write(e.stream == .stderr && !tty ? 2 : 1, $0) } }
+                follower.poll(show)
                 raw?.restore()
                 if code != 0 { throw ExitCode(code) }
                 return

@@ -25,17 +25,9 @@ struct EventsCommand: ParsableCommand {
     func run() throws {
         let session = try ComposeSession.open(root.global, services: services)
         try session.run { () throws(SwcomposeError) in try session.orchestrator.checkServices(services) }
-        var bounds: [Int64?] = [nil, nil]
-        for (i, text) in [since, until].enumerated() {
-            guard let text else { continue }
-            guard let t = parseLogTime(text) else {
-                Terminal.writeError("invalid time \"\(text)\": an RFC 3339 time, a Unix time or a duration such as 42m\n")
-                throw ExitCode.failure
-            }
-            bounds[i] = t
-        }
+        let (from, to) = try parseLogTimes(since: since, until: until)
         let journal = EventJournal(root: session.runtime.root)
-        var position = bounds[0] == nil ? journal.end() : EventJournal.Position()
+        var position = from == nil ? journal.end() : EventJournal.Position()
         let project = session.project.name
         let wanted = Set(services)
         Interrupts.install()
@@ -47,12 +39,12 @@ struct EventsCommand: ParsableCommand {
                 let service = e.attributes[ComposeLabels.service] ?? ""
                 if !wanted.isEmpty && !wanted.contains(service) { continue }
                 let t = Timestamp.parse(e.time) ?? 0
-                if let s = bounds[0], t < s { continue }
-                if let u = bounds[1], t > u { Terminal.write(out); return }
+                if let s = from, t < s { continue }
+                if let u = to, t > u { Terminal.write(out); return }
                 out += json ? Self.json(e, service: service) : Self.text(e)
             }
             Terminal.write(out)
-            if let u = bounds[1], Int64(Timestamp.now().tv_sec) > u { return }
+            if let u = to, Int64(Timestamp.now().tv_sec) > u { return }
             watch.wait(0.5)
         }
     }

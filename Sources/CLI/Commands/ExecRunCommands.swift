@@ -81,16 +81,9 @@ struct ExecCommand: ParsableCommand {
             environment.append("\(key)=\(overrides[key]!)")
         }
         request.env = environment
-        if privileged {
-            request.security.privileged = true
-            request.security.capabilities = Capabilities.ownBounding
-            request.security.seccomp = nil
-        }
+        if privileged { request.makePrivileged() }
         // docker's exec events: exec_create / exec_start, then exec_die with the exit code.
-        let journal = EventJournal(root: session.runtime.root), execID = ContainerStore.newID()
-        let described = command.count == 1 ? command[0] + " " : command.joined(separator: " ")
-        journal.record("exec_create: " + described, record.spec, ["execID": execID])
-        journal.record("exec_start: " + described, record.spec, ["execID": execID])
+        let died = EventJournal(root: session.runtime.root).recordExec(command, record.spec)
         if detach {
             _ = try? ContainerExec.startDetached(request, runtime: session.runtime)
             return
@@ -98,7 +91,7 @@ struct ExecCommand: ParsableCommand {
         let raw = useTTY ? RawTerminal() : nil
         let code = try ContainerExec.run(request, runtime: session.runtime)
         raw?.restore()
-        journal.record("exec_die", record.spec, ["execID": execID, "exitCode": String(code)])
+        died(code)
         if code != 0 { throw ExitCode(code) }
     }
 }

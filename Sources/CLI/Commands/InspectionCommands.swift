@@ -242,14 +242,7 @@ struct LogsCommand: ParsableCommand {
             }
             options.tail = n
         }
-        for (text, assign) in [(since, { (v: Int64) in options.since = v }), (until, { (v: Int64) in options.until = v })] {
-            guard let text else { continue }
-            guard let t = parseLogTime(text) else {
-                Terminal.writeError("invalid time \"\(text)\": an RFC 3339 time, a Unix time or a duration such as 42m\n")
-                throw ExitCode.failure
-            }
-            assign(t)
-        }
+        (options.since, options.until) = try parseLogTimes(since: since, until: until)
         var records = try session.containers(services, oneOff: nil)
         if let index { records = records.filter { Orchestrator.number($0) == index } }
         let printer = LogPrinter(options: options, runtime: session.runtime)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Engine
 import Scheduler
 #if canImport(Glibc)
@@ -102,6 +103,20 @@ final class LogPrinter {
         Terminal.write(pending)
         pending = ""
     }
+}
+
+/// `--since` and `--until` as given (logs, events); a value that is no time ends the command, saying so.
+func parseLogTimes(since: String?, until: String?) throws -> (since: Int64?, until: Int64?) {
+    var bounds: [Int64?] = [nil, nil]
+    for (i, text) in [since, until].enumerated() {
+        guard let text else { continue }
+        guard let t = parseLogTime(text) else {
+            Terminal.writeError("invalid time \"\(text)\": an RFC 3339 time, a Unix time or a duration such as 42m\n")
+            throw ExitCode.failure
+        }
+        bounds[i] = t
+    }
+    return (bounds[0], bounds[1])
 }
 
 /// `--since`/`--until`: an RFC 3339 time, a Unix time, or a duration back from now (`10m`, `1h30m`).

@@ -24,6 +24,14 @@ public struct ExecRequest: Codable, Sendable {
     /// The cgroup2 directory the helper was born in (CLONE_INTO_CGROUP): nothing to join there.
     var bornIn: String?
 
+    /// `--privileged` (exec's flag, a hook's `privileged`): every capability this process has, no
+    /// seccomp filter.
+    public mutating func makePrivileged() {
+        security.privileged = true
+        security.capabilities = Capabilities.ownBounding
+        security.seccomp = nil
+    }
+
     /// An exec into `record`'s container with its environment, user, working directory and confinement;
     /// the overrides (`-u`, `-w`, `-e`, `--privileged`) are applied by the caller.
     public init(record: ContainerRecord, cgroup: Cgroup, args: [String]) {

@@ -39,6 +39,17 @@ public struct EventJournal: Sendable {
         line.withUnsafeBytes { try? Sys.write(fd, $0) }
     }
 
+    /// docker's events for an exec (a user's or a healthcheck's): `exec_create: CMD ARGS` and
+    /// `exec_start: …` now (with docker's odd spacing for a lone command: `exec_create: true `);
+    /// the returned closure records `exec_die` with the exit code.
+    public func recordExec(_ args: [String], _ spec: ContainerSpec) -> (Int32) -> Void {
+        let id = ContainerStore.newID()
+        let described = args.count == 1 ? args[0] + " " : args.joined(separator: " ")
+        record("exec_create: " + described, spec, ["execID": id])
+        record("exec_start: " + described, spec, ["execID": id])
+        return { code in self.record("exec_die", spec, ["execID": id, "exitCode": String(code)]) }
+    }
+
     /// Where a reader stands: the file it read (by inode) and how far.
     public struct Position: Sendable {
         var inode: UInt64 = 0

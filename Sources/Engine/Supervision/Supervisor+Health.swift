@@ -24,11 +24,7 @@ extension Supervisor {
             Sys.setNonBlocking(output.read)
             let probe = Probe(pidfd: pidfd, output: output.read, deadline: Self.now() + Double(hc.timeout) / 1e9)
             m.probe = probe
-            // As docker reports a probe: `exec_create: CMD ARGS` (its odd spacing too), `exec_start`,
-            // then `exec_die` with the exit code.
-            let described = args.count == 1 ? args[0] + " " : args.joined(separator: " ")
-            event("exec_create: " + described, m, ["execID": probe.execID])
-            event("exec_start: " + described, m, ["execID": probe.execID])
+            probe.died = EventJournal(root: runtime.root).recordExec(args, m.spec)
             watch(output.read, .probeOutput(m.spec.id))
             watch(pidfd, .probeExit(m.spec.id))
         } catch {
@@ -70,7 +66,7 @@ extension Supervisor {
         Sys.close(probe.pidfd)
         Sys.close(probe.output)
         m.probe = nil
-        event("exec_die", m, ["execID": probe.execID, "exitCode": String(probe.timedOut ? -1 : (exitCode ?? -1))])
+        probe.died(probe.timedOut ? -1 : (exitCode ?? -1))
         guard let hc = m.spec.healthcheck, m.isRunning, var code = exitCode else { return }
         var output = String(decoding: probe.captured, as: UTF8.self)
         if probe.timedOut {

@@ -61,8 +61,8 @@ public final class Supervisor {
         let output: Int32
         var captured: [UInt8] = []
         let startedAt = Timestamp.rfc3339()
-        /// docker's exec id for the probe, in its `exec_*` events.
-        let execID = ContainerStore.newID()
+        /// Records the probe's `exec_die` event.
+        var died: (Int32) -> Void = { _ in }
         let deadline: Double
         var timedOut = false
 
