@@ -97,6 +97,12 @@ import Engine
             let up = try p.run(["up", "-d", "--wait"])
             #expect(up.status == 0, "\(up.stderr)")
             let page = try #require(try p.run(["exec", "-T", "web", "cat", "/tmp/index.html"]).stdout as String?)
+            // The container knows its gateway's MAC before any packet needs it: its first reply to
+            // the host does not wait for an ARP round trip.
+            let web = try #require(p.container("web"))
+            let gateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default").gateway
+            let arp = (try? String(contentsOfFile: "/proc/\(p.store.state(web.id).pid)/net/arp", encoding: .utf8)) ?? ""
+            #expect(arp.split(separator: "\n").contains { $0.hasPrefix("\(gateway) ") && $0.contains(" 0x2 ") }, "cycle \(cycle): \(arp)")
             let published = Self.timedHTTP("http://127.0.0.1:\(port)/")
             #expect(published.body == page && published.seconds < Self.firstRequestBound(port: port), "cycle \(cycle): \(published.body ?? "no answer") after \(published.seconds) s")
             let address = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)

@@ -199,6 +199,8 @@ public struct LinkInfo: Sendable, Equatable {
     public var kind: String
     public var master: Int32
     public var up: Bool
+    /// Its hardware address (IFLA_ADDRESS); empty when it has none.
+    public var mac: [UInt8] = []
 }
 
 public struct AddressInfo: Sendable, Equatable {
@@ -316,6 +318,20 @@ extension Netlink {
         return m
     }
 
+    /// `ip neigh replace ADDRESS lladdr MAC dev INDEX nud stale`: a neighbour known before the first
+    /// packet needs it, which the kernel still confirms (STALE: used at once, re-checked on use).
+    public static func addNeighbourMessage(index: Int32, address: IPv4Address, mac: [UInt8]) -> NetlinkMessage {
+        var m = NetlinkMessage(type: 28 /* RTM_NEWNEIGH */, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.create | NetlinkMessage.replace)
+        // struct ndmsg: family, padding, ifindex, state (NUD_STALE), flags, type.
+        m.payload += [AF_INET_, 0, 0, 0]
+        NetlinkMessage.append32(&m.payload, UInt32(bitPattern: index))
+        NetlinkMessage.append16(&m.payload, 0x04)
+        m.payload += [0, 0]
+        m.attribute(1 /* NDA_DST */, address.bytes)
+        m.attribute(2 /* NDA_LLADDR */, mac)
+        return m
+    }
+
     public static func deleteLinkMessage(index: Int32) -> NetlinkMessage {
         var m = NetlinkMessage(type: NetlinkMessage.delLink, flags: NetlinkMessage.request | NetlinkMessage.ack)
         m.ifinfo(index: index)
@@ -353,6 +369,10 @@ extension Netlink {
         try request(Self.addDefaultRouteMessage(gateway: gateway, index: index), "add default route via \(gateway)")
     }
 
+    public func addNeighbour(_ index: Int32, _ address: IPv4Address, mac: [UInt8]) throws(NetlinkError) {
+        try request(Self.addNeighbourMessage(index: index, address: address, mac: mac), "add neighbour \(address)")
+    }
+
     public func deleteLink(_ index: Int32) throws(NetlinkError) {
         try request(Self.deleteLinkMessage(index: index), "delete link \(index)")
     }
@@ -368,7 +388,8 @@ extension Netlink {
             let info = attrs[Self.IFLA_LINKINFO].map { NetlinkReply.attributes($0) }
             return LinkInfo(index: index, name: NetlinkReply.string(attrs[Self.IFLA_IFNAME]) ?? "",
                             kind: NetlinkReply.string(info?[Self.IFLA_INFO_KIND]) ?? "",
-                            master: Int32(bitPattern: NetlinkReply.u32(attrs[Self.IFLA_MASTER]) ?? 0), up: flags & Self.IFF_UP != 0)
+                            master: Int32(bitPattern: NetlinkReply.u32(attrs[Self.IFLA_MASTER]) ?? 0), up: flags & Self.IFF_UP != 0,
+                            mac: attrs[Self.IFLA_ADDRESS].map(Array.init) ?? [])
         }
     }
 

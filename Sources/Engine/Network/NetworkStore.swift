@@ -290,6 +290,10 @@ public struct NetworkStore: Sendable {
                 // knew another MAC for the address (a user-set one) are corrected at once.
                 try inside.enableARPNotify(inner.index)
                 try inside.setLink(inner.index, up: true)
+                // The gateway's address known in advance: the container's first reply to the host (a
+                // published port's first connection) need not wait for an ARP round trip. The
+                // bridge's MAC is fixed for its life (addBridge).
+                if bridge.mac.count == 6 { try inside.addNeighbour(inner.index, record.gateway, mac: bridge.mac) }
                 if !defaultRouteSet && !record.internal {
                     try inside.addDefaultRoute(via: record.gateway, index: inner.index)
                     defaultRouteSet = true
