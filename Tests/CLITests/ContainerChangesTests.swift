@@ -51,6 +51,10 @@ import TestSupport
         let history = try p.run(["image", "history", "--no-trunc", "example/frozen:1"])
         #expect(history.stdout.contains("froze it") && history.stdout.contains("sh -c echo new > /added.txt"), "\(history.stdout)")
         #expect(commit.stderr.isEmpty, "\(commit.stderr)")
+        // By the container's name, as docker commit takes it.
+        let byName = try p.run(["commit", "--no-pause", "\(p.project)-app-1", "example/frozen:by-name"])
+        #expect(byName.status == 0 && byName.stdout.hasPrefix("sha256:"), "\(byName.stderr)")
+        #expect(try p.run(["image", "inspect", "example/frozen:by-name"]).status == 0)
         try """
             services:
               frozen:

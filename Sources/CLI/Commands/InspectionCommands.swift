@@ -388,15 +388,24 @@ struct CommitCommand: ParsableCommand {
     @Option(help: "Index of the container if service has multiple replicas.")
     var index: Int = 1
 
-    @Argument(help: "The service.")
+    @Argument(help: "The service (or one of the project's containers, by name or ID).")
     var service: String
 
     @Argument(help: "The image's name (REPOSITORY[:TAG]).")
     var reference: String?
 
     func run() throws {
-        let session = try ComposeSession.open(root.global, services: [service])
-        let record = try session.container(service, index: index)
+        // A service (its container by --index), or one of the project's containers by name or ID.
+        let plain = try ComposeSession.open(root.global)
+        let session: ComposeSession, record: ContainerRecord
+        if plain.project.services[service] == nil, let named = plain.orchestrator.containers(services: [], oneOff: nil)
+            .first(where: { $0.name == service || (service.count >= 12 && $0.id.hasPrefix(service)) }) {
+            (session, record) = (plain, named)
+        } else {
+            // A service only a profile enables is enabled by naming it.
+            session = plain.project.services[service] != nil ? plain : try ComposeSession.open(root.global, services: [service])
+            record = try session.container(service, index: index)
+        }
         var options = Orchestrator.CommitOptions()
         options.message = message
         options.author = author
