@@ -127,7 +127,12 @@ public final class ProjectWatch {
             sync(rule.service, [(rule, rule.path)], announce: false)
         }
         report("Watch enabled")
+        var warned = 0
         while !stop() {
+            if watch.unwatched.count > warned, let error = watch.unwatched.first {
+                warned = watch.unwatched.count
+                report("warning: \(warned) directories are not watched (\(error)\(error.code == ENOSPC ? "; raise fs.inotify.max_user_watches, or ignore them in develop.watch" : "")): changes in them are not seen")
+            }
             var (paths, overflow) = watch.next(timeout: 0.5)
             guard !paths.isEmpty || overflow else { continue }
             let first = MonotonicClock.now()

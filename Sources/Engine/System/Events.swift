@@ -130,6 +130,10 @@ public final class TreeWatch {
         try watchDirectory(path, recursive: true)
     }
 
+    /// Directories below the ones added that could not be watched (the first failure kept, as
+    /// the usual one is the same for all: the kernel's `fs.inotify.max_user_watches` reached).
+    public private(set) var unwatched: (count: Int, first: SystemError?) = (0, nil)
+
     func watchDirectory(_ path: String, recursive: Bool) throws(SystemError) {
         let wd = try Sys.check("inotify_add_watch", path) { inotify_add_watch(fd, path, Self.mask) }
         directories[wd] = path
@@ -137,7 +141,9 @@ public final class TreeWatch {
         for name in (try? Sys.list(path)) ?? [] {
             let child = path + "/" + name
             if let st = try? Sys.fileStatus(child), st.st_mode & S_IFMT == S_IFDIR, !skip(child) {
-                try? watchDirectory(child, recursive: true)
+                do { try watchDirectory(child, recursive: true) } catch {
+                    unwatched = (unwatched.count + 1, unwatched.first ?? error)
+                }
             }
         }
     }
@@ -169,7 +175,7 @@ public final class TreeWatch {
                 let path = directory + "/" + name
                 paths.append(path)
                 if mask & UInt32(IN_ISDIR) != 0 && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 && !skip(path) {
-                    try? watchDirectory(path, recursive: true)
+                    do { try watchDirectory(path, recursive: true) } catch { unwatched = (unwatched.count + 1, unwatched.first ?? error) }
                 }
             }
         }
