@@ -30,9 +30,12 @@ import TestSupport
         process.standardError = FileHandle(forWritingAtPath: err)
         try process.run()
         func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        usleep(300_000)
+        // The first line also waits for attach to start (a second or so under user-mode Linux); the
+        // second is the round trip a user waits for.
         input.fileHandleForWriting.write(Data("hello\n".utf8))
-        let t = WatchTests.until(2) { text(out).contains("got hello\n") && text(err).contains("err hello\n") }
+        #expect(WatchTests.until(10) { text(out).contains("got hello\n") && text(err).contains("err hello\n") } != nil, "\(text(out)) | \(text(err))")
+        input.fileHandleForWriting.write(Data("again\n".utf8))
+        let t = WatchTests.until(2) { text(out).contains("got again\n") && text(err).contains("err again\n") }
         #expect(t != nil && t! < 0.5, "the answer to the typed line after \(t ?? -1) s: \(text(out)) | \(text(err))")
         #expect(!text(out).contains("before attach"), "only what comes after attaching")
         #expect(!text(out).contains("err hello"), "stderr apart from stdout")
