@@ -8,7 +8,7 @@ import Glibc
 struct CopyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp", abstract: "Copy files/folders between a service container and the local filesystem.",
-        usage: "swcompose cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH\n       swcompose cp [OPTIONS] SRC_PATH SERVICE:DEST_PATH")
+        usage: "swcompose cp [OPTIONS] SERVICE:SRC_PATH DEST_PATH|-\nswcompose cp [OPTIONS] SRC_PATH|- SERVICE:DEST_PATH")
 
     @ParentCommand var root: SWCompose
 
