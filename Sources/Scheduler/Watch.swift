@@ -53,9 +53,8 @@ public struct WatchRule: Sendable {
             var contextIgnore: (String, [BuildContext.IgnorePattern])?
             if let build = service.build, !build.context.isEmpty {
                 let dockerfile = build.dockerfile.isEmpty ? "Dockerfile" : build.dockerfile
-                let specific = dockerfile.hasPrefix("/") ? dockerfile : build.context + "/" + dockerfile
-                let text = (try? Files.readText(specific + ".dockerignore")) ?? (try? Files.readText(build.context + "/.dockerignore"))
-                if let text { contextIgnore = (build.context, BuildContext.parseIgnore(text)) }
+                let file = build.dockerfileInline.isEmpty ? (dockerfile.hasPrefix("/") ? dockerfile : build.context + "/" + dockerfile) : nil
+                contextIgnore = (build.context, BuildContext.ignorePatterns(directory: build.context, dockerfile: file))
             }
             for t in develop.watch {
                 rules.append(WatchRule(service: name, path: t.path, action: t.action, target: t.target,
@@ -88,7 +87,8 @@ public final class ProjectWatch {
     let report: (String) -> Void
     static let quietPeriod = 0.01, longestBatch = 0.2
 
-    /// Fails when no selected service has a rule, or a rule's path does not exist.
+    /// Fails when no selected service has a rule, or a rule's path does not exist (a sync rule without
+    /// a target the project's loading refused already, at its file and line).
     public init(_ orchestrator: Orchestrator, services: [String], options: Options, report: @escaping (String) -> Void) throws(SwcomposeError) {
         self.orchestrator = orchestrator
         self.options = options
@@ -102,9 +102,6 @@ public final class ProjectWatch {
             if !Sys.exists(rule.path) {
                 throw SwcomposeError(.notFound, "service \"\(rule.service)\": the watch path \(rule.path) does not exist",
                                      hint: "create it, or correct develop.watch's path")
-            }
-            if rule.syncs && rule.target.isEmpty {
-                throw SwcomposeError(.invalidArgument, "service \"\(rule.service)\": develop.watch's \(rule.action) of \(rule.path) needs a target")
             }
         }
     }
@@ -124,7 +121,7 @@ public final class ProjectWatch {
             throw error.wrapped("cannot watch the project's files")
         }
         for rule in rules where rule.initialSync && rule.syncs {
-            sync(rule.service, [(rule, rule.path)], announce: false)
+            sync(rule.service, [(rule, rule.path)])
         }
         report("Watch enabled")
         var warned = 0
@@ -173,25 +170,24 @@ public final class ProjectWatch {
             }
             if !syncs.isEmpty {
                 report("Syncing service \"\(service)\" after \(count.count) changes were detected")
-                sync(service, syncs, announce: true)
+                sync(service, syncs)
             }
             if restart { self.restart(service) }
             for rule in execs { exec(rule) }
         }
     }
 
+    /// The service's running containers (their records carry the state just read).
     func running(_ service: String) -> [ContainerRecord] {
-        orchestrator.containers(services: [service]).filter { orchestrator.store.state($0.id).isAlive }
+        orchestrator.containers(services: [service]).filter { $0.state.isAlive }
     }
 
     /// Each changed path into each running container: files and directories (what the rule does not
     /// ignore in them) written over what is there, paths gone on the host removed.
-    func sync(_ service: String, _ changes: [(WatchRule, String)], announce: Bool) {
+    func sync(_ service: String, _ changes: [(WatchRule, String)]) {
         for record in running(service) {
-            var current = record
-            current.state = orchestrator.store.state(record.id)
             let tree: ContainerTree
-            do throws(SystemError) { tree = try ContainerTree.open(current, runtime: orchestrator.runtime) } catch {
+            do throws(SystemError) { tree = try ContainerTree.open(record, runtime: orchestrator.runtime) } catch {
                 report("cannot sync into \(record.name): \(error)")
                 continue
             }
@@ -206,12 +202,10 @@ public final class ProjectWatch {
 
     func place(_ path: String, _ relative: String, _ rule: WatchRule, _ tree: ContainerTree) throws(SystemError) {
         let destination = rule.destination(relative)
-        let st = try? Sys.fileStatus(path)
-        guard let st, st.st_mode & S_IFMT == S_IFDIR else {
-            if st == nil { try ContainerCopy.remove(destination, in: tree) } else { try ContainerCopy.place(path, in: tree, at: destination, options: .init()) }
-            return
-        }
-        try ContainerCopy.place(path, in: tree, at: destination, options: .init(), recursive: false)
+        // A directory without what the rule ignores in it; a file, or a path gone (removed), as it is.
+        let isDirectory = (try? Sys.fileStatus(path)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+        try ContainerCopy.place(path, in: tree, at: destination, options: .init(), recursive: !isDirectory)
+        guard isDirectory else { return }
         for name in try Sys.list(path).sorted() {
             let child = path + "/" + name
             if let childRelative = rule.relative(child) { try place(child, childRelative, rule, tree) }
@@ -234,9 +228,7 @@ public final class ProjectWatch {
     func exec(_ rule: WatchRule) {
         guard let hook = rule.exec, let command = hook.command, !command.isEmpty else { return }
         for record in running(rule.service) {
-            var current = record
-            current.state = orchestrator.store.state(record.id)
-            var request = ExecRequest(record: current, cgroup: orchestrator.runtime.cgroup(of: current), args: command)
+            var request = ExecRequest(record: record, cgroup: orchestrator.runtime.cgroup(of: record), args: command)
             if !hook.user.isEmpty { request.user = hook.user }
             if !hook.workingDir.isEmpty { request.workingDir = hook.workingDir }
             for (key, value) in hook.environment.sorted(by: { $0.key < $1.key }) {

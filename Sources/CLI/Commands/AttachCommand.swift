@@ -70,7 +70,7 @@ struct AttachCommand: ParsableCommand {
         let tty = record.spec.process.tty
         // Output: the log from its end on.
         let follower = LogFollower(tail: 0)
-        follower.add(id: record.id, path: session.runtime.containerDirectory(record.id) + "/\(record.id)-json.log")
+        follower.add(id: record.id, path: session.runtime.logPath(record.id))
         follower.existing { _, _ in }
         // Input: the container's terminal, or its stdin pipe.
         var input: Int32 = -1
@@ -125,7 +125,7 @@ struct AttachCommand: ParsableCommand {
                 for (i, byte) in chunk.enumerated() {
                     matched = byte == escape[matched] ? matched + 1 : (byte == escape[0] ? 1 : 0)
                     if matched == escape.count {
-                        chunk = Array(chunk[..<(i + 1 - escape.count >= 0 ? i + 1 - escape.count : 0)])
+                        chunk = Array(chunk[..<max(0, i + 1 - escape.count)])
                         chunk.withUnsafeBytes { try? Sys.write(input, $0) }
                         raw?.restore()
                         Terminal.writeError("\nread escape sequence\n")

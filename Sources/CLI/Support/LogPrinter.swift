@@ -46,7 +46,7 @@ final class LogPrinter {
         return "\(service)-\(r.spec.labels[ComposeLabels.containerNumber] ?? "1")"
     }
 
-    func logPath(_ r: ContainerRecord) -> String { runtime.containerDirectory(r.id) + "/\(r.id)-json.log" }
+    func logPath(_ r: ContainerRecord) -> String { runtime.logPath(r.id) }
 
     func add(_ r: ContainerRecord) {
         guard labels[r.id] == nil else { return }

@@ -21,10 +21,16 @@ public struct BuildContext: Sendable {
             throw .failed("the build context \(directory) is not a directory", location: nil)
         }
         self.directory = directory
+        patterns = Self.ignorePatterns(directory: directory, dockerfile: dockerfile)
+    }
+
+    /// What a build of `directory` leaves out: `<dockerfile>.dockerignore` beside the Dockerfile when
+    /// there is one, else the context's `.dockerignore` (none for an inline Dockerfile's own file).
+    public static func ignorePatterns(directory: String, dockerfile: String?) -> [IgnorePattern] {
         var text: String?
         if let dockerfile, let specific = try? Files.readText(dockerfile + ".dockerignore") { text = specific }
         if text == nil { text = try? Files.readText(directory + "/.dockerignore") }
-        patterns = Self.parseIgnore(text ?? "")
+        return parseIgnore(text ?? "")
     }
 
     public static func parseIgnore(_ text: String) -> [IgnorePattern] {

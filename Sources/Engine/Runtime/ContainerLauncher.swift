@@ -44,6 +44,9 @@ public struct Runtime: Sendable {
 
     public func containerDirectory(_ id: String) -> String { root.containers + "/" + id }
 
+    /// The container's json-file log, which its supervisor writes and `logs` and `attach` read.
+    public func logPath(_ id: String) -> String { containerDirectory(id) + "/\(id)-json.log" }
+
     /// The cgroup a new container gets: `<parent>/<id>` in every hierarchy (`swcompose/`, or the
     /// supervisor's delegated systemd scope: `CgroupPlacement`).
     public func cgroup(_ id: String) -> Cgroup { Cgroup(path: CgroupPlacement.parent + "/" + id) }

@@ -51,6 +51,24 @@ public final class ContainerTree {
     public func open(_ path: String, follow: Bool, flags: Int32 = ContainerCopy.pathOnly) throws(SystemError) -> Int32 {
         try Sys.openInRoot(fd, path.isEmpty ? "/" : path, flags | (follow ? 0 : O_NOFOLLOW))
     }
+
+    /// The directory `path` in the container, open for reading, with the components that are missing
+    /// made (each resolved inside the root before the next is made in it).
+    func directory(_ path: String) throws(SystemError) -> Int32 {
+        var dir = try open("/", follow: true, flags: O_RDONLY | O_DIRECTORY)
+        var walked = ""
+        for part in path.split(separator: "/").map(String.init) where part != "." {
+            walked += "/" + part
+            if (try? Sys.fileStatus(part, at: dir, follow: false)) == nil {
+                do { try Sys.mkdir(part, 0o755, at: dir) } catch { Sys.close(dir); throw error }
+            }
+            let next: Int32
+            do { next = try open(walked, follow: true, flags: O_RDONLY | O_DIRECTORY) } catch { Sys.close(dir); throw error }
+            Sys.close(dir)
+            dir = next
+        }
+        return dir
+    }
 }
 
 /// `cp` between the host and a container, and `watch`'s sync: docker cp's rules for where things go
@@ -61,7 +79,6 @@ public final class ContainerTree {
 /// replaced, never written through.
 public enum ContainerCopy {
     public static let pathOnly: Int32 = 0o10000000  // O_PATH
-    static let emptyPath: Int32 = 0x1000  // AT_EMPTY_PATH
 
     /// One side of a copy: the host's filesystem, or a container's.
     public enum Side {
@@ -125,7 +142,7 @@ public enum ContainerCopy {
                 defer { Sys.close(target) }
                 let targetStat = try Sys.fstat(target)
                 if targetStat.st_mode & S_IFMT == S_IFDIR {
-                    let dir = try Sys.open("/proc/self/fd/\(target)", O_RDONLY | O_DIRECTORY)
+                    let dir = try reopen(target, O_RDONLY | O_DIRECTORY)
                     defer { Sys.close(dir) }
                     if isDirectory && contentsOnly {
                         try copyChildren(of: sourceFd, into: dir, options: options, links: &links)
@@ -143,7 +160,7 @@ public enum ContainerCopy {
                 throw Failure("the directory holding \(destination) must exist\(to.isHost ? "" : " in the container"): \(error.description)")
             }
             defer { Sys.close(parent.fd) }
-            let dir = try Sys.open("/proc/self/fd/\(parent.fd)", O_RDONLY | O_DIRECTORY)
+            let dir = try reopen(parent.fd, O_RDONLY | O_DIRECTORY)
             defer { Sys.close(dir) }
             try copyEntry(sourceFd, st, into: dir, name: parent.name, options: options, links: &links)
         } catch let error as Failure {
@@ -159,24 +176,15 @@ public enum ContainerCopy {
     /// file or tree written over what is there; a host path that is gone removes `path`.
     /// `recursive: false`: a directory is made (or kept) without what it holds.
     public static func place(_ hostPath: String, in tree: ContainerTree, at path: String, options: Options, recursive: Bool = true) throws(SystemError) {
-        let trimmed = trimmed(path)
-        var dir = try tree.open("/", follow: true, flags: O_RDONLY | O_DIRECTORY)
-        defer { Sys.close(dir) }
-        let parts = trimmed.split(separator: "/").map(String.init)
-        guard let name = parts.last else { return }
-        var walked = ""
-        for part in parts.dropLast() {
-            walked += "/" + part
-            if (try? Sys.fileStatus(part, at: dir, follow: false)) == nil { try Sys.mkdir(part, 0o755, at: dir) }
-            let next = try tree.open(walked, follow: true, flags: O_RDONLY | O_DIRECTORY)
-            Sys.close(dir)
-            dir = next
-        }
         guard let source = try? Sys.open(hostPath, pathOnly | O_NOFOLLOW) else {
-            try removeEntry(name, in: dir)
+            try remove(path, in: tree)
             return
         }
         defer { Sys.close(source) }
+        let parts = trimmed(path).split(separator: "/").map(String.init)
+        guard let name = parts.last else { return }
+        let dir = try tree.directory(parts.dropLast().joined(separator: "/"))
+        defer { Sys.close(dir) }
         let st = try Sys.fstat(source)
         if !recursive && st.st_mode & S_IFMT == S_IFDIR {
             if let existing = try? Sys.fileStatus(name, at: dir), existing.st_mode & S_IFMT == S_IFDIR { return }
@@ -228,7 +236,7 @@ public enum ContainerCopy {
                 try Sys.link(firstName, fromDir: firstDir, name, toDir: dir)
                 return
             }
-            let input = try Sys.open("/proc/self/fd/\(source)", O_RDONLY)
+            let input = try reopen(source, O_RDONLY)
             defer { Sys.close(input) }
             // O_EXCL | O_NOFOLLOW: a link made meanwhile in the way is never written through.
             let output = FileHandle(try Sys.open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600, at: dir))
@@ -256,12 +264,12 @@ public enum ContainerCopy {
     static func finish(_ fd: Int32, _ name: String, in dir: Int32, _ st: stat, _ options: Options) throws(SystemError) {
         let owner = options.archive ? (st.st_uid, st.st_gid) : options.owner
         try Sys.chown(descriptor: fd, owner.0, owner.1)
-        try Sys.chmod("/proc/self/fd/\(fd)", st.st_mode & 0o7777)
+        try Sys.chmod(procPath(fd), st.st_mode & 0o7777)
         try Sys.setTimes(name, at: dir, accessed: st.st_atim, modified: st.st_mtim)
     }
 
     static func copyChildren(of source: Int32, into dir: Int32, options: Options, links: inout [UInt64: (Int32, String)]) throws(SystemError) {
-        let listing = try Sys.open("/proc/self/fd/\(source)", O_RDONLY | O_DIRECTORY)
+        let listing = try reopen(source, O_RDONLY | O_DIRECTORY)
         defer { Sys.close(listing) }
         for child in try Sys.list(directory: listing).sorted() {
             let fd = try Sys.open(child, pathOnly | O_NOFOLLOW, at: listing)
@@ -269,6 +277,12 @@ public enum ContainerCopy {
             try copyEntry(fd, try Sys.fstat(fd), into: dir, name: child, options: options, links: &links)
         }
     }
+
+    /// The entry an O_PATH descriptor names, opened anew with `flags` (through /proc/self/fd, so
+    /// without resolving any path again).
+    static func reopen(_ fd: Int32, _ flags: Int32) throws(SystemError) -> Int32 { try Sys.open(procPath(fd), flags) }
+
+    static func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
     static func removeEntry(_ name: String, in dir: Int32) throws(SystemError) {
         guard let st = try? Sys.fileStatus(name, at: dir) else { return }
@@ -306,20 +320,7 @@ extension ContainerCopy {
     /// links are handled exactly as for a copy to a directory.
     public static func writeTar(from tree: ContainerTree, _ source: String, to fd: Int32, scratch: String, followLink: Bool) throws(Failure) {
         try copy(from: .container(tree), source, to: .host, scratch, options: Options(archive: true, followLink: followLink))
-        do throws(ArchiveError) {
-            let writer = try ArchiveWriter(fd: fd, label: "cp")
-            var links: [String: String] = [:]
-            func walk(_ dir: String, _ relative: String) throws(SystemError) {
-                for name in try Sys.list(dir).sorted() {
-                    let full = dir + "/" + name, path = relative.isEmpty ? name : relative + "/" + name
-                    let st = try Sys.fileStatus(full)
-                    try LayerPacker.addEntry(full, as: path, st, writer: writer, links: &links, what: "cp")
-                    if st.st_mode & S_IFMT == S_IFDIR { try walk(full, path) }
-                }
-            }
-            do { try walk(scratch, "") } catch { throw ArchiveError(error.description) }
-            try writer.finish()
-        } catch {
+        do throws(ArchiveError) { try LayerPacker.writeTar(scratch, fd: fd, excluding: [], overlayMarkers: false) } catch {
             throw Failure(error.description)
         }
     }
@@ -339,14 +340,7 @@ extension ContainerCopy {
                 let parts = entry.path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }
                 if parts.contains("..") { throw Failure("refusing \(entry.path): it names a path outside the destination") }
                 guard let name = parts.last.map(String.init) else { continue }
-                let parent = trimmed(destination) + "/" + parts.dropLast().joined(separator: "/")
-                for (i, part) in parts.dropLast().enumerated() {
-                    let above = trimmed(destination) + "/" + parts.prefix(i).joined(separator: "/")
-                    let dir = try tree.open(above, follow: true, flags: O_RDONLY | O_DIRECTORY)
-                    defer { Sys.close(dir) }
-                    if (try? Sys.fileStatus(String(part), at: dir)) == nil { try Sys.mkdir(String(part), 0o755, at: dir) }
-                }
-                let dir = try tree.open(parent, follow: true, flags: O_RDONLY | O_DIRECTORY)
+                let dir = try tree.directory(trimmed(destination) + "/" + parts.dropLast().joined(separator: "/"))
                 defer { Sys.close(dir) }
                 if let existing = try? Sys.fileStatus(name, at: dir), entry.kind != .directory || existing.st_mode & S_IFMT != S_IFDIR {
                     if existing.st_mode & S_IFMT == S_IFDIR { try removeEntry(name, in: dir) } else { try Sys.unlink(name, at: dir) }

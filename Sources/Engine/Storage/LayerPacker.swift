@@ -43,18 +43,21 @@ public enum LayerPacker {
         }
     }
 
-    static func writeTar(_ directory: String, fd: Int32, excluding: Set<String>) throws(ArchiveError) {
+    /// `overlayMarkers`: the directory is an overlay upper one, whose whiteouts (0/0 character
+    /// devices) and opaque directories become `.wh.` markers; otherwise every entry is itself (`cp`).
+    static func writeTar(_ directory: String, fd: Int32, excluding: Set<String>, overlayMarkers: Bool = true) throws(ArchiveError) {
         let writer = try ArchiveWriter(fd: fd, label: directory)
         var links: [String: String] = [:]
         do {
-            try walk(directory, "", writer: writer, links: &links, excluding: excluding)
+            try walk(directory, "", writer: writer, links: &links, excluding: excluding, overlayMarkers: overlayMarkers)
         } catch {
             throw ArchiveError(error.description)
         }
         try writer.finish()
     }
 
-    static func walk(_ root: String, _ relative: String, writer: ArchiveWriter, links: inout [String: String], excluding: Set<String>) throws(SystemError) {
+    static func walk(_ root: String, _ relative: String, writer: ArchiveWriter, links: inout [String: String], excluding: Set<String>,
+                     overlayMarkers: Bool = true) throws(SystemError) {
         let directory = relative.isEmpty ? root : root + "/" + relative
         for name in try Sys.list(directory).sorted() {
             let path = relative.isEmpty ? name : relative + "/" + name
@@ -66,17 +69,17 @@ public enum LayerPacker {
                 h.mtime = Int(st.st_mtim.tv_sec)
                 do { try writer.add(h, data: []) } catch { throw SystemError("write layer (\(error))", full, code: EIO) }
             }
-            if st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 {
+            if overlayMarkers && st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0 {
                 // An overlay whiteout: the lower file was deleted.
                 try marker((relative.isEmpty ? "" : relative + "/") + ".wh." + name)
                 continue
             }
             try addEntry(full, as: path, st, writer: writer, links: &links, what: "layer")
             if st.st_mode & S_IFMT == S_IFDIR {
-                if Sys.getXattr(full, "trusted.overlay.opaque") == [UInt8(ascii: "y")] || Sys.getXattr(full, "user.overlay.opaque") == [UInt8(ascii: "y")] {
+                if overlayMarkers && (Sys.getXattr(full, "trusted.overlay.opaque") == [UInt8(ascii: "y")] || Sys.getXattr(full, "user.overlay.opaque") == [UInt8(ascii: "y")]) {
                     try marker(path + "/.wh..wh..opq")
                 }
-                try walk(root, path, writer: writer, links: &links, excluding: excluding)
+                try walk(root, path, writer: writer, links: &links, excluding: excluding, overlayMarkers: overlayMarkers)
             }
         }
     }

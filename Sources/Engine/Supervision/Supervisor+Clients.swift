@@ -159,7 +159,7 @@ extension Supervisor {
         return m
     }
 
-    func logPath(_ id: String) -> String { runtime.containerDirectory(id) + "/\(id)-json.log" }
+    func logPath(_ id: String) -> String { runtime.logPath(id) }
 
     func persist(_ m: Managed) {
         do {

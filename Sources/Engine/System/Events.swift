@@ -120,10 +120,8 @@ public final class TreeWatch {
 
     /// Watches the directory tree at `path` (or, for a file, the directory holding it).
     public func add(_ path: String) throws(SystemError) {
-        var st = try Sys.fileStatus(path, follow: true)
-        if st.st_mode & S_IFMT != S_IFDIR {
+        if try Sys.fileStatus(path, follow: true).st_mode & S_IFMT != S_IFDIR {
             let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-            st = try Sys.fileStatus(parent.isEmpty ? "/" : parent, follow: true)
             try watchDirectory(parent.isEmpty ? "/" : parent, recursive: false)
             return
         }

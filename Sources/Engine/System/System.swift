@@ -166,7 +166,7 @@ public enum Sys {
 
     /// `fchown` that also takes an O_PATH descriptor (fchownat AT_EMPTY_PATH).
     public static func chown(descriptor fd: Int32, _ uid: uid_t, _ gid: gid_t) throws(SystemError) {
-        try check("fchownat") { fchownat(fd, "", uid, gid, 0x1000) }
+        try check("fchownat") { fchownat(fd, "", uid, gid, 0x1000 /* AT_EMPTY_PATH */) }
     }
 
     public static func setTimes(_ path: String, at dir: Int32, accessed: timespec, modified: timespec) throws(SystemError) {
