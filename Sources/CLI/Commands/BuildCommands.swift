@@ -70,7 +70,7 @@ struct BuildCommand: ParsableCommand {
 
     func run() throws {
         // The whole project: a service's additional_contexts may name another (service:NAME).
-        let session = try ComposeSession.open(root.global, services: [])
+        let session = try ComposeSession.open(root.global, services: [], refusing: .builds)
         var options = Orchestrator.BuildOptions()
         options.services = services
         options.noCache = noCache

@@ -162,7 +162,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         Trace.mark("cli: run")
-        let session = try ComposeSession.open(root.global, services: [service])
+        let session = try ComposeSession.open(root.global, services: [service], refusing: .everything)
         Trace.mark("cli: project loaded")
         guard let svc = session.project.services[service] else {
             Terminal.writeError("no such service: \(service)\n")

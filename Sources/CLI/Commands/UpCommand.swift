@@ -71,7 +71,7 @@ struct UpCommand: ParsableCommand {
     }
 
     func run() throws {
-        let session = try ComposeSession.open(root.global, services: services)
+        let session = try ComposeSession.open(root.global, services: services, refusing: .everything)
         var options = recreation.options(services)
         options.noDeps = noDeps
         options.noStart = noStart
@@ -179,7 +179,7 @@ struct CreateCommand: ParsableCommand {
     var services: [String] = []
 
     func run() throws {
-        let session = try ComposeSession.open(root.global, services: services)
+        let session = try ComposeSession.open(root.global, services: services, refusing: .everything)
         var options = recreation.options(services)
         options.noStart = true
         let o = session.orchestrator

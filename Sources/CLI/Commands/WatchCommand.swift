@@ -21,7 +21,7 @@ struct WatchCommand: ParsableCommand {
     var services: [String] = []
 
     func run() throws {
-        let session = try ComposeSession.open(root.global, services: services)
+        let session = try ComposeSession.open(root.global, services: services, refusing: .everything)
         let o = session.orchestrator
         var options = ProjectWatch.Options()
         options.prune = prune

@@ -17,11 +17,29 @@ struct ComposeSession {
 
     var project: Project { loaded.project }
 
+    /// Which keys a verb that creates things checks against the support table.
+    enum SupportCheck {
+        /// Everything the project uses (`up`, `create`, `run`, `watch`).
+        case everything
+        /// The services' `build` sections (`build`).
+        case builds
+    }
+
     /// Loads the project (services named on the command line enable their profiles) and prepares the
-    /// orchestrator. Load errors are printed and end the command.
-    static func open(_ global: GlobalOptions, services: [String] = []) throws -> ComposeSession {
+    /// orchestrator. Load errors are printed and end the command; with `refusing`, so do the keys
+    /// swcompose does not support (`ComposeSupport`), before anything is created.
+    static func open(_ global: GlobalOptions, services: [String] = [], refusing check: SupportCheck? = nil) throws -> ComposeSession {
         let context = ProjectContext(global)
         let loaded = try context.load(context.options(services: services))
+        if let check {
+            let refusals = ComposeSupport.refusals(loaded) { use in
+                check == .everything || use.path.hasPrefix("services.*.build")
+            }
+            if !refusals.isEmpty {
+                context.report(refusals, sources: loaded.sources)
+                throw ExitCode.failure
+            }
+        }
         let runtime = Runtime(root: StateAccess.root(context.environment))
         let progress = Progress.make(global.progress, ansi: global.ansi, environment: context.environment)
         do {

@@ -13,11 +13,14 @@ struct MiniRegex: Sendable {
     }
 
     let alternatives: [[Node]]
+    /// The pattern as written.
+    let source: String
 
     init?(_ pattern: String) {
         var parser = Parser(bytes: Array(pattern.utf8))
         guard let alts = parser.parseAlternatives(), parser.index == parser.bytes.count else { return nil }
         alternatives = alts
+        source = pattern
     }
 
     func matches(_ text: String) -> Bool {

@@ -53,8 +53,8 @@ public final class SchemaValidator: Sendable {
         var message: String
     }
 
-    private let schemas: [Schema]
-    private let definitions: [String: Int]
+    let schemas: [Schema]
+    let definitions: [String: Int]
 
     /// The compose specification's schema, compiled once.
     public static let compose: SchemaValidator = {
@@ -139,7 +139,7 @@ public final class SchemaValidator: Sendable {
         return problems
     }
 
-    private func resolved(_ index: Int) -> Schema {
+    func resolved(_ index: Int) -> Schema {
         var s = schemas[index]
         var guardCount = 0
         while let ref = s.ref, let target = definitions[ref], guardCount < 32 {
