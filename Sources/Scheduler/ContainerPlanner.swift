@@ -108,7 +108,9 @@ public struct ContainerPlanner {
             throw PlanError("service \"\(service.name)\" has no command: neither the service nor its image \(service.image) sets one", at: at("command"))
         }
 
-        let hostname = service.hostname.isEmpty ? String(id.prefix(12)) : service.hostname
+        // As dockerd: a container on the host's network is named as the host; one that joins another
+        // container's network takes that one's name (`Orchestrator.resolveNetworkMode`).
+        let hostname = !service.hostname.isEmpty ? service.hostname : service.networkMode == "host" ? Sys.hostname : String(id.prefix(12))
         let tty = oneOff?.tty ?? service.tty
         var env = environment(service, image: imageConfig, hostname: hostname, tty: tty, extra: oneOff?.environment ?? [:])
         if env.isEmpty { env = ["PATH=" + Self.defaultPath] }

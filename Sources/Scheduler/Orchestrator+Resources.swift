@@ -208,13 +208,24 @@ extension Orchestrator {
                 throw SwcomposeError(.notFound, "service \"\(service.name)\" uses the network of service \"\(other)\", which has no container",
                                          at: service.locations["network_mode"])
             }
-            spec.network = .container(id: target.id)
+            join(&spec, target.spec)
         } else if mode.hasPrefix("container:") {
             let other = String(mode.dropFirst(10))
             guard let target = try? store.find(other) else {
                 throw SwcomposeError(.notFound, "no such container: \(other)", at: service.locations["network_mode"])
             }
-            spec.network = .container(id: target.id)
+            join(&spec, target.spec)
+        }
+    }
+
+    /// A container that joins another's network takes its host name and domain name (and `HOSTNAME`),
+    /// and shares its /etc/hosts, /etc/hostname and /etc/resolv.conf, as dockerd does.
+    func join(_ spec: inout ContainerSpec, _ target: ContainerSpec) {
+        spec.network = .container(id: target.id)
+        spec.hostname = target.hostname
+        spec.domainname = target.domainname
+        if let i = spec.process.env.firstIndex(where: { $0.hasPrefix("HOSTNAME=") }) {
+            spec.process.env[i] = "HOSTNAME=" + target.hostname
         }
     }
 

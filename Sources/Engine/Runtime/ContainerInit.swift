@@ -110,7 +110,9 @@ public enum ContainerInit {
         // The root must be a mount point of its own for pivot_root; the overlay is.
         try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork)
         try MountSetup.mountUser(root: root, mounts: spec.mounts, copyUp: config.copyUp)
-        try MountSetup.mountEtcFiles(root: root, containerDirectory: config.containerDirectory, mounts: spec.mounts)
+        try MountSetup.makeRuntimeEntries(root: root)
+        try MountSetup.mountEtcFiles(root: root, directory: config.etcDirectory ?? config.containerDirectory, mounts: spec.mounts,
+                                     readOnly: spec.readOnlyRootfs)
         try MountSetup.makeDevices(root: root, spec: spec)
         if !spec.process.workingDir.isEmpty && spec.process.workingDir != "/" {
             try step("create working directory \(spec.process.workingDir)") {
@@ -171,6 +173,7 @@ public enum ContainerInit {
         }
 
         let user = try ProcessSetup.resolveUser(spec.process.user, additional: spec.process.additionalGroups)
+        ProcessSetup.giveStdio(to: user)
         var env = spec.process.env
         ProcessSetup.completeEnvironment(&env, home: user.home)
         try ProcessSetup.confine(security: security, user: user, workingDir: spec.process.workingDir.isEmpty ? "/" : spec.process.workingDir,

@@ -270,6 +270,7 @@ public enum ContainerLauncher {
         var config = InitConfig(spec: spec, layerDirectories: layerDirectories,
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)
         config.networkNamespace = joinNetworkOf.map { "/proc/\($0)/ns/net" }
+        if case .container(let other) = spec.network { config.etcDirectory = runtime.containerDirectory(other) }
         config.copyUp = copyUp
         config.stateRoot = runtime.root.path
         if let filter = spec.security.seccomp { config.seccompProgram = SeccompCache.shared.program(filter, root: runtime.root) }

@@ -13,6 +13,9 @@ struct InitConfig: Codable {
     var sharedNetwork: Bool
     /// A network namespace to join (`/proc/<pid>/ns/net` of another container).
     var networkNamespace: String?
+    /// The directory whose hostname, hosts and resolv.conf the container mounts, when it is not the
+    /// container's own (that of the container whose network it joins).
+    var etcDirectory: String?
     /// Mount points whose new, empty volume is filled from the image first (docker's copy-up).
     var copyUp: [String] = []
     /// cgroup v1 `tasks` files the helper moves itself into (it was born in the cgroup2 one).

@@ -170,18 +170,38 @@ enum MountSetup {
         }
     }
 
-    /// /etc/hostname, /etc/hosts and /etc/resolv.conf from the container's directory, unless the user
-    /// mounted their own.
-    static func mountEtcFiles(root: String, containerDirectory: String, mounts: [MountSpec]) throws(StepFailure) {
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf from `directory` (the container's own, or that of
+    /// the container whose network it joins), unless the user mounted their own; read-only in a
+    /// read-only container, as docker mounts them.
+    static func mountEtcFiles(root: String, directory: String, mounts: [MountSpec], readOnly: Bool) throws(StepFailure) {
         for name in ["hostname", "hosts", "resolv.conf"] {
             let dest = "/etc/" + name
             if mounts.contains(where: { $0.destination == dest }) { continue }
-            let source = containerDirectory + "/" + name
+            let source = directory + "/" + name
             guard Sys.exists(source) else { continue }
             let t = try target(root, dest)
             try ensureFile(t)
             try mount(source, t, nil, UInt(MS_BIND), nil)
             try mount("", t, nil, UInt(MS_PRIVATE), nil)
+            if readOnly { try remountReadOnly(t, step: "make \(dest) read-only", recursive: false) }
+        }
+    }
+
+    /// What docker's init layer gives every container whose image lacks it: `/etc/mtab` linking to
+    /// `/proc/mounts` (what `mount`, `df` and installers read) and an empty `/.dockerenv`.
+    static func makeRuntimeEntries(root: String) throws(StepFailure) {
+        do {
+            let etc = try ContainedPath.join(root: root, "/etc")
+            let mtab = try ContainedPath.join(root: root, "/etc/mtab")
+            if (try? Sys.fileStatus(mtab)) == nil {
+                if !Sys.isDirectory(etc) { try Sys.mkdirAll(etc) }
+                try Sys.symlink("/proc/mounts", mtab)
+            }
+            if (try? Sys.fileStatus(root + "/.dockerenv")) == nil {
+                Sys.close(try Sys.open(root + "/.dockerenv", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755))
+            }
+        } catch {
+            throw StepFailure("create /etc/mtab", error)
         }
     }
 

@@ -29,6 +29,17 @@ enum ProcessSetup {
         }
     }
 
+    /// The container's standard input, output and error (pipes, FIFOs) become its user's, as runc
+    /// makes them, so that a process that is not root can reopen `/dev/stdout` (nginx's access log,
+    /// an entrypoint's `exec > /dev/stderr`). /dev/null and what the user owns already stay as they are.
+    static func giveStdio(to user: ExecUser) {
+        guard let null = try? Sys.fileStatus("/dev/null", follow: true) else { return }
+        for fd: Int32 in 0...2 {
+            guard let st = try? Sys.fstat(fd), st.st_uid != user.uid, st.st_rdev != null.st_rdev else { continue }
+            try? Sys.fchown(fd, user.uid, gid_t.max)
+        }
+    }
+
     /// runc sets HOME from the passwd entry when the environment has none.
     static func completeEnvironment(_ env: inout [String], home: String) {
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + home) }

@@ -244,22 +244,25 @@ public struct ContainerStore: Sendable {
         if (try? Files.readText(path)) == id { try? Sys.unlink(path) }
     }
 
-    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container.
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them for the container. On the
+    /// host's network they are copies of the host's own files (resolv.conf as it is unless the service
+    /// sets DNS options); a container that joins another's network uses that one's (nothing written).
     func writeEtcFiles(_ spec: ContainerSpec, in dir: String) throws(SystemError) {
+        if case .container = spec.network { return }
         try Files.writeAtomically(dir + "/hostname", spec.hostname + "\n", mode: 0o644, durable: false)
-        var hosts = """
-        127.0.0.1\tlocalhost
-        ::1\tlocalhost ip6-localhost ip6-loopback
-        fe00::0\tip6-localnet
-        ff00::0\tip6-mcastprefix
-        ff02::1\tip6-allnodes
-        ff02::2\tip6-allrouters
-
-        """
+        var hosts: String
+        var resolv = ResolvConf.forContainer(spec.dns)
+        if case .host = spec.network {
+            hosts = (try? Files.readText("/etc/hosts")) ?? EtcHosts.defaults
+            if !hosts.isEmpty && !hosts.hasSuffix("\n") { hosts += "\n" }
+            if spec.dns == DNSSettings(), let host = try? Files.readText("/etc/resolv.conf") { resolv = host }
+        } else {
+            hosts = EtcHosts.defaults
+        }
         for entry in spec.extraHosts { hosts += "\(entry.address)\t\(entry.name)\n" }
         // Bind-mounted into the container, where any user reads them (the tree above stays private).
         try Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
-        try Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(spec.dns), mode: 0o644, durable: false)
+        try Files.writeAtomically(dir + "/resolv.conf", resolv, mode: 0o644, durable: false)
     }
 
     /// A file of the container's own (a secret, a config), under its directory, with mode and owner.
@@ -341,6 +344,27 @@ public struct ContainerStore: Sendable {
         } catch {
             throw .system(error)
         }
+    }
+}
+
+/// A container's /etc/hosts as dockerd writes it.
+public enum EtcHosts {
+    public static let defaults = """
+        127.0.0.1\tlocalhost
+        ::1\tlocalhost ip6-localhost ip6-loopback
+        fe00::0\tip6-localnet
+        ff00::0\tip6-mcastprefix
+        ff02::1\tip6-allnodes
+        ff02::2\tip6-allrouters
+
+        """
+
+    /// The container's own line: its address, then its fully qualified name and, when that has a dot,
+    /// the first label (`172.18.0.2\tapi.corp.example api`; a bare `c0ffee123456` stays alone).
+    public static func ownRecord(address: String, hostname: String, domainname: String) -> String {
+        let fqdn = domainname.isEmpty ? hostname : hostname + "." + domainname
+        guard let dot = fqdn.firstIndex(of: ".") else { return "\(address)\t\(fqdn)\n" }
+        return "\(address)\t\(fqdn) \(fqdn[..<dot])\n"
     }
 }
 

@@ -23,7 +23,7 @@ public enum ContainerChanges {
     }
 
     /// What the runtime writes into every container's upper directory, relative to the root.
-    public static let runtimeFiles: Set<String> = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"]
+    public static let runtimeFiles: Set<String> = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv", "dev", "proc", "sys"]
 
     /// `lowers` bottom first; `mountPoints` the container's mount destinations (absolute or relative).
     /// What the runtime made (relative paths), and the directories that exist to hold those

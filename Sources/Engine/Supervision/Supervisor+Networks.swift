@@ -164,7 +164,7 @@ extension Supervisor {
         let dir = runtime.containerDirectory(m.spec.id)
         if let first = endpoints.first.flatMap({ made[$0.network] }) {
             var hosts = (try? Files.readText(dir + "/hosts")) ?? ""
-            hosts += "\(first.address)\t\(m.spec.hostname)\n"
+            hosts += EtcHosts.ownRecord(address: first.address.description, hostname: m.spec.hostname, domainname: m.spec.domainname)
             try? Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
         }
         if let resolverAddress {

@@ -374,12 +374,20 @@ public enum Sys {
 
     /// `uname`'s machine (`x86_64`) and release (`6.18.0-1-amd64`).
     public static var kernel: (machine: String, release: String) {
+        let u = unameFields()
+        return (u.machine, u.release)
+    }
+
+    /// This host's name (`uname -n`), as a container on the host's network is given.
+    public static var hostname: String { unameFields().nodename }
+
+    private static func unameFields() -> (machine: String, release: String, nodename: String) {
         var u = utsname()
         uname(&u)
         func text<T>(_ field: T) -> String {
             withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         }
-        return (text(u.machine), text(u.release))
+        return (text(u.machine), text(u.release), text(u.nodename))
     }
 
     /// Hands back the pages of the running executable's read-only mappings (code, constants) that
