@@ -379,9 +379,14 @@ int cl_seccomp_load(const void *program, size_t bytes) {
 #include <linux/bpf.h>
 
 int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char *log, size_t log_size) {
+    return cl_attach_cgroup_program(cgroup_fd, BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE, insns, count, log, log_size);
+}
+
+int cl_attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof attr);
-    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.prog_type = (uint32_t)prog_type;
+    if (prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR) attr.expected_attach_type = (uint32_t)attach_type;
     attr.insns = (uint64_t)(uintptr_t)insns;
     attr.insn_cnt = (uint32_t)count;
     attr.license = (uint64_t)(uintptr_t)"Apache";
@@ -403,7 +408,7 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
     memset(&attr, 0, sizeof attr);
     attr.target_fd = (uint32_t)cgroup_fd;
     attr.attach_bpf_fd = (uint32_t)prog;
-    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_type = (uint32_t)attach_type;
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     int r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
     int e = errno;
@@ -448,6 +453,18 @@ int cl_netlink_route_socket(int netns_fd) {
         if (setns(own, CLONE_NEWNET) != 0) abort(); /* never leave the thread in the other namespace */
         close(own);
     }
+    errno = e;
+    return fd;
+}
+
+int cl_socket_in_netns(int netns_fd, int domain, int type, int protocol) {
+    int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own < 0) return -1;
+    if (setns(netns_fd, CLONE_NEWNET) != 0) { int e = errno; close(own); errno = e; return -1; }
+    int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    int e = errno;
+    if (setns(own, CLONE_NEWNET) != 0) abort(); /* never leave the thread in the other namespace */
+    close(own);
     errno = e;
     return fd;
 }

@@ -150,8 +150,7 @@ public enum ComposeSupport {
         set(.refused("gw_priority is not supported yet"), "services.*.networks.*.gw_priority")
         set(.refused("interface_name is not supported yet"), "services.*.networks.*.interface_name")
         set(.refused("endpoint driver_opts are not supported yet"), "services.*.networks.*.driver_opts")
-        set(.refused("links are not supported yet: reach the service by its name"), "services.*.links")
-        set(.refused("external_links are not supported yet"), "services.*.external_links")
+        set(.honoured, "services.*.links", "services.*.external_links")
 
         // Services: storage.
         set(.honoured, "services.*.volumes", "services.*.volumes.source", "services.*.volumes.target",

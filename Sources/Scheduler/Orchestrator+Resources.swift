@@ -218,6 +218,26 @@ extension Orchestrator {
         }
     }
 
+    /// `links` and `external_links` as docker compose passes them to the engine: for each container of
+    /// a linked service, the link's alias, `<service>-<n>` and `<project>-<service>-<n>` (n being this
+    /// container's number, as compose has it); an external link names a container directly. Only this
+    /// container resolves them (its embedded DNS), to the target's address on a network they share.
+    func resolveLinks(_ spec: inout ContainerSpec, service: ServiceConfig, number: Int) {
+        for link in service.links {
+            let parts = link.split(separator: ":", maxSplits: 1).map(String.init)
+            let target = parts[0], alias = parts.count > 1 ? parts[1] : parts[0]
+            for c in containers(services: [target]) {
+                spec.links[alias] = c.name
+                spec.links["\(target)-\(number)"] = c.name
+                spec.links["\(project.name)-\(target)-\(number)"] = c.name
+            }
+        }
+        for link in service.externalLinks {
+            let parts = link.split(separator: ":", maxSplits: 1).map(String.init)
+            spec.links[parts.count > 1 ? parts[1] : parts[0]] = parts[0]
+        }
+    }
+
     /// A container that joins another's network takes its host name and domain name (and `HOSTNAME`),
     /// and shares its /etc/hosts, /etc/hostname and /etc/resolv.conf, as dockerd does.
     func join(_ spec: inout ContainerSpec, _ target: ContainerSpec) {

@@ -6,6 +6,9 @@ import Testing
 public enum Host {
     public static let isRoot = getuid() == 0
     public static let hasBusybox = FileManager.default.isExecutableFile(atPath: "/bin/busybox")
+    /// A cgroup2 hierarchy is mounted (pure v2, or v1 hybrid with `unified`): cgroup BPF programs work.
+    public static let hasCgroupV2Unified = ["/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/unified/cgroup.controllers"]
+        .contains { FileManager.default.fileExists(atPath: $0) }
     /// overlayfs is there, loaded or loadable: asking for an overlay fs context loads the module, as a
     /// mount would.
     public static var hasOverlay: Bool {

@@ -84,6 +84,11 @@ int cl_seccomp_load(const void *program, size_t bytes);
 /// cgroup2 directory `cgroup_fd` (BPF_F_ALLOW_MULTI). Returns 0, or -1 with errno and the verifier's
 /// log in `log`.
 int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char *log, size_t log_size);
+/// Loads an eBPF program of `prog_type` (with `attach_type` as its expected attach type where the type
+/// needs one) and attaches it to the cgroup2 directory `cgroup_fd` at `attach_type` (BPF_F_ALLOW_MULTI).
+int cl_attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size);
+/// A socket made in the network namespace `netns_fd` (the calling thread enters it and returns).
+int cl_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
 /// A NETLINK_ROUTE socket, bound; in the network namespace `netns_fd` when it is >= 0 (the calling
 /// thread enters it to create the socket and returns to its own).

@@ -177,6 +177,16 @@ public struct Cgroup: Sendable {
     }
 
     /// A descriptor of the cgroup2 directory, for clone3's CLONE_INTO_CGROUP (born inside it).
+    /// The cgroup2 directory a process is in (`0::` of /proc/PID/cgroup), where the unified hierarchy is
+    /// mounted.
+    public static func unifiedDirectory(ofProcess pid: Int32, hierarchies: CgroupHierarchies = .detect()) -> String? {
+        guard let unified = hierarchies.unified, let text = try? Files.readText("/proc/\(pid)/cgroup") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            return unified + String(line.dropFirst(3))
+        }
+        return nil
+    }
+
     public func openUnified() -> Int32? {
         guard let u = unifiedDirectory else { return nil }
         return try? Sys.open(u, O_RDONLY | O_DIRECTORY)

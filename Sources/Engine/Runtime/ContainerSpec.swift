@@ -40,6 +40,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// `/etc/hosts` entries in addition to localhost and the container's own name.
     public var extraHosts: [HostEntry] = []
     public var dns: DNSSettings = DNSSettings()
+    /// Names only this container resolves to other containers (`links`, `external_links`): alias →
+    /// container name.
+    public var links: [String: String] = [:]
     public var created: String = ""
 
     public init(id: String, name: String, image: ImageBinding, process: ProcessSpec, hostname: String) {
@@ -55,7 +58,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
         case resources, devices, deviceRules, shmSize, initProcess, stopSignal, stopTimeout, restartPolicy
-        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, created
+        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, created
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -89,6 +92,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         logging = try c.decodeIfPresent(LogOptions.self, forKey: .logging) ?? LogOptions()
         extraHosts = try c.decodeIfPresent([HostEntry].self, forKey: .extraHosts) ?? []
         dns = try c.decodeIfPresent(DNSSettings.self, forKey: .dns) ?? DNSSettings()
+        links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
         created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
     }
 }
@@ -404,12 +408,26 @@ public struct NetworkEndpointSpec: Codable, Sendable, Equatable {
     public var ipv4Address: String?
     /// `mac_address`; nil: derived from the address, as docker does.
     public var macAddress: String?
+    /// The network's `priority` for this container (higher first, for name resolution and eth0).
+    public var priority: Int = 0
 
-    public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil) {
+    public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil, priority: Int = 0) {
         self.network = network
         self.names = names
         self.ipv4Address = ipv4Address
         self.macAddress = macAddress
+        self.priority = priority
+    }
+
+    enum CodingKeys: String, CodingKey { case network, names, ipv4Address, macAddress, priority }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        network = try c.decode(String.self, forKey: .network)
+        names = try c.decode([String].self, forKey: .names)
+        ipv4Address = try c.decodeIfPresent(String.self, forKey: .ipv4Address)
+        macAddress = try c.decodeIfPresent(String.self, forKey: .macAddress)
+        priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? 0
     }
 }
 

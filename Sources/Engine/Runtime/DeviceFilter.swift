@@ -6,30 +6,9 @@ import Glibc
 /// attached to the container's cgroup, as runc generates it. It allows what one of the rules allows
 /// and denies everything else.
 enum DeviceFilter {
-    /// One eBPF instruction: opcode, registers, offset, immediate.
-    struct Instruction {
-        var code: UInt8
-        var dst: UInt8 = 0
-        var src: UInt8 = 0
-        var offset: Int16 = 0
-        var immediate: Int32 = 0
-
-        var bytes: [UInt8] {
-            let o = UInt16(bitPattern: offset), i = UInt32(bitPattern: immediate)
-            return [code, (src << 4) | (dst & 0x0f), UInt8(o & 0xff), UInt8(o >> 8),
-                    UInt8(i & 0xff), UInt8(i >> 8 & 0xff), UInt8(i >> 16 & 0xff), UInt8(i >> 24)]
-        }
-    }
-
-    // BPF opcodes: class | size/op | source.
-    static let ldxW: UInt8 = 0x61        // BPF_LDX | BPF_MEM | BPF_W
-    static let andImm32: UInt8 = 0x54    // BPF_ALU | BPF_AND | BPF_K
-    static let rshImm32: UInt8 = 0x74    // BPF_ALU | BPF_RSH | BPF_K
-    static let movReg32: UInt8 = 0xbc    // BPF_ALU | BPF_MOV | BPF_X
-    static let movImm64: UInt8 = 0xb7    // BPF_ALU64 | BPF_MOV | BPF_K
-    static let jneImm: UInt8 = 0x55      // BPF_JMP | BPF_JNE | BPF_K
-    static let jneReg: UInt8 = 0x5d      // BPF_JMP | BPF_JNE | BPF_X
-    static let exit: UInt8 = 0x95        // BPF_JMP | BPF_EXIT
+    typealias Instruction = EBPF.Instruction
+    static let ldxW = EBPF.ldxW, andImm32 = EBPF.andImm32, rshImm32 = EBPF.rshImm32, movReg32 = EBPF.movReg32
+    static let movImm64 = EBPF.movImm64, jneImm = EBPF.jneImm, jneReg = EBPF.jneReg, exit = EBPF.exit
 
     /// The program for docker's default devices plus `rules`.
     static func program(_ rules: [DeviceRule]) -> [Instruction] {

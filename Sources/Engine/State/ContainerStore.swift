@@ -32,12 +32,15 @@ public struct ContainerState: Codable, Sendable, Equatable {
     public var networks: [String: Endpoint] = [:]
     /// Host ports bound for it, while running.
     public var ports: [PublishedPort] = []
+    /// The port its embedded resolver listens on at 127.0.0.11 in its network namespace (53, or the
+    /// one its cgroup's DNS redirect sends port 53 to), while running; 0: none.
+    public var resolverPort: UInt16 = 0
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, pid, pidStartTime, supervisorPid, startedAt, finishedAt, exitCode, oomKilled, error
-        case restartCount, stoppedByUser, health, cgroup, networks, ports
+        case restartCount, stoppedByUser, health, cgroup, networks, ports, resolverPort
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -58,6 +61,7 @@ public struct ContainerState: Codable, Sendable, Equatable {
         cgroup = try c.decodeIfPresent(String.self, forKey: .cgroup) ?? ""
         networks = try c.decodeIfPresent([String: Endpoint].self, forKey: .networks) ?? [:]
         ports = try c.decodeIfPresent([PublishedPort].self, forKey: .ports) ?? []
+        resolverPort = try c.decodeIfPresent(UInt16.self, forKey: .resolverPort) ?? 0
     }
 
     /// Running or paused, and the recorded process is the one alive under that pid.

@@ -31,6 +31,8 @@ extension Supervisor {
                             watch(fd, .output(record.id, stream))
                         }
                     }
+                    // Its resolver died with the previous supervisor: the same port again, in its namespace.
+                    if m.state.resolverPort != 0 { startContainerResolver(m, pid: st.pid) }
                     m.state.supervisorPid = Sys.pid
                     if let hc = m.spec.healthcheck { m.nextProbe = Self.now() + Double(hc.interval) / 1e9 }
                     persist(m)

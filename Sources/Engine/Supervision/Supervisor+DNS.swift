@@ -59,6 +59,10 @@ extension Supervisor {
            let own = managed[endpoint.containerID]?.spec.dns.servers, !own.isEmpty {
             servers = own.compactMap(NetworkServices.parseServer)
         }
+        forward(query, q, from: client, resolver: resolver, servers: servers)
+    }
+
+    func forward(_ query: [UInt8], _ q: DNSMessage.Question, from client: SocketAddress, resolver: Int32, servers: [SocketAddress]) {
         guard let server = servers.first else {
             Sockets.send(resolver, DNSMessage.serverFailure(query, q), to: client)
             return
@@ -86,6 +90,88 @@ extension Supervisor {
             var answer = reply
             DNSMessage.setID(&answer, p.originalID)
             Sockets.send(p.resolver, answer, to: p.client)
+        }
+    }
+}
+
+/// The embedded resolver of each container (`EmbeddedDNS`): a socket on 127.0.0.11 in its network
+/// namespace, answering from the container's own view (its networks in order, its link aliases).
+extension Supervisor {
+    /// Opens the container's resolver, on the port it had when this is an adoption (the redirect on
+    /// its cgroup already points there). False when no socket could be made: the caller falls back to
+    /// the networks' gateway resolvers.
+    @discardableResult
+    func startContainerResolver(_ m: Managed, pid: Int32) -> Bool {
+        stopContainerResolver(m)
+        guard let ns = try? Sys.open("/proc/\(pid)/ns/net", O_RDONLY) else { return false }
+        defer { Sys.close(ns) }
+        let previous = m.state.resolverPort
+        var fd: Int32 = -1
+        var port: UInt16 = 0
+        if previous != 53, net.canRedirectDNS != false, let dir = Cgroup.unifiedDirectory(ofProcess: pid),
+           let address = SocketAddress(ip: EmbeddedDNS.address, port: previous),
+           let socket = try? Sockets.udp(inNamespace: ns, address, freeBind: true) {
+            let bound = Sockets.localAddress(socket)?.port ?? 0
+            do {
+                if bound != previous { try EmbeddedDNS.redirect(cgroup: dir, port: bound) }
+                net.canRedirectDNS = true
+                (fd, port) = (socket, bound)
+            } catch {
+                if net.canRedirectDNS == nil { Trace.mark("no DNS redirect: \(error)") }
+                net.canRedirectDNS = false
+                Sys.close(socket)
+            }
+        }
+        if fd < 0, let address = SocketAddress(ip: EmbeddedDNS.address, port: 53),
+           let socket = try? Sockets.udp(inNamespace: ns, address, freeBind: true) {
+            (fd, port) = (socket, 53)
+        }
+        guard fd >= 0 else { return false }
+        m.resolver = fd
+        m.state.resolverPort = port
+        watch(fd, .containerResolver(m.spec.id))
+        return true
+    }
+
+    /// Closes the resolver of a container that stopped (its next start has a new cgroup and namespace).
+    func stopContainerResolver(_ m: Managed) {
+        guard m.resolver >= 0 else { return }
+        unwatch(m.resolver)
+        Sys.close(m.resolver)
+        m.resolver = -1
+        m.state.resolverPort = 0
+    }
+
+    /// The container's view of names: its networks' records in docker's order, and its link aliases.
+    func nameResolver(for spec: ContainerSpec) -> ContainerNameResolver {
+        guard case .bridged(let endpoints) = spec.network else { return ContainerNameResolver(networks: [], links: spec.links) }
+        let store = NetworkStore(root: runtime.root)
+        let records = endpoints.compactMap { e in (try? store.inspect(e.network)).map { (record: $0, priority: e.priority) } }
+        return ContainerNameResolver(networks: ContainerNameResolver.order(records), links: spec.links)
+    }
+
+    func containerResolverEvent(_ fd: Int32, id: String) {
+        guard let m = managed[id] else { return }
+        var view: ContainerNameResolver?
+        while let (query, client) = Sockets.receive(fd, maximum: 4096) {
+            guard let q = DNSMessage.parseQuery(query) else { continue }
+            if view == nil { view = nameResolver(for: m.spec) }
+            let names = view!
+            let name = q.name.lowercased()
+            Trace.mark("dns: \(q.name) type \(q.type) from \(m.spec.name)")
+            if q.type == DNSMessage.typePTR, let address = DNSMessage.reverseAddress(name) {
+                if let owner = names.name(of: address) {
+                    Sockets.send(fd, DNSMessage.answer(query, q, pointer: owner, ttl: 600), to: client)
+                    continue
+                }
+            } else if let addresses = names.addresses(of: name) {
+                // Known here: A records; any other type has no data (NODATA, as dockerd answers AAAA for a
+                // container on an IPv4 network).
+                Sockets.send(fd, DNSMessage.answer(query, q, addresses: q.type == DNSMessage.typeA ? addresses : [], ttl: 600), to: client)
+                continue
+            }
+            let servers = m.spec.dns.servers.compactMap(NetworkServices.parseServer)
+            forward(query, q, from: client, resolver: fd, servers: servers.isEmpty ? net.hostResolvers : servers)
         }
     }
 }

@@ -54,7 +54,9 @@ final class NetworkServices {
     var connections: [Int32: Connection] = [:]   // keyed by both descriptors
     var flows: [Int32: Flow] = [:]               // keyed by backend descriptor
     var flowByClient: [String: Flow] = [:]       // "<listener>|<client>"
-    var resolvers: [String: Int32] = [:]         // network name → socket on its gateway:53
+    var resolvers: [String: Int32] = [:]         // network name → socket on its gateway:53 (without embedded DNS)
+    /// Whether cgroup socket programs can redirect containers' port 53 (nil: not tried yet).
+    var canRedirectDNS: Bool?
     var upstream: Int32 = -1
     var pending: [UInt16: PendingQuery] = [:]
     lazy var hostResolvers: [SocketAddress] = NetworkServices.readHostResolvers()
@@ -143,6 +145,14 @@ extension Supervisor {
     /// Connects a starting container to its networks (its namespace exists, it waits for `go`), writes
     /// its /etc/hosts and /etc/resolv.conf, and makes sure the networks' resolvers listen.
     func attachNetworks(_ m: Managed, pid: Int32) throws {
+        if case .container(let other) = m.spec.network {
+            // It shares the other's namespace, so its resolver; its own cgroup needs the same redirect.
+            let port = managed[other]?.state.resolverPort ?? store.state(other).resolverPort
+            if port != 0 && port != 53, let dir = Cgroup.unifiedDirectory(ofProcess: pid) {
+                try? EmbeddedDNS.redirect(cgroup: dir, port: port)
+            }
+            return
+        }
         guard case .bridged(let endpoints) = m.spec.network else { return }
         let store = NetworkStore(root: runtime.root)
         let attachments = endpoints.map { e in
@@ -154,11 +164,15 @@ extension Supervisor {
         }
         m.state.networks = made
         startAnnouncing(m, pid: pid)
-        var resolverAddress: IPv4Address?
-        for e in endpoints {
-            guard let record = try? store.inspect(e.network) else { continue }
-            ensureResolver(record)
-            if resolverAddress == nil { resolverAddress = record.gateway }
+        var resolverAddress: String?
+        if startContainerResolver(m, pid: pid) {
+            resolverAddress = EmbeddedDNS.address
+        } else {
+            for e in endpoints {
+                guard let record = try? store.inspect(e.network) else { continue }
+                ensureResolver(record)
+                if resolverAddress == nil { resolverAddress = record.gateway.description }
+            }
         }
         // /etc/hosts gets the container's own address; /etc/resolv.conf points at the network's resolver.
         let dir = runtime.containerDirectory(m.spec.id)
@@ -169,7 +183,7 @@ extension Supervisor {
         }
         if let resolverAddress {
             var dns = m.spec.dns
-            dns.servers = [resolverAddress.description]
+            dns.servers = [resolverAddress]
             if dns.options.isEmpty { dns.options = ["ndots:0"] }
             try? Files.writeAtomically(dir + "/resolv.conf", ResolvConf.forContainer(dns), mode: 0o644, durable: false)
         }
@@ -177,6 +191,7 @@ extension Supervisor {
 
     func detachNetworks(_ m: Managed) {
         m.announcements = nil
+        stopContainerResolver(m)
         guard case .bridged = m.spec.network else { return }
         NetworkStore(root: runtime.root).detach(containerID: m.spec.id)
         m.state.networks = [:]

@@ -52,6 +52,7 @@ public final class Supervisor {
         case proxy
         case udpFlow
         case resolver(String)
+        case containerResolver(String)
         case dnsUpstream
     }
 
@@ -98,6 +99,8 @@ public final class Supervisor {
         var earlyProbeDelay = 0.025
         /// Gratuitous ARPs still to send for the container's endpoints (see `ARP.schedule`).
         var announcements: Announcements?
+        /// Its embedded resolver's socket (127.0.0.11 in its network namespace), while it runs.
+        var resolver: Int32 = -1
 
         init(spec: ContainerSpec, state: ContainerState, log: LogWriter) {
             self.spec = spec
@@ -284,6 +287,8 @@ public final class Supervisor {
             udpFlowEvent(fd)
         case .resolver(let network):
             resolverEvent(fd, network: network)
+        case .containerResolver(let id):
+            containerResolverEvent(fd, id: id)
         case .dnsUpstream:
             upstreamEvent(fd)
         }

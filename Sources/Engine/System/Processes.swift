@@ -315,6 +315,17 @@ extension Sys {
 
     /// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to a cgroup2 directory; on failure
     /// the error and the verifier's log.
+    /// Loads an eBPF program of `type` and attaches it to a cgroup2 directory at `attachType`; on failure
+    /// the error and the verifier's log.
+    static func attachCgroupProgram(cgroup fd: Int32, type: Int32, attachType: Int32, instructions: [UInt8]) -> (error: SystemError, log: String)? {
+        var log = [CChar](repeating: 0, count: 1 << 14)
+        let r = instructions.withUnsafeBytes { b in
+            cl_attach_cgroup_program(fd, type, attachType, b.baseAddress, instructions.count / 8, &log, log.count)
+        }
+        if r == 0 { return nil }
+        return (SystemError("attach cgroup program"), String(cString: log))
+    }
+
     public static func attachDeviceFilter(cgroup fd: Int32, instructions: [UInt8]) -> (error: SystemError, log: String)? {
         var log = [CChar](repeating: 0, count: 1 << 16)
         let r = instructions.withUnsafeBytes { b in cl_attach_device_filter(fd, b.baseAddress, instructions.count / 8, &log, log.count) }

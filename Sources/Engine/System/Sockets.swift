@@ -84,6 +84,22 @@ enum Sockets {
         return fd
     }
 
+    /// A bound UDP socket in another network namespace (`netns` is a descriptor of it). `freeBind`
+    /// binds an address the namespace does not have up yet (its loopback comes up when it starts).
+    static func udp(inNamespace netns: Int32, _ address: SocketAddress, freeBind: Bool = false) throws(SystemError) -> Int32 {
+        let fd = cl_socket_in_netns(netns, address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        if fd < 0 { throw SystemError("socket in namespace") }
+        setOption(fd, SOL_SOCKET, SO_REUSEADDR)
+        if freeBind { setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND) }
+        let r = address.withSockaddr { bind(fd, $0, $1) }
+        if r != 0 {
+            let e = SystemError("bind", address.description)
+            Sys.close(fd)
+            throw e
+        }
+        return fd
+    }
+
     static func tcpListener(_ address: SocketAddress) throws(SystemError) -> Int32 {
         let fd = try make(address.family, Int32(SOCK_STREAM.rawValue))
         setOption(fd, SOL_SOCKET, SO_REUSEADDR)
