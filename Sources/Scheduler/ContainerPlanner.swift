@@ -138,6 +138,15 @@ public struct ContainerPlanner {
         spec.created = Timestamp.rfc3339()
         spec.security = try security(service)
         spec.sysctls = try sysctls(service)
+        // dockerd's defaults for a container with a network namespace of its own: any user may bind
+        // ports below 1024 and open ICMP echo sockets.
+        let mode = service.networkMode
+        if mode != "host" && !mode.hasPrefix("service:") && !mode.hasPrefix("container:") {
+            for (key, value) in [("net.ipv4.ip_unprivileged_port_start", "0"), ("net.ipv4.ping_group_range", "0 2147483647")]
+            where spec.sysctls[key] == nil && spec.sysctls[key.replacing(".", with: "/")] == nil {
+                spec.sysctls[key] = value
+            }
+        }
         spec.rlimits = try rlimits(service)
         spec.resources = resources(service)
         spec.resources.io = try ioLimits(service)

@@ -47,19 +47,12 @@ extension Orchestrator {
 
     /// Starts containers in parallel (one supervisor connection each) and waits for every start.
 
-    struct ContainerFile {
-        var path: String
-        var content: [UInt8]
-        var mode: UInt32
-        var uid: UInt32
-        var gid: UInt32
-    }
-
-    /// File-, environment- and content-based secrets (at /run/secrets/<name>) and configs (at /<name> or
-    /// their target), copied into the container's directory with their mode and owner, and mounted
-    /// read-only.
-    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) -> [ContainerFile] {
-        var files: [ContainerFile] = []
+    /// Secrets (at /run/secrets/<name> or their target) and configs (at /<name> or their target), as
+    /// docker compose gives them: a `file` source is the host file bind-mounted read-only as it is
+    /// (its own mode and owner; `uid`, `gid` and `mode` are not applied, with docker compose's
+    /// warning); an `environment` or `content` source is written into the container's own filesystem
+    /// with `mode` (0444) and `uid`/`gid` (root), which a read-only container cannot take.
+    func secretsAndConfigs(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) {
         for (kind, refs, definitions) in [("secret", service.secrets, project.secrets), ("config", service.configs, project.configs)] {
             for ref in refs {
                 let loc = ref.location ?? service.locations[kind + "s"]
@@ -67,39 +60,41 @@ extension Orchestrator {
                     let message = "service \"\(service.name)\" refers to undefined \(kind) \(ref.source)"
                     throw SwcomposeError(.notFound, message, at: loc)
                 }
-                if def.external {
-                    let message = "external \(kind)s (\(ref.source)) need a swarm; use a file, environment or content \(kind)"
-                    throw SwcomposeError(.unsupported, message, at: def.location ?? loc)
-                }
-                var content: [UInt8]
-                if !def.file.isEmpty {
-                    do { content = try Files.read(def.file) } catch {
-                        let message = "\(kind) \(ref.source): cannot read \(def.file): \(error.message)"
-                        throw SwcomposeError(.notFound, message, at: def.location ?? loc)
-                    }
-                } else if !def.environment.isEmpty {
-                    guard let value = environment[def.environment] else {
-                        let message = "\(kind) \(ref.source): environment variable \(def.environment) is not set"
-                        throw SwcomposeError(.notFound, message, at: def.location ?? loc)
-                    }
-                    content = Array(value.utf8)
-                } else {
-                    content = Array(def.content.utf8)
-                }
                 var target = ref.target.isEmpty ? ref.source : ref.target
                 if kind == "secret" && !target.hasPrefix("/") { target = "/run/secrets/" + target }
                 if kind == "config" && !target.hasPrefix("/") { target = "/" + target }
-                let stored = "\(kind)s/" + String(Digest.of(Array(target.utf8)).hex.prefix(16))
-                let mode = UInt32(ref.mode ?? 0o444)
-                files.append(ContainerFile(path: stored, content: content, mode: mode,
-                                           uid: UInt32(ref.uid) ?? 0, gid: UInt32(ref.gid) ?? 0))
-                spec.mounts.append(MountSpec(kind: .bind, source: runtime.containerDirectory(spec.id) + "/" + stored,
-                                             destination: target, readOnly: true))
+                if !def.file.isEmpty {
+                    guard Sys.exists(def.file) else {
+                        throw SwcomposeError(.notFound, "\(kind) \(ref.source): \(def.file) does not exist", at: def.location ?? loc)
+                    }
+                    if !ref.uid.isEmpty || !ref.gid.isEmpty || ref.mode != nil {
+                        progress.warning("\(kind)s `uid`, `gid` and `mode` are not supported, they will be ignored")
+                    }
+                    spec.mounts.append(MountSpec(kind: .bind, source: def.file, destination: target, readOnly: true))
+                    continue
+                }
+                let content: String
+                if !def.environment.isEmpty {
+                    guard let value = environment[def.environment] else {
+                        let message = "environment variable \"\(def.environment)\" required by \(kind) \"\(ref.source)\" is not set"
+                        throw SwcomposeError(.notFound, message, at: def.location ?? loc)
+                    }
+                    content = value
+                } else {
+                    content = def.content
+                }
+                if content.isEmpty { continue }
+                if service.readOnly {
+                    let message = "cannot create \(kind) \"\(ref.source)\" in read-only service \(service.name): `file` is the sole supported option"
+                    throw SwcomposeError(.invalidArgument, message, at: loc)
+                }
+                guard let uid = UInt32(ref.uid.isEmpty ? "0" : ref.uid), let gid = UInt32(ref.gid.isEmpty ? "0" : ref.gid) else {
+                    throw SwcomposeError(.invalidArgument, "\(kind) \(ref.source): uid and gid must be numbers", at: loc)
+                }
+                spec.files.append(InjectedFile(path: target, content: content, mode: UInt32(ref.mode ?? 0o444), uid: uid, gid: gid))
             }
         }
-        return files
     }
-
 
     /// The compose networks the services use (their keys), bridged ones only.
     func networkKeys(for services: [String]) -> [String] {

@@ -137,18 +137,12 @@ extension Orchestrator {
         try createVolumes(for: &spec, service: service)
         try resolveNetworkMode(&spec, service: service)
         resolveLinks(&spec, service: service, number: number)
-        let files = try secretsAndConfigs(&spec, service: service)
+        try secretsAndConfigs(&spec, service: service)
         if !quiet { progress.event("Container", spec.name, "Creating") }
         do {
             try store.create(spec)
         } catch {
             throw SwcomposeError(.failed, "cannot create container \(spec.name)", cause: error)
-        }
-        do {
-            for f in files { try store.writeFile(spec.id, f.path, f.content, mode: f.mode, uid: f.uid, gid: f.gid) }
-        } catch {
-            try? store.remove(spec.id)
-            throw SwcomposeError(.failed, "cannot write the secrets and configs of container \(spec.name)", cause: error)
         }
         if !quiet { progress.event("Container", spec.name, "Created") }
         return ContainerRecord(spec: spec, state: store.state(spec.id))

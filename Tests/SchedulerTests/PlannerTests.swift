@@ -140,3 +140,33 @@ extension ImageRecord {
         #expect(ContainerPlanner.configHash(scaled) == ContainerPlanner.configHash(project.services["a"]!), "scale does not recreate")
     }
 }
+
+@Suite struct DockerDefaultsTests {
+    func plan(_ yaml: String, service: String = "s") throws -> ContainerSpec {
+        let loaded = try ProjectLoader.load(yaml: yaml, workingDirectory: "/tmp/plannertest")
+        let planner = ContainerPlanner(project: loaded.project, runtime: Runtime(root: StateRoot(path: "/tmp/plannertest-state")))
+        var image = ContainerConfig()
+        image.cmd = ["sh"]
+        return try planner.plan(loaded.project.services[service]!, number: 1, image: .synthetic(config: image),
+                                id: String(repeating: "ab", count: 32))
+    }
+
+    @Test func aContainerWithItsOwnNetworkGetsDockersDefaultSysctls() throws {
+        let own = try plan("services: {s: {image: x}}").sysctls
+        #expect(own["net.ipv4.ip_unprivileged_port_start"] == "0")
+        #expect(own["net.ipv4.ping_group_range"] == "0 2147483647")
+        #expect(try plan("services: {s: {image: x, network_mode: none}}").sysctls.count == 2)
+        // The host's network, or another container's, keeps its own settings.
+        #expect(try plan("services: {s: {image: x, network_mode: host}}").sysctls.isEmpty)
+        #expect(try plan("services: {s: {image: x, network_mode: 'service:t'}, t: {image: x}}").sysctls.isEmpty)
+        // The service's own values win, in either spelling.
+        let set = try plan("services: {s: {image: x, sysctls: {net.ipv4.ip_unprivileged_port_start: '1024', net/ipv4/ping_group_range: '1 1'}}}").sysctls
+        #expect(set == ["net.ipv4.ip_unprivileged_port_start": "1024", "net/ipv4/ping_group_range": "1 1"])
+    }
+
+    @Test func aContainerOnTheHostsNetworkIsNamedAsTheHost() throws {
+        #expect(try plan("services: {s: {image: x, network_mode: host}}").hostname == Sys.hostname)
+        #expect(try plan("services: {s: {image: x, network_mode: host, hostname: h}}").hostname == "h")
+        #expect(try plan("services: {s: {image: x}}").hostname == "abababababab")
+    }
+}

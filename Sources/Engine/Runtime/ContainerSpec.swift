@@ -43,6 +43,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// Names only this container resolves to other containers (`links`, `external_links`): alias →
     /// container name.
     public var links: [String: String] = [:]
+    /// Files written into the container's own filesystem before its first start (secrets and configs
+    /// from the environment or inline content, as docker compose copies them in).
+    public var files: [InjectedFile] = []
     public var created: String = ""
 
     public init(id: String, name: String, image: ImageBinding, process: ProcessSpec, hostname: String) {
@@ -58,7 +61,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
         case resources, devices, deviceRules, shmSize, initProcess, stopSignal, stopTimeout, restartPolicy
-        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, created
+        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, created
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -93,7 +96,26 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         extraHosts = try c.decodeIfPresent([HostEntry].self, forKey: .extraHosts) ?? []
         dns = try c.decodeIfPresent(DNSSettings.self, forKey: .dns) ?? DNSSettings()
         links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
+        files = try c.decodeIfPresent([InjectedFile].self, forKey: .files) ?? []
         created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
+    }
+}
+
+/// A file the container gets in its own filesystem (not a mount): its path in the container, content,
+/// mode and owner.
+public struct InjectedFile: Codable, Sendable, Equatable {
+    public var path: String
+    public var content: String
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(path: String, content: String, mode: UInt32, uid: UInt32, gid: UInt32) {
+        self.path = path
+        self.content = content
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
     }
 }
 

@@ -187,6 +187,28 @@ enum MountSetup {
         }
     }
 
+    /// Secrets and configs from the environment or inline content, written into the container's own
+    /// filesystem (or a volume mounted there) on its first start, parents made as root 0755, as docker
+    /// compose copies them in after creating the container. A file that exists already (a restart) is
+    /// left as it is.
+    static func writeFiles(root: String, _ files: [InjectedFile]) throws(StepFailure) {
+        for f in files {
+            do {
+                let path = try ContainedPath.join(root: root, f.path)
+                if (try? Sys.fileStatus(path)) != nil { continue }
+                if let slash = path.lastIndex(of: "/"), !Sys.isDirectory(String(path[..<slash])) {
+                    try Sys.mkdirAll(String(path[..<slash]), 0o755)
+                }
+                let file = try FileHandle(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
+                try file.write(Array(f.content.utf8))
+                try Sys.fchown(file.fd, f.uid, f.gid)
+                try Sys.fchmod(file.fd, mode_t(f.mode))
+            } catch {
+                throw StepFailure("write \(f.path)", error)
+            }
+        }
+    }
+
     /// What docker's init layer gives every container whose image lacks it: `/etc/mtab` linking to
     /// `/proc/mounts` (what `mount`, `df` and installers read) and an empty `/.dockerenv`.
     static func makeRuntimeEntries(root: String) throws(StepFailure) {

@@ -141,18 +141,27 @@ enum ProcessSetup {
 }
 
 /// `init: true`: PID 1 stays a small init that forwards signals to the container's process and reaps
-/// every orphan, exiting with the process's status (as docker-init/tini do).
+/// every orphan, exiting with the process's status (as docker-init/tini do). Signals stay blocked and
+/// are read from a signalfd, so that /proc shows them blocked: a stop then knows PID 1 takes its
+/// signal (a `sigwait` unblocks them while it waits, and the stop would conclude they are dropped).
 enum MiniInit {
     static func run(executable: String, args: [String], env: [String], sync: PacketSocket, foreground: Bool) -> Never {
+        // Named as docker's init, which is what tools in the container look for.
+        Sys.setProcessName("docker-init")
         Sys.setSignalMask(blockingAll: true)
-        var blocked = sigset_t()
-        sigfillset(&blocked)
+        let catchable = (1...64).map(Int32.init).filter { $0 != SIGKILL && $0 != SIGSTOP }
+        let signals: Int32
+        do { signals = try Sys.signalDescriptor(catchable) } catch {
+            try? sync.send(InitMessage.error(step: "init", message: error.description))
+            Sys.exit(1)
+        }
         let child: Int32
         do { child = try Sys.fork() } catch {
             try? sync.send(InitMessage.error(step: "init", message: error.description))
             Sys.exit(1)
         }
         if child == 0 {
+            Sys.close(signals)
             Sys.setProcessGroup(0, 0)
             Sys.setSignalMask(blockingAll: false)
             let failure = ProcessSetup.exec(executable, args, env)
@@ -163,13 +172,14 @@ enum MiniInit {
         if foreground { TerminalIO.setForegroundGroup(child) }
         sync.close()
         while true {
-            let sig = Sys.waitForSignal(in: blocked)
-            if sig == SIGCHLD {
-                while let (pid, status) = Sys.reapAny() {
-                    if pid == child { Sys.exit(status.code) }
+            for sig in Sys.waitForSignals(signals) {
+                if sig == SIGCHLD {
+                    while let (pid, status) = Sys.reapAny() {
+                        if pid == child { Sys.exit(status.code) }
+                    }
+                } else {
+                    Sys.signal(child, sig)
                 }
-            } else {
-                Sys.signal(child, sig)
             }
         }
     }

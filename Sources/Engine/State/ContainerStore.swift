@@ -269,15 +269,6 @@ public struct ContainerStore: Sendable {
         try Files.writeAtomically(dir + "/resolv.conf", resolv, mode: 0o644, durable: false)
     }
 
-    /// A file of the container's own (a secret, a config), under its directory, with mode and owner.
-    public func writeFile(_ id: String, _ relativePath: String, _ content: [UInt8], mode: UInt32, uid: UInt32, gid: UInt32) throws(SystemError) {
-        let path = runtime.containerDirectory(id) + "/" + relativePath
-        if let slash = path.lastIndex(of: "/") { try Sys.mkdirAll(String(path[..<slash]), 0o700) }
-        try Files.writeAtomically(path, content, mode: 0o600, durable: false)
-        try Sys.chown(path, uid, gid)
-        try Sys.chmod(path, mode_t(mode))
-    }
-
     public func write(_ state: ContainerState, id: String) throws(SystemError) {
         try write(state, to: runtime.containerDirectory(id))
     }

@@ -177,6 +177,16 @@ extension Sys {
         return signals
     }
 
+    /// Blocks until signals arrive on a (non-blocking) signalfd; the signals read.
+    public static func waitForSignals(_ fd: Int32) -> [Int32] {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let got = readSignals(fd)
+            if !got.isEmpty { return got }
+            _ = Glibc.poll(&p, 1, -1)
+        }
+    }
+
     public static func ignore(_ signal: Int32) { Glibc.signal(signal, SIG_IGN) }
 
     /// Ignores `signals` until `restoreSignals` puts back what was there.
@@ -299,6 +309,12 @@ extension Sys {
     }
 
     /// The signal the process gets when its parent dies (0: none).
+    /// The calling thread's name (`comm`, at most 15 bytes), as `ps` and /proc/PID/comm show it.
+    public static func setProcessName(_ name: String) {
+        var bytes = Array(name.utf8.prefix(15)) + [0]
+        _ = bytes.withUnsafeMutableBytes { cl_prctl(PR_SET_NAME, UInt(bitPattern: $0.baseAddress), 0, 0, 0) }
+    }
+
     public static func setParentDeathSignal(_ signal: Int32) {
         _ = cl_prctl(PR_SET_PDEATHSIG, UInt(signal), 0, 0, 0)
     }
