@@ -112,6 +112,15 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
     if (pidfd) { args.flags |= CLONE_PIDFD; args.pidfd = (uint64_t)(uintptr_t)&pfd; }
     if (attr->cgroup_fd >= 0 && !attr->legacy_clone) { args.flags |= 0x200000000ULL /* CLONE_INTO_CGROUP */; args.cgroup = (uint64_t)attr->cgroup_fd; }
     args.exit_signal = SIGCHLD;
+    /* Joining a pid namespace: setns sets this thread's namespace for children only. */
+    int own_pid_ns = -1;
+    if (attr->pid_namespace_fd >= 0) {
+        own_pid_ns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pid_ns < 0) { int e = errno; close(errpipe[0]); close(errpipe[1]); errno = e; return -1; }
+        if (setns(attr->pid_namespace_fd, CLONE_NEWPID) != 0) {
+            int e = errno; close(own_pid_ns); close(errpipe[0]); close(errpipe[1]); errno = e; return -1;
+        }
+    }
     long pid;
     if (attr->legacy_clone) {
         /* clone(2) with no new stack: fork semantics. x86_64 and arm64 order: flags, stack, parent_tid
@@ -119,6 +128,12 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         pid = syscall(SYS_clone, (unsigned long)(args.flags | SIGCHLD), NULL, pidfd ? &pfd : NULL, NULL, 0);
     } else {
         pid = syscall(SYS_clone3, &args, sizeof args);
+    }
+    if (pid != 0 && own_pid_ns >= 0) {
+        int e = errno;
+        if (setns(own_pid_ns, CLONE_NEWPID) != 0) abort(); /* never leave the thread's children elsewhere */
+        close(own_pid_ns);
+        errno = e;
     }
     if (pid < 0) {
         int e = errno;

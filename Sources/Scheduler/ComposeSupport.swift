@@ -109,10 +109,7 @@ public enum ComposeSupport {
             "services.*.gpus.device_ids", "services.*.gpus.driver", "services.*.gpus.options")
 
         // Services: namespaces and lifecycle.
-        set(.refused("ipc modes are not supported yet: every container has its own IPC namespace"), "services.*.ipc")
-        set(.refused("pid modes are not supported yet: every container has its own PID namespace"), "services.*.pid")
-        set(.refused("uts modes are not supported yet: every container has its own UTS namespace"), "services.*.uts")
-        set(.refused("cgroup namespace modes are not supported yet: every container has its own cgroup namespace"), "services.*.cgroup")
+        set(.honoured, "services.*.ipc", "services.*.pid", "services.*.uts", "services.*.cgroup")
         set(.refused("lifecycle hooks are not supported yet"), "services.*.post_start", "services.*.post_start.command",
             "services.*.post_start.environment", "services.*.post_start.privileged", "services.*.post_start.user",
             "services.*.post_start.working_dir", "services.*.pre_stop", "services.*.pre_stop.command",

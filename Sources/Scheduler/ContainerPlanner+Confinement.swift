@@ -63,6 +63,45 @@ extension ContainerPlanner {
         return s
     }
 
+    /// `pid`, `ipc`, `uts` and `cgroup` as dockerd takes them. `service:`/`container:` modes name a
+    /// container the orchestrator resolves (`Orchestrator.resolveSharedNamespaces`); the cgroup
+    /// namespace is the host's on cgroup v1 and a private one on cgroup v2 unless set, as dockerd's
+    /// default.
+    func namespaces(_ service: ServiceConfig) throws(PlanError) -> NamespaceModes {
+        func at(_ key: String) -> SourceLocation? { service.locations[key] ?? service.location }
+        var n = NamespaceModes()
+        func shared(_ value: String, _ key: String, allowed: [String]) throws(PlanError) -> NamespaceModes.Sharing {
+            switch value {
+            case "", "private": return .own
+            case "host": return .host
+            default:
+                if value.hasPrefix("service:") || value.hasPrefix("container:") { return .container(id: "") }
+                if allowed.contains(value) { return .own }
+                throw PlanError("invalid \(key) mode \"\(value)\" (\((["host", "private"] + allowed + ["service:NAME", "container:NAME"]).joined(separator: ", ")))",
+                                at: at(key))
+            }
+        }
+        n.pid = try shared(service.pid, "pid", allowed: [])
+        n.ipc = try shared(service.ipc, "ipc", allowed: ["shareable", "none"])
+        n.shareableIPC = service.ipc == "shareable"
+        n.noShm = service.ipc == "none"
+        switch service.uts {
+        case "": n.uts = .own
+        case "host": n.uts = .host
+        default: throw PlanError("invalid uts mode \"\(service.uts)\" (host)", at: at("uts"))
+        }
+        switch service.cgroup {
+        case "": n.cgroup = CgroupHierarchies.detect().isV2 ? .own : .host
+        case "host": n.cgroup = .host
+        case "private": n.cgroup = .own
+        default: throw PlanError("invalid cgroup mode \"\(service.cgroup)\" (host, private)", at: at("cgroup"))
+        }
+        if n.uts == .host && !service.hostname.isEmpty {
+            throw PlanError("conflicting options: hostname and the UTS mode: a container with uts: host has the host's name", at: at("hostname"))
+        }
+        return n
+    }
+
     /// `key=value` or `key:value` (docker accepts both in security_opt).
     static func splitOption(_ option: String) -> (String, String) {
         if let i = option.firstIndex(where: { $0 == "=" || $0 == ":" }) {

@@ -135,6 +135,7 @@ public struct ContainerPlanner {
         spec.domainname = service.domainName
         spec.readOnlyRootfs = service.readOnly
         spec.initProcess = service.initProcess ?? false
+        spec.namespaces = try namespaces(service)
         spec.created = Timestamp.rfc3339()
         spec.security = try security(service)
         spec.sysctls = try sysctls(service)

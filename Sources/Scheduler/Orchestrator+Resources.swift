@@ -213,6 +213,28 @@ extension Orchestrator {
         }
     }
 
+    /// `pid` and `ipc` of `service:NAME` or `container:NAME` kind: the other container (a service's
+    /// first replica), which `up` has created before this one (compose makes it a dependency).
+    func resolveSharedNamespaces(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) {
+        func target(_ mode: String, _ key: String) throws(SwcomposeError) -> String {
+            if mode.hasPrefix("service:") {
+                let other = String(mode.dropFirst(8))
+                guard let c = containers(services: [other]).first(where: { Self.number($0) == 1 }) else {
+                    throw SwcomposeError(.notFound, "service \"\(service.name)\" uses the \(key) namespace of service \"\(other)\", which has no container",
+                                         at: service.locations[key])
+                }
+                return c.id
+            }
+            let other = String(mode.dropFirst(10))
+            guard let c = try? store.find(other) else {
+                throw SwcomposeError(.notFound, "no such container: \(other)", at: service.locations[key])
+            }
+            return c.id
+        }
+        if case .container = spec.namespaces.pid { spec.namespaces.pid = .container(id: try target(service.pid, "pid")) }
+        if case .container = spec.namespaces.ipc { spec.namespaces.ipc = .container(id: try target(service.ipc, "ipc")) }
+    }
+
     /// `links` and `external_links` as docker compose passes them to the engine: for each container of
     /// a linked service, the link's alias, `<service>-<n>` and `<project>-<service>-<n>` (n being this
     /// container's number, as compose has it); an external link names a container directly. Only this

@@ -48,6 +48,8 @@ typedef struct {
     int parent_death_signal;       /* > 0: PR_SET_PDEATHSIG */
     int legacy_clone;              /* 1: clone(2) instead of clone3 (kernels or seccomp filters without
                                       clone3): the child joins cgroup_fd itself before execve */
+    int pid_namespace_fd;          /* >= 0: the child is born in this (existing) pid namespace: the
+                                      calling thread enters it for its children around the clone */
 } cl_spawn_attr;
 
 /// Returns the child's pid (and its pidfd in *pidfd when not NULL); -1 with errno set when the clone

@@ -91,7 +91,16 @@ public enum ContainerInit {
                 try Sys.enterNamespaces(fd, .network)
             }
         }
-        try step("unshare cgroup namespace") { try Sys.unshare(.cgroup) }
+        if let ns = config.ipcNamespace {
+            try step("join ipc namespace \(ns)") {
+                let fd = try Sys.open(ns, O_RDONLY)
+                defer { Sys.close(fd) }
+                try Sys.enterNamespaces(fd, .ipc)
+            }
+        }
+        if config.ownCgroupNamespace {
+            try step("unshare cgroup namespace") { try Sys.unshare(.cgroup) }
+        }
         try step("make mounts private") {
             try Sys.mount(source: "", target: "/", type: nil, flags: UInt(MS_REC) | UInt(MS_PRIVATE), data: nil)
         }
@@ -108,7 +117,8 @@ public enum ContainerInit {
         Trace.mark("helper: root filesystem mounted")
         let root = rootfs.merged
         // The root must be a mount point of its own for pivot_root; the overlay is.
-        try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork)
+        try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork, shm: config.shmSource,
+                                     ownCgroupNamespace: config.ownCgroupNamespace)
         try MountSetup.mountUser(root: root, mounts: spec.mounts, copyUp: config.copyUp)
         try MountSetup.writeFiles(root: root, spec.files)
         try MountSetup.makeRuntimeEntries(root: root)
@@ -154,12 +164,15 @@ public enum ContainerInit {
         if spec.readOnlyRootfs {
             try step("make root read-only") { try MountSetup.remountReadOnly("/", recursive: false) }
         }
-        try step("sethostname") {
-            let h = spec.hostname
-            try Sys.setHostname(h)
-            if !spec.domainname.isEmpty {
-                let d = spec.domainname
-                try Sys.setDomainname(d)
+        // With the host's UTS namespace (`uts: host`) the names are the host's: nothing is set.
+        if spec.namespaces.uts == .own {
+            try step("sethostname") {
+                let h = spec.hostname
+                try Sys.setHostname(h)
+                if !spec.domainname.isEmpty {
+                    let d = spec.domainname
+                    try Sys.setDomainname(d)
+                }
             }
         }
         if let adj = spec.process.oomScoreAdj {

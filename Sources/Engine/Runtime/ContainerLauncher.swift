@@ -197,10 +197,29 @@ public final class SpareHelper {
 /// exec'd or a step failed.
 public enum ContainerLauncher {
     public static func launch(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
-                              layerDirectories: [String], joinNetworkOf: Int32? = nil,
+                              layerDirectories: [String], joinNetworkOf: Int32? = nil, peers: NamespacePeers = NamespacePeers(),
                               beforeRelease: (Int32) throws -> Void = { _ in }) throws -> LaunchedProcess {
-        try begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
-                  joinNetworkOf: joinNetworkOf, beforeRelease: beforeRelease).finish()
+        var peers = peers
+        if let joinNetworkOf { peers.network = joinNetworkOf }
+        return try begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
+                         peers: peers, beforeRelease: beforeRelease).finish()
+    }
+
+    /// The processes whose namespaces a container joins (`network_mode`, `pid` and `ipc` of
+    /// `service:`/`container:` kind), and where its /dev/shm comes from.
+    public struct NamespacePeers: Sendable {
+        public var network: Int32?
+        public var pid: Int32?
+        public var ipc: Int32?
+        /// A host path bound at /dev/shm (the host's, or a shareable one).
+        public var shm: String?
+
+        public init(network: Int32? = nil, pid: Int32? = nil, ipc: Int32? = nil, shm: String? = nil) {
+            self.network = network
+            self.pid = pid
+            self.ipc = ipc
+            self.shm = shm
+        }
     }
 
     /// Spawns a spare start helper for containers with an isolated (or bridged) network.
@@ -235,7 +254,7 @@ public enum ContainerLauncher {
     }
 
     public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
-                             layerDirectories: [String], joinNetworkOf: Int32? = nil, terminalSize: (UInt16, UInt16)? = nil,
+                             layerDirectories: [String], peers: NamespacePeers = NamespacePeers(), terminalSize: (UInt16, UInt16)? = nil,
                              spare: SpareHelper? = nil,
                              beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
         let cgroup = runtime.cgroup(spec.id)
@@ -258,7 +277,10 @@ public enum ContainerLauncher {
         }
         let (parentEnd, childEnd) = try PacketSocket.pair()
 
-        var namespaces: Namespaces = [.pid, .mount, .uts, .ipc]
+        var namespaces: Namespaces = [.mount]
+        if spec.namespaces.pid == .own { namespaces.insert(.pid) }
+        if spec.namespaces.ipc == .own { namespaces.insert(.ipc) }
+        if spec.namespaces.uts == .own { namespaces.insert(.uts) }
         var sharedNetwork = true
         switch spec.network {
         case .isolated, .bridged:
@@ -269,7 +291,17 @@ public enum ContainerLauncher {
         }
         var config = InitConfig(spec: spec, layerDirectories: layerDirectories,
                                 containerDirectory: runtime.containerDirectory(spec.id), sharedNetwork: sharedNetwork)
-        config.networkNamespace = joinNetworkOf.map { "/proc/\($0)/ns/net" }
+        config.networkNamespace = peers.network.map { "/proc/\($0)/ns/net" }
+        config.ipcNamespace = peers.ipc.map { "/proc/\($0)/ns/ipc" }
+        config.ownCgroupNamespace = spec.namespaces.cgroup == .own
+        config.shmSource = peers.shm
+        var pidNamespace: Int32 = -1
+        if let pid = peers.pid {
+            do { pidNamespace = try Sys.open("/proc/\(pid)/ns/pid", O_RDONLY) } catch {
+                throw StartError(step: "join pid namespace", message: error.description)
+            }
+        }
+        defer { if pidNamespace >= 0 { Sys.close(pidNamespace) } }
         if case .container(let other) = spec.network { config.etcDirectory = runtime.containerDirectory(other) }
         config.copyUp = copyUp
         config.stateRoot = runtime.root.path
@@ -280,7 +312,7 @@ public enum ContainerLauncher {
             config.terminalColumns = terminalSize.1
         }
 
-        if let spare, !spare.taken, !sharedNetwork, spare.isAlive {
+        if let spare, !spare.taken, !sharedNetwork, spec.namespaces.allOwn, spare.isAlive {
             spare.taken = true
             let pending = PendingLaunch(id: spec.id, pid: spare.pid, pidfd: spare.pidfd, channel: spare.channel, cgroup: spare.cgroup)
             Trace.mark("took spare helper \(spare.pid)")
@@ -318,7 +350,8 @@ public enum ContainerLauncher {
         if let unified = cgroup.openUnified() {
             defer { Sys.close(unified) }
             if let spawned = try? Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
-                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces, cgroup: unified) {
+                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces, cgroup: unified,
+                                            pidNamespace: pidNamespace) {
                 (pid, pidfd) = spawned
                 joinedAtBirth = true
             }
@@ -326,7 +359,8 @@ public enum ContainerLauncher {
         if pid < 0 {
             do {
                 (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
-                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces)
+                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces,
+                                             pidNamespace: pidNamespace)
             } catch {
                 childEnd.close()
                 parentEnd.close()

@@ -22,6 +22,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var shmSize: Int64 = 64 << 20
     /// Run a small reaping init as PID 1 (`init: true`).
     public var initProcess = false
+    /// The pid, ipc, uts and cgroup namespaces: its own, the host's, or another container's.
+    public var namespaces = NamespaceModes()
     public var stopSignal: Int32 = 15
     /// Nanoseconds to wait after the stop signal before SIGKILL.
     public var stopTimeout: Int64 = 10_000_000_000
@@ -60,7 +62,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
-        case resources, devices, deviceRules, shmSize, initProcess, stopSignal, stopTimeout, restartPolicy
+        case resources, devices, deviceRules, shmSize, initProcess, namespaces, stopSignal, stopTimeout, restartPolicy
         case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, created
     }
 
@@ -83,6 +85,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         deviceRules = try c.decodeIfPresent([DeviceRule].self, forKey: .deviceRules) ?? []
         shmSize = try c.decodeIfPresent(Int64.self, forKey: .shmSize) ?? 64 << 20
         initProcess = try c.decodeIfPresent(Bool.self, forKey: .initProcess) ?? false
+        namespaces = try c.decodeIfPresent(NamespaceModes.self, forKey: .namespaces) ?? NamespaceModes()
         stopSignal = try c.decodeIfPresent(Int32.self, forKey: .stopSignal) ?? 15
         stopTimeout = try c.decodeIfPresent(Int64.self, forKey: .stopTimeout) ?? 10_000_000_000
         restartPolicy = try c.decodeIfPresent(RestartPolicy.self, forKey: .restartPolicy) ?? RestartPolicy()
@@ -99,6 +102,33 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         files = try c.decodeIfPresent([InjectedFile].self, forKey: .files) ?? []
         created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
     }
+}
+
+/// Which namespaces a container shares (docker's `--pid`, `--ipc`, `--uts`, `--cgroupns`).
+public struct NamespaceModes: Codable, Sendable, Equatable {
+    public enum Sharing: Codable, Sendable, Equatable {
+        /// A namespace of its own.
+        case own
+        /// The host's (the supervisor's).
+        case host
+        /// Another container's.
+        case container(id: String)
+    }
+
+    public var pid: Sharing = .own
+    public var ipc: Sharing = .own
+    public var uts: Sharing = .own
+    public var cgroup: Sharing = .own
+    /// `ipc: shareable`: its /dev/shm is a tmpfs outside its mount namespace (in its directory), so
+    /// that a container joining its IPC namespace gets the same /dev/shm.
+    public var shareableIPC = false
+    /// `ipc: none`: no /dev/shm at all.
+    public var noShm = false
+
+    public init() {}
+
+    /// Whether every namespace is the container's own (a pre-spawned start helper can be used).
+    public var allOwn: Bool { pid == .own && ipc == .own && uts == .own && !shareableIPC }
 }
 
 /// A file the container gets in its own filesystem (not a mount): its path in the container, content,

@@ -16,6 +16,13 @@ struct InitConfig: Codable {
     /// The directory whose hostname, hosts and resolv.conf the container mounts, when it is not the
     /// container's own (that of the container whose network it joins).
     var etcDirectory: String?
+    /// An IPC namespace to join (`/proc/<pid>/ns/ipc` of another container).
+    var ipcNamespace: String?
+    /// A cgroup namespace of its own (else the host's, as dockerd on cgroup v1).
+    var ownCgroupNamespace = true
+    /// A host path bound at /dev/shm instead of a tmpfs of its own (the host's /dev/shm, or the
+    /// shareable /dev/shm of the container whose IPC namespace it joins, or its own shareable one).
+    var shmSource: String?
     /// Mount points whose new, empty volume is filled from the image first (docker's copy-up).
     var copyUp: [String] = []
     /// cgroup v1 `tasks` files the helper moves itself into (it was born in the cgroup2 one).

@@ -43,7 +43,8 @@ enum MountSetup {
     }
 
     /// /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup.
-    static func mountStandard(root: String, spec: ContainerSpec, sharedNetwork: Bool) throws(StepFailure) {
+    static func mountStandard(root: String, spec: ContainerSpec, sharedNetwork: Bool, shm: String? = nil,
+                              ownCgroupNamespace: Bool = true) throws(StepFailure) {
         let privileged = spec.security.privileged
         let proc = try target(root, "/proc")
         try ensureDirectory(proc)
@@ -54,8 +55,14 @@ enum MountSetup {
         try mount("tmpfs", dev, "tmpfs", UInt(MS_NOSUID) | UInt(MS_STRICTATIME), "mode=755,size=65536k")
         try ensureDirectory(dev + "/pts")
         try mount("devpts", dev + "/pts", "devpts", UInt(MS_NOSUID) | UInt(MS_NOEXEC), "newinstance,ptmxmode=0666,mode=0620,gid=5")
-        try ensureDirectory(dev + "/shm")
-        try mount("shm", dev + "/shm", "tmpfs", nosuidNodevNoexec, "mode=1777,size=\(spec.shmSize > 0 ? spec.shmSize : 64 << 20)")
+        if !spec.namespaces.noShm {
+            try ensureDirectory(dev + "/shm")
+            if let shm {
+                try mount(shm, dev + "/shm", nil, UInt(MS_BIND), nil)
+            } else {
+                try mount("shm", dev + "/shm", "tmpfs", nosuidNodevNoexec, "mode=1777,size=\(spec.shmSize > 0 ? spec.shmSize : 64 << 20)")
+            }
+        }
         try ensureDirectory(dev + "/mqueue")
         try mount("mqueue", dev + "/mqueue", "mqueue", nosuidNodevNoexec, nil)
 
@@ -71,15 +78,22 @@ enum MountSetup {
         } catch {
             throw StepFailure("mount sysfs on \(sys)", error)
         }
-        try mountCgroups(sys + "/fs/cgroup", privileged: privileged)
+        try mountCgroups(sys + "/fs/cgroup", privileged: privileged, own: ownCgroupNamespace)
     }
 
     /// A tmpfs with the container's own cgroup of each v1 controller, or the cgroup2 hierarchy; the
     /// cgroup namespace makes the container's cgroup the root of what it sees.
-    static func mountCgroups(_ path: String, privileged: Bool) throws(StepFailure) {
+    /// In the host's cgroup namespace (dockerd's default on cgroup v1), a new cgroup mount would show
+    /// the host's whole hierarchy: the container's own cgroup directories are bound there instead, as
+    /// runc does.
+    static func mountCgroups(_ path: String, privileged: Bool, own: Bool = true) throws(StepFailure) {
         try ensureDirectory(path)
         let ro = privileged ? UInt(0) : UInt(MS_RDONLY)
         let hierarchies = CgroupHierarchies.detect()
+        if !own {
+            try bindOwnCgroups(path, hierarchies: hierarchies, readOnly: !privileged)
+            return
+        }
         if hierarchies.isV2 {
             try mount("cgroup", path, "cgroup2", nosuidNodevNoexec | ro, nil)
             return
@@ -96,6 +110,38 @@ enum MountSetup {
         if let unified = hierarchies.unified, unified.hasSuffix("/unified") {
             try ensureDirectory(path + "/unified")
             try mount("cgroup2", path + "/unified", "cgroup2", nosuidNodevNoexec | ro, nil)
+        }
+    }
+
+    /// The cgroups this process is in (/proc/self/cgroup), each hierarchy's directory bound where the
+    /// container sees that hierarchy.
+    static func bindOwnCgroups(_ path: String, hierarchies: CgroupHierarchies, readOnly: Bool) throws(StepFailure) {
+        var own: [String: String] = [:]   // controller list ("cpu,cpuacct", "" for cgroup2) → path
+        for line in ((try? Files.readText("/proc/self/cgroup")) ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if f.count == 3 { own[String(f[1])] = String(f[2]) }
+        }
+        func bind(_ source: String, _ target: String) throws(StepFailure) {
+            guard Sys.isDirectory(source) else { return }
+            try ensureDirectory(target)
+            try mount(source, target, nil, UInt(MS_BIND), nil)
+            if readOnly { try remountReadOnly(target, step: "make \(target) read-only", recursive: false) }
+        }
+        if hierarchies.isV2, let unified = hierarchies.unified {
+            try bind(unified + (own[""] ?? "/"), path)
+            return
+        }
+        try mount("tmpfs", path, "tmpfs", nosuidNodevNoexec, "mode=755")
+        var byMount: [String: [String]] = [:]
+        for (controller, mountPoint) in hierarchies.v1 { byMount[mountPoint, default: []].append(controller) }
+        for (mountPoint, controllers) in byMount.sorted(by: { $0.key < $1.key }) {
+            let name = mountPoint.split(separator: "/").last.map(String.init) ?? controllers.sorted().joined(separator: ",")
+            let key = own.keys.first { Set($0.split(separator: ",").map(String.init)) == Set(controllers) }
+            guard let key, let cgroup = own[key] else { continue }
+            try bind(mountPoint + cgroup, path + "/" + name)
+        }
+        if let unified = hierarchies.unified, unified.hasSuffix("/unified"), let cgroup = own[""] {
+            try bind(unified + cgroup, path + "/unified")
         }
     }
 

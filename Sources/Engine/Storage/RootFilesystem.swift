@@ -132,6 +132,31 @@ public struct RootFilesystem: Sendable {
     /// Unmounts and removes the container's upper, work and merged directories.
     public func remove() throws(SystemError) {
         try unmount()
+        unmountSharedMemory()
         for d in [merged, work, upper] { try Sys.removeAll(d) }
+    }
+
+    /// A shareable container's /dev/shm (`ipc: shareable`): a tmpfs in the host's mount namespace, so
+    /// that containers joining its IPC namespace bind the same one (as dockerd keeps every container's).
+    public var sharedMemory: String { directory + "/shm" }
+
+    public func mountSharedMemory(size: Int64) throws(SystemError) {
+        if Sys.isDirectory(sharedMemory), let a = try? Sys.fileStatus(sharedMemory), let b = try? Sys.fileStatus(directory), a.st_dev != b.st_dev {
+            return
+        }
+        if !Sys.isDirectory(sharedMemory) { try Sys.mkdir(sharedMemory, 0o755) }
+        try Sys.mount(source: "shm", target: sharedMemory, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | UInt(MS_NOEXEC),
+                      data: "mode=1777,size=\(size > 0 ? size : 64 << 20)")
+    }
+
+    /// Whether a shareable /dev/shm is mounted (a joiner binds it; else it gets its own).
+    public var hasSharedMemory: Bool {
+        guard let a = try? Sys.fileStatus(sharedMemory), let b = try? Sys.fileStatus(directory) else { return false }
+        return a.st_dev != b.st_dev
+    }
+
+    public func unmountSharedMemory() {
+        if hasSharedMemory { try? Sys.unmount(sharedMemory, flags: Int32(MNT_DETACH)) }
+        try? Sys.unlink(sharedMemory, directory: true)
     }
 }

@@ -27,7 +27,10 @@ extension Supervisor {
         m.waiters.append(client)
         if m.stopDeadline != nil { return }
         if m.state.status == .paused { thaw(m) }
-        if ProcessInfoReader.initWouldReceive(signal, pid: m.state.pid) && signal != SIGKILL {
+        // A process that is not its pid namespace's init (`pid: host`, `pid: service:x`) receives the
+        // signal whatever it does with it.
+        let receives = m.spec.namespaces.pid != .own || ProcessInfoReader.initWouldReceive(signal, pid: m.state.pid)
+        if receives && signal != SIGKILL {
             event("kill", m, ["signal": String(signal)])
             Sys.signal(pidfd: m.pidfd, signal)
             if timeout >= 0 { m.stopDeadline = Self.now() + Double(timeout) / 1e9 }
@@ -87,6 +90,7 @@ extension Supervisor {
         releasePorts(id)
         detachNetworks(m)
         m.state.ports = []
+        if m.spec.namespaces.shareableIPC { RootFilesystem(directory: runtime.containerDirectory(id)).unmountSharedMemory() }
         let cgroup = runtime.cgroup(id: id, state: m.state)
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }

@@ -65,8 +65,9 @@ extension Supervisor {
             case .host, .container: usable = nil
             }
             try bindPorts(m)
+            let peers = try namespacePeers(spec)
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
-                                                      joinNetworkOf: networkPeerPid(spec), terminalSize: terminalSize, spare: usable,
+                                                      peers: peers, terminalSize: terminalSize, spare: usable,
                                                       beforeRelease: { pid in try self.attachNetworks(m, pid: pid) })
             if usable != nil { spare = nil }
             wantSpare = true
@@ -78,6 +79,37 @@ extension Supervisor {
         } catch {
             fail("\(error)")
         }
+    }
+
+    /// The processes whose namespaces a container joins and where its /dev/shm comes from: a pid or
+    /// IPC namespace of another container, which must be running; the host's /dev/shm for `ipc: host`;
+    /// a shareable one mounted now for `ipc: shareable`, bound by the containers that join it.
+    func namespacePeers(_ spec: ContainerSpec) throws -> ContainerLauncher.NamespacePeers {
+        var peers = ContainerLauncher.NamespacePeers(network: networkPeerPid(spec))
+        func running(_ id: String, _ kind: String) throws(StartError) -> Int32 {
+            let st = managed[id]?.state ?? store.state(id)
+            guard st.isAlive else {
+                let name = (try? store.spec(id).name) ?? String(id.prefix(12))
+                throw StartError(step: "join \(kind) namespace", message: "container \(name) is not running")
+            }
+            return st.pid
+        }
+        if case .container(let id) = spec.namespaces.pid { peers.pid = try running(id, "pid") }
+        switch spec.namespaces.ipc {
+        case .container(let id):
+            peers.ipc = try running(id, "ipc")
+            let other = RootFilesystem(directory: runtime.containerDirectory(id))
+            if other.hasSharedMemory { peers.shm = other.sharedMemory }
+        case .host:
+            peers.shm = "/dev/shm"
+        case .own:
+            if spec.namespaces.shareableIPC {
+                let own = RootFilesystem(directory: runtime.containerDirectory(spec.id))
+                try own.mountSharedMemory(size: spec.shmSize)
+                peers.shm = own.sharedMemory
+            }
+        }
+        return peers
     }
 
     /// The pid whose network namespace a container joins (`network_mode: service:x`/`container:x`).
@@ -169,6 +201,7 @@ extension Supervisor {
     /// starter and the waiters told.
     func startFailed(_ m: Managed, message: String, code: Int32) {
         releasePorts(m.spec.id)
+        if m.spec.namespaces.shareableIPC { RootFilesystem(directory: runtime.containerDirectory(m.spec.id)).unmountSharedMemory() }
         detachNetworks(m)
         m.state.ports = []
         m.outputs.keys.forEach { unwatch($0); Sys.close($0) }

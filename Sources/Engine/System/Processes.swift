@@ -41,8 +41,11 @@ extension Sys {
     /// clone3 + execve of `path` with `fds` as its descriptors 0, 1, 2, 3…, in new `namespaces`, born
     /// in the cgroup2 directory `cgroup` (CLONE_INTO_CGROUP) when one is given. The child runs only C
     /// until execve. Returns its pid and pidfd.
+    /// `pidNamespace` (a descriptor of an existing pid namespace) makes the child a member of it (it is
+    /// then not that namespace's init).
     public static func spawn(_ path: String, _ args: [String], environment: [String], fds: [Int32], namespaces: Namespaces = [],
-                             cgroup: Int32 = -1, newSession: Bool = false, parentDeathSignal: Int32 = 0) throws(SystemError) -> (pid: Int32, pidfd: Int32) {
+                             cgroup: Int32 = -1, newSession: Bool = false, parentDeathSignal: Int32 = 0,
+                             pidNamespace: Int32 = -1) throws(SystemError) -> (pid: Int32, pidfd: Int32) {
         var cargs = args.map { strdup($0) } + [nil]
         var cenv = environment.map { strdup($0) } + [nil]
         defer {
@@ -69,6 +72,7 @@ extension Sys {
                             attr.controlling_tty = -1
                             attr.parent_death_signal = parentDeathSignal
                             attr.legacy_clone = method == .legacyClone ? 1 : 0
+                            attr.pid_namespace_fd = pidNamespace
                             let pid = cl_spawn(&attr, &outPidfd)
                             error = errno
                             return pid
