@@ -164,7 +164,7 @@ public enum ComposeSupport {
         set(.refused("bind.recursive is not supported yet"), "services.*.volumes.bind.recursive")
         set(.refused("labels for a volume created by a mount are not supported yet"), "services.*.volumes.volume.labels")
         set(.refused("image mounts are not supported yet"), "services.*.volumes.image", "services.*.volumes.image.subpath")
-        set(.refused("volumes_from is not supported yet"), "services.*.volumes_from")
+        set(.honoured, "services.*.volumes_from")
         set(.honoured, "services.*.secrets", "services.*.secrets.source", "services.*.secrets.target",
             "services.*.secrets.uid", "services.*.secrets.gid", "services.*.secrets.mode",
             "services.*.configs", "services.*.configs.source", "services.*.configs.target",
@@ -255,7 +255,14 @@ public enum ComposeSupport {
             ["", "local"].contains(node.scalar) ? nil
                 : "volume driver \(node.scalar) is not available: swcompose keeps volumes on this host (`local`) only"
         }, "volumes.*.driver")
-        set(.refused("volume driver_opts are not supported yet"), "volumes.*.driver_opts")
+        set(.honoured(for: "the local driver's type, device and o (a bind of a host directory, a tmpfs, a filesystem on a device), mounted when a container first uses the volume") { node in
+            for key in node.keys where !["type", "device", "o"].contains(key) {
+                return key == "size"
+                    ? "the local driver's size option needs a filesystem with project quotas (xfs), which swcompose's volumes do not set up: remove size"
+                    : "invalid option key: \"\(key)\" (the local driver takes type, device and o)"
+            }
+            return nil
+        }, "volumes.*.driver_opts")
 
         // Secrets and configs.
         set(.honoured, "secrets.*.name", "secrets.*.file", "secrets.*.environment", "secrets.*.labels",

@@ -36,7 +36,10 @@ extension Orchestrator {
                 labels[ComposeLabels.project] = project.name
                 labels[ComposeLabels.volume] = key ?? name
                 labels[ComposeLabels.version] = planner.composeVersion
-                do { try volumes.create(name, labels: labels) } catch { throw SwcomposeError(.failed, "cannot create volume \(name)", cause: error) }
+                let options = project.volumes[key ?? ""]?.driverOpts ?? [:]
+                do { try volumes.create(name, labels: labels, options: options) } catch {
+                    throw SwcomposeError(.failed, "cannot create volume \(name)", cause: error, at: project.volumes[key ?? ""]?.location)
+                }
                 progress.event("Volume", name, "Created")
             }
         }
@@ -210,6 +213,37 @@ extension Orchestrator {
                 throw SwcomposeError(.notFound, "no such container: \(other)", at: service.locations["network_mode"])
             }
             join(&spec, target.spec)
+        }
+    }
+
+    /// `volumes_from`: the binds and volumes of another container (a service's first replica, or
+    /// `container:NAME`), each as that container has it (read-only where it is), where the service
+    /// does not mount something itself. docker compose drops a `:ro`/`:rw` suffix before the engine
+    /// sees it, and so does this (with a warning saying so).
+    func resolveVolumesFrom(_ spec: inout ContainerSpec, service: ServiceConfig) throws(SwcomposeError) {
+        let at = service.locations["volumes_from"] ?? service.location
+        for entry in service.volumesFrom {
+            var parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let isContainer = parts.first == "container" && parts.count > 1
+            if isContainer { parts.removeFirst() }
+            if parts.count > 1 {
+                progress.warning("volumes_from \"\(entry)\" of service \"\(service.name)\": docker compose ignores the mode \(parts[1]); the mounts keep the modes they have in \(parts[0])")
+            }
+            let source: ContainerRecord
+            if isContainer {
+                guard let found = try? store.find(parts[0]) else {
+                    throw SwcomposeError(.notFound, "volumes_from: no such container: \(parts[0])", at: at)
+                }
+                source = found
+            } else {
+                guard let found = containers(services: [parts[0]]).sorted(by: { $0.name < $1.name }).first else {
+                    throw SwcomposeError(.notFound, "cannot share volume with service \(parts[0]): container missing", at: at)
+                }
+                source = found
+            }
+            for m in source.spec.mounts where m.kind != .tmpfs && !spec.mounts.contains(where: { $0.destination == m.destination }) {
+                spec.mounts.append(m)
+            }
         }
     }
 

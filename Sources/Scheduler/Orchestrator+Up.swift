@@ -137,6 +137,7 @@ extension Orchestrator {
         try createVolumes(for: &spec, service: service)
         try resolveNetworkMode(&spec, service: service)
         try resolveSharedNamespaces(&spec, service: service)
+        try resolveVolumesFrom(&spec, service: service)
         resolveLinks(&spec, service: service, number: number)
         try secretsAndConfigs(&spec, service: service)
         if !quiet { progress.event("Container", spec.name, "Creating") }

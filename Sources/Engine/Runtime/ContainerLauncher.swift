@@ -262,11 +262,16 @@ public enum ContainerLauncher {
         // Volumes by name become their data directories; new ones are filled from the image on mount.
         var spec = spec
         var copyUp: [String] = []
+        // Mounts made now in the host's namespace (volume driver options, a shareable /dev/shm) are
+        // not in the namespace a spare helper copied earlier: such a container takes a fresh helper.
+        var madeHostMounts = peers.shm != nil && peers.shm != "/dev/shm"
         let volumes = VolumeStore(root: runtime.root)
         for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
             let name = spec.mounts[i].source
             do {
                 try volumes.create(name, anonymous: true)
+                try volumes.mountIfConfigured(name)
+                if volumes.isMounted(name) { madeHostMounts = true }
             } catch {
                 throw StartError(step: "create volume \(name)", message: error.description)
             }
@@ -312,7 +317,7 @@ public enum ContainerLauncher {
             config.terminalColumns = terminalSize.1
         }
 
-        if let spare, !spare.taken, !sharedNetwork, spec.namespaces.allOwn, spare.isAlive {
+        if let spare, !spare.taken, !sharedNetwork, spec.namespaces.allOwn, !madeHostMounts, spare.isAlive {
             spare.taken = true
             let pending = PendingLaunch(id: spec.id, pid: spare.pid, pidfd: spare.pidfd, channel: spare.channel, cgroup: spare.cgroup)
             Trace.mark("took spare helper \(spare.pid)")

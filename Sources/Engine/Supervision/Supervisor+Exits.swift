@@ -40,6 +40,18 @@ extension Supervisor {
         }
     }
 
+    /// Volumes whose driver options are mounted stay mounted while a container uses them: the last one
+    /// to stop unmounts them, as docker's local driver counts its mounts.
+    func releaseVolumes(of spec: ContainerSpec) {
+        let volumes = VolumeStore(root: runtime.root)
+        let mounted = spec.mounts.filter { $0.kind == .volume && volumes.isMounted($0.source) }.map(\.source)
+        guard !mounted.isEmpty else { return }
+        let others = store.list().filter { $0.id != spec.id && $0.state.isAlive }
+        for name in mounted where !others.contains(where: { $0.spec.mounts.contains { $0.kind == .volume && $0.source == name } }) {
+            volumes.unmount(name)
+        }
+    }
+
     func killNow(_ m: Managed) {
         guard m.isRunning else { return }
         event("kill", m, ["signal": String(SIGKILL)])
@@ -91,6 +103,7 @@ extension Supervisor {
         detachNetworks(m)
         m.state.ports = []
         if m.spec.namespaces.shareableIPC { RootFilesystem(directory: runtime.containerDirectory(id)).unmountSharedMemory() }
+        releaseVolumes(of: m.spec)
         let cgroup = runtime.cgroup(id: id, state: m.state)
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }

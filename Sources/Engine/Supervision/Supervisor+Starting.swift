@@ -69,7 +69,7 @@ extension Supervisor {
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
                                                       peers: peers, terminalSize: terminalSize, spare: usable,
                                                       beforeRelease: { pid in try self.attachNetworks(m, pid: pid) })
-            if usable != nil { spare = nil }
+            if usable?.taken == true { spare = nil }
             wantSpare = true
             m.pending = pending
             m.startReply = client.map { ($0, attach) }

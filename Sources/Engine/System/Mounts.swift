@@ -54,6 +54,17 @@ extension Sys {
 
     /// Makes a mount read-only, keeping the flags the kernel locks (nosuid, nodev, noexec, atime):
     /// `mount_setattr` for a whole tree where the kernel has it (5.12+), else a bind remount.
+    /// Whether `path` (absolute, without symlinks) is a mount point in this mount namespace — a bind
+    /// of a directory on the same filesystem included, which no `st_dev` comparison sees.
+    public static func isMountPoint(_ path: String) -> Bool {
+        guard let text = try? Files.readText("/proc/self/mountinfo") else { return false }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5)
+            if fields.count > 4, CgroupHierarchies.unescapeMountPath(String(fields[4])) == path { return true }
+        }
+        return false
+    }
+
     public static func remountReadOnly(_ path: String, recursive: Bool = true) throws(SystemError) {
         if recursive && cl_mount_setattr_ro_recursive(AT_FDCWD, path) == 0 { return }
         var vfs = statvfs()
