@@ -14,6 +14,8 @@ public enum ComposeLabels {
     public static let network = "com.docker.compose.network"
     public static let volume = "com.docker.compose.volume"
     public static let slug = "com.docker.compose.slug"
+    /// The kind of lifecycle hook a container runs (`pre_start`), as docker compose v5 labels it.
+    public static let hook = "com.docker.compose.hook"
     /// Not docker compose's: marks the volumes swcompose made for anonymous `volumes:` entries.
     public static let anonymous = "com.docker.compose.anonymous"
 }

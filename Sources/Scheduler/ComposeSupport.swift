@@ -110,7 +110,7 @@ public enum ComposeSupport {
 
         // Services: namespaces and lifecycle.
         set(.honoured, "services.*.ipc", "services.*.pid", "services.*.uts", "services.*.cgroup")
-        set(.refused("lifecycle hooks are not supported yet"), "services.*.post_start", "services.*.post_start.command",
+        set(.honoured, "services.*.post_start", "services.*.post_start.command",
             "services.*.post_start.environment", "services.*.post_start.privileged", "services.*.post_start.user",
             "services.*.post_start.working_dir", "services.*.pre_stop", "services.*.pre_stop.command",
             "services.*.pre_stop.environment", "services.*.pre_stop.privileged", "services.*.pre_stop.user",

@@ -220,6 +220,22 @@ extension Orchestrator {
             let job = try pullJob(service)
             if try shouldPull(service, job: job, override: effective, present: isStored(job, stored)) { jobs.append(job) }
         }
+        // The images of pre_start hooks, when the store lacks them.
+        var hookJobs: [PullJob] = []
+        for name in names {
+            for hook in project.services[name]?.preStart ?? [] where !hook.image.isEmpty {
+                guard let reference = try? ImageReference(parsing: hook.image) else {
+                    throw SwcomposeError(.invalidArgument, "service \"\(name)\": invalid pre_start image \(hook.image)", at: hook.location)
+                }
+                let job = PullJob(service: name, reference: reference, platform: nil)
+                if !isStored(job, stored) && !hookJobs.contains(where: { $0.reference == reference }) { hookJobs.append(job) }
+            }
+        }
+        if !hookJobs.isEmpty && !dryRun {
+            if let failure = runPulls(hookJobs, quiet: quiet).first {
+                throw SwcomposeError(.notFound, "cannot pull the pre_start image of service \"\(failure.service)\": \(failure.message)")
+            }
+        }
         guard !jobs.isEmpty else { return }
         if dryRun {
             for job in jobs { progress.event("", job.service, "Pulling") }

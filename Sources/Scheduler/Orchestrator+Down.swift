@@ -58,6 +58,7 @@ extension Orchestrator {
             }
             guard state.isAlive || state.status == .restarting else { continue }
             progress.event("Container", r.name, "Stopping")
+            try preStop(r)
             let c = try client()
             do { try c.send(.stop(id: r.id, signal: nil, timeout: timeout)) } catch { throw SwcomposeError(.unavailable, "cannot ask the supervisor to stop container \(r.name)", cause: error) }
             inFlight.append((r, c))

@@ -60,6 +60,7 @@ extension Orchestrator {
             let names = level.filter { selected.contains($0) && project.services[$0] != nil }
             guard !names.isEmpty else { continue }
             for name in names { try waitForDependencies(of: name, selected: selected) }
+            for name in names { try preStart(project.services[name]!, containers: planned[name] ?? []) }
             try startAll(names.flatMap { planned[$0] ?? [] })
         }
     }
@@ -171,7 +172,16 @@ extension Orchestrator {
             do {
                 let (reply, _) = try c.receive()
                 switch reply {
-                case .started: progress.event("Container", r.name, "Started")
+                case .started:
+                    // Started, for its dependents and for `up`, once its post_start hooks succeeded.
+                    if failure == nil {
+                        do { try postStart(r) } catch {
+                            progress.event("Container", r.name, "Error")
+                            failure = error
+                            continue
+                        }
+                    }
+                    progress.event("Container", r.name, "Started")
                 case .failed(let message):
                     progress.event("Container", r.name, "Error")
                     failure = failure ?? SwcomposeError(.invalidArgument, "failed to start container \(r.name): \(message)")

@@ -228,14 +228,7 @@ public final class ProjectWatch {
     func exec(_ rule: WatchRule) {
         guard let hook = rule.exec, let command = hook.command, !command.isEmpty else { return }
         for record in running(rule.service) {
-            var request = ExecRequest(record: record, cgroup: orchestrator.runtime.cgroup(of: record), args: command)
-            if !hook.user.isEmpty { request.user = hook.user }
-            if !hook.workingDir.isEmpty { request.workingDir = hook.workingDir }
-            for (key, value) in hook.environment.sorted(by: { $0.key < $1.key }) {
-                request.env.removeAll { $0.hasPrefix(key + "=") }
-                if let value { request.env.append("\(key)=\(value)") }
-            }
-            if hook.privileged { request.makePrivileged() }
+            let request = orchestrator.hookRequest(hook, in: record)
             do {
                 let null = try Sys.open("/dev/null", O_RDONLY)
                 defer { Sys.close(null) }

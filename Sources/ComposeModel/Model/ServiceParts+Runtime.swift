@@ -327,16 +327,29 @@ public struct ServiceVolumeConfig: Sendable, Equatable {
 
 public struct ServiceHook: Sendable, Equatable {
     public var command: [String]?
+    /// pre_start: the image of the hook's container (else the service's).
+    public var image: String = ""
     public var user: String = ""
     public var privileged = false
     public var workingDir: String = ""
     public var environment: [String: String?] = [:]
+    /// pre_start: once for every replica (with its volumes) rather than once for the service.
+    public var perReplica = false
+    public var location: SourceLocation?
+
+    public static func == (a: ServiceHook, b: ServiceHook) -> Bool {
+        a.command == b.command && a.image == b.image && a.user == b.user && a.privileged == b.privileged
+            && a.workingDir == b.workingDir && a.environment == b.environment && a.perReplica == b.perReplica
+    }
 
     init(_ node: Node, _ ctx: DecodeContext, _ path: String) {
+        location = node.location
         node.forEachEntry(ctx, path) { key, v in
             let p = path + "." + key
             switch key {
             case "command": command = ServiceConfig.shellCommand(v, ctx, p)
+            case "image": image = v.text
+            case "per_replica": perReplica = v.bool(ctx, p)
             case "user": user = v.text
             case "privileged": privileged = v.bool(ctx, p)
             case "working_dir": workingDir = v.text
@@ -349,10 +362,12 @@ public struct ServiceHook: Sendable, Equatable {
     func goValue(_ f: OutputFormat) -> GoValue {
         var s = StructEncoder(f)
         s.command("command", command.map { $0.goValue })
+        s.string("image", image)
         s.string("user", user)
         s.bool("privileged", privileged)
         s.string("working_dir", workingDir)
         s.collection("environment", environment.goValue)
+        s.bool("per_replica", perReplica)
         return s.value
     }
 }

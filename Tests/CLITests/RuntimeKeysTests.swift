@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import TestSupport
+import Engine
+
+/// Compose keys that change what a container gets, run for real: what the containers see, checked
+/// from inside them. (What docker compose 2.40.3 gives for the same keys is pinned by the runtime
+/// conformance fixtures, Tests/RuntimeConformance; these run on every kernel of the matrix too.)
+@Suite(.requiresRoot, .requiresBusybox, .serialized) struct RuntimeKeysTests {
+    @Test func preStartHooksPrepareTheServiceAndAFailureStopsUpKeepingTheHookContainer() throws {
+        let p = try ProjectFixture("prestart", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                scale: 2
+                volumes: [data:/data]
+                environment: {FROM_SERVICE: yes}
+                pre_start:
+                  - command: ["sh", "-c", "echo once:$$FROM_SERVICE:$$X:$$(id -u) >> /data/log"]
+                    environment: {X: hook}
+                  - command: ["sh", "-c", "echo replica >> /data/log"]
+                    per_replica: true
+                command: ["sh", "-c", "cat /data/log; sleep 1000"]
+            volumes:
+              data:
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        // The service's containers start only once the hooks ran: the first sees what they wrote.
+        let log = try p.run(["exec", "-T", "app", "cat", "/data/log"]).stdout
+        #expect(log == "once:yes:hook:0\nreplica\nreplica\n", "\(log)")
+        // The hook containers are gone.
+        #expect(p.store.list().filter { $0.spec.labels["com.docker.compose.hook"] != nil }.isEmpty)
+        // Running again while the service runs: no hook.
+        #expect(try p.run(["up", "-d"]).status == 0)
+        #expect(try p.run(["exec", "-T", "app", "cat", "/data/log"]).stdout == log)
+        #expect(try p.run(["down"]).status == 0)
+
+        // A failing hook: up fails with its status and output, the service does not start, the hook's
+        // container is kept for its logs until the next up or down.
+        try """
+            services:
+              app:
+                image: swcompose/busybox
+                pre_start:
+                  - command: ["sh", "-c", "echo cannot migrate; exit 4"]
+                command: ["sleep", "1000"]
+            """.write(toFile: p.directory + "/compose.yaml", atomically: true, encoding: .utf8)
+        let failed = try p.run(["up", "-d"])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("pre_start[0] hook exited with status 4:\ncannot migrate"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("compose.yaml:5:"), "\(failed.stderr)")
+        #expect(p.container("app").map { p.store.state($0.id).status } == .created)
+        #expect(p.store.list().filter { $0.spec.labels["com.docker.compose.hook"] == "pre_start" }.count == 1)
+        #expect(try p.run(["down"]).status == 0)
+        #expect(p.store.list().isEmpty)
+    }
+
+    @Test func namespacesAreJoinedAndTheHostsAreTheHosts() throws {
+        let p = try ProjectFixture("ns", compose: """
+            services:
+              data:
+                image: swcompose/busybox
+                ipc: shareable
+                command: ["sh", "-c", "touch /dev/shm/from-data; exec sleep 1000"]
+              joined:
+                image: swcompose/busybox
+                pid: "service:data"
+                ipc: "service:data"
+                command: ["sleep", "1000"]
+              host:
+                image: swcompose/busybox
+                pid: host
+                uts: host
+                command: ["sleep", "1000"]
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let data = try #require(p.container("data")).id, joined = try #require(p.container("joined")).id
+        let dataPid = p.store.state(data).pid, joinedPid = p.store.state(joined).pid
+        for ns in ["pid", "ipc"] {
+            let a = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(dataPid)/ns/\(ns)")
+            let b = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(joinedPid)/ns/\(ns)")
+            #expect(a == b, "\(ns)")
+        }
+        // data's process is PID 1 of the namespace joined sees, and its /dev/shm is the same.
+        #expect(try p.run(["exec", "-T", "joined", "cat", "/proc/1/comm"]).stdout == "sleep\n")
+        #expect(try p.run(["exec", "-T", "joined", "ls", "/dev/shm"]).stdout == "from-data\n")
+        // The host's pid and UTS namespaces: the host's processes and name.
+        #expect(try p.run(["exec", "-T", "host", "hostname"]).stdout == Sys.hostname + "\n")
+        let hostPid = p.store.state(try #require(p.container("host")).id).pid
+        let own = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(hostPid)/ns/pid") == own)
+        // The cgroup namespace is dockerd's default for this host: its own on cgroup v2, the host's on v1.
+        let cgroupRoot = try p.run(["exec", "-T", "data", "sh", "-c", "head -1 /proc/self/cgroup | cut -d: -f3"]).stdout
+        #expect((cgroupRoot == "/\n") == CgroupHierarchies.detect().isV2, "\(cgroupRoot)")
+        // A stop reaches a process that is not its namespace's init at once (no grace period).
+        let started = Date()
+        #expect(try p.run(["stop", "-t", "5", "host"]).status == 0)
+        #expect(Date().timeIntervalSince(started) < 2)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        // The shareable /dev/shm of data is unmounted with it.
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(p.root))
+    }
+
+    @Test func volumeDriverOptionsAreMountedWhileContainersUseThem() throws {
+        let p = try ProjectFixture("vopts", compose: """
+            services:
+              a:
+                image: swcompose/busybox
+                volumes: [host:/host, shared:/shared]
+                command: ["sh", "-c", "echo from-a > /shared/x; sleep 1000"]
+              b:
+                image: swcompose/busybox
+                depends_on: [a]
+                volumes: [shared:/shared, "host:/ro:ro"]
+                command: ["sleep", "1000"]
+            volumes:
+              host: {driver: local, driver_opts: {type: none, o: bind, device: ./hostdata}}
+              shared: {driver_opts: {type: tmpfs, device: tmpfs, o: "size=1m,mode=0770"}}
+            """, files: ["hostdata/file": "from the host\n"])
+        #expect(try p.run(["up", "-d"]).status == 0)
+        #expect(try p.run(["exec", "-T", "a", "cat", "/host/file"]).stdout == "from the host\n")
+        // One tmpfs for both containers.
+        #expect(p.eventually { (try? p.run(["exec", "-T", "b", "cat", "/shared/x"]).stdout) == "from-a\n" })
+        #expect(try p.run(["exec", "-T", "b", "stat", "-c", "%a", "/shared"]).stdout == "770\n")
+        #expect(try p.run(["exec", "-T", "a", "sh", "-c", "echo new > /host/new"]).status == 0)
+        #expect(FileManager.default.contents(atPath: p.directory + "/hostdata/new") == Data("new\n".utf8))
+        #expect(try p.run(["down", "-v", "-t", "0"]).status == 0)
+        // Unmounted and removed: the host directory keeps its files.
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(p.root))
+        #expect(FileManager.default.fileExists(atPath: p.directory + "/hostdata/file"))
+    }
+}
