@@ -254,23 +254,43 @@ public struct ContainerPlanner {
         throw PlanError("invalid signal \"\(text)\"", at: location)
     }
 
+    /// `restart:`, overridden by `deploy.restart_policy` (as docker compose maps it: `none`/`no`,
+    /// `on-failure`, `unless-stopped`, `any`/`always`, with `max_attempts`). The engine refuses a
+    /// maximum retry count for any policy but on-failure, and so does this.
     func restartPolicy(_ service: ServiceConfig, oneOff: Bool) throws(PlanError) -> RestartPolicy {
         if oneOff { return RestartPolicy() }
+        var policy = RestartPolicy()
+        var location = service.locations["restart"]
         if !service.restart.isEmpty {
-            guard let p = RestartPolicy.parse(service.restart) else {
-                throw PlanError("invalid restart policy \"\(service.restart)\" (no, always, on-failure[:N], unless-stopped)", at: service.locations["restart"])
+            let parts = service.restart.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let mode = Self.restartMode(parts[0]), parts.count == 1 || Int(parts[1]) != nil else {
+                throw PlanError("invalid restart policy \"\(service.restart)\" (no, always, on-failure[:N], unless-stopped)", at: location)
             }
-            return p
+            policy = RestartPolicy(mode: mode, maximumRetries: parts.count > 1 ? Int(parts[1])! : 0)
         }
         if let rp = service.deploy?.restartPolicy {
-            switch rp.condition {
-            case "none": return RestartPolicy()
-            case "on-failure": return RestartPolicy(mode: .onFailure, maximumRetries: Int(rp.maxAttempts ?? 0))
-            case "any", "": return RestartPolicy(mode: .always)
-            default: throw PlanError("invalid deploy.restart_policy.condition \"\(rp.condition)\"", at: service.locations["deploy"])
+            location = service.locations["deploy"]
+            // No condition is no policy: docker compose passes the empty name on, which the engine reads as `no`.
+            guard let mode = rp.condition.isEmpty ? .no : Self.restartMode(rp.condition) else {
+                throw PlanError("invalid deploy.restart_policy.condition \"\(rp.condition)\" (none, on-failure, any)", at: location)
             }
+            policy = RestartPolicy(mode: mode, maximumRetries: Int(rp.maxAttempts ?? 0))
         }
-        return RestartPolicy()
+        if policy.maximumRetries != 0 && policy.mode != .onFailure {
+            throw PlanError("maximum retry count cannot be used with restart policy '\(policy.mode.rawValue)'", at: location)
+        }
+        if policy.maximumRetries < 0 { throw PlanError("invalid restart policy: maximum retry count cannot be negative", at: location) }
+        return policy
+    }
+
+    static func restartMode(_ name: String) -> RestartPolicy.Mode? {
+        switch name {
+        case "no", "none": return .no
+        case "always", "any": return .always
+        case "on-failure": return .onFailure
+        case "unless-stopped": return .unlessStopped
+        default: return nil
+        }
     }
 
     /// The service's healthcheck merged field by field with the image's, as the daemon merges them.

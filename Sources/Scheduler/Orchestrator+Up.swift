@@ -241,7 +241,8 @@ extension Orchestrator {
         // The supervisor persists state.json by rename: wake on that rather than polling.
         let watch = DirectoryWatch(store.runtime.containerDirectory(r.id))
         while true {
-            switch Reconcile.health(store.state(r.id), name: r.name) {
+            let state = store.state(r.id)
+            switch Reconcile.health(state, name: r.name, supervisorAlive: state.supervisorPid > 0 && Sys.processExists(state.supervisorPid)) {
             case .ready: return
             case .failed(let message): throw SwcomposeError(.failedPrecondition, message)
             case .waiting: break

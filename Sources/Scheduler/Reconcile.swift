@@ -59,14 +59,24 @@ public enum Reconcile {
     }
 
     /// A dependency gated on `service_healthy`, read from its state: healthy passes; unhealthy, or
-    /// exited for good, fails.
-    public static func health(_ state: ContainerState, name: String) -> Gate {
+    /// exited for good as its supervisor recorded it, fails. A process that died while the record
+    /// still says running is not an exit yet: its supervisor is about to record the exit, or a restart
+    /// (a dependency that crashes on its first start and is restarted by its policy) — unless that
+    /// supervisor is gone.
+    public static func health(_ state: ContainerState, name: String, supervisorAlive: Bool = true) -> Gate {
         if state.health?.status == .healthy { return .ready }
         if state.health?.status == .unhealthy { return .failed("dependency failed to start: container \(name) is unhealthy") }
-        if !state.isAlive && state.status != .restarting && state.status != .created {
+        switch state.status {
+        case .exited, .dead:
             return .failed("dependency failed to start: container \(name) exited (\(state.exitCode))")
+        case .running, .paused:
+            if !state.isAlive && !supervisorAlive {
+                return .failed("dependency failed to start: container \(name) exited while its supervisor was not running")
+            }
+            return .waiting
+        default:
+            return .waiting
         }
-        return .waiting
     }
 
     /// A dependency gated on `service_completed_successfully`, once it has exited with `code`.

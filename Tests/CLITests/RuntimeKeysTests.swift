@@ -130,4 +130,31 @@ import Engine
         #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(p.root))
         #expect(FileManager.default.fileExists(atPath: p.directory + "/hostdata/file"))
     }
+
+    @Test func aDependencyThatCrashesOnceAndIsRestartedPassesUpWaitAndItsDependentsGate() throws {
+        let p = try ProjectFixture("crash", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                restart: unless-stopped
+                volumes: [state:/state]
+                healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, retries: 30}
+                command: ["sh", "-c", "[ -f /state/crashed ] || { touch /state/crashed; exit 1; }; touch /tmp/ready; exec sleep 1000"]
+              app:
+                image: swcompose/busybox
+                depends_on: {db: {condition: service_healthy}}
+                command: ["sleep", "1000"]
+            volumes:
+              state:
+            """)
+        for run in 1...20 {
+            let up = try p.run(["up", "-d", "--wait"])
+            #expect(up.status == 0, "run \(run): \(up.stderr)")
+            let db = try #require(p.container("db"))
+            #expect(p.store.state(db.id).restartCount == 1, "run \(run)")
+            #expect(p.store.state(try #require(p.container("app")).id).isAlive, "run \(run)")
+            #expect(try p.run(["down", "-v", "-t", "0"]).status == 0)
+            if up.status != 0 { break }
+        }
+    }
 }

@@ -170,3 +170,23 @@ extension ImageRecord {
         #expect(try plan("services: {s: {image: x}}").hostname == "abababababab")
     }
 }
+
+@Suite struct RestartPolicyTests {
+    func policy(_ service: String) throws(PlanError) -> RestartPolicy {
+        let loaded = try! ProjectLoader.load(yaml: "services: {s: {image: x, command: run, \(service)}}", workingDirectory: "/tmp/plannertest")
+        let planner = ContainerPlanner(project: loaded.project, runtime: Runtime(root: StateRoot(path: "/tmp/plannertest-state")))
+        return try planner.plan(loaded.project.services["s"]!, number: 1, image: .synthetic(config: ContainerConfig()),
+                                id: String(repeating: "ab", count: 32)).restartPolicy
+    }
+
+    @Test func deployRestartPolicyWinsOverRestartWithComposesNames() throws {
+        #expect(try policy("restart: always, deploy: {restart_policy: {condition: on-failure, max_attempts: 2}}") == RestartPolicy(mode: .onFailure, maximumRetries: 2))
+        #expect(try policy("restart: always, deploy: {restart_policy: {condition: none}}") == RestartPolicy())
+        #expect(try policy("deploy: {restart_policy: {condition: any}}") == RestartPolicy(mode: .always))
+        #expect(try policy("deploy: {restart_policy: {condition: unless-stopped}}") == RestartPolicy(mode: .unlessStopped))
+        #expect(try policy("deploy: {restart_policy: {max_attempts: 0}}") == RestartPolicy())
+        #expect(try policy("restart: on-failure:3") == RestartPolicy(mode: .onFailure, maximumRetries: 3))
+        #expect(throws: PlanError.self) { try policy("deploy: {restart_policy: {condition: any, max_attempts: 1}}") }
+        #expect(throws: PlanError.self) { try policy("restart: always:2") }
+    }
+}

@@ -99,8 +99,11 @@ import Glibc
         #expect(Reconcile.health(state(.restarting), name: "db") == .waiting, "restarting keeps the wait")
         #expect(Reconcile.health(state(.running, health: .unhealthy, alive: true), name: "db") == .failed("dependency failed to start: container db is unhealthy"))
         #expect(Reconcile.health(state(.exited, exit: 3, health: .starting), name: "db") == .failed("dependency failed to start: container db exited (3)"))
-        #expect(Reconcile.health(state(.running, health: .starting), name: "db") == .failed("dependency failed to start: container db exited (0)"),
-                "a recorded running state whose process is gone is not waited on")
+        // A recorded running state whose process is gone is the moment before its supervisor records
+        // the exit (or a restart); only with the supervisor gone too is it final.
+        #expect(Reconcile.health(state(.running, health: .starting), name: "db") == .waiting)
+        #expect(Reconcile.health(state(.running, health: .starting), name: "db", supervisorAlive: false)
+                == .failed("dependency failed to start: container db exited while its supervisor was not running"))
     }
 
     @Test func completionGate() {
@@ -138,5 +141,27 @@ import Glibc
         #expect(graph.restartedAlong(with: ["db"]) == ["api"], "worker depends on db without restart: true")
         #expect(graph.restartedAlong(with: ["db", "api"]) == ["web"], "recreated services are not restarted again")
         #expect(graph.restartedAlong(with: ["web"]) == [])
+    }
+}
+
+@Suite struct RestartGateTests {
+    func state(_ status: ContainerState.Status, exitCode: Int32 = 0, health: HealthState.Status? = nil) -> ContainerState {
+        var s = ContainerState()
+        s.status = status
+        s.exitCode = exitCode
+        // A pid that is not alive: what the record says for the moments after the process died.
+        s.pid = Int32.max - 1
+        if let health { var h = HealthState(); h.status = health; s.health = h }
+        return s
+    }
+
+    @Test func aProcessThatDiedBeforeItsSupervisorRecordedItIsNotAnExitYet() {
+        #expect(Reconcile.health(state(.running), name: "db") == .waiting)
+        #expect(Reconcile.health(state(.restarting, exitCode: 1), name: "db") == .waiting)
+        #expect(Reconcile.health(state(.exited, exitCode: 1), name: "db") == .failed("dependency failed to start: container db exited (1)"))
+        #expect(Reconcile.health(state(.running), name: "db", supervisorAlive: false)
+                == .failed("dependency failed to start: container db exited while its supervisor was not running"))
+        #expect(Reconcile.health(state(.running, health: .healthy), name: "db") == .ready)
+        #expect(Reconcile.health(state(.restarting, health: .unhealthy), name: "db") == .failed("dependency failed to start: container db is unhealthy"))
     }
 }
