@@ -65,7 +65,7 @@ public enum ComposeSupport {
         set(.honoured, "services.*.healthcheck", "services.*.healthcheck.disable", "services.*.healthcheck.interval",
             "services.*.healthcheck.retries", "services.*.healthcheck.start_interval", "services.*.healthcheck.start_period",
             "services.*.healthcheck.test", "services.*.healthcheck.timeout")
-        set(.refused("`attach: false` is not supported yet: remove it (the service's output is then shown by an attached up)"), "services.*.attach")
+        set(.honoured, "services.*.attach")
         set(.refused("annotations are not supported yet: keep them as labels"), "services.*.annotations")
 
         // Services: confinement and resources.

@@ -146,7 +146,7 @@ extension Orchestrator {
         }
         guard code == 0 else {
             var tail = LogReader.tail(runtime.logPath(spec.id), 5).map(\.text).joined()
-            while tail.hasSuffix("\n") { tail.removeLast() }
+            while tail.last?.isNewline == true { tail.removeLast() }
             throw SwcomposeError(.failed, "service \"\(service.name)\" pre_start[\(index)] hook exited with status \(code)"
                                      + (tail.isEmpty ? "" : ":\n" + tail)
                                      + " (hook container \(String(spec.id.prefix(12))) retained for inspection)", at: hook.location)

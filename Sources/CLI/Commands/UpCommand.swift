@@ -125,7 +125,8 @@ struct UpCommand: ParsableCommand {
     /// Attached mode: stream every container's output until they have all exited, or Ctrl-C.
     func attach(_ session: ComposeSession, services: [String], watching: Bool = false) throws {
         let o = session.orchestrator
-        let records = o.containers(services: services)
+        // `attach: false` services run (and are logged) but are not shown here, as docker compose.
+        let records = o.containers(services: services).filter { session.project.services[Orchestrator.serviceName($0)]?.attach != false }
         let names = records.map { LogPrinter.label($0) }
         // Before anything is shown: a Ctrl-C from then on stops the project.
         Interrupts.install()
@@ -134,6 +135,8 @@ struct UpCommand: ParsableCommand {
         printerOptions.follow = true
         printerOptions.timestamps = timestamps
         printerOptions.prefix = !noLogPrefix
+        // Attached, a container's standard error comes out on ours, as docker compose shows it.
+        printerOptions.splitStreams = true
         printerOptions.color = !noColor && Terminal.useColor(root.global.ansi, fd: 1, environment: session.context.environment)
         let printer = LogPrinter(options: printerOptions, runtime: session.runtime)
         printer.printExisting(records)
@@ -142,7 +145,8 @@ struct UpCommand: ParsableCommand {
         printer.follow(alsoWatching: watching ? [session.runtime.root.containers] : []) {
             if watching {
                 // A service recreated by a rebuild: its new container joins the stream.
-                for r in o.containers(services: services) where printer.labels[r.id] == nil {
+                for r in o.containers(services: services) where printer.labels[r.id] == nil
+                    && session.project.services[Orchestrator.serviceName(r)]?.attach != false {
                     printer.add(r)
                     attached.add(r)
                 }

@@ -16,6 +16,8 @@ final class LogPrinter {
         var until: Int64?
         var color = false
         var prefix = true
+        /// Standard error entries to our standard error (an attached `up`); `logs` writes all to stdout.
+        var splitStreams = false
     }
 
     let options: Options
@@ -24,8 +26,9 @@ final class LogPrinter {
     var width = 0
     var labels: [String: String] = [:]
     var colors: [String: String] = [:]
-    /// Formatted output not yet written (flushed after each batch while following).
+    /// Formatted output not yet written (flushed after each batch while following), per stream.
     var pending = ""
+    var pendingErrors = ""
     static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 
     init(options: Options, runtime: Runtime) {
@@ -66,7 +69,8 @@ final class LogPrinter {
 
     func format(_ e: LogEntry, _ id: String) -> String {
         var text = e.text
-        if !text.hasSuffix("\n") { text += "\n" }
+        // By bytes: "\r\n" (a terminal's line end) is one Character, which hasSuffix("\n") does not see.
+        if text.utf8.last != 0x0a { text += "\n" }
         return prefix(id) + (options.timestamps ? e.time + " " : "") + text
     }
 
@@ -75,6 +79,12 @@ final class LogPrinter {
         for r in records { add(r) }
         var out = ""
         follower.existing { id, e in
+            if options.splitStreams && e.stream == .stderr {
+                Terminal.write(out)
+                out = ""
+                Terminal.writeError(format(e, id))
+                return
+            }
             out += format(e, id)
             if out.utf8.count > 1 << 16 {
                 Terminal.write(out)
@@ -95,13 +105,19 @@ final class LogPrinter {
 
     /// Prints what is appended until `shouldStop` says so (see `LogFollower.follow`).
     func follow(alsoWatching: [String] = [], until shouldStop: () -> Bool) {
-        follower.follow(until: {
+        func flush() {
             Terminal.write(pending)
+            if !pendingErrors.isEmpty { Terminal.writeError(pendingErrors) }
             pending = ""
+            pendingErrors = ""
+        }
+        follower.follow(until: {
+            flush()
             return shouldStop()
-        }, alsoWatching: alsoWatching) { id, e in pending += format(e, id) }
-        Terminal.write(pending)
-        pending = ""
+        }, alsoWatching: alsoWatching) { id, e in
+            if options.splitStreams && e.stream == .stderr { pendingErrors += format(e, id) } else { pending += format(e, id) }
+        }
+        flush()
     }
 }
 

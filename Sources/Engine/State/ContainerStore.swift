@@ -258,7 +258,7 @@ public struct ContainerStore: Sendable {
         var resolv = ResolvConf.forContainer(spec.dns)
         if case .host = spec.network {
             hosts = (try? Files.readText("/etc/hosts")) ?? EtcHosts.defaults
-            if !hosts.isEmpty && !hosts.hasSuffix("\n") { hosts += "\n" }
+            if !hosts.isEmpty && hosts.utf8.last != 0x0a { hosts += "\n" }
             if spec.dns == DNSSettings(), let host = try? Files.readText("/etc/resolv.conf") { resolv = host }
         } else {
             hosts = EtcHosts.defaults
