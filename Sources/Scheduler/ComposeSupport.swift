@@ -16,14 +16,25 @@ public struct KeySupport: Sendable {
     /// Why the key is inert or refused, and what to do instead; for a key honoured for some values
     /// only, which ones.
     public var reason: String
-    /// For a key honoured for some values only: why a value is refused (nil: accepted).
-    public var check: (@Sendable (Node) -> String?)?
+    /// For a key honoured for some values only: why a value is refused and where (nil: accepted).
+    public var check: (@Sendable (Node) -> (message: String, location: SourceLocation)?)?
 
     public static let honoured = KeySupport(status: .honoured, reason: "")
 
-    /// Honoured for the values `accepted` describes; `check` refuses the others.
+    /// Honoured for the values `accepted` describes; `check` refuses the others, at the value.
     public static func honoured(for accepted: String, check: @escaping @Sendable (Node) -> String?) -> KeySupport {
-        KeySupport(status: .honoured, reason: accepted, check: check)
+        KeySupport(status: .honoured, reason: accepted, check: { node in check(node).map { ($0, node.location) } })
+    }
+
+    /// A map of options honoured for the keys and values `accepted` describes; `check` refuses an
+    /// entry, at its value.
+    public static func honoured(for accepted: String, entries check: @escaping @Sendable (String, Node) -> String?) -> KeySupport {
+        KeySupport(status: .honoured, reason: accepted, check: { node in
+            for entry in node.entries ?? [] {
+                if let problem = check(entry.key, entry.value) { return (problem, entry.value.location) }
+            }
+            return nil
+        })
     }
 
     public static func inert(_ reason: String) -> KeySupport { KeySupport(status: .inert, reason: reason) }
@@ -234,7 +245,9 @@ public enum ComposeSupport {
         set(.honoured(for: "bridge") { node in
             ["", "bridge"].contains(node.scalar) ? nil : "network driver \(node.scalar) is not supported (bridge)"
         }, "networks.*.driver")
-        set(.refused("network driver_opts are not supported yet"), "networks.*.driver_opts")
+        set(.honoured(for: "the bridge options docker documents: " + BridgeOptions.known.joined(separator: ", ")) { key, value in
+            BridgeOptions.problem(key, value.scalar)
+        }, "networks.*.driver_opts")
         set(.honoured(for: "the default IPAM driver") { node in
             ["", "default"].contains(node.scalar) ? nil : "IPAM driver \(node.scalar) is not available: swcompose allocates addresses itself (`default`)"
         }, "networks.*.ipam.driver")
@@ -255,13 +268,11 @@ public enum ComposeSupport {
             ["", "local"].contains(node.scalar) ? nil
                 : "volume driver \(node.scalar) is not available: swcompose keeps volumes on this host (`local`) only"
         }, "volumes.*.driver")
-        set(.honoured(for: "the local driver's type, device and o (a bind of a host directory, a tmpfs, a filesystem on a device), mounted when a container first uses the volume") { node in
-            for key in node.keys where !["type", "device", "o"].contains(key) {
-                return key == "size"
-                    ? "the local driver's size option needs a filesystem with project quotas (xfs), which swcompose's volumes do not set up: remove size"
-                    : "invalid option key: \"\(key)\" (the local driver takes type, device and o)"
-            }
-            return nil
+        set(.honoured(for: "the local driver's type, device and o (a bind of a host directory, a tmpfs, a filesystem on a device), mounted when a container first uses the volume") { key, _ in
+            if ["type", "device", "o"].contains(key) { return nil }
+            return key == "size"
+                ? "the local driver's size option needs a filesystem with project quotas (xfs), which swcompose's volumes do not set up: remove size"
+                : "invalid option key: \"\(key)\" (the local driver takes type, device and o)"
         }, "volumes.*.driver_opts")
 
         // Secrets and configs.
@@ -295,7 +306,7 @@ public enum ComposeSupport {
             switch support.status {
             case .honoured:
                 if let check = support.check, let problem = check(use.value) {
-                    diagnostics.append(.error("\(name): \(problem)", at: use.value.location))
+                    diagnostics.append(.error("\(name): \(problem.message)", at: problem.location))
                 }
             case .inert:
                 continue
@@ -333,4 +344,44 @@ public enum ComposeSupport {
 extension Node {
     /// A scalar's text ("" for anything else), as the checks compare it.
     fileprivate var scalar: String { scalarText ?? "" }
+}
+
+/// The bridge driver's options (`networks.*.driver_opts`) that docker documents and swcompose applies.
+public enum BridgeOptions {
+    public static let name = "com.docker.network.bridge.name"
+    public static let interContainerCommunication = "com.docker.network.bridge.enable_icc"
+    public static let masquerade = "com.docker.network.bridge.enable_ip_masquerade"
+    public static let hostBindingIPv4 = "com.docker.network.bridge.host_binding_ipv4"
+    public static let mtu = "com.docker.network.driver.mtu"
+    public static let interfacePrefix = "com.docker.network.container_iface_prefix"
+    static let known = [name, interContainerCommunication, masquerade, hostBindingIPv4, mtu, interfacePrefix]
+
+    /// Go's `strconv.ParseBool`, as the bridge driver reads its options.
+    static func bool(_ s: String) -> Bool? {
+        switch s {
+        case "1", "t", "T", "TRUE", "true", "True": return true
+        case "0", "f", "F", "FALSE", "false", "False": return false
+        default: return nil
+        }
+    }
+
+    /// Why an option or its value is refused; nil when it is applied.
+    static func problem(_ key: String, _ value: String) -> String? {
+        switch key {
+        case name:
+            return !value.isEmpty && value.utf8.count <= 15 && !value.contains("/") && !value.contains(" ") ? nil
+                : "\(key): \"\(value)\" is not an interface name (at most 15 characters, no / or spaces)"
+        case interContainerCommunication, masquerade:
+            return bool(value) == nil ? "\(key) must be true or false, not \"\(value)\"" : nil
+        case hostBindingIPv4:
+            return IPv4Address(value) == nil ? "\(key) must be an IPv4 address, not \"\(value)\"" : nil
+        case mtu:
+            return UInt32(value).map { $0 >= 68 && $0 <= 65535 } == true ? nil : "\(key) must be a number from 68 to 65535, not \"\(value)\""
+        case interfacePrefix:
+            return !value.isEmpty && value.utf8.count <= 12 && value.allSatisfy({ $0.isLetter || $0.isNumber }) ? nil
+                : "\(key): \"\(value)\" is not an interface name prefix (letters and digits, at most 12)"
+        default:
+            return "bridge option \(key) is not supported (\(known.joined(separator: ", ")))"
+        }
+    }
 }

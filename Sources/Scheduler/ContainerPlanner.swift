@@ -360,7 +360,15 @@ public struct ContainerPlanner {
                 throw PlanError("network_mode \"\(mode)\" is not supported (host, none, service:NAME, container:NAME)", at: service.locations["network_mode"])
             }
         }
-        let keys = (mode.isEmpty || mode == "bridge" || mode == "default") ? networkKeys(service) : [mode]
+        let byPriority = (mode.isEmpty || mode == "bridge" || mode == "default") ? networkKeys(service) : [mode]
+        // docker compose creates the container on the highest-priority network (which takes the
+        // service's mac_address); dockerd 20.10 then orders the interfaces, the default route and name
+        // resolution as libnetwork's sandbox does: internal networks last, then by network name.
+        let primary = byPriority.first
+        let keys = byPriority.sorted { a, b in
+            let ia = project.networks[a]?.internal ?? false, ib = project.networks[b]?.internal ?? false
+            return ia != ib ? !ia : networkName(a) < networkName(b)
+        }
         var endpoints: [NetworkEndpointSpec] = []
         for key in keys {
             guard project.networks[key] != nil || key == "default" else {
@@ -376,7 +384,7 @@ public struct ContainerPlanner {
             }
             // A per-network mac_address, else the service's for its first network (as docker compose).
             var mac = config?.macAddress ?? ""
-            if mac.isEmpty && endpoints.isEmpty { mac = service.macAddress }
+            if mac.isEmpty && key == primary { mac = service.macAddress }
             if !mac.isEmpty && Netlink.parseMAC(mac) == nil {
                 throw PlanError("invalid mac_address \"\(mac)\" (six hex pairs, as 02:42:ac:11:00:02)", at: service.locations["mac_address"] ?? service.locations["networks"])
             }
@@ -404,7 +412,13 @@ public struct ContainerPlanner {
             if !p.hostIP.isEmpty && SocketAddress(ip: p.hostIP, port: 0) == nil {
                 throw PlanError("invalid host_ip \"\(p.hostIP)\"", at: loc)
             }
-            result.append(PortBinding(hostIP: p.hostIP, hostPort: low, hostPortEnd: high, containerPort: UInt16(p.target), proto: p.protocol))
+            // Without a host_ip, the network's default binding address (`host_binding_ipv4`).
+            var hostIP = p.hostIP
+            if hostIP.isEmpty, let key = networkKeys(service).first, service.networkMode.isEmpty || service.networkMode == key,
+               let binding = project.networks[key]?.driverOpts[BridgeOptions.hostBindingIPv4] {
+                hostIP = binding
+            }
+            result.append(PortBinding(hostIP: hostIP, hostPort: low, hostPortEnd: high, containerPort: UInt16(p.target), proto: p.protocol))
         }
         return result
     }

@@ -125,7 +125,12 @@ extension Orchestrator {
             spec.gateway = IPv4Address(pool.gateway)
             spec.ipRange = IPv4Network(pool.ipRange)
         }
-        if let mtu = config?.driverOpts["com.docker.network.driver.mtu"].flatMap(UInt32.init) { spec.mtu = mtu }
+        let options = config?.driverOpts ?? [:]
+        if let mtu = options[BridgeOptions.mtu].flatMap(UInt32.init) { spec.mtu = mtu }
+        spec.bridgeName = options[BridgeOptions.name]
+        if options[BridgeOptions.interContainerCommunication].flatMap(BridgeOptions.bool) == false { spec.interContainerTraffic = false }
+        if options[BridgeOptions.masquerade].flatMap(BridgeOptions.bool) == false { spec.masquerade = false }
+        spec.interfacePrefix = options[BridgeOptions.interfacePrefix]
         return spec
     }
 
@@ -267,6 +272,19 @@ extension Orchestrator {
         }
         if case .container = spec.namespaces.pid { spec.namespaces.pid = .container(id: try target(service.pid, "pid")) }
         if case .container = spec.namespaces.ipc { spec.namespaces.ipc = .container(id: try target(service.ipc, "ipc")) }
+    }
+
+    /// `extra_hosts` entries naming `host-gateway`: the host's address as the container reaches it, its
+    /// first network's gateway (the bridge's address on the host), as dockerd's `host-gateway-ip` is
+    /// the default bridge's; 127.0.0.1 for a container on the host's own network or none.
+    func resolveHostGateway(_ spec: inout ContainerSpec) {
+        guard spec.extraHosts.contains(where: { $0.address == "host-gateway" }) else { return }
+        var gateway = "127.0.0.1"
+        if case .bridged(let endpoints) = spec.network, let first = endpoints.first,
+           let record = try? NetworkStore(root: runtime.root).inspect(first.network) {
+            gateway = record.gateway.description
+        }
+        for i in spec.extraHosts.indices where spec.extraHosts[i].address == "host-gateway" { spec.extraHosts[i].address = gateway }
     }
 
     /// `links` and `external_links` as docker compose passes them to the engine: for each container of

@@ -140,6 +140,7 @@ extension Orchestrator {
         try resolveSharedNamespaces(&spec, service: service)
         try resolveVolumesFrom(&spec, service: service)
         resolveLinks(&spec, service: service, number: number)
+        resolveHostGateway(&spec)
         try secretsAndConfigs(&spec, service: service)
         if !quiet { progress.event("Container", spec.name, "Creating") }
         do {

@@ -157,4 +157,46 @@ import Engine
             if up.status != 0 { break }
         }
     }
+
+    @Test func bridgeOptionsReachTheKernel() throws {
+        let port = UInt16.random(in: 20000...29999)
+        let p = try ProjectFixture("bridgeopts", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                networks: [tuned]
+                ports: ["\(port):80"]
+                command: ["httpd", "-f", "-p", "80", "-h", "/srv/www"]
+            networks:
+              tuned:
+                driver_opts:
+                  com.docker.network.bridge.host_binding_ipv4: "127.0.0.1"
+                  com.docker.network.driver.mtu: "1280"
+                  com.docker.network.bridge.enable_ip_masquerade: "false"
+            """)
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        // Published on the network's default host address only.
+        #expect(try p.run(["port", "web", "80"]).stdout == "127.0.0.1:\(port)\n")
+        #expect(try p.run(["exec", "-T", "web", "cat", "/sys/class/net/eth0/mtu"]).stdout == "1280\n")
+        let record = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_tuned")
+        #expect(record.mtu == 1280)
+        // No masquerading rule for its subnet.
+        #expect(!Firewall.save().contains("-s \(record.subnet) ! -o \(record.bridge) -j MASQUERADE"))
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    @Test func unknownBridgeOptionsAreRefusedWhereTheyAreWritten() throws {
+        let p = try ProjectFixture("badopts", compose: """
+            services:
+              web: {image: swcompose/busybox}
+            networks:
+              default:
+                driver_opts:
+                  com.docker.network.bridge.enable_icc: "maybe"
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 1)
+        #expect(up.stderr.contains("compose.yaml:6:45: error: networks.default.driver_opts: com.docker.network.bridge.enable_icc must be true or false"), "\(up.stderr)")
+        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty, "nothing created")
+    }
 }

@@ -148,7 +148,8 @@ public enum Firewall {
     /// The rules for one network. `internal` networks reach nothing beyond their bridge (only the
     /// resolver on their gateway); the others are masqueraded on their way out.
     @discardableResult
-    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool) throws(FirewallError) -> Backend {
+    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool,
+                                  interContainerTraffic: Bool = true, masquerade: Bool = true) throws(FirewallError) -> Backend {
         let backend = try selected()
         let rules = save(backend)
         let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
@@ -160,7 +161,8 @@ public enum Firewall {
             if table == "filter" { filter += lines } else { nat += lines }
         }
         filter += ":\(f) - [0:0]\n"
-        filter += "-A \(f) -i \(bridge) -o \(bridge) -j ACCEPT\n"
+        // `enable_icc: false`: containers on the network do not reach each other either.
+        filter += "-A \(f) -i \(bridge) -o \(bridge) -j \(interContainerTraffic ? "ACCEPT" : "DROP")\n"
         // Containers on different networks cannot reach each other.
         filter += "-A \(f) -i \(bridge) -o sw-+ -j DROP\n"
         filter += isInternal ? "-A \(f) -i \(bridge) -j DROP\n" : "-A \(f) -i \(bridge) -j ACCEPT\n"
@@ -173,9 +175,9 @@ public enum Firewall {
             filter += "-A \(i) -i \(bridge) -d \(gateway)/32 -p tcp -m tcp --dport 53 -j ACCEPT\n"
             filter += "-A \(i) -i \(bridge) -j DROP\n"
             if !rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-A SWCOMPOSE-INPUT -j \(i)\n" }
-        } else {
-            let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
-            if !rules.contains(masquerade) { nat += masquerade + "\n" }
+        } else if masquerade {
+            let rule = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
+            if !rules.contains(rule) { nat += rule + "\n" }
         }
         try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
         if !isInternal { enableForwarding() }

@@ -12,6 +12,14 @@ public struct NetworkSpec: Codable, Sendable, Equatable {
     public var gateway: IPv4Address?
     public var ipRange: IPv4Network?
     public var mtu: UInt32?
+    /// The bridge's interface name (`com.docker.network.bridge.name`); nil: `sw-<id>`.
+    public var bridgeName: String?
+    /// Containers on the network reach each other (`com.docker.network.bridge.enable_icc`).
+    public var interContainerTraffic = true
+    /// Traffic leaving the host is masqueraded (`com.docker.network.bridge.enable_ip_masquerade`).
+    public var masquerade = true
+    /// The containers' interface names: `<prefix>0`… (`com.docker.network.container_iface_prefix`).
+    public var interfacePrefix: String?
 
     public init(name: String) { self.name = name }
 }
@@ -49,6 +57,12 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var endpoints: [String: Endpoint] = [:]
     /// The iptables that holds its rules (nil in records from before there was a choice).
     public var firewall: Firewall.Backend?
+    /// The MTU of the bridge and of the containers' interfaces (nil: the kernel's default).
+    public var mtu: UInt32?
+    /// nil is true (records from before these options).
+    public var interContainerTraffic: Bool?
+    public var masquerade: Bool?
+    public var interfacePrefix: String?
 }
 
 public enum NetworkError: Error, CustomStringConvertible, Sendable {
@@ -169,9 +183,21 @@ public struct NetworkStore: Sendable {
             throw .invalid("ip_range \(range) is not within subnet \(subnet)")
         }
         let id = ContainerStore.newID()
+        if let name = spec.bridgeName {
+            guard !name.isEmpty, name.utf8.count <= 15, !name.contains("/"), !name.contains(" ") else {
+                throw .invalid("invalid bridge name \"\(name)\" (at most 15 characters, no / or spaces)")
+            }
+            if (try? (try? Netlink())?.link(named: name)) != nil || list().contains(where: { $0.bridge == name }) {
+                throw .invalid("bridge name \(name) is already in use on this host")
+            }
+        }
         var record = NetworkRecord(id: id, name: spec.name, created: Timestamp.rfc3339(), labels: spec.labels,
                                    internal: spec.internal, subnet: subnet, gateway: gateway, ipRange: spec.ipRange,
-                                   bridge: "sw-" + String(id.prefix(12)))
+                                   bridge: spec.bridgeName ?? "sw-" + String(id.prefix(12)))
+        record.mtu = spec.mtu
+        if !spec.interContainerTraffic { record.interContainerTraffic = false }
+        if !spec.masquerade { record.masquerade = false }
+        record.interfacePrefix = spec.interfacePrefix
         // The record first: a command killed from here on leaves something `down` can find and undo.
         try write(record)
         do {
@@ -205,7 +231,8 @@ public struct NetworkStore: Sendable {
         }
         do {
             record.firewall = try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway,
-                                                      internal: record.internal)
+                                                      internal: record.internal, interContainerTraffic: record.interContainerTraffic ?? true,
+                                                      masquerade: record.masquerade ?? true)
         } catch {
             throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
@@ -276,15 +303,18 @@ public struct NetworkStore: Sendable {
                 // Endpoints of containers that are gone free their addresses.
                 record.endpoints = record.endpoints.filter { $0.key != containerID && exists($0.key) }
                 let address = try allocate(in: record, wanted: attachment.address)
-                let interface = "eth\(n)"
+                let interface = (record.interfacePrefix ?? "eth") + "\(n)"
                 let hostName = "veth" + String(ContainerStore.newID().prefix(7))
                 let mac = attachment.macAddress ?? Netlink.macAddress(for: address)
                 try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd, peerMAC: mac)
                 guard let hostLink = try host.link(named: hostName), let bridge = try host.link(named: record.bridge) else {
                     throw NetworkError.system("network \(record.name): bridge \(record.bridge) is missing (run `swcompose up` again)")
                 }
+                // The network's MTU on both ends, as on its bridge.
+                if let mtu = record.mtu { try host.setLink(hostLink.index, mtu: mtu) }
                 try host.setLink(hostLink.index, up: true, master: bridge.index)
                 guard let inner = try inside.link(named: interface) else { throw NetworkError.system("\(interface) did not appear") }
+                if let mtu = record.mtu { try inside.setLink(inner.index, mtu: mtu) }
                 try inside.addAddress(inner.index, address, prefix: record.subnet.prefix)
                 // Announced as it comes up (and again by the supervisor, `ARP.schedule`): caches that
                 // knew another MAC for the address (a user-set one) are corrected at once.
@@ -294,7 +324,9 @@ public struct NetworkStore: Sendable {
                 // published port's first connection) need not wait for an ARP round trip. The
                 // bridge's MAC is fixed for its life (addBridge).
                 if bridge.mac.count == 6 { try inside.addNeighbour(inner.index, record.gateway, mac: bridge.mac) }
-                if !defaultRouteSet && !record.internal {
+                // Through the first network's gateway, an internal one's too (dockerd 20.10 sets it; the
+                // firewall keeps internal networks' traffic in).
+                if !defaultRouteSet {
                     try inside.addDefaultRoute(via: record.gateway, index: inner.index)
                     defaultRouteSet = true
                 }
