@@ -389,7 +389,7 @@ public struct ContainerPlanner {
                 throw PlanError("invalid mac_address \"\(mac)\" (six hex pairs, as 02:42:ac:11:00:02)", at: service.locations["mac_address"] ?? service.locations["networks"])
             }
             endpoints.append(NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address,
-                                                 macAddress: mac.isEmpty ? nil : mac.lowercased(), priority: Int(config?.priority ?? 0)))
+                                                 macAddress: mac.isEmpty ? nil : mac.lowercased()))
         }
         return .bridged(endpoints)
     }

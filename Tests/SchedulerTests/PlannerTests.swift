@@ -164,6 +164,21 @@ extension ImageRecord {
         #expect(set == ["net.ipv4.ip_unprivileged_port_start": "1024", "net/ipv4/ping_group_range": "1 1"])
     }
 
+    @Test func interfacesAreOrderedAsLibnetworksSandboxAndTheMACGoesToThePrimaryNetwork() throws {
+        let spec = try plan("""
+            services:
+              s:
+                image: x
+                mac_address: "02:00:00:00:00:01"
+                networks: {zeta: {priority: 100}, alpha: {priority: 1}, inner: {priority: 1000}}
+            networks: {zeta: {}, alpha: {}, inner: {internal: true}}
+            """)
+        guard case .bridged(let endpoints) = spec.network else { Issue.record("not bridged"); return }
+        // Internal last, then by name, whatever the priorities; the highest priority takes the MAC.
+        #expect(endpoints.map(\.network) == ["plannertest_alpha", "plannertest_zeta", "plannertest_inner"])
+        #expect(endpoints.map(\.macAddress) == [nil, nil, "02:00:00:00:00:01"])
+    }
+
     @Test func aContainerOnTheHostsNetworkIsNamedAsTheHost() throws {
         #expect(try plan("services: {s: {image: x, network_mode: host}}").hostname == Sys.hostname)
         #expect(try plan("services: {s: {image: x, network_mode: host, hostname: h}}").hostname == "h")

@@ -59,8 +59,8 @@ public enum EmbeddedDNS {
 /// first network that knows it answers with every address it has for it. `name.network` asks one
 /// network. A name no network knows is not the resolver's: it is forwarded.
 public struct ContainerNameResolver: Sendable {
-    /// The container's networks in docker's order: internal networks last, then by `priority`, then
-    /// by name.
+    /// The container's networks in the order of its interfaces (libnetwork's sandbox order: internal
+    /// networks last, then by name).
     public var networks: [NetworkRecord]
     /// Link aliases (`links`, `external_links`): alias → the container name it stands for.
     public var links: [String: String]
@@ -68,15 +68,6 @@ public struct ContainerNameResolver: Sendable {
     public init(networks: [NetworkRecord], links: [String: String]) {
         self.networks = networks
         self.links = links.reduce(into: [:]) { $0[$1.key.lowercased()] = $1.value.lowercased() }
-    }
-
-    /// Orders a container's networks as dockerd's sandbox does.
-    public static func order(_ networks: [(record: NetworkRecord, priority: Int)]) -> [NetworkRecord] {
-        networks.sorted { a, b in
-            if a.record.internal != b.record.internal { return !a.record.internal }
-            if a.priority != b.priority { return a.priority > b.priority }
-            return a.record.name < b.record.name
-        }.map(\.record)
     }
 
     /// The addresses of `name`, or nil when no network of the container knows it.

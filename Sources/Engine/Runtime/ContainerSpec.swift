@@ -460,26 +460,12 @@ public struct NetworkEndpointSpec: Codable, Sendable, Equatable {
     public var ipv4Address: String?
     /// `mac_address`; nil: derived from the address, as docker does.
     public var macAddress: String?
-    /// The network's `priority` for this container (higher first, for name resolution and eth0).
-    public var priority: Int = 0
 
-    public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil, priority: Int = 0) {
+    public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil) {
         self.network = network
         self.names = names
         self.ipv4Address = ipv4Address
         self.macAddress = macAddress
-        self.priority = priority
-    }
-
-    enum CodingKeys: String, CodingKey { case network, names, ipv4Address, macAddress, priority }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        network = try c.decode(String.self, forKey: .network)
-        names = try c.decode([String].self, forKey: .names)
-        ipv4Address = try c.decodeIfPresent(String.self, forKey: .ipv4Address)
-        macAddress = try c.decodeIfPresent(String.self, forKey: .macAddress)
-        priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? 0
     }
 }
 

@@ -142,12 +142,12 @@ extension Supervisor {
         m.state.resolverPort = 0
     }
 
-    /// The container's view of names: its networks' records in docker's order, and its link aliases.
+    /// The container's view of names: its networks' records in the order of its interfaces (dockerd's
+    /// sandbox order, as the planner lists them), and its link aliases.
     func nameResolver(for spec: ContainerSpec) -> ContainerNameResolver {
         guard case .bridged(let endpoints) = spec.network else { return ContainerNameResolver(networks: [], links: spec.links) }
         let store = NetworkStore(root: runtime.root)
-        let records = endpoints.compactMap { e in (try? store.inspect(e.network)).map { (record: $0, priority: e.priority) } }
-        return ContainerNameResolver(networks: ContainerNameResolver.order(records), links: spec.links)
+        return ContainerNameResolver(networks: endpoints.compactMap { try? store.inspect($0.network) }, links: spec.links)
     }
 
     func containerResolverEvent(_ fd: Int32, id: String) {
