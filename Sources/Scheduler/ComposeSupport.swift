@@ -137,11 +137,12 @@ public enum ComposeSupport {
 
         // Services: logging.
         set(.honoured, "services.*.logging")
-        set(.honoured(for: "json-file, local and none") { node in
-            ["", "json-file", "local", "none"].contains(node.scalar) ? nil
-                : "logging driver \(node.scalar) is not supported (json-file, local, none)"
+        set(.honoured(for: "json-file, local, syslog, journald and none") { node in
+            ["", "json-file", "local", "none", "syslog", "journald"].contains(node.scalar) ? nil
+                : "logging driver \(node.scalar) is not supported (json-file, local, syslog, journald, none): \(node.scalar) needs a docker plugin"
         }, "services.*.logging.driver")
-        set(.honoured, "services.*.logging.options")
+        set(.honoured(for: "the options of the chosen driver, as dockerd's drivers take them (json-file and local: max-size, max-file, labels, env, tag; syslog: syslog-address, syslog-facility, syslog-format, tag, labels, env, cache-max-size, cache-max-file; journald: tag, labels, env, cache-max-size, cache-max-file); checked when the container is planned") { _ in nil },
+            "services.*.logging.options")
 
         // Services: networking.
         set(.honoured, "services.*.network_mode", "services.*.networks", "services.*.networks.*.aliases",

@@ -88,8 +88,9 @@ public struct ContainerPlanner {
         return "\(project.name)-\(service.name)-\(number)"
     }
 
+    /// `checkOnly` plans to find what would be refused, changing nothing (no bind source is created).
     public func plan(_ service: ServiceConfig, number: Int, image: ImageRecord, id: String = ContainerStore.newID(),
-                     oneOff: Overrides? = nil) throws(PlanError) -> ContainerSpec {
+                     oneOff: Overrides? = nil, checkOnly: Bool = false) throws(PlanError) -> ContainerSpec {
         func at(_ key: String) -> SourceLocation? { service.locations[key] ?? service.location }
         let imageConfig = image.configuration.config ?? ContainerConfig()
 
@@ -157,7 +158,6 @@ public struct ContainerPlanner {
         if let grace = service.stopGracePeriod { spec.stopTimeout = grace.nanoseconds }
         spec.restartPolicy = try restartPolicy(service, oneOff: oneOff != nil)
         spec.healthcheck = healthcheck(service, image: imageConfig)
-        spec.logging = try logging(service)
         spec.network = try network(service, containerName: name, id: id)
         // A one-off container publishes only what `run` asks for, as docker compose: the service's
         // ports with --service-ports, its own with --publish.
@@ -174,7 +174,7 @@ public struct ContainerPlanner {
         spec.dns.servers = service.dns
         spec.dns.search = service.dnsSearch
         spec.dns.options = service.dnsOpts
-        spec.mounts = try mounts(service, extra: oneOff?.volumes ?? [])
+        spec.mounts = try mounts(service, extra: oneOff?.volumes ?? [], createHostPaths: !checkOnly)
 
         var labels = imageConfig.labels ?? [:]
         for (k, v) in service.labels { labels[k] = v }
@@ -195,6 +195,7 @@ public struct ContainerPlanner {
         for (k, v) in oneOff?.labels ?? [:] { labels[k] = v }
         if oneOff?.removeAfter == true { labels["io.swcompose.remove-on-exit"] = "true" }
         spec.labels = labels
+        spec.logging = try logging(service, spec: spec)
         // The project's containers share one supervisor.
         spec.group = project.name
         return spec
@@ -313,24 +314,139 @@ public struct ContainerPlanner {
         return spec
     }
 
-    func logging(_ service: ServiceConfig) throws(PlanError) -> LogOptions {
+    /// The logging driver and its options, as dockerd's drivers take them (an option a driver does not
+    /// know is refused, as the daemon refuses it). `syslog` and `journald` send the output on and keep
+    /// a local copy for `logs` (docker's dual logging: `cache-max-size`, `cache-max-file`).
+    func logging(_ service: ServiceConfig, spec: ContainerSpec) throws(PlanError) -> LogOptions {
+        let at = service.locations["logging"]
         var o = LogOptions()
         let driver = service.logging?.driver ?? ""
         let options = service.logging?.options ?? [:]
+        let attributeKeys = ["labels", "labels-regex", "env", "env-regex", "tag"]
+        let cacheKeys = ["cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"]
+        let allowed: [String]
         switch driver {
-        case "", "json-file", "local": o.driver = "json-file"
-        case "none": o.driver = "none"
+        case "", "json-file": allowed = ["max-size", "max-file", "compress"] + attributeKeys
+        case "local": allowed = ["max-size", "max-file", "compress"]
+        case "none": allowed = []
+        case "syslog":
+            allowed = ["syslog-address", "syslog-facility", "syslog-format", "syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key",
+                       "syslog-tls-skip-verify"] + attributeKeys + cacheKeys
+        case "journald": allowed = attributeKeys + cacheKeys
         default:
-            throw PlanError("logging driver \"\(driver)\" is not supported (json-file, local, none)", at: service.locations["logging"])
+            throw PlanError("logging driver \"\(driver)\" is not supported (json-file, local, syslog, journald, none)", at: at)
         }
-        if let size = options["max-size"] {
-            do { o.maxSize = try ByteSize.parse(size) } catch { throw PlanError("logging max-size: \(error)", at: service.locations["logging"]) }
+        for key in options.keys.sorted() where !allowed.contains(key) {
+            throw PlanError("unknown log opt '\(key)' for \(driver.isEmpty ? "json-file" : driver) log driver", at: at)
         }
-        if let files = options["max-file"] {
-            guard let n = Int(files), n > 0 else { throw PlanError("logging max-file must be a positive number", at: service.locations["logging"]) }
-            o.maxFiles = n
+        for key in ["labels-regex", "env-regex", "syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify"] where options[key] != nil {
+            throw PlanError("log opt '\(key)' is not supported (\(key.hasPrefix("syslog-tls") ? "syslog over TLS" : "attributes chosen by a regular expression"); list them instead)", at: at)
+        }
+        for key in ["compress", "cache-compress"] {
+            if let value = options[key], BridgeOptions.bool(value) == true {
+                throw PlanError("log opt '\(key)': compressed rotated logs are not supported; remove it or set it to false", at: at)
+            }
+        }
+        if options["cache-disabled"].flatMap(BridgeOptions.bool) == true {
+            throw PlanError("log opt 'cache-disabled': swcompose keeps the local copy that logs and attach read; remove it", at: at)
+        }
+        o.driver = driver.isEmpty || driver == "local" ? "json-file" : driver
+        for (sizeKey, countKey) in [("max-size", "max-file"), ("cache-max-size", "cache-max-file")] {
+            if let size = options[sizeKey] {
+                do { o.maxSize = try ByteSize.parse(size) } catch { throw PlanError("logging \(sizeKey): \(error)", at: at) }
+            }
+            if let files = options[countKey] {
+                guard let n = Int(files), n > 0 else { throw PlanError("logging \(countKey) must be a positive number", at: at) }
+                o.maxFiles = n
+            }
+        }
+        if driver == "syslog" || driver == "journald" {
+            // docker's local cache: 20 MB files, 5 of them, unless said otherwise.
+            if options["cache-max-size"] == nil { o.maxSize = 20 << 20 }
+            if options["cache-max-file"] == nil { o.maxFiles = 5 }
+        }
+        let tag = try logTag(options["tag"], spec: spec, at: at)
+        var attributes: [String: String] = [:]
+        for key in (options["labels"] ?? "").split(separator: ",").map(String.init) where spec.labels[key] != nil {
+            attributes[key] = spec.labels[key]
+        }
+        for key in (options["env"] ?? "").split(separator: ",").map(String.init) {
+            if let entry = spec.process.env.last(where: { $0.hasPrefix(key + "=") }) { attributes[key] = String(entry.dropFirst(key.count + 1)) }
+        }
+        switch o.driver {
+        case "json-file":
+            if options["tag"] != nil { attributes["tag"] = tag }
+            o.attributes = attributes
+        case "syslog":
+            var f = LogForward(driver: .syslog, tag: tag)
+            if let address = options["syslog-address"], !address.isEmpty {
+                guard let scheme = address.range(of: "://"), ["udp", "tcp", "unix", "unixgram"].contains(String(address[..<scheme.lowerBound])) else {
+                    throw PlanError("syslog-address should be in form proto://address (udp, tcp, unix, unixgram), got \(address)", at: at)
+                }
+                f.transport = String(address[..<scheme.lowerBound])
+                f.address = String(address[scheme.upperBound...])
+                if f.transport.hasPrefix("unix") && !Sys.exists(f.address) {
+                    throw PlanError("syslog-address \(address): no such socket", at: at)
+                }
+            }
+            if let facility = options["syslog-facility"] {
+                guard let n = Self.syslogFacilities[facility] ?? Int(facility).flatMap({ (0...23).contains($0) ? $0 : nil }) else {
+                    throw PlanError("invalid syslog facility \"\(facility)\"", at: at)
+                }
+                f.facility = n
+            }
+            if let format = options["syslog-format"] {
+                guard ["", "rfc3164", "rfc5424", "rfc5424micro"].contains(format) else {
+                    throw PlanError("invalid syslog format \"\(format)\" (rfc3164, rfc5424, rfc5424micro)", at: at)
+                }
+                f.format = format
+            }
+            o.forward = f
+        case "journald":
+            var f = LogForward(driver: .journald, tag: tag)
+            f.fields = ["CONTAINER_ID": spec.shortID, "CONTAINER_ID_FULL": spec.id, "CONTAINER_NAME": spec.name,
+                        "CONTAINER_TAG": tag, "IMAGE_NAME": spec.image.reference]
+            for (key, value) in attributes { f.fields[Self.journalField(key)] = value }
+            o.forward = f
+        default:
+            break
         }
         return o
+    }
+
+    static let syslogFacilities = ["kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+                                   "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "local0": 16, "local1": 17, "local2": 18,
+                                   "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23]
+
+    /// A journal field name from a label or variable name: upper case, anything but letters, digits and
+    /// `_` as `_`, no leading `_` (as dockerd's journald driver makes them).
+    static func journalField(_ key: String) -> String {
+        var out = String(key.uppercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" ? $0 : "_" })
+        while out.hasPrefix("_") { out.removeFirst() }
+        return out
+    }
+
+    /// A log tag template (`{{.Name}}/{{.ID}}`) filled in; docker's default is the short ID.
+    func logTag(_ template: String?, spec: ContainerSpec, at: SourceLocation?) throws(PlanError) -> String {
+        guard let template, !template.isEmpty else { return spec.shortID }
+        let imageID = spec.image.id.hasPrefix("sha256:") ? String(spec.image.id.dropFirst(7)) : spec.image.id
+        let values = ["ID": spec.shortID, "FullID": spec.id, "Name": spec.name, "ImageID": String(imageID.prefix(12)),
+                      "ImageFullID": spec.image.id, "ImageName": spec.image.reference, "DaemonName": "docker"]
+        var out = ""
+        var rest = template[...]
+        while let open = rest.range(of: "{{") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                throw PlanError("invalid log tag \"\(template)\": unclosed {{", at: at)
+            }
+            let field = rest[open.upperBound..<close.lowerBound].trimmingWhitespace()
+            guard field.hasPrefix("."), let value = values[String(field.dropFirst())] else {
+                throw PlanError("log tag \"\(template)\": {{\(field)}} is not one of .ID, .FullID, .Name, .ImageID, .ImageFullID, .ImageName, .DaemonName", at: at)
+            }
+            out += value
+            rest = rest[close.upperBound...]
+        }
+        return out + rest
     }
 
     /// The engine name of a compose network: its `name:`, else `<project>_<key>`.
@@ -425,7 +541,7 @@ public struct ContainerPlanner {
 
     // MARK: - Mounts
 
-    func mounts(_ service: ServiceConfig, extra: [ServiceVolumeConfig]) throws(PlanError) -> [MountSpec] {
+    func mounts(_ service: ServiceConfig, extra: [ServiceVolumeConfig], createHostPaths: Bool = true) throws(PlanError) -> [MountSpec] {
         var result: [MountSpec] = []
         for v in service.volumes + extra {
             let loc = v.location ?? service.locations["volumes"]
@@ -435,7 +551,9 @@ public struct ContainerPlanner {
                 if let p = v.bind?.propagation, !p.isEmpty { m.propagation = p }
                 if v.bind?.recursive == "disabled" { m.recursive = false }
                 if !Sys.exists(v.source) {
-                    if v.bind?.createHostPath == true {
+                    if v.bind?.createHostPath == true && !createHostPaths {
+                        // Checking only: it is created when the container is.
+                    } else if v.bind?.createHostPath == true {
                         do { try Sys.mkdirAll(v.source) } catch {
                             throw PlanError("cannot create bind source \(v.source): \(error)", at: loc)
                         }

@@ -19,6 +19,7 @@ extension Orchestrator {
     public func prepareRun(_ options: RunOptions) throws(SwcomposeError) -> ContainerRecord {
         try checkServices([options.service])
         try checkOwnership()
+        try checkPlans(services: [options.service])
         let service = project.services[options.service]!
         if !options.noDeps {
             let deps = graph.closure(of: [options.service]).subtracting([options.service])

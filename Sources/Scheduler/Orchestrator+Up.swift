@@ -34,6 +34,7 @@ extension Orchestrator {
         try checkServices(options.services)
         try checkOwnership()
         let selected = Set(selection(options.services, withDependencies: !options.noDeps))
+        try checkPlans(services: selected.sorted())
         if !options.noStart && !dryRun { try checkPorts(services: selected.sorted()) }
         if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
         try createNetworks(for: selected.sorted())
@@ -62,6 +63,20 @@ extension Orchestrator {
             for name in names { try waitForDependencies(of: name, selected: selected) }
             for name in names { try preStart(project.services[name]!, containers: planned[name] ?? []) }
             try startAll(names.flatMap { planned[$0] ?? [] })
+        }
+    }
+
+    /// Every selected service planned once before anything is created, so that a value the engine
+    /// would refuse (a log option, a restart policy, a namespace mode, a port) stops `up` at its
+    /// location with nothing changed. Services whose image is not there yet are planned when created.
+    func checkPlans(services: [String]) throws(SwcomposeError) {
+        for name in services {
+            guard let service = project.services[name], let image = try? image(for: service) else { continue }
+            do {
+                _ = try planner.plan(service, number: 1, image: image, checkOnly: true)
+            } catch {
+                throw SwcomposeError(.invalidArgument, error.message, at: error.location)
+            }
         }
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Engine
 
@@ -64,5 +67,28 @@ import Testing
         for i in [1, 3] { #expect(i + 1 + Int(p[i].offset) == 6) }
         #expect(p[6] == EBPF.Instruction(code: EBPF.movImm64, dst: 0, immediate: 1) && p[7].code == EBPF.exit)
         #expect(p.flatMap(\.bytes).count == 64)
+    }
+}
+
+/// The syslog and journal forms of a log line, byte for byte.
+@Suite struct LogForwardFormatTests {
+    let time = timespec(tv_sec: 1_733_572_805, tv_nsec: 123_456_789)
+
+    @Test func syslogForms() {
+        setenv("TZ", "UTC", 1)
+        tzset()
+        #expect(LogForward.syslogMessage("hi", stderr: false, facility: 3, format: "", tag: "abc", hostname: "vm", pid: 7, time: time)
+                == "<30>Dec  7 12:00:05 abc[7]: hi\n")
+        #expect(LogForward.syslogMessage("hi", stderr: true, facility: 16, format: "rfc3164", tag: "abc", hostname: "vm", pid: 7, time: time)
+                == "<131>Dec  7 12:00:05 vm abc[7]: hi\n")
+        #expect(LogForward.syslogMessage("hi", stderr: false, facility: 3, format: "rfc5424", tag: "abc", hostname: "vm", pid: 7, time: time)
+                == "<30>1 2024-12-07T12:00:05Z vm abc 7 abc - hi\n")
+        #expect(LogForward.syslogMessage("hi", stderr: false, facility: 3, format: "rfc5424micro", tag: "abc", hostname: "vm", pid: 7, time: time)
+                == "<30>1 2024-12-07T12:00:05.123456Z vm abc 7 abc - hi\n")
+    }
+
+    @Test func journalEntriesUseTheBinaryFormForValuesWithNewlines() {
+        #expect(LogForward.journalEntry([("MESSAGE", "one"), ("PRIORITY", "6")]) == Array("MESSAGE=one\nPRIORITY=6\n".utf8))
+        #expect(LogForward.journalEntry([("MESSAGE", "a\nb")]) == Array("MESSAGE\n".utf8) + [3, 0, 0, 0, 0, 0, 0, 0] + Array("a\nb\n".utf8))
     }
 }

@@ -512,10 +512,25 @@ public struct LogOptions: Codable, Sendable, Equatable {
     /// Rotate the json log at this size (0: never), keeping `maxFiles` files.
     public var maxSize: Int64 = 0
     public var maxFiles: Int = 1
-    /// `json-file` (or `local`) keeps logs; `none` discards them.
+    /// `json-file` (or `local`) keeps logs; `none` discards them; `syslog` and `journald` send them
+    /// on (`forward`) and keep a local copy, as docker's dual logging does.
     public var driver: String = "json-file"
+    /// Attributes every json log entry carries (`tag`, `labels`, `env` of the json-file driver).
+    public var attributes: [String: String] = [:]
+    public var forward: LogForward?
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case maxSize, maxFiles, driver, attributes, forward }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxSize = try c.decodeIfPresent(Int64.self, forKey: .maxSize) ?? 0
+        maxFiles = try c.decodeIfPresent(Int.self, forKey: .maxFiles) ?? 1
+        driver = try c.decodeIfPresent(String.self, forKey: .driver) ?? "json-file"
+        attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? [:]
+        forward = try c.decodeIfPresent(LogForward.self, forKey: .forward)
+    }
 }
 
 public struct HostEntry: Codable, Sendable, Equatable {

@@ -17,11 +17,23 @@ public struct LogEntry: Sendable, Equatable {
         self.time = time
     }
 
-    /// The JSON line (with its newline), escaped as moby's json-file writer escapes it (HTML-safe).
-    public func encoded() -> [UInt8] {
+    /// The JSON line (with its newline), escaped as moby's json-file writer escapes it (HTML-safe),
+    /// with the driver's `attrs` (tag, labels, env) between the stream and the time where there are.
+    public func encoded(attributes: [String: String] = [:]) -> [UInt8] {
         var out = "{\"log\":"
         JSONString.append(text, to: &out, .jsonLog)
-        out += ",\"stream\":\"\(stream.rawValue)\",\"time\":\"\(time)\"}\n"
+        out += ",\"stream\":\"\(stream.rawValue)\""
+        if !attributes.isEmpty {
+            out += ",\"attrs\":{"
+            for (i, key) in attributes.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                JSONString.append(key, to: &out, .jsonLog)
+                out += ":"
+                JSONString.append(attributes[key]!, to: &out, .jsonLog)
+            }
+            out += "}"
+        }
+        out += ",\"time\":\"\(time)\"}\n"
         return Array(out.utf8)
     }
 
@@ -97,11 +109,14 @@ final class LogWriter {
     var fd: Int32 = -1
     var size: Int64 = 0
     var partial: [LogEntry.Stream: [UInt8]] = [:]
+    /// Where lines go besides this file (syslog, the journal).
+    let forwarder: LogForwarder?
     static let maxLine = 16 * 1024
 
     init(path: String, options: LogOptions) {
         self.path = path
         self.options = options
+        forwarder = options.forward.map(LogForwarder.init)
         open()
     }
 
@@ -141,8 +156,10 @@ final class LogWriter {
     }
 
     func emit(_ line: [UInt8], stream: LogEntry.Stream) {
+        forwarder?.send(line, stream: stream)
         guard fd >= 0 else { return }
-        let record = LogEntry(text: String(decoding: line, as: UTF8.self), stream: stream, time: Timestamp.rfc3339()).encoded()
+        let record = LogEntry(text: String(decoding: line, as: UTF8.self), stream: stream, time: Timestamp.rfc3339())
+            .encoded(attributes: options.attributes)
         if options.maxSize > 0 && size + Int64(record.count) > options.maxSize && size > 0 { rotate() }
         record.withUnsafeBytes { try? Sys.write(fd, $0) }
         size += Int64(record.count)

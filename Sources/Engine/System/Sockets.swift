@@ -132,6 +132,42 @@ enum Sockets {
         return fd
     }
 
+    /// A non-blocking unix socket connected to `path` (a datagram one, or a stream one).
+    static func connectUnix(_ path: String, datagram: Bool) throws(SystemError) -> Int32 {
+        let fd = try make(AF_UNIX, datagram ? self.datagram : stream)
+        let r = try UnixSocket.withAddress(path) { Glibc.connect(fd, $0, $1) }
+        if r != 0 && errno != EINPROGRESS {
+            let e = SystemError("connect", path)
+            Sys.close(fd)
+            throw e
+        }
+        return fd
+    }
+
+    /// `host:port`, `[v6]:port` or an address without a port (`defaultPort`), the host a name looked
+    /// up with the system's resolver when it is not an address.
+    static func resolve(_ text: String, defaultPort: UInt16 = 514) -> SocketAddress? {
+        var host = text, port = defaultPort
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            if let p = UInt16(text[close...].dropFirst(2)) { port = p }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            host = String(text[..<colon])
+            guard let p = UInt16(text[text.index(after: colon)...]) else { return nil }
+            port = p
+        }
+        if let address = SocketAddress(ip: host, port: port) { return address }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var storage = [UInt8](repeating: 0, count: Int(first.pointee.ai_addrlen))
+        storage.withUnsafeMutableBytes { dst in _ = memcpy(dst.baseAddress!, first.pointee.ai_addr, Int(first.pointee.ai_addrlen)) }
+        let resolved = SocketAddress(storage: storage)
+        return SocketAddress(ip: resolved.ip, port: port)
+    }
+
     static func receive(_ fd: Int32, maximum: Int = 65536) -> ([UInt8], SocketAddress)? {
         var buffer = [UInt8](repeating: 0, count: maximum)
         var storage = [UInt8](repeating: 0, count: 128)
