@@ -97,7 +97,8 @@ extension ImageRecord {
             return p.message.contains("sysctl \"kernel.panic\" is not allowed") && p.location?.line == 6
         }
         #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, security_opt: [bogus]}}") }
-        #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, logging: {driver: syslog}}}") }
+        #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, logging: {driver: gelf}}}") }
+        #expect(throws: PlanError.self) { try plan("services: {s: {image: x, command: run, logging: {driver: syslog, options: {max-size: 1m}}}}") }
     }
 
     @Test func signalNames() throws {
