@@ -77,7 +77,7 @@ public enum ComposeSupport {
             "services.*.healthcheck.retries", "services.*.healthcheck.start_interval", "services.*.healthcheck.start_period",
             "services.*.healthcheck.test", "services.*.healthcheck.timeout")
         set(.honoured, "services.*.attach")
-        set(.refused("annotations are not supported yet: keep them as labels"), "services.*.annotations")
+        set(.honoured, "services.*.annotations")
 
         // Services: confinement and resources.
         set(.honoured, "services.*.cap_add", "services.*.cap_drop", "services.*.privileged", "services.*.security_opt",
@@ -172,8 +172,7 @@ public enum ComposeSupport {
                 : "volume type \(node.scalar) is not supported (bind, volume, tmpfs)"
         }, "services.*.volumes.type")
         set(.inert("a macOS file-sharing setting (Docker Desktop); docker on Linux ignores it"), "services.*.volumes.consistency")
-        set(.refused("bind.selinux is not supported yet"), "services.*.volumes.bind.selinux")
-        set(.refused("bind.recursive is not supported yet"), "services.*.volumes.bind.recursive")
+        set(.honoured, "services.*.volumes.bind.selinux", "services.*.volumes.bind.recursive")
         set(.refused("labels for a volume created by a mount are not supported yet"), "services.*.volumes.volume.labels")
         set(.refused("image mounts are not supported yet"), "services.*.volumes.image", "services.*.volumes.image.subpath")
         set(.honoured, "services.*.volumes_from")

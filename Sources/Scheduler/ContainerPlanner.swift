@@ -186,6 +186,8 @@ public struct ContainerPlanner {
         labels[ComposeLabels.configFiles] = project.composeFiles.joined(separator: ",")
         labels[ComposeLabels.image] = image.id.description
         labels[ComposeLabels.configHash] = Self.configHash(service)
+        // The service's annotations, as dockerd keeps them with the container (its runtime spec's).
+        for (k, v) in service.annotations where k != Self.settingsAnnotation { spec.annotations[k] = v }
         spec.annotations[Self.settingsAnnotation] = Self.settingHashes(service)
         labels[ComposeLabels.version] = composeVersion
         labels[ComposeLabels.dependsOn] = service.dependsOn.keys.sorted().map { dep in
@@ -549,7 +551,22 @@ public struct ContainerPlanner {
             case "bind":
                 var m = MountSpec(kind: .bind, source: v.source, destination: v.target, readOnly: v.readOnly)
                 if let p = v.bind?.propagation, !p.isEmpty { m.propagation = p }
-                if v.bind?.recursive == "disabled" { m.recursive = false }
+                switch v.bind?.recursive ?? "" {
+                case "", "enabled": break
+                case "disabled": m.recursive = false
+                case "writable", "readonly":
+                    guard v.readOnly else {
+                        throw PlanError("bind.recursive: \(v.bind!.recursive) applies to a read-only bind (set read_only: true)", at: loc)
+                    }
+                    m.readOnlySubmounts = v.bind?.recursive
+                default:
+                    throw PlanError("invalid bind.recursive \"\(v.bind!.recursive)\" (enabled, disabled, writable, readonly)", at: loc)
+                }
+                switch v.bind?.selinux ?? "" {
+                case "": break
+                case "z", "Z": m.selinuxRelabel = v.bind?.selinux
+                default: throw PlanError("invalid bind.selinux \"\(v.bind!.selinux)\" (z, Z)", at: loc)
+                }
                 if !Sys.exists(v.source) {
                     if v.bind?.createHostPath == true && !createHostPaths {
                         // Checking only: it is created when the container is.

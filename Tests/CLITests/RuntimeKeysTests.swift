@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 import Engine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Compose keys that change what a container gets, run for real: what the containers see, checked
 /// from inside them. (What docker compose 2.40.3 gives for the same keys is pinned by the runtime
@@ -198,5 +201,33 @@ import Engine
         #expect(up.status == 1)
         #expect(up.stderr.contains("compose.yaml:6:45: error: networks.default.driver_opts: com.docker.network.bridge.enable_icc must be true or false"), "\(up.stderr)")
         #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty, "nothing created")
+    }
+
+    @Test func recursiveReadOnlyBindsAndAnnotations() throws {
+        let p = try ProjectFixture("recursive", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                annotations: {com.example.owner: team-a}
+                volumes:
+                  - {type: bind, source: ./tree, target: /default, read_only: true}
+                  - {type: bind, source: ./tree, target: /writable, read_only: true, bind: {recursive: writable}}
+                  - {type: bind, source: ./tree, target: /readonly, read_only: true, bind: {recursive: readonly}}
+                  - {type: bind, source: ./tree, target: /flat, bind: {recursive: disabled}}
+                command: ["sleep", "1000"]
+            """, files: ["tree/top": "x\n", "tree/sub/.keep": ""])
+        // A mount under the bind's source, on the host.
+        let sub = p.directory + "/tree/sub"
+        #expect(mount("tmpfs", sub, "tmpfs", 0, nil) == 0)
+        defer { umount2(sub, Int32(MNT_DETACH)) }
+        #expect(try p.run(["up", "-d"]).status == 0)
+        func writable(_ path: String) throws -> Bool { try p.run(["exec", "-T", "app", "touch", path]).status == 0 }
+        #expect(try !writable("/default/new") && !writable("/default/sub/new"), "read-only with what is under it")
+        #expect(try !writable("/writable/new") && writable("/writable/sub/new"))
+        #expect(try !writable("/readonly/new") && !writable("/readonly/sub/new"))
+        #expect(try p.run(["exec", "-T", "app", "sh", "-c", "grep -c ' /flat/sub ' /proc/mounts"]).stdout == "0\n", "not recursive: no submount")
+        let inspect = try p.run(["inspect", "\(p.project)-app-1"]).stdout
+        #expect(inspect.contains("\"com.example.owner\":\"team-a\""), "\(inspect.prefix(300))")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 }

@@ -92,3 +92,14 @@ import Testing
         #expect(LogForward.journalEntry([("MESSAGE", "a\nb")]) == Array("MESSAGE\n".utf8) + [3, 0, 0, 0, 0, 0, 0, 0] + Array("a\nb\n".utf8))
     }
 }
+
+@Suite struct SELinuxLabelTests {
+    @Test func sharedAndPrivateLabels() {
+        #expect(SELinux.label(shared: true, containerID: "abc") == "system_u:object_r:container_file_t:s0")
+        let own = SELinux.label(shared: false, containerID: String(repeating: "ab", count: 32))
+        #expect(own.hasPrefix("system_u:object_r:container_file_t:s0:c"))
+        let categories = own.split(separator: ":").last!.split(separator: ",").map { Int($0.dropFirst())! }
+        #expect(categories.count == 2 && categories[0] < categories[1] && categories[1] < 1024)
+        #expect(own == SELinux.label(shared: false, containerID: String(repeating: "ab", count: 32)), "stable for a container")
+    }
+}

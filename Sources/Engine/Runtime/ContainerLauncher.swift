@@ -266,6 +266,12 @@ public enum ContainerLauncher {
         // not in the namespace a spare helper copied earlier: such a container takes a fresh helper.
         var madeHostMounts = peers.shm != nil && peers.shm != "/dev/shm"
         let volumes = VolumeStore(root: runtime.root)
+        for m in spec.mounts where m.kind == .bind {
+            guard let relabel = m.selinuxRelabel else { continue }
+            do { try SELinux.relabel(m.source, shared: relabel == "z", containerID: spec.id) } catch {
+                throw StartError(step: "relabel \(m.source)", message: error.description)
+            }
+        }
         for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
             let name = spec.mounts[i].source
             do {

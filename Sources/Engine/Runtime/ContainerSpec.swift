@@ -210,6 +210,12 @@ public struct MountSpec: Codable, Sendable, Equatable {
     public var tmpfsMode: UInt32 = 0
     /// Extra tmpfs flags from the short syntax (`noexec`, `nosuid`, `nodev`, `exec`, `uid=`…).
     public var tmpfsOptions: [String] = []
+    /// How a read-only bind treats the mounts under it (`bind.recursive`): nil tries to make them
+    /// read-only too (docker's default since 25), `writable` leaves them writable, `readonly` requires
+    /// them read-only (Linux 5.12).
+    public var readOnlySubmounts: String?
+    /// SELinux relabeling of a bind's source (`z`: shared, `Z`: this container's own), where SELinux is on.
+    public var selinuxRelabel: String?
 
     public init(kind: Kind, source: String, destination: String, readOnly: Bool = false) {
         self.kind = kind

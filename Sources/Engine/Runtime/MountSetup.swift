@@ -197,7 +197,15 @@ enum MountSetup {
                 default: propagation = UInt(MS_PRIVATE) | UInt(MS_REC)
                 }
                 try mount("", dest, nil, propagation, nil, step: "set propagation of \(m.destination)")
-                if m.readOnly { try remountReadOnly(dest, step: "make \(m.destination) read-only", recursive: m.recursive) }
+                if m.readOnly {
+                    if m.readOnlySubmounts == "readonly" {
+                        do { try Sys.remountReadOnlyRecursively(dest) } catch {
+                            throw StepFailure("make \(m.destination) read-only with the mounts under it (bind.recursive: readonly needs Linux 5.12)", error)
+                        }
+                    } else {
+                        try remountReadOnly(dest, step: "make \(m.destination) read-only", recursive: m.recursive && m.readOnlySubmounts != "writable")
+                    }
+                }
             }
         }
     }

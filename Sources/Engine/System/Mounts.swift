@@ -78,6 +78,11 @@ extension Sys {
         try mount(source: "", target: path, type: nil, flags: flags, data: nil)
     }
 
+    /// The mount and every mount under it read-only (mount_setattr AT_RECURSIVE, Linux 5.12), or an error.
+    public static func remountReadOnlyRecursively(_ path: String) throws(SystemError) {
+        try check("mount_setattr", path) { cl_mount_setattr_ro_recursive(AT_FDCWD, path) }
+    }
+
     /// Flushes every file of the filesystem that holds `path`.
     public static func syncFileSystem(_ path: String) throws(SystemError) {
         let handle = try FileHandle(path: path, flags: O_RDONLY | O_DIRECTORY)
