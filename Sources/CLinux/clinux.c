@@ -484,6 +484,26 @@ int cl_socket_in_netns(int netns_fd, int domain, int type, int protocol) {
     return fd;
 }
 
+int cl_write_in_netns(int netns_fd, const char *path, const char *value, size_t length) {
+    int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own < 0) return -1;
+    if (setns(netns_fd, CLONE_NEWNET) != 0) { int e = errno; close(own); errno = e; return -1; }
+    /* /proc/sys/net is the calling thread's network namespace's when it is opened. */
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int e = errno;
+    int r = -1;
+    if (fd >= 0) {
+        ssize_t n = write(fd, value, length);
+        e = errno;
+        r = n == (ssize_t)length ? 0 : -1;
+        close(fd);
+    }
+    if (setns(own, CLONE_NEWNET) != 0) abort(); /* never leave the thread in the other namespace */
+    close(own);
+    errno = e;
+    return r;
+}
+
 int cl_arp_socket(int netns_fd, const char *ifname, int *ifindex) {
     int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (own < 0) return -1;

@@ -154,11 +154,12 @@ public enum ComposeSupport {
             "services.*.ports.mode")
         set(.inert("a name and protocol hint for the port, recorded for tools; docker compose passes neither to the engine"),
             "services.*.ports.name", "services.*.ports.app_protocol")
-        set(.refused("IPv6 addresses are not supported yet"), "services.*.networks.*.ipv6_address")
-        set(.refused("link-local addresses are not supported yet"), "services.*.networks.*.link_local_ips")
-        set(.refused("gw_priority is not supported yet"), "services.*.networks.*.gw_priority")
-        set(.refused("interface_name is not supported yet"), "services.*.networks.*.interface_name")
-        set(.refused("endpoint driver_opts are not supported yet"), "services.*.networks.*.driver_opts")
+        set(.honoured, "services.*.networks.*.ipv6_address", "services.*.networks.*.link_local_ips",
+            "services.*.networks.*.gw_priority", "services.*.networks.*.interface_name")
+        set(.honoured(for: "com.docker.network.endpoint.ifname and com.docker.network.endpoint.sysctls") { key, _ in
+            ["com.docker.network.endpoint.ifname", "com.docker.network.endpoint.sysctls"].contains(key) ? nil
+                : "endpoint option \(key) is not supported (com.docker.network.endpoint.ifname, com.docker.network.endpoint.sysctls)"
+        }, "services.*.networks.*.driver_opts")
         set(.honoured, "services.*.links", "services.*.external_links")
 
         // Services: storage.
@@ -252,15 +253,13 @@ public enum ComposeSupport {
             ["", "default"].contains(node.scalar) ? nil : "IPAM driver \(node.scalar) is not available: swcompose allocates addresses itself (`default`)"
         }, "networks.*.ipam.driver")
         set(.refused("IPAM options are not supported yet"), "networks.*.ipam.options")
-        set(.refused("aux_addresses are not supported yet"), "networks.*.ipam.config.aux_addresses")
+        set(.honoured, "networks.*.ipam.config.aux_addresses")
         set(.inert("lets swarm services' standalone containers join an overlay network; any container of the project can join a swcompose bridge"),
             "networks.*.attachable")
-        set(.honoured(for: "true (an IPv4 network)") { node in
-            node.boolValue == false ? "networks without IPv4 (enable_ipv4: false) are not supported yet" : nil
+        set(.honoured(for: "true (IPv4, with IPv6 too where enable_ipv6 says so)") { node in
+            node.boolValue == false ? "networks without IPv4 (enable_ipv4: false, Docker Engine 28) are not supported: every swcompose network has IPv4, and IPv6 beside it with enable_ipv6" : nil
         }, "networks.*.enable_ipv4")
-        set(.honoured(for: "false (IPv4 only)") { node in
-            node.boolValue == true ? "IPv6 networks (enable_ipv6: true) are not supported yet" : nil
-        }, "networks.*.enable_ipv6")
+        set(.honoured, "networks.*.enable_ipv6")
 
         // Volumes.
         set(.honoured, "volumes.*.name", "volumes.*.external", "volumes.*.external.name", "volumes.*.labels")

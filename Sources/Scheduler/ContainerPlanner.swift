@@ -144,8 +144,10 @@ public struct ContainerPlanner {
         // ports below 1024 and open ICMP echo sockets.
         let mode = service.networkMode
         if mode != "host" && !mode.hasPrefix("service:") && !mode.hasPrefix("container:") {
-            for (key, value) in [("net.ipv4.ip_unprivileged_port_start", "0"), ("net.ipv4.ping_group_range", "0 2147483647")]
-            where spec.sysctls[key] == nil && spec.sysctls[key.replacing(".", with: "/")] == nil {
+            var defaults = [("net.ipv4.ip_unprivileged_port_start", "0"), ("net.ipv4.ping_group_range", "0 2147483647")]
+            // Without an IPv6 network, IPv6 is off in the container's namespace (its loopback has no ::1).
+            if !usesIPv6(service), Self.kernelHasIPv6 { defaults.append(("net.ipv6.conf.all.disable_ipv6", "1")) }
+            for (key, value) in defaults where spec.sysctls[key] == nil && spec.sysctls[key.replacing(".", with: "/")] == nil {
                 spec.sysctls[key] = value
             }
         }
@@ -201,6 +203,17 @@ public struct ContainerPlanner {
         // The project's containers share one supervisor.
         spec.group = project.name
         return spec
+    }
+
+    /// Whether the kernel has IPv6 at all (not booted with ipv6.disable=1).
+    static let kernelHasIPv6 = Sys.exists("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+
+    /// Whether any of the service's networks has IPv6.
+    func usesIPv6(_ service: ServiceConfig) -> Bool {
+        let mode = service.networkMode
+        guard mode.isEmpty || mode == "bridge" || mode == "default" || project.networks[mode] != nil else { return false }
+        let keys = (mode.isEmpty || mode == "bridge" || mode == "default") ? networkKeys(service) : [mode]
+        return keys.contains { project.networks[$0]?.enableIPv6 == true }
     }
 
     // MARK: - Environment
@@ -506,8 +519,47 @@ public struct ContainerPlanner {
             if !mac.isEmpty && Netlink.parseMAC(mac) == nil {
                 throw PlanError("invalid mac_address \"\(mac)\" (six hex pairs, as 02:42:ac:11:00:02)", at: service.locations["mac_address"] ?? service.locations["networks"])
             }
-            endpoints.append(NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address,
-                                                 macAddress: mac.isEmpty ? nil : mac.lowercased()))
+            var endpoint = NetworkEndpointSpec(network: networkName(key), names: names, ipv4Address: address.isEmpty ? nil : address,
+                                               macAddress: mac.isEmpty ? nil : mac.lowercased())
+            let at = service.locations["networks"]
+            if let v6 = config?.ipv6Address, !v6.isEmpty {
+                guard IPv6Address(v6) != nil else { throw PlanError("invalid ipv6_address \"\(v6)\"", at: at) }
+                guard project.networks[key]?.enableIPv6 == true else {
+                    throw PlanError("ipv6_address \(v6) on network \(key), which does not have IPv6 (set enable_ipv6: true on it)", at: at)
+                }
+                endpoint.ipv6Address = v6
+            }
+            for ip in config?.linkLocalIPs ?? [] where IPv4Address(ip) == nil && IPv6Address(ip) == nil {
+                throw PlanError("invalid link_local_ips address \"\(ip)\"", at: at)
+            }
+            if let ips = config?.linkLocalIPs, !ips.isEmpty { endpoint.linkLocalAddresses = ips }
+            if let p = config?.gatewayPriority, p != 0 { endpoint.gatewayPriority = Int(p) }
+            // The interface's name: interface_name, or the endpoint option that means the same.
+            var options = config?.driverOpts ?? [:]
+            let ifnameOption = "com.docker.network.endpoint.ifname"
+            if let name = config?.interfaceName, !name.isEmpty { options[ifnameOption] = name }
+            if let name = options.removeValue(forKey: ifnameOption) {
+                guard !name.isEmpty, name.utf8.count <= 15, !name.contains("/"), !name.contains(" "), name != "lo" else {
+                    throw PlanError("invalid interface name \"\(name)\" (at most 15 characters, no / or spaces)", at: at)
+                }
+                endpoint.interfaceName = name
+            }
+            if let sysctls = options.removeValue(forKey: "com.docker.network.endpoint.sysctls") {
+                var parsed: [String: String] = [:]
+                for item in sysctls.split(separator: ",") {
+                    let kv = item.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
+                    guard kv.count == 2, kv[0].hasPrefix("net.ipv4.conf.IFNAME.") || kv[0].hasPrefix("net.ipv6.conf.IFNAME.")
+                            || kv[0].hasPrefix("net.mpls.conf.IFNAME.") else {
+                        throw PlanError("endpoint sysctl \"\(item)\" must set net.ipv4.conf.IFNAME.*, net.ipv6.conf.IFNAME.* or net.mpls.conf.IFNAME.*", at: at)
+                    }
+                    parsed[kv[0]] = kv[1]
+                }
+                endpoint.sysctls = parsed
+            }
+            if let key = options.keys.sorted().first {
+                throw PlanError("endpoint option \(key) is not supported (com.docker.network.endpoint.ifname, com.docker.network.endpoint.sysctls)", at: at)
+            }
+            endpoints.append(endpoint)
         }
         return .bridged(endpoints)
     }

@@ -112,18 +112,59 @@ extension Orchestrator {
         return keys.sorted()
     }
 
-    func networkSpec(_ key: String) -> NetworkSpec {
+    /// A compose network as the engine makes it: one IPv4 pool and, with `enable_ipv6`, one IPv6 pool
+    /// (`ipam.config` entries of each family, or chosen), their reserved `aux_addresses`, the bridge's
+    /// driver options.
+    func networkSpec(_ key: String) throws(SwcomposeError) -> NetworkSpec {
         let config = project.networks[key]
+        let at = config?.location
         var spec = NetworkSpec(name: planner.networkName(key))
         spec.labels = config?.labels ?? [:]
         spec.labels[ComposeLabels.network] = key
         spec.labels[ComposeLabels.project] = project.name
         spec.labels[ComposeLabels.version] = planner.composeVersion
         spec.internal = config?.internal ?? false
-        if let pool = config?.ipamConfig.first {
-            spec.subnet = IPv4Network(pool.subnet)
-            spec.gateway = IPv4Address(pool.gateway)
-            spec.ipRange = IPv4Network(pool.ipRange)
+        spec.enableIPv6 = config?.enableIPv6 == true
+        var seen4 = false, seen6 = false
+        for pool in config?.ipamConfig ?? [] {
+            if let subnet = IPv4Network(pool.subnet) {
+                guard !seen4 else { throw SwcomposeError(.unsupported, "network \(key): one IPv4 subnet per network (swcompose's bridges have one address of each family)", at: at) }
+                seen4 = true
+                spec.subnet = subnet
+                if !pool.gateway.isEmpty {
+                    guard let g = IPv4Address(pool.gateway) else { throw SwcomposeError(.invalidArgument, "network \(key): invalid gateway \(pool.gateway)", at: at) }
+                    spec.gateway = g
+                }
+                if !pool.ipRange.isEmpty {
+                    guard let r = IPv4Network(pool.ipRange) else { throw SwcomposeError(.invalidArgument, "network \(key): invalid ip_range \(pool.ipRange)", at: at) }
+                    spec.ipRange = r
+                }
+            } else if let subnet = IPv6Network(pool.subnet) {
+                guard spec.enableIPv6 else {
+                    throw SwcomposeError(.invalidArgument, "network \(key): IPv6 subnet \(pool.subnet) on a network without IPv6 (set enable_ipv6: true)", at: at)
+                }
+                guard !seen6 else { throw SwcomposeError(.unsupported, "network \(key): one IPv6 subnet per network (swcompose's bridges have one address of each family)", at: at) }
+                seen6 = true
+                spec.subnet6 = subnet
+                if !pool.gateway.isEmpty {
+                    guard let g = IPv6Address(pool.gateway) else { throw SwcomposeError(.invalidArgument, "network \(key): invalid gateway \(pool.gateway)", at: at) }
+                    spec.gateway6 = g
+                }
+                if !pool.ipRange.isEmpty {
+                    guard let r = IPv6Network(pool.ipRange) else { throw SwcomposeError(.invalidArgument, "network \(key): invalid ip_range \(pool.ipRange)", at: at) }
+                    spec.ipRange6 = r
+                }
+            } else {
+                throw SwcomposeError(.invalidArgument, "network \(key): invalid subnet \"\(pool.subnet)\" (a CIDR: 172.28.0.0/16, fd00:1::/64)", at: at)
+            }
+            for (name, address) in pool.auxAddresses.sorted(by: { $0.key < $1.key }) {
+                let inPool = IPv4Address(address).map { a in IPv4Network(pool.subnet)?.contains(a) == true }
+                    ?? IPv6Address(address).map { a in IPv6Network(pool.subnet)?.contains(a) == true } ?? false
+                guard inPool else {
+                    throw SwcomposeError(.invalidArgument, "network \(key): aux_addresses \(name)=\(address) is not in subnet \(pool.subnet)", at: at)
+                }
+                spec.reserved.append(address)
+            }
         }
         let options = config?.driverOpts ?? [:]
         if let mtu = options[BridgeOptions.mtu].flatMap(UInt32.init) { spec.mtu = mtu }
@@ -134,9 +175,11 @@ extension Orchestrator {
         return spec
     }
 
-    /// Creates the project's networks the services need (external ones must exist).
+    /// Creates the project's networks the services need (external ones must exist). Every network is
+    /// checked before the first is created.
     func createNetworks(for services: [String]) throws(SwcomposeError) {
         let store = NetworkStore(root: runtime.root)
+        var specs: [(key: String, spec: NetworkSpec)] = []
         for key in networkKeys(for: services) {
             let config = project.networks[key]
             let name = planner.networkName(key)
@@ -151,18 +194,14 @@ extension Orchestrator {
                 let message = "network \(key): driver \"\(driver)\" is not supported (bridge)"
                 throw SwcomposeError(.unsupported, message, at: config?.location)
             }
-            if config?.enableIPv6 == true {
-                let message = "network \(key): IPv6 networks are not supported yet"
-                throw SwcomposeError(.unsupported, message, at: config?.location)
-            }
+            specs.append((key, try networkSpec(key)))
+        }
+        for (key, spec) in specs {
+            let config = project.networks[key]
+            let name = spec.name
             if dryRun {
                 if (try? store.inspect(name)) == nil { progress.event("Network", name, "Create") }
                 continue
-            }
-            let spec = networkSpec(key)
-            if let pool = config?.ipamConfig.first, !pool.subnet.isEmpty, spec.subnet == nil {
-                let message = "network \(key): invalid subnet \(pool.subnet) (IPv4 CIDR expected)"
-                throw SwcomposeError(.invalidArgument, message, at: config?.location)
             }
             let exists = (try? store.inspect(name)) != nil
             if !exists { progress.event("Network", name, "Creating") }

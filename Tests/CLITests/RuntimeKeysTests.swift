@@ -230,4 +230,49 @@ import Glibc
         #expect(inspect.contains("\"com.example.owner\":\"team-a\""), "\(inspect.prefix(300))")
         #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
+
+    @Test func ipv6NetworksAndEndpointSettings() throws {
+        let p = try ProjectFixture("ipv6", compose: """
+            services:
+              a:
+                image: swcompose/busybox
+                networks:
+                  auto: {interface_name: uplink, link_local_ips: ["169.254.10.10"], gw_priority: 1}
+                  plain:
+                    driver_opts: {com.docker.network.endpoint.sysctls: "net.ipv4.conf.IFNAME.log_martians=1"}
+                command: ["sleep", "1000"]
+              b:
+                image: swcompose/busybox
+                networks: [auto]
+                command: ["sleep", "1000"]
+            networks:
+              auto: {enable_ipv6: true}
+              plain:
+                ipam: {config: [{subnet: 10.205.0.0/29, aux_addresses: {router: 10.205.0.2, printer: 10.205.0.3}}]}
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let record = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_auto")
+        // A unique local /64 of its own when ipam does not name one.
+        let subnet6 = try #require(record.subnet6)
+        #expect(subnet6.prefix == 64 && subnet6.description.hasPrefix("fd"))
+        let aID = try #require(p.container("a")).id
+        let a6 = try #require(p.store.state(aID).networks["\(p.project)_auto"]?.address6)
+        #expect(subnet6.contains(a6))
+        // By name over IPv6, from the other container.
+        #expect(try p.run(["exec", "-T", "b", "ping6", "-c", "1", "-W", "2", "a"]).status == 0)
+        let aaaa = try p.run(["exec", "-T", "b", "nslookup", "-type=aaaa", "a"]).stdout
+        #expect(aaaa.contains("Address: \(a6)"), "\(aaaa)")
+        // interface_name, link_local_ips, gw_priority (the default routes leave through it), endpoint sysctls.
+        let links = try p.run(["exec", "-T", "a", "ls", "/sys/class/net"]).stdout
+        #expect(links.split(separator: "\n").sorted() == ["eth1", "lo", "uplink"], "\(links)")
+        #expect(try p.run(["exec", "-T", "a", "ip", "-4", "addr", "show", "uplink"]).stdout.contains("169.254.10.10/16"))
+        #expect(try p.run(["exec", "-T", "a", "ip", "route"]).stdout.contains("default via \(record.gateway) dev uplink"))
+        #expect(try p.run(["exec", "-T", "a", "cat", "/proc/sys/net/ipv4/conf/eth1/log_martians"]).stdout == "1\n")
+        // aux_addresses are never given out: .1 is the gateway, .2 and .3 reserved.
+        let plain = try #require(p.store.state(aID).networks["\(p.project)_plain"]?.address)
+        #expect(plain.description == "10.205.0.4")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty)
+        #expect(!Firewall.save(ipv6: true).contains(subnet6.description))
+    }
 }

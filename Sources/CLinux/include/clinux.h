@@ -89,6 +89,8 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
 /// Loads an eBPF program of `prog_type` (with `attach_type` as its expected attach type where the type
 /// needs one) and attaches it to the cgroup2 directory `cgroup_fd` at `attach_type` (BPF_F_ALLOW_MULTI).
 int cl_attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size);
+/// Writes `value` to `path` (a /proc/sys/net file) as the network namespace `netns_fd` sees it.
+int cl_write_in_netns(int netns_fd, const char *path, const char *value, size_t length);
 /// A socket made in the network namespace `netns_fd` (the calling thread enters it and returns).
 int cl_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 

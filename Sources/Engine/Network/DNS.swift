@@ -48,8 +48,8 @@ public enum DNSMessage {
 
     /// A response to `query` (the original bytes): `addresses` as A records, or `pointer` as a PTR
     /// record, or none (NODATA), or NXDOMAIN.
-    public static func answer(_ query: [UInt8], _ q: Question, addresses: [IPv4Address] = [], pointer: String? = nil,
-                              nameError: Bool = false, ttl: UInt32 = 0) -> [UInt8] {
+    public static func answer(_ query: [UInt8], _ q: Question, addresses: [IPv4Address] = [], addresses6: [IPv6Address] = [],
+                              pointer: String? = nil, nameError: Bool = false, ttl: UInt32 = 0) -> [UInt8] {
         var out = Array(query[0..<q.end])
         // Header: QR, AA, RD as asked, RA; rcode 3 (NXDOMAIN) or 0. One question, N answers, no others.
         let rd = q.flags & 0x0100
@@ -65,6 +65,7 @@ public enum DNSMessage {
             return r
         }
         for a in addresses { answers.append(record(typeA, a.bytes)) }
+        for a in addresses6 { answers.append(record(typeAAAA, a.bytes)) }
         if let pointer { answers.append(record(typePTR, encodeName(pointer))) }
         out[6] = UInt8(answers.count >> 8); out[7] = UInt8(answers.count & 0xff)
         out[8] = 0; out[9] = 0; out[10] = 0; out[11] = 0

@@ -70,6 +70,32 @@ public struct ContainerNameResolver: Sendable {
         self.links = links.reduce(into: [:]) { $0[$1.key.lowercased()] = $1.value.lowercased() }
     }
 
+    /// The IPv6 addresses of a name the container's networks know (empty when they have none: the
+    /// name is known, without an AAAA record); nil when no network knows it.
+    public func addresses6(of query: String) -> [IPv6Address]? {
+        guard addresses(of: query) != nil else { return nil }
+        var result: [IPv6Address] = []
+        var name = query.lowercased()
+        while name.hasSuffix(".") { name.removeLast() }
+        let target = links[name] ?? name
+        for record in networks where record.subnet6 != nil {
+            let found = record.endpoints.values.filter { $0.names.contains { $0.lowercased() == target } }.compactMap(\.address6).sorted()
+            if !found.isEmpty { result = found; break }
+        }
+        return result
+    }
+
+    /// The name of the container at an IPv6 address: `<container>.<network>`.
+    public func name(of address: IPv6Address) -> String? {
+        for record in networks where record.subnet6?.contains(address) == true {
+            if let e = record.endpoints.values.first(where: { $0.address6 == address }) {
+                let container = e.names.count > 1 ? e.names[1] : (e.names.first ?? e.containerID)
+                return container + "." + record.name
+            }
+        }
+        return nil
+    }
+
     /// The addresses of `name`, or nil when no network of the container knows it.
     public func addresses(of query: String) -> [IPv4Address]? {
         var name = query.lowercased()

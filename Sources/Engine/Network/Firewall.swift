@@ -24,14 +24,18 @@ public enum Firewall {
         case nft, legacy
 
         /// Where its programs are: `iptables-nft-restore`, `iptables-legacy-restore` (and `-save`).
-        var programs: (restore: String, save: String)? {
-            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/iptables-\(rawValue)-restore") {
-                return ("\(dir)/iptables-\(rawValue)-restore", "\(dir)/iptables-\(rawValue)-save")
+        var programs: (restore: String, save: String)? { programs(ipv6: false) }
+
+        /// Its programs for IPv4 (`iptables-…`) or IPv6 (`ip6tables-…`).
+        func programs(ipv6: Bool) -> (restore: String, save: String)? {
+            let tool = ipv6 ? "ip6tables" : "iptables"
+            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/\(tool)-\(rawValue)-restore") {
+                return ("\(dir)/\(tool)-\(rawValue)-restore", "\(dir)/\(tool)-\(rawValue)-save")
             }
             // Distributions with one backend may only have the plain names.
-            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/iptables-restore") {
-                if Firewall.backend(ofVersion: Firewall.version("\(dir)/iptables-restore")) == self {
-                    return ("\(dir)/iptables-restore", "\(dir)/iptables-save")
+            for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where Sys.exists("\(dir)/\(tool)-restore") {
+                if Firewall.backend(ofVersion: Firewall.version("\(dir)/\(tool)-restore")) == self {
+                    return ("\(dir)/\(tool)-restore", "\(dir)/\(tool)-save")
                 }
             }
             return nil
@@ -122,9 +126,9 @@ public enum Firewall {
         return pick
     }
 
-    static func restore(_ script: String, _ backend: Backend) throws(FirewallError) {
-        guard let program = backend.programs?.restore else {
-            throw FirewallError(message: "iptables-\(backend.rawValue)-restore is not installed")
+    static func restore(_ script: String, _ backend: Backend, ipv6: Bool = false) throws(FirewallError) {
+        guard let program = backend.programs(ipv6: ipv6)?.restore else {
+            throw FirewallError(message: "\(ipv6 ? "ip6tables" : "iptables")-\(backend.rawValue)-restore is not installed")
         }
         let result: Subprocess.Result
         do {
@@ -138,8 +142,8 @@ public enum Firewall {
     }
 
     /// The current rules (`iptables-save`) of a backend (the selected one by default), for checks and tests.
-    public static func save(_ backend: Backend? = nil) -> String {
-        guard let b = backend ?? (try? selected()), let program = b.programs?.save else { return "" }
+    public static func save(_ backend: Backend? = nil, ipv6: Bool = false) -> String {
+        guard let b = backend ?? (try? selected()), let program = b.programs(ipv6: ipv6)?.save else { return "" }
         return (try? Subprocess.run(program, []))?.output ?? ""
     }
 
@@ -184,6 +188,54 @@ public enum Firewall {
         return backend
     }
 
+    /// The IPv6 rules of a network with IPv6 (ip6tables, the same backend as its IPv4 rules), as its
+    /// IPv4 ones: isolation from other networks, internal networks kept in, egress masqueraded (as
+    /// dockerd's ip6tables does).
+    public static func addNetwork6(id: String, bridge: String, subnet: IPv6Network, internal isInternal: Bool,
+                                   interContainerTraffic: Bool, masquerade: Bool, backend: Backend) throws(FirewallError) {
+        let rules = save(backend, ipv6: true)
+        let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
+        var filter = "*filter\n"
+        var nat = "*nat\n"
+        for (chain, table, parent) in [("SWCOMPOSE-FORWARD", "filter", "FORWARD"), ("SWCOMPOSE-INPUT", "filter", "INPUT"),
+                                       ("SWCOMPOSE-POSTROUTING", "nat", "POSTROUTING")] where !rules.contains(":\(chain) ") {
+            let lines = ":\(chain) - [0:0]\n-I \(parent) 1 -j \(chain)\n"
+            if table == "filter" { filter += lines } else { nat += lines }
+        }
+        filter += ":\(f) - [0:0]\n"
+        filter += "-A \(f) -i \(bridge) -o \(bridge) -j \(interContainerTraffic ? "ACCEPT" : "DROP")\n"
+        filter += "-A \(f) -i \(bridge) -o sw-+ -j DROP\n"
+        filter += isInternal ? "-A \(f) -i \(bridge) -j DROP\n" : "-A \(f) -i \(bridge) -j ACCEPT\n"
+        filter += "-A \(f) -o \(bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        filter += "-A \(f) -o \(bridge) -j DROP\n"
+        if !rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-A SWCOMPOSE-FORWARD -j \(f)\n" }
+        if isInternal {
+            filter += ":\(i) - [0:0]\n-A \(i) -i \(bridge) -j DROP\n"
+            if !rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-A SWCOMPOSE-INPUT -j \(i)\n" }
+        } else if masquerade {
+            let rule = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
+            if !rules.contains(rule) { nat += rule + "\n" }
+        }
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend, ipv6: true)
+    }
+
+    public static func removeNetwork6(id: String, bridge: String, subnet: IPv6Network, backend recorded: Backend?) throws(FirewallError) {
+        let backend: Backend
+        if let recorded { backend = recorded } else { backend = try selected() }
+        let rules = save(backend, ipv6: true)
+        let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
+        var filter = "*filter\n"
+        var nat = "*nat\n"
+        if rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-D SWCOMPOSE-FORWARD -j \(f)\n" }
+        if rules.contains(":\(f) ") { filter += "-F \(f)\n-X \(f)\n" }
+        if rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-D SWCOMPOSE-INPUT -j \(i)\n" }
+        if rules.contains(":\(i) ") { filter += "-F \(i)\n-X \(i)\n" }
+        let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
+        if rules.contains(masquerade) { nat += "-D" + masquerade.dropFirst(2) + "\n" }
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend, ipv6: true)
+        try removeBaseIfUnused(backend, ipv6: true)
+    }
+
     /// Removes one network's rules (missing ones are fine), and the base chains when none is left,
     /// with the backend that made them (the selected one for records that do not say).
     public static func removeNetwork(id: String, bridge: String, subnet: IPv4Network, backend recorded: Backend?) throws(FirewallError) {
@@ -203,8 +255,8 @@ public enum Firewall {
         try removeBaseIfUnused(backend)
     }
 
-    static func removeBaseIfUnused(_ backend: Backend) throws(FirewallError) {
-        let rules = save(backend)
+    static func removeBaseIfUnused(_ backend: Backend, ipv6: Bool = false) throws(FirewallError) {
+        let rules = save(backend, ipv6: ipv6)
         let networkChains = rules.split(separator: "\n").contains { $0.hasPrefix(":SWC-F-") || $0.hasPrefix(":SWC-I-") }
         let masquerades = rules.split(separator: "\n").contains { $0.hasPrefix("-A SWCOMPOSE-POSTROUTING ") }
         guard !networkChains && !masquerades else { return }
@@ -218,7 +270,7 @@ public enum Firewall {
             if rules.contains("-A POSTROUTING -j SWCOMPOSE-POSTROUTING") { nat += "-D POSTROUTING -j SWCOMPOSE-POSTROUTING\n" }
             nat += "-F SWCOMPOSE-POSTROUTING\n-X SWCOMPOSE-POSTROUTING\n"
         }
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
+        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend, ipv6: ipv6)
     }
 
     /// Routing between the bridges and the host's interfaces (docker enables it too).

@@ -309,6 +309,28 @@ extension Netlink {
         return m
     }
 
+    /// `ip -6 addr add ADDRESS/PREFIX dev INDEX nodad` (IFA_FLAGS IFA_F_NODAD: usable at once, as
+    /// libnetwork adds it).
+    public static func addAddressMessage(index: Int32, address: IPv6Address, prefix: Int) -> NetlinkMessage {
+        var m = NetlinkMessage(type: NetlinkMessage.newAddr, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
+        m.ifaddr(family: AF_INET6_, prefix: UInt8(prefix), index: index)
+        m.attribute(IFA_LOCAL, address.bytes)
+        m.attribute(IFA_ADDRESS, address.bytes)
+        m.attribute(8 /* IFA_FLAGS */, u32: 0x02 /* IFA_F_NODAD */)
+        return m
+    }
+
+    /// `ip -6 route add default via GATEWAY dev INDEX`
+    public static func addDefaultRouteMessage(gateway: IPv6Address, index: Int32) -> NetlinkMessage {
+        var m = NetlinkMessage(type: NetlinkMessage.newRoute, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
+        m.rtmsg(family: AF_INET6_, destinationLength: 0)
+        m.attribute(RTA_GATEWAY, gateway.bytes)
+        m.attribute(RTA_OIF, u32: UInt32(bitPattern: index))
+        return m
+    }
+
+    static let AF_INET6_: UInt8 = 10
+
     /// `ip route add default via GATEWAY dev INDEX`
     public static func addDefaultRouteMessage(gateway: IPv4Address, index: Int32) -> NetlinkMessage {
         var m = NetlinkMessage(type: NetlinkMessage.newRoute, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
@@ -363,6 +385,14 @@ extension Netlink {
 
     public func addAddress(_ index: Int32, _ address: IPv4Address, prefix: Int) throws(NetlinkError) {
         try request(Self.addAddressMessage(index: index, address: address, prefix: prefix), "add address \(address)/\(prefix)")
+    }
+
+    public func addAddress(_ index: Int32, _ address: IPv6Address, prefix: Int) throws(NetlinkError) {
+        _ = try request(Self.addAddressMessage(index: index, address: address, prefix: prefix), "add address \(address)/\(prefix)")
+    }
+
+    public func addDefaultRoute(via gateway: IPv6Address, index: Int32) throws(NetlinkError) {
+        _ = try request(Self.addDefaultRouteMessage(gateway: gateway, index: index), "add default route via \(gateway)")
     }
 
     public func addDefaultRoute(via gateway: IPv4Address, index: Int32) throws(NetlinkError) {

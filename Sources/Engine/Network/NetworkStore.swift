@@ -20,6 +20,13 @@ public struct NetworkSpec: Codable, Sendable, Equatable {
     public var masquerade = true
     /// The containers' interface names: `<prefix>0`… (`com.docker.network.container_iface_prefix`).
     public var interfacePrefix: String?
+    /// IPv6 as well (`enable_ipv6`): the subnet (nil: a unique local /64 of its own), gateway and range.
+    public var enableIPv6 = false
+    public var subnet6: IPv6Network?
+    public var gateway6: IPv6Address?
+    public var ipRange6: IPv6Network?
+    /// Addresses never given to a container (`aux_addresses`).
+    public var reserved: [String] = []
 
     public init(name: String) { self.name = name }
 }
@@ -33,6 +40,8 @@ public struct Endpoint: Codable, Sendable, Equatable {
     public var interface: String
     /// The interface's MAC address (`02:42:ac:12:00:03`).
     public var macAddress: String?
+    /// Its IPv6 address on a network with IPv6.
+    public var address6: IPv6Address?
 
     public init(containerID: String, address: IPv4Address, names: [String], interface: String, macAddress: String? = nil) {
         self.containerID = containerID
@@ -63,6 +72,12 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var interContainerTraffic: Bool?
     public var masquerade: Bool?
     public var interfacePrefix: String?
+    /// Its IPv6 subnet and gateway (a network with `enable_ipv6`).
+    public var subnet6: IPv6Network?
+    public var gateway6: IPv6Address?
+    public var ipRange6: IPv6Network?
+    /// Addresses never given to a container (`aux_addresses`).
+    public var reserved: [String]?
 }
 
 public enum NetworkError: Error, CustomStringConvertible, Sendable {
@@ -195,6 +210,21 @@ public struct NetworkStore: Sendable {
                                    internal: spec.internal, subnet: subnet, gateway: gateway, ipRange: spec.ipRange,
                                    bridge: spec.bridgeName ?? "sw-" + String(id.prefix(12)))
         record.mtu = spec.mtu
+        record.reserved = spec.reserved.isEmpty ? nil : spec.reserved
+        if spec.enableIPv6 {
+            let subnet6 = spec.subnet6.map { IPv6Network(address: $0.base, prefix: $0.prefix) } ?? IPv6Network.uniqueLocal(seed: id)
+            if let clash = list().compactMap(\.subnet6).first(where: { $0.overlaps(subnet6) }) {
+                throw .invalid("invalid pool request: Pool overlaps with other one on this address space (\(subnet6) overlaps \(clash))")
+            }
+            let gateway6 = spec.gateway6 ?? subnet6.host(1)
+            guard subnet6.contains(gateway6) else { throw .invalid("gateway \(gateway6) is not in subnet \(subnet6)") }
+            if let range = spec.ipRange6, !subnet6.contains(range.base) || range.prefix < subnet6.prefix {
+                throw .invalid("ip_range \(range) is not within subnet \(subnet6)")
+            }
+            record.subnet6 = subnet6
+            record.gateway6 = gateway6
+            record.ipRange6 = spec.ipRange6
+        }
         if !spec.interContainerTraffic { record.interContainerTraffic = false }
         if !spec.masquerade { record.masquerade = false }
         record.interfacePrefix = spec.interfacePrefix
@@ -223,6 +253,12 @@ public struct NetworkStore: Sendable {
             if !(try nl.addresses()).contains(where: { $0.index == bridge.index && $0.address == record.gateway }) {
                 try nl.addAddress(bridge.index, record.gateway, prefix: record.subnet.prefix)
             }
+            if let subnet6 = record.subnet6, let gateway6 = record.gateway6 {
+                // IPv6 on the bridge (a host may leave new links without it), its gateway, and routing.
+                try? Sys.writeNetworkSysctl(path: "/proc/sys/net/ipv6/conf/\(record.bridge)/disable_ipv6", "0")
+                do { try nl.addAddress(bridge.index, gateway6, prefix: subnet6.prefix) } catch { if error.code != EEXIST { throw error } }
+                try? Sys.writeNetworkSysctl(path: "/proc/sys/net/ipv6/conf/all/forwarding", "1")
+            }
             if !bridge.up { try nl.setLink(bridge.index, up: true) }
         } catch let error as NetworkError {
             throw error
@@ -233,6 +269,11 @@ public struct NetworkStore: Sendable {
             record.firewall = try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway,
                                                       internal: record.internal, interContainerTraffic: record.interContainerTraffic ?? true,
                                                       masquerade: record.masquerade ?? true)
+            if let subnet6 = record.subnet6 {
+                try Firewall.addNetwork6(id: record.id, bridge: record.bridge, subnet: subnet6, internal: record.internal,
+                                         interContainerTraffic: record.interContainerTraffic ?? true, masquerade: record.masquerade ?? true,
+                                         backend: record.firewall!)
+            }
         } catch {
             throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
@@ -256,6 +297,9 @@ public struct NetworkStore: Sendable {
     func removeUnlocked(_ record: NetworkRecord) throws(NetworkError) {
         do {
             try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, backend: record.firewall)
+            if let subnet6 = record.subnet6 {
+                try Firewall.removeNetwork6(id: record.id, bridge: record.bridge, subnet: subnet6, backend: record.firewall)
+            }
         } catch {
             throw .system("network \(record.name): cannot remove its firewall rules", cause: error)
         }
@@ -273,6 +317,15 @@ public struct NetworkStore: Sendable {
         public var address: IPv4Address?
         public var macAddress: [UInt8]?
         public var priority: Int = 0
+        public var address6: IPv6Address?
+        /// Its name in the container (else `<prefix><n>`).
+        public var interface: String?
+        /// More addresses on the interface (`link_local_ips`).
+        public var linkLocal: [String] = []
+        /// The highest gives the default route (`gw_priority`).
+        public var gatewayPriority = 0
+        /// Sysctls of the interface (`IFNAME` standing for its name in the keys).
+        public var sysctls: [String: String] = [:]
 
         public init(network: String, names: [String], address: IPv4Address? = nil, macAddress: [UInt8]? = nil) {
             self.network = network
@@ -296,14 +349,27 @@ public struct NetworkStore: Sendable {
             let nsfd = try Sys.open("/proc/\(pid)/ns/net", O_RDONLY)
             defer { Sys.close(nsfd) }
             let inside = try Netlink(namespaceFD: nsfd)
+            var records = try attachments.map { (a) throws(NetworkError) in try inspect(a.network) }
+            // IPv6 as dockerd leaves it: off in the namespace (`all`), back on for its loopback and for
+            // the interfaces of networks that have it (an IPv4-only container's sysctl turns it off
+            // after the fact: see the planner's defaults).
+            let anyIPv6 = records.contains { $0.subnet6 != nil }
+            if anyIPv6 {
+                try Sys.writeNetworkSysctl(path: "/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", namespace: nsfd)
+                try Sys.writeNetworkSysctl(path: "/proc/sys/net/ipv6/conf/lo/disable_ipv6", "0", namespace: nsfd)
+            }
             if let lo = try inside.link(named: "lo") { try inside.setLink(lo.index, up: true) }
-            var defaultRouteSet = false
+            // The default routes: through the network with the highest gw_priority, the first on ties.
+            let gateway4 = attachments.indices.max { attachments[$0].gatewayPriority < attachments[$1].gatewayPriority || ($0 > $1 && attachments[$0].gatewayPriority == attachments[$1].gatewayPriority) }
+            let v6 = attachments.indices.filter { records[$0].subnet6 != nil }
+            let gateway6 = v6.max { attachments[$0].gatewayPriority < attachments[$1].gatewayPriority || ($0 > $1 && attachments[$0].gatewayPriority == attachments[$1].gatewayPriority) }
             for (n, attachment) in attachments.enumerated() {
-                var record = try inspect(attachment.network)
+                var record = records[n]
                 // Endpoints of containers that are gone free their addresses.
                 record.endpoints = record.endpoints.filter { $0.key != containerID && exists($0.key) }
                 let address = try allocate(in: record, wanted: attachment.address)
-                let interface = (record.interfacePrefix ?? "eth") + "\(n)"
+                let address6 = try record.subnet6.map { (_) throws(NetworkError) in try allocate6(in: record, wanted: attachment.address6) }
+                let interface = attachment.interface ?? (record.interfacePrefix ?? "eth") + "\(n)"
                 let hostName = "veth" + String(ContainerStore.newID().prefix(7))
                 let mac = attachment.macAddress ?? Netlink.macAddress(for: address)
                 try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd, peerMAC: mac)
@@ -315,7 +381,19 @@ public struct NetworkStore: Sendable {
                 try host.setLink(hostLink.index, up: true, master: bridge.index)
                 guard let inner = try inside.link(named: interface) else { throw NetworkError.system("\(interface) did not appear") }
                 if let mtu = record.mtu { try inside.setLink(inner.index, mtu: mtu) }
+                if anyIPv6 {
+                    try Sys.writeNetworkSysctl(path: "/proc/sys/net/ipv6/conf/\(interface)/disable_ipv6", address6 == nil ? "1" : "0", namespace: nsfd)
+                }
+                for (key, value) in attachment.sysctls.sorted(by: { $0.key < $1.key }) {
+                    let path = "/proc/sys/" + key.split(separator: ".").map { $0 == "IFNAME" ? interface : String($0) }.joined(separator: "/")
+                    try Sys.writeNetworkSysctl(path: path, value, namespace: nsfd)
+                }
                 try inside.addAddress(inner.index, address, prefix: record.subnet.prefix)
+                if let address6, let subnet6 = record.subnet6 { try inside.addAddress(inner.index, address6, prefix: subnet6.prefix) }
+                for text in attachment.linkLocal {
+                    if let a = IPv4Address(text) { try inside.addAddress(inner.index, a, prefix: 16) }
+                    else if let a = IPv6Address(text) { try inside.addAddress(inner.index, a, prefix: 64) }
+                }
                 // Announced as it comes up (and again by the supervisor, `ARP.schedule`): caches that
                 // knew another MAC for the address (a user-set one) are corrected at once.
                 try inside.enableARPNotify(inner.index)
@@ -324,15 +402,15 @@ public struct NetworkStore: Sendable {
                 // published port's first connection) need not wait for an ARP round trip. The
                 // bridge's MAC is fixed for its life (addBridge).
                 if bridge.mac.count == 6 { try inside.addNeighbour(inner.index, record.gateway, mac: bridge.mac) }
-                // Through the first network's gateway, an internal one's too (dockerd 20.10 sets it; the
+                // Through the chosen network's gateway, an internal one's too (dockerd 20.10 sets it; the
                 // firewall keeps internal networks' traffic in).
-                if !defaultRouteSet {
-                    try inside.addDefaultRoute(via: record.gateway, index: inner.index)
-                    defaultRouteSet = true
-                }
-                let endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface,
+                if n == gateway4 { try inside.addDefaultRoute(via: record.gateway, index: inner.index) }
+                if n == gateway6, let g = record.gateway6 { try inside.addDefaultRoute(via: g, index: inner.index) }
+                var endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface,
                                         macAddress: Netlink.formatMAC(mac))
+                endpoint.address6 = address6
                 record.endpoints[containerID] = endpoint
+                records[n] = record
                 try write(record)
                 made[record.name] = endpoint
             }
@@ -344,8 +422,31 @@ public struct NetworkStore: Sendable {
         return made
     }
 
+    /// The IPv6 address a container gets: the one asked for, or the next free one from ::2 (the
+    /// gateway, reserved and used addresses skipped).
+    func allocate6(in record: NetworkRecord, wanted: IPv6Address?) throws(NetworkError) -> IPv6Address {
+        guard let subnet6 = record.subnet6 else { throw .invalid("network \(record.name) has no IPv6") }
+        var used = Set(record.endpoints.values.compactMap(\.address6))
+        if let g = record.gateway6 { used.insert(g) }
+        for r in record.reserved ?? [] { if let a = IPv6Address(r) { used.insert(a) } }
+        if let wanted {
+            guard subnet6.contains(wanted) else {
+                throw .invalid("address \(wanted) is not in the subnet \(subnet6) of network \(record.name)")
+            }
+            if used.contains(wanted) { throw .invalid("address \(wanted) is already in use on network \(record.name)") }
+            return wanted
+        }
+        let range = record.ipRange6 ?? subnet6
+        for n in UInt64(1)..<UInt64(1 << 20) {
+            let candidate = range.host(n)
+            guard subnet6.contains(candidate) else { break }
+            if !used.contains(candidate) { return candidate }
+        }
+        throw .exhausted("no available IPv6 addresses on network \(record.name)")
+    }
+
     func allocate(in record: NetworkRecord, wanted: IPv4Address?) throws(NetworkError) -> IPv4Address {
-        let used = Set(record.endpoints.values.map(\.address) + [record.gateway])
+        let used = Set(record.endpoints.values.map(\.address) + [record.gateway] + (record.reserved ?? []).compactMap(IPv4Address.init))
         if let wanted {
             guard record.subnet.contains(wanted) else {
                 throw .invalid("address \(wanted) is not in the subnet \(record.subnet) of network \(record.name)")

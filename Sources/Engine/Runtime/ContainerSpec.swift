@@ -466,6 +466,17 @@ public struct NetworkEndpointSpec: Codable, Sendable, Equatable {
     public var ipv4Address: String?
     /// `mac_address`; nil: derived from the address, as docker does.
     public var macAddress: String?
+    /// `ipv6_address` on a network with IPv6.
+    public var ipv6Address: String?
+    /// `interface_name` (or the endpoint option `com.docker.network.endpoint.ifname`): its name in the
+    /// container instead of eth<n>.
+    public var interfaceName: String?
+    /// `link_local_ips`: more addresses on the interface.
+    public var linkLocalAddresses: [String]?
+    /// `gw_priority`: the network with the highest gives the default route (ties: the first).
+    public var gatewayPriority: Int?
+    /// Sysctls of the interface (`com.docker.network.endpoint.sysctls`), `IFNAME` standing for its name.
+    public var sysctls: [String: String]?
 
     public init(network: String, names: [String], ipv4Address: String? = nil, macAddress: String? = nil) {
         self.network = network

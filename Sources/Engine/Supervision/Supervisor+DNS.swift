@@ -164,10 +164,17 @@ extension Supervisor {
                     Sockets.send(fd, DNSMessage.answer(query, q, pointer: owner, ttl: 600), to: client)
                     continue
                 }
+            } else if q.type == DNSMessage.typePTR, let address = IPv6Address.fromReverseName(name) {
+                if let owner = names.name(of: address) {
+                    Sockets.send(fd, DNSMessage.answer(query, q, pointer: owner, ttl: 600), to: client)
+                    continue
+                }
             } else if let addresses = names.addresses(of: name) {
-                // Known here: A records; any other type has no data (NODATA, as dockerd answers AAAA for a
-                // container on an IPv4 network).
-                Sockets.send(fd, DNSMessage.answer(query, q, addresses: q.type == DNSMessage.typeA ? addresses : [], ttl: 600), to: client)
+                // Known here: A and AAAA records; any other type has no data (NODATA, as dockerd answers
+                // AAAA for a container on an IPv4 network).
+                let v4 = q.type == DNSMessage.typeA ? addresses : []
+                let v6 = q.type == DNSMessage.typeAAAA ? (names.addresses6(of: name) ?? []) : []
+                Sockets.send(fd, DNSMessage.answer(query, q, addresses: v4, addresses6: v6, ttl: 600), to: client)
                 continue
             }
             let servers = m.spec.dns.servers.compactMap(NetworkServices.parseServer)

@@ -156,8 +156,14 @@ extension Supervisor {
         guard case .bridged(let endpoints) = m.spec.network else { return }
         let store = NetworkStore(root: runtime.root)
         let attachments = endpoints.map { e in
-            NetworkStore.Attachment(network: e.network, names: e.names, address: e.ipv4Address.flatMap(IPv4Address.init),
-                                    macAddress: e.macAddress.flatMap(Netlink.parseMAC))
+            var a = NetworkStore.Attachment(network: e.network, names: e.names, address: e.ipv4Address.flatMap(IPv4Address.init),
+                                            macAddress: e.macAddress.flatMap(Netlink.parseMAC))
+            a.address6 = e.ipv6Address.flatMap(IPv6Address.init)
+            a.interface = e.interfaceName
+            a.linkLocal = e.linkLocalAddresses ?? []
+            a.gatewayPriority = e.gatewayPriority ?? 0
+            a.sysctls = e.sysctls ?? [:]
+            return a
         }
         let made = try store.attach(containerID: m.spec.id, pid: pid, attachments) { [runtime] id in
             Sys.exists(runtime.containerDirectory(id) + "/config.json")
@@ -179,6 +185,9 @@ extension Supervisor {
         if let first = endpoints.first.flatMap({ made[$0.network] }) {
             var hosts = (try? Files.readText(dir + "/hosts")) ?? ""
             hosts += EtcHosts.ownRecord(address: first.address.description, hostname: m.spec.hostname, domainname: m.spec.domainname)
+            if let v6 = first.address6 {
+                hosts += EtcHosts.ownRecord(address: v6.description, hostname: m.spec.hostname, domainname: m.spec.domainname)
+            }
             try? Files.writeAtomically(dir + "/hosts", hosts, mode: 0o644, durable: false)
         }
         if let resolverAddress {

@@ -94,6 +94,16 @@ extension Sys {
         try check("netlink socket") { cl_netlink_route_socket(namespace) }
     }
 
+    /// A network sysctl by its /proc path (`/proc/sys/net/ipv6/conf/eth0/disable_ipv6`: interface names
+    /// may hold dots) of the namespace `namespace` (a descriptor), or of this process's own when it is -1.
+    public static func writeNetworkSysctl(path: String, _ value: String, namespace: Int32 = -1) throws(SystemError) {
+        if namespace < 0 {
+            try FileHandle(path: path, flags: O_WRONLY).write(Array(value.utf8))
+            return
+        }
+        try check("write \(value) to", path) { cl_write_in_netns(namespace, path, value, value.utf8.count) }
+    }
+
     /// An ARP datagram socket in the network namespace `namespace` (a descriptor), with the index there
     /// of the interface `interface`.
     public static func arpSocket(namespace: Int32, interface: String) throws(SystemError) -> (fd: Int32, index: Int32) {
