@@ -174,7 +174,7 @@ public enum ComposeSupport {
         }, "services.*.volumes.type")
         set(.inert("a macOS file-sharing setting (Docker Desktop); docker on Linux ignores it"), "services.*.volumes.consistency")
         set(.honoured, "services.*.volumes.bind.selinux", "services.*.volumes.bind.recursive")
-        set(.refused("labels for a volume created by a mount are not supported yet"), "services.*.volumes.volume.labels")
+        set(.honoured, "services.*.volumes.volume.labels")
         set(.refused("image mounts are not supported yet"), "services.*.volumes.image", "services.*.volumes.image.subpath")
         set(.honoured, "services.*.volumes_from")
         set(.honoured, "services.*.secrets", "services.*.secrets.source", "services.*.secrets.target",

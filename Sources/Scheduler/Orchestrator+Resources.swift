@@ -12,10 +12,14 @@ extension Orchestrator {
         for i in spec.mounts.indices where spec.mounts[i].kind == .volume {
             if spec.mounts[i].source.isEmpty {
                 spec.mounts[i].source = ContainerStore.newID()
+                // A volume the engine makes for the mount takes the mount's `volume.labels` (a named one,
+                // made by compose beforehand, has its top-level labels).
+                var labels = service.volumes.first { $0.target == spec.mounts[i].destination }?.volume?.labels ?? [:]
+                labels[ComposeLabels.project] = project.name
+                labels[ComposeLabels.volume] = ""
+                labels[ComposeLabels.anonymous] = "true"
                 do {
-                    try volumes.create(spec.mounts[i].source, labels: [ComposeLabels.project: project.name,
-                                                                      ComposeLabels.volume: "",
-                                                                      ComposeLabels.anonymous: "true"], anonymous: true)
+                    try volumes.create(spec.mounts[i].source, labels: labels, anonymous: true)
                 } catch {
                     throw SwcomposeError(.failed, "cannot create an anonymous volume for container \(spec.name)", cause: error)
                 }

@@ -275,4 +275,18 @@ import Glibc
         #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty)
         #expect(!Firewall.save(ipv6: true).contains(subnet6.description))
     }
+
+    @Test func aVolumeMadeForAMountTakesItsLabels() throws {
+        let p = try ProjectFixture("vlabels", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                volumes: [{type: volume, target: /data, volume: {labels: {owner: team-a}}}]
+                command: ["sleep", "1000"]
+            """)
+        #expect(try p.run(["up", "-d"]).status == 0)
+        let anonymous = VolumeStore(root: StateRoot(path: p.root)).list().filter(\.anonymous)
+        #expect(anonymous.count == 1 && anonymous.first?.labels["owner"] == "team-a", "\(anonymous)")
+        #expect(try p.run(["down", "-v", "-t", "0"]).status == 0)
+    }
 }
