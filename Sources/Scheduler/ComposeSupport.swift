@@ -243,11 +243,15 @@ public enum ComposeSupport {
         set(.honoured, "networks.*.name", "networks.*.external", "networks.*.external.name", "networks.*.internal",
             "networks.*.labels", "networks.*.ipam", "networks.*.ipam.config", "networks.*.ipam.config.subnet",
             "networks.*.ipam.config.gateway", "networks.*.ipam.config.ip_range")
-        set(.honoured(for: "bridge") { node in
-            ["", "bridge"].contains(node.scalar) ? nil : "network driver \(node.scalar) is not supported (bridge)"
+        set(.honoured(for: "bridge, macvlan and ipvlan") { node in
+            ["", "bridge", "macvlan", "ipvlan"].contains(node.scalar) ? nil
+                : "network driver \(node.scalar) is not supported (bridge, macvlan, ipvlan)\(node.scalar == "overlay" ? ": overlay networks span a swarm" : "")"
         }, "networks.*.driver")
-        set(.honoured(for: "the bridge options docker documents: " + BridgeOptions.known.joined(separator: ", ")) { key, value in
-            BridgeOptions.problem(key, value.scalar)
+        set(.honoured(for: "the bridge options docker documents (" + BridgeOptions.known.joined(separator: ", ") + "), and macvlan's and ipvlan's parent, macvlan_mode, ipvlan_mode, ipvlan_flag; checked against the network's driver before anything is created") { key, value in
+            switch key {
+            case "parent", "macvlan_mode", "ipvlan_mode", "ipvlan_flag": return nil
+            default: return BridgeOptions.problem(key, value.scalar)
+            }
         }, "networks.*.driver_opts")
         set(.honoured(for: "the default IPAM driver") { node in
             ["", "default"].contains(node.scalar) ? nil : "IPAM driver \(node.scalar) is not available: swcompose allocates addresses itself (`default`)"

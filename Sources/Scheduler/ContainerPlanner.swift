@@ -567,6 +567,12 @@ public struct ContainerPlanner {
     /// Published ports, one binding per container port (compose has already expanded ranges).
     func ports(_ service: ServiceConfig) throws(PlanError) -> [PortBinding] {
         var result: [PortBinding] = []
+        if !service.ports.isEmpty, service.networkMode.isEmpty,
+           let key = networkKeys(service).first(where: { ["macvlan", "ipvlan"].contains(project.networks[$0]?.driver ?? "") }) {
+            // dockerd takes the bindings and publishes nothing: the host cannot reach its own macvlan children.
+            throw PlanError("ports are published through a bridge; service \"\(service.name)\" is on the \(project.networks[key]!.driver) network \(key), where it has an address of its own on the link: reach it there and remove ports",
+                            at: service.locations["ports"])
+        }
         for p in service.ports {
             let loc = p.location ?? service.locations["ports"]
             guard p.target > 0, p.target < 65536 else { throw PlanError("invalid container port \(p.target)", at: loc) }

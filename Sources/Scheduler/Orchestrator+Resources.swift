@@ -171,6 +171,40 @@ extension Orchestrator {
             }
         }
         let options = config?.driverOpts ?? [:]
+        let driver = config?.driver ?? ""
+        switch driver {
+        case "", "bridge":
+            for (option, value) in options.sorted(by: { $0.key < $1.key }) {
+                if let problem = BridgeOptions.problem(option, value) { throw SwcomposeError(.invalidArgument, "network \(key): \(problem)", at: at) }
+            }
+        case "macvlan", "ipvlan":
+            spec.driver = driver
+            let modes = driver == "macvlan" ? ["bridge", "private", "vepa", "passthru"] : ["l2", "l3", "l3s"]
+            let modeKey = driver + "_mode"
+            for (option, value) in options.sorted(by: { $0.key < $1.key }) {
+                switch option {
+                case "parent": spec.parent = value
+                case modeKey:
+                    guard modes.contains(value) else {
+                        throw SwcomposeError(.invalidArgument, "network \(key): \(modeKey) \"\(value)\" is not one of \(modes.joined(separator: ", "))", at: at)
+                    }
+                    spec.mode = value
+                case "ipvlan_flag" where driver == "ipvlan":
+                    guard ["bridge", "private", "vepa"].contains(value) else {
+                        throw SwcomposeError(.invalidArgument, "network \(key): ipvlan_flag \"\(value)\" is not one of bridge, private, vepa", at: at)
+                    }
+                    spec.ipvlanFlag = value
+                case BridgeOptions.mtu:
+                    guard let mtu = UInt32(value) else { throw SwcomposeError(.invalidArgument, "network \(key): invalid MTU \(value)", at: at) }
+                    spec.mtu = mtu
+                default:
+                    throw SwcomposeError(.invalidArgument, "network \(key): \(driver) option \(option) is not supported (parent, \(modeKey)\(driver == "ipvlan" ? ", ipvlan_flag" : ""), com.docker.network.driver.mtu)", at: at)
+                }
+            }
+            return spec
+        default:
+            throw SwcomposeError(.unsupported, "network \(key): driver \"\(driver)\" is not supported (bridge, macvlan, ipvlan)", at: at)
+        }
         if let mtu = options[BridgeOptions.mtu].flatMap(UInt32.init) { spec.mtu = mtu }
         spec.bridgeName = options[BridgeOptions.name]
         if options[BridgeOptions.interContainerCommunication].flatMap(BridgeOptions.bool) == false { spec.interContainerTraffic = false }
@@ -193,10 +227,6 @@ extension Orchestrator {
                     throw SwcomposeError(.invalidArgument, message, at: config?.location)
                 }
                 continue
-            }
-            if let driver = config?.driver, !driver.isEmpty, driver != "bridge" {
-                let message = "network \(key): driver \"\(driver)\" is not supported (bridge)"
-                throw SwcomposeError(.unsupported, message, at: config?.location)
             }
             specs.append((key, try networkSpec(key)))
         }

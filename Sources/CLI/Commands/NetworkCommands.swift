@@ -67,13 +67,13 @@ struct NetworkCommand: ParsableCommand {
             }
             if format == "json" {
                 Terminal.write(networks.map { n in
-                    JSONText.object([("ID", .text(String(n.id.prefix(12)))), ("Name", .text(n.name)), ("Driver", .text("bridge")),
+                    JSONText.object([("ID", .text(String(n.id.prefix(12)))), ("Name", .text(n.name)), ("Driver", .text(n.driver ?? "bridge")),
                                      ("Scope", .text("local")), ("Internal", .raw(String(n.internal))), ("Subnet", .text(n.subnet.description))]) + "\n"
                 }.joined())
                 return
             }
             var rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
-            for n in networks { rows.append([String(n.id.prefix(12)), n.name, "bridge", "local"]) }
+            for n in networks { rows.append([String(n.id.prefix(12)), n.name, n.driver ?? "bridge", "local"]) }
             Terminal.write(Table.render(rows))
         }
     }
@@ -101,17 +101,25 @@ struct NetworkCommand: ParsableCommand {
                     ])
                 }
                 let labels = n.labels.keys.sorted().map { JSONText.string($0) + ": " + JSONText.string(n.labels[$0]!) }
+                var pools = ["{\"Subnet\": \(JSONText.string(n.subnet.description)), \"Gateway\": \(JSONText.string(n.gateway.description))\(n.ipRange.map { ", \"IPRange\": " + JSONText.string($0.description) } ?? "")}"]
+                if let subnet6 = n.subnet6, let gateway6 = n.gateway6 {
+                    pools.append("{\"Subnet\": \(JSONText.string(subnet6.description)), \"Gateway\": \(JSONText.string(gateway6.description))}")
+                }
+                var options = n.isSubinterfaceNetwork ? [("parent", n.parent ?? "")] : [("com.docker.network.bridge.name", n.bridge)]
+                if let mode = n.mode { options.append((n.driver == "ipvlan" ? "ipvlan_mode" : "macvlan_mode", mode)) }
+                if let mtu = n.mtu { options.append(("com.docker.network.driver.mtu", String(mtu))) }
                 objects.append("""
                     {
                         "Name": \(JSONText.string(n.name)),
                         "Id": \(JSONText.string(n.id)),
                         "Created": \(JSONText.string(n.created)),
                         "Scope": "local",
-                        "Driver": "bridge",
-                        "IPAM": {"Driver": "default", "Config": [{"Subnet": \(JSONText.string(n.subnet.description)), "Gateway": \(JSONText.string(n.gateway.description))\(n.ipRange.map { ", \"IPRange\": " + JSONText.string($0.description) } ?? "")}]},
+                        "Driver": \(JSONText.string(n.driver ?? "bridge")),
+                        "EnableIPv6": \(n.subnet6 != nil),
+                        "IPAM": {"Driver": "default", "Config": [\(pools.joined(separator: ", "))]},
                         "Internal": \(n.internal),
                         "Containers": {\(endpoints.isEmpty ? "" : "\n" + endpoints.joined(separator: ",\n") + "\n    ")},
-                        "Options": {"com.docker.network.bridge.name": \(JSONText.string(n.bridge))},
+                        "Options": {\(options.map { JSONText.string($0.0) + ": " + JSONText.string($0.1) }.joined(separator: ", "))},
                         "Labels": {\(labels.joined(separator: ", "))}
                     }
                 """)

@@ -71,6 +71,12 @@ public struct NetlinkMessage: Equatable {
     public mutating func attribute(_ type: UInt16, string: String) { attribute(type, Array(string.utf8) + [0]) }
     /// A string without its NUL, as iproute2 writes IFLA_INFO_KIND.
     public mutating func attribute(_ type: UInt16, kind: String) { attribute(type, Array(kind.utf8)) }
+    public mutating func attribute(_ type: UInt16, u16: UInt16) {
+        var data: [UInt8] = []
+        NetlinkMessage.append16(&data, u16)
+        attribute(type, data)
+    }
+
     public mutating func attribute(_ type: UInt16, u32: UInt32) {
         var b: [UInt8] = []
         Self.append32(&b, u32)
@@ -254,6 +260,46 @@ extension Netlink {
         return m
     }
 
+    static let IFLA_LINK: UInt16 = 5
+
+    /// `ip link add link PARENT name NAME [address MAC] netns FD type macvlan mode MODE` (modes:
+    /// private 1, vepa 2, bridge 4, passthru 8), or `type ipvlan mode MODE FLAG` (l2 0, l3 1, l3s 2;
+    /// bridge 0, private 1, vepa 2): the link is made in the container's namespace directly.
+    public static func addSubinterfaceMessage(_ kind: String, name: String, parent: Int32, namespaceFD: Int32,
+                                              mode: UInt32, flags: UInt16 = 0, mac: [UInt8]? = nil) -> NetlinkMessage {
+        var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
+        m.ifinfo()
+        m.attribute(IFLA_IFNAME, string: name)
+        m.attribute(IFLA_LINK, u32: UInt32(bitPattern: parent))
+        if let mac { m.attribute(IFLA_ADDRESS, mac) }
+        m.attribute(IFLA_NET_NS_FD, u32: UInt32(bitPattern: namespaceFD))
+        m.nested(IFLA_LINKINFO) { info in
+            info.attribute(IFLA_INFO_KIND, kind: kind)
+            info.nested(IFLA_INFO_DATA) { data in
+                if kind == "ipvlan" {
+                    data.attribute(1 /* IFLA_IPVLAN_MODE */, u16: UInt16(mode))
+                    data.attribute(2 /* IFLA_IPVLAN_FLAGS */, u16: flags)
+                } else {
+                    data.attribute(1 /* IFLA_MACVLAN_MODE */, u32: mode)
+                }
+            }
+        }
+        return m
+    }
+
+    /// `ip link add NAME type dummy`, or `ip link add link PARENT name NAME type vlan id ID`.
+    public static func addLinkMessage(_ name: String, kind: String, parent: Int32? = nil, vlan: UInt16? = nil) -> NetlinkMessage {
+        var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
+        m.ifinfo()
+        m.attribute(IFLA_IFNAME, string: name)
+        if let parent { m.attribute(IFLA_LINK, u32: UInt32(bitPattern: parent)) }
+        m.nested(IFLA_LINKINFO) { info in
+            info.attribute(IFLA_INFO_KIND, kind: kind)
+            if let vlan { info.nested(IFLA_INFO_DATA) { $0.attribute(1 /* IFLA_VLAN_ID */, u16: vlan) } }
+        }
+        return m
+    }
+
     /// Up/down, master, name and MTU of a link (`ip link set`).
     public static func setLinkMessage(index: Int32, up: Bool? = nil, master: Int32? = nil, name: String? = nil, mtu: UInt32? = nil) -> NetlinkMessage {
         var m = NetlinkMessage(type: NetlinkMessage.newLink, flags: NetlinkMessage.request | NetlinkMessage.ack)
@@ -371,6 +417,16 @@ extension Netlink {
         [0x02, 0x42] + (0..<4).map { _ in UInt8.random(in: 0...255) }
     }
 
+    public func addSubinterface(_ kind: String, name: String, parent: Int32, namespaceFD: Int32, mode: UInt32, flags: UInt16 = 0,
+                                mac: [UInt8]? = nil) throws(NetlinkError) {
+        try request(Self.addSubinterfaceMessage(kind, name: name, parent: parent, namespaceFD: namespaceFD, mode: mode, flags: flags, mac: mac),
+                    "create \(kind) link \(name)")
+    }
+
+    public func addLink(_ name: String, kind: String, parent: Int32? = nil, vlan: UInt16? = nil) throws(NetlinkError) {
+        try request(Self.addLinkMessage(name, kind: kind, parent: parent, vlan: vlan), "create \(kind) link \(name)")
+    }
+
     public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32?, peerMAC: [UInt8]? = nil) throws(NetlinkError) {
         try request(Self.addVethMessage(name, peer: peer, peerNamespaceFD: peerNamespaceFD, peerMAC: peerMAC), "create veth pair \(name)")
     }
@@ -393,6 +449,14 @@ extension Netlink {
 
     public func addDefaultRoute(via gateway: IPv6Address, index: Int32) throws(NetlinkError) {
         _ = try request(Self.addDefaultRouteMessage(gateway: gateway, index: index), "add default route via \(gateway)")
+    }
+
+    /// `ip route add default dev INDEX` (no gateway: an ipvlan interface in layer 3).
+    public func addDefaultRoute(device index: Int32) throws(NetlinkError) {
+        var m = NetlinkMessage(type: NetlinkMessage.newRoute, flags: NetlinkMessage.request | NetlinkMessage.ack | NetlinkMessage.exclusive | NetlinkMessage.create)
+        m.rtmsg(family: Self.AF_INET_, destinationLength: 0, scope: 253 /* RT_SCOPE_LINK */)
+        m.attribute(Self.RTA_OIF, u32: UInt32(bitPattern: index))
+        _ = try request(m, "add default route on link \(index)")
     }
 
     public func addDefaultRoute(via gateway: IPv4Address, index: Int32) throws(NetlinkError) {

@@ -27,6 +27,15 @@ public struct NetworkSpec: Codable, Sendable, Equatable {
     public var ipRange6: IPv6Network?
     /// Addresses never given to a container (`aux_addresses`).
     public var reserved: [String] = []
+    /// `bridge` (swcompose's own bridge, NAT and isolation), or `macvlan`/`ipvlan`: each container an
+    /// interface of its own on `parent` (a host interface; none: a dummy one made for the network),
+    /// its address on that link's network, its default route through `gateway`.
+    public var driver = "bridge"
+    public var parent: String?
+    /// macvlan: bridge, private, vepa, passthru; ipvlan: l2, l3, l3s.
+    public var mode: String?
+    /// ipvlan: bridge, private, vepa.
+    public var ipvlanFlag: String?
 
     public init(name: String) { self.name = name }
 }
@@ -78,6 +87,15 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var ipRange6: IPv6Network?
     /// Addresses never given to a container (`aux_addresses`).
     public var reserved: [String]?
+    /// nil: a bridge; `macvlan` or `ipvlan` on `parent` (and the link made for it, removed with it).
+    public var driver: String?
+    public var parent: String?
+    public var mode: String?
+    public var ipvlanFlag: String?
+    public var createdParent: String?
+
+    /// Containers get interfaces of their own on a host link, not veths on a bridge.
+    public var isSubinterfaceNetwork: Bool { driver == "macvlan" || driver == "ipvlan" }
 }
 
 public enum NetworkError: Error, CustomStringConvertible, Sendable {
@@ -172,6 +190,10 @@ public struct NetworkStore: Sendable {
         let held = try lock()
         defer { _ = (held, host) }
         if var existing = try? inspect(spec.name) {
+            if existing.isSubinterfaceNetwork {
+                try ensureParent(&existing)
+                return existing
+            }
             // A record whose bridge is gone (a killed command, a reboot): bring it back.
             let before = existing.firewall
             try ensureBridge(&existing, mtu: spec.mtu)
@@ -228,16 +250,51 @@ public struct NetworkStore: Sendable {
         if !spec.interContainerTraffic { record.interContainerTraffic = false }
         if !spec.masquerade { record.masquerade = false }
         record.interfacePrefix = spec.interfacePrefix
+        if spec.driver == "macvlan" || spec.driver == "ipvlan" {
+            record.driver = spec.driver
+            record.bridge = ""
+            record.parent = spec.parent
+            record.mode = spec.mode
+            record.ipvlanFlag = spec.ipvlanFlag
+        }
         // The record first: a command killed from here on leaves something `down` can find and undo.
         try write(record)
         do {
-            try ensureBridge(&record, mtu: spec.mtu)
+            if record.isSubinterfaceNetwork { try ensureParent(&record) } else { try ensureBridge(&record, mtu: spec.mtu) }
             try write(record)
         } catch {
             try? removeUnlocked(record)
             throw error
         }
         return record
+    }
+
+    /// The host link a macvlan or ipvlan network's containers hang from: the one named (an absent
+    /// `name.<vlan>` is made as a VLAN of `name`), or a dummy link of the network's own when none is
+    /// named (its containers then reach only each other), as dockerd makes them.
+    func ensureParent(_ record: inout NetworkRecord) throws(NetworkError) {
+        do {
+            let nl = try Netlink()
+            let name = record.parent.flatMap { $0.isEmpty ? nil : $0 } ?? record.createdParent ?? "swd-" + String(record.id.prefix(11))
+            if try nl.link(named: name) == nil {
+                if record.parent.map({ !$0.isEmpty }) != true {
+                    try nl.addLink(name, kind: "dummy")
+                } else if let dot = name.lastIndex(of: "."), let vlan = UInt16(name[name.index(after: dot)...]),
+                          let base = try nl.link(named: String(name[..<dot])) {
+                    try nl.addLink(name, kind: "vlan", parent: base.index, vlan: vlan)
+                } else {
+                    throw NetworkError.invalid("network \(record.name): parent interface \(name) does not exist on this host")
+                }
+                record.createdParent = name
+            }
+            guard let link = try nl.link(named: name) else { throw NetworkError.system("link \(name) vanished") }
+            if !link.up { try nl.setLink(link.index, up: true) }
+            if record.parent.map({ !$0.isEmpty }) != true { record.parent = name }
+        } catch let error as NetworkError {
+            throw error
+        } catch {
+            throw .system("network \(record.name): cannot set up its parent link", cause: error as? any Error & Sendable)
+        }
     }
 
     func ensureBridge(_ record: inout NetworkRecord, mtu: UInt32?) throws(NetworkError) {
@@ -295,6 +352,13 @@ public struct NetworkStore: Sendable {
     }
 
     func removeUnlocked(_ record: NetworkRecord) throws(NetworkError) {
+        if record.isSubinterfaceNetwork {
+            if let made = record.createdParent, let nl = try? Netlink(), let link = try? nl.link(named: made) {
+                do { try nl.deleteLink(link.index) } catch { throw .system("network \(record.name): cannot delete link \(made)", cause: error) }
+            }
+            try? Sys.unlink(path(record.name))
+            return
+        }
         do {
             try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, backend: record.firewall)
             if let subnet6 = record.subnet6 {
@@ -370,15 +434,34 @@ public struct NetworkStore: Sendable {
                 let address = try allocate(in: record, wanted: attachment.address)
                 let address6 = try record.subnet6.map { (_) throws(NetworkError) in try allocate6(in: record, wanted: attachment.address6) }
                 let interface = attachment.interface ?? (record.interfacePrefix ?? "eth") + "\(n)"
-                let hostName = "veth" + String(ContainerStore.newID().prefix(7))
-                let mac = attachment.macAddress ?? Netlink.macAddress(for: address)
-                try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd, peerMAC: mac)
-                guard let hostLink = try host.link(named: hostName), let bridge = try host.link(named: record.bridge) else {
-                    throw NetworkError.system("network \(record.name): bridge \(record.bridge) is missing (run `swcompose up` again)")
+                var mac = attachment.macAddress ?? Netlink.macAddress(for: address)
+                var bridgeMAC: [UInt8] = []
+                if record.isSubinterfaceNetwork {
+                    guard let parentName = record.parent, let parent = try host.link(named: parentName) else {
+                        throw NetworkError.system("network \(record.name): parent interface \(record.parent ?? "") is missing (run `swcompose up` again)")
+                    }
+                    if record.driver == "ipvlan" {
+                        // ipvlan interfaces share their parent's MAC address.
+                        let modes: [String: UInt32] = ["l2": 0, "l3": 1, "l3s": 2], flags: [String: UInt16] = ["bridge": 0, "private": 1, "vepa": 2]
+                        try host.addSubinterface("ipvlan", name: interface, parent: parent.index, namespaceFD: nsfd,
+                                                 mode: modes[record.mode ?? "l2"] ?? 0, flags: flags[record.ipvlanFlag ?? "bridge"] ?? 0)
+                        mac = parent.mac
+                    } else {
+                        let modes: [String: UInt32] = ["private": 1, "vepa": 2, "bridge": 4, "passthru": 8]
+                        try host.addSubinterface("macvlan", name: interface, parent: parent.index, namespaceFD: nsfd,
+                                                 mode: modes[record.mode ?? "bridge"] ?? 4, mac: mac)
+                    }
+                } else {
+                    let hostName = "veth" + String(ContainerStore.newID().prefix(7))
+                    try host.addVeth(hostName, peer: interface, peerNamespaceFD: nsfd, peerMAC: mac)
+                    guard let hostLink = try host.link(named: hostName), let bridge = try host.link(named: record.bridge) else {
+                        throw NetworkError.system("network \(record.name): bridge \(record.bridge) is missing (run `swcompose up` again)")
+                    }
+                    // The network's MTU on both ends, as on its bridge.
+                    if let mtu = record.mtu { try host.setLink(hostLink.index, mtu: mtu) }
+                    try host.setLink(hostLink.index, up: true, master: bridge.index)
+                    bridgeMAC = bridge.mac
                 }
-                // The network's MTU on both ends, as on its bridge.
-                if let mtu = record.mtu { try host.setLink(hostLink.index, mtu: mtu) }
-                try host.setLink(hostLink.index, up: true, master: bridge.index)
                 guard let inner = try inside.link(named: interface) else { throw NetworkError.system("\(interface) did not appear") }
                 if let mtu = record.mtu { try inside.setLink(inner.index, mtu: mtu) }
                 if anyIPv6 {
@@ -401,10 +484,17 @@ public struct NetworkStore: Sendable {
                 // The gateway's address known in advance: the container's first reply to the host (a
                 // published port's first connection) need not wait for an ARP round trip. The
                 // bridge's MAC is fixed for its life (addBridge).
-                if bridge.mac.count == 6 { try inside.addNeighbour(inner.index, record.gateway, mac: bridge.mac) }
+                if bridgeMAC.count == 6 { try inside.addNeighbour(inner.index, record.gateway, mac: bridgeMAC) }
                 // Through the chosen network's gateway, an internal one's too (dockerd 20.10 sets it; the
-                // firewall keeps internal networks' traffic in).
-                if n == gateway4 { try inside.addDefaultRoute(via: record.gateway, index: inner.index) }
+                // firewall keeps internal networks' traffic in). ipvlan in layer 3 has no gateway to ask
+                // for: everything leaves by the interface.
+                if n == gateway4 {
+                    if record.driver == "ipvlan" && (record.mode == "l3" || record.mode == "l3s") {
+                        try inside.addDefaultRoute(device: inner.index)
+                    } else {
+                        try inside.addDefaultRoute(via: record.gateway, index: inner.index)
+                    }
+                }
                 if n == gateway6, let g = record.gateway6 { try inside.addDefaultRoute(via: g, index: inner.index) }
                 var endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface,
                                         macAddress: Netlink.formatMAC(mac))
