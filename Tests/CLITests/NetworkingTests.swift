@@ -281,8 +281,9 @@ import Engine
         // Nor can it be reached by address from another network.
         let apiOnFront = try #require(p.store.state(p.container("api")!.id).networks["\(p.project)_front"]?.address)
         #expect(try run("other", "timeout 2 wget -qO- http://\(apiOnFront)/").status != 0)
-        // The internal network has no route out.
-        #expect(!(try run("sealed", "ip route").stdout.contains("default")))
+        // The internal network keeps its traffic in: its default route (dockerd 20.10 gives one) leads
+        // nowhere beyond its bridge.
+        #expect(try run("sealed", "timeout 2 wget -qO- http://\(apiOnFront)/").status != 0)
         #expect(try run("frontend", "ip route").stdout.contains("default via"))
         #expect(try p.run(["down"]).status == 0)
     }
