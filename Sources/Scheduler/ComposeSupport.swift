@@ -116,7 +116,8 @@ public enum ComposeSupport {
             ["", "runc", "swcompose"].contains(node.scalar) ? nil
                 : "runtime \(node.scalar) is not available: swcompose runs containers with its own runtime only (`runc` names it); remove runtime: or install \(node.scalar) under docker"
         }, "services.*.runtime")
-        set(.refused("GPUs are not supported yet"), "services.*.gpus", "services.*.gpus.capabilities", "services.*.gpus.count",
+        // Through CDI specs (CDI.swift): nvidia.com/gpu or amd.com/gpu for gpu requests, named devices for driver cdi.
+        set(.honoured, "services.*.gpus", "services.*.gpus.capabilities", "services.*.gpus.count",
             "services.*.gpus.device_ids", "services.*.gpus.driver", "services.*.gpus.options")
 
         // Services: namespaces and lifecycle.
@@ -207,7 +208,7 @@ public enum ComposeSupport {
             "services.*.deploy.resources.reservations.generic_resources.discrete_resource_spec",
             "services.*.deploy.resources.reservations.generic_resources.discrete_resource_spec.kind",
             "services.*.deploy.resources.reservations.generic_resources.discrete_resource_spec.value")
-        set(.refused("device reservations (GPUs) are not supported yet"), "services.*.deploy.resources.reservations.devices",
+        set(.honoured, "services.*.deploy.resources.reservations.devices",
             "services.*.deploy.resources.reservations.devices.capabilities", "services.*.deploy.resources.reservations.devices.count",
             "services.*.deploy.resources.reservations.devices.device_ids", "services.*.deploy.resources.reservations.devices.driver",
             "services.*.deploy.resources.reservations.devices.options")

@@ -200,7 +200,8 @@ extension ContainerPlanner {
         if service.privileged {
             rules.append(DeviceRule(allow: true, type: "a", major: -1, minor: -1, access: "rwm"))
         }
-        for d in service.devices {
+        // CDI names (`vendor.com/class=name`) are device requests, as docker compose makes them: `applyDeviceRequests`.
+        for d in service.devices where !(d.source == d.target && CDIRegistry.isQualifiedName(d.source)) {
             let permissions = d.permissions.isEmpty ? "rwm" : d.permissions
             guard let st = try? Sys.fileStatus(d.source, follow: true) else {
                 throw PlanError("device \(d.source) of service \"\(service.name)\" does not exist on this host", at: service.locations["devices"])

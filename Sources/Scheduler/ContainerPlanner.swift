@@ -177,6 +177,7 @@ public struct ContainerPlanner {
         spec.dns.search = service.dnsSearch
         spec.dns.options = service.dnsOpts
         spec.mounts = try mounts(service, extra: oneOff?.volumes ?? [], createHostPaths: !checkOnly)
+        try applyDeviceRequests(service, to: &spec)
 
         var labels = imageConfig.labels ?? [:]
         for (k, v) in service.labels { labels[k] = v }

@@ -215,7 +215,9 @@ public struct ServiceConfig: Sendable {
             case "group_add": groupAdd = v.stringList(ctx, p)
             case "gpus":
                 if case .string(let s) = v.kind, s.lowercased() == "all" {
-                    gpus = [DeviceRequest(count: -1)]
+                    var all = DeviceRequest(count: -1)
+                    all.location = v.location
+                    gpus = [all]
                 } else {
                     gpus = (v.items ?? []).enumerated().map { DeviceRequest($1, ctx, "\(p)[\($0)]") }
                 }

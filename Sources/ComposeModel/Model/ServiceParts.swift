@@ -350,8 +350,15 @@ public struct DeviceRequest: Sendable, Equatable {
     public var count: Int64 = 0
     public var deviceIDs: [String] = []
     public var options: [String: String] = [:]
+    /// Where the request was written (not part of its value).
+    public var location: SourceLocation?
+
+    public static func == (a: DeviceRequest, b: DeviceRequest) -> Bool {
+        a.capabilities == b.capabilities && a.driver == b.driver && a.count == b.count && a.deviceIDs == b.deviceIDs && a.options == b.options
+    }
 
     init(_ node: Node, _ ctx: DecodeContext, _ path: String) {
+        location = node.location
         var countSet = false
         node.forEachEntry(ctx, path) { key, v in
             let p = path + "." + key
@@ -372,7 +379,7 @@ public struct DeviceRequest: Sendable, Equatable {
         if !countSet && deviceIDs.isEmpty { count = -1 }
     }
 
-    init(count: Int64) { self.count = count }
+    public init(count: Int64) { self.count = count }
 
     func goValue(_ f: OutputFormat) -> GoValue {
         var s = StructEncoder(f)

@@ -145,6 +145,24 @@ public enum ContainerInit {
         }
 
         Trace.mark("helper: mounts done")
+        let hooks = spec.hooks ?? OCIHooks()
+        func hookState(_ status: String) -> String {
+            (config.hookState ?? "").replacing("%STATUS%", with: status)
+        }
+        if !hooks.createRuntime.isEmpty {
+            // The launcher runs them on the host, now that the namespaces and mounts exist.
+            let answer = try step("createRuntime hooks") { () throws(SystemError) -> [UInt8]? in
+                try sync.send(InitMessage.hooks)
+                return try sync.receive(maximum: 1 << 16)?.bytes
+            }
+            guard let answer else { throw StepFailure("createRuntime hooks", "the launcher went away") }
+            if answer.first == InitMessage.errorPrefix {
+                throw StepFailure("createRuntime hooks", InitMessage.parseError(answer).message)
+            }
+        }
+        do { try HookRunner.runAll(hooks.createContainer, point: "createContainer", state: hookState("created")) } catch {
+            throw StepFailure("createContainer hooks", error.description)
+        }
         try step("pivot_root") { try MountSetup.pivot(to: root) }
         Trace.mark("helper: pivoted")
         try step("sysctl") {
@@ -186,6 +204,9 @@ public enum ContainerInit {
             try step("attach terminal") { try tty.makeControlling() }
         }
 
+        do { try HookRunner.runAll(hooks.startContainer, point: "startContainer", state: hookState("created")) } catch {
+            throw StepFailure("startContainer hooks", error.description)
+        }
         let user = try ProcessSetup.resolveUser(spec.process.user, additional: spec.process.additionalGroups)
         ProcessSetup.giveStdio(to: user)
         var env = spec.process.env

@@ -89,6 +89,11 @@ public final class PendingLaunch {
     var terminal: Int32?
     var execing = false
     var finished = false
+    /// The container's OCI hooks and the state they read (the createRuntime and poststart ones run here).
+    var hooks = OCIHooks()
+    var hookState = ""
+    /// Poststart hooks that failed (a warning, not a failed start).
+    public private(set) var warnings: [String] = []
 
     init(id: String, pid: Int32, pidfd: Int32, channel: PacketSocket, cgroup: Cgroup) {
         self.id = id
@@ -120,6 +125,10 @@ public final class PendingLaunch {
             guard execing else { throw abort("start container process", "the start helper exited before the process started") }
             finished = true
             channel.close()
+            if !hooks.poststart.isEmpty {
+                warnings += HookRunner.runEach(hooks.poststart, point: "poststart",
+                                               state: hookState.replacing("%STATUS%", with: "running")).map(\.description)
+            }
             return .started(LaunchedProcess(pid: pid, pidfd: pidfd, terminal: terminal))
         }
         if message.bytes.first == InitMessage.ttyPrefix, let fd = message.fds.first {
@@ -127,6 +136,17 @@ public final class PendingLaunch {
             return .waiting
         }
         for fd in message.fds { Sys.close(fd) }
+        if message.bytes == InitMessage.hooks {
+            // The helper's mounts are made: the createRuntime hooks run on the host while it waits.
+            var answer = InitMessage.go
+            do {
+                try HookRunner.runAll(hooks.createRuntime, point: "createRuntime", state: hookState.replacing("%STATUS%", with: "creating"))
+            } catch {
+                answer = InitMessage.error(step: "createRuntime hooks", message: error.description)
+            }
+            do { try channel.send(answer) } catch { throw abort("createRuntime hooks", error.description) }
+            return .waiting
+        }
         if message.bytes == InitMessage.exec {
             execing = true
             return .waiting
@@ -253,6 +273,19 @@ public enum ContainerLauncher {
         return SpareHelper(pid: pid, pidfd: pidfd, channel: parentEnd, cgroup: cgroup)
     }
 
+    /// Writes the bundle hooks read (`<container>/bundle/config.json`) and hands the launch its hooks;
+    /// the state document, with `%STATUS%` for the point that runs it.
+    static func prepareHooks(_ spec: ContainerSpec, _ hooks: OCIHooks, pending: PendingLaunch, runtime: Runtime) throws(SystemError) -> String {
+        let directory = runtime.containerDirectory(spec.id)
+        let bundle = directory + "/bundle"
+        if !Sys.isDirectory(bundle) { try Sys.mkdir(bundle, 0o700) }
+        try Files.writeAtomically(bundle + "/config.json", HookRunner.bundleConfig(spec, root: RootFilesystem(directory: directory).merged), durable: false)
+        let state = HookRunner.state(id: spec.id, status: "%STATUS%", pid: pending.pid, bundle: bundle, annotations: spec.annotations)
+        pending.hooks = hooks
+        pending.hookState = state
+        return state
+    }
+
     public static func begin(_ spec: ContainerSpec, runtime: Runtime, stdio: (Int32, Int32, Int32),
                              layerDirectories: [String], peers: NamespacePeers = NamespacePeers(), terminalSize: (UInt16, UInt16)? = nil,
                              spare: SpareHelper? = nil,
@@ -327,6 +360,11 @@ public enum ContainerLauncher {
             spare.taken = true
             let pending = PendingLaunch(id: spec.id, pid: spare.pid, pidfd: spare.pidfd, channel: spare.channel, cgroup: spare.cgroup)
             Trace.mark("took spare helper \(spare.pid)")
+            if let hooks = spec.hooks, !hooks.isEmpty {
+                do { config.hookState = try prepareHooks(spec, hooks, pending: pending, runtime: runtime) } catch {
+                    throw pending.abort("prepare hooks", error.description)
+                }
+            }
             do {
                 try spare.cgroup.apply(resources: spec.resources, deviceRules: spec.deviceRules)
             } catch {
@@ -383,6 +421,11 @@ public enum ContainerLauncher {
         let pending = PendingLaunch(id: spec.id, pid: pid, pidfd: pidfd, channel: parentEnd, cgroup: cgroup)
         Trace.mark("spawned start helper \(pid)")
         config.joinCgroups = joinedAtBirth ? cgroup.v1TaskFiles : []
+        if let hooks = spec.hooks, !hooks.isEmpty {
+            do { config.hookState = try prepareHooks(spec, hooks, pending: pending, runtime: runtime) } catch {
+                throw pending.abort("prepare hooks", error.description)
+            }
+        }
         do {
             try parentEnd.send(try Wire.encode(config))
             if !joinedAtBirth { try cgroup.join(pid: pid) }

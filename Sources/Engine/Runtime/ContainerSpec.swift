@@ -48,6 +48,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// Files written into the container's own filesystem before its first start (secrets and configs
     /// from the environment or inline content, as docker compose copies them in).
     public var files: [InjectedFile] = []
+    /// OCI hooks (from CDI specs), run at their points of the start sequence.
+    public var hooks: OCIHooks?
     public var created: String = ""
 
     public init(id: String, name: String, image: ImageBinding, process: ProcessSpec, hostname: String) {
@@ -63,7 +65,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
         case resources, devices, deviceRules, shmSize, initProcess, namespaces, stopSignal, stopTimeout, restartPolicy
-        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, created
+        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, hooks, created
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -100,6 +102,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         dns = try c.decodeIfPresent(DNSSettings.self, forKey: .dns) ?? DNSSettings()
         links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
         files = try c.decodeIfPresent([InjectedFile].self, forKey: .files) ?? []
+        hooks = try c.decodeIfPresent(OCIHooks.self, forKey: .hooks)
         created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
     }
 }
@@ -216,6 +219,8 @@ public struct MountSpec: Codable, Sendable, Equatable {
     public var readOnlySubmounts: String?
     /// SELinux relabeling of a bind's source (`z`: shared, `Z`: this container's own), where SELinux is on.
     public var selinuxRelabel: String?
+    /// Flags a bind is remounted with (`nosuid`, `nodev`, `noexec`: what CDI mounts ask for).
+    public var bindFlags: [String]?
 
     public init(kind: Kind, source: String, destination: String, readOnly: Bool = false) {
         self.kind = kind
@@ -324,11 +329,20 @@ public struct DeviceNode: Codable, Sendable, Equatable {
     public var containerPath: String
     /// `rwm` subset.
     public var permissions: String
+    /// The node's mode bits and owner in the container (nil: the host node's, as `devices:` gives them);
+    /// CDI specs may set them.
+    public var fileMode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
 
-    public init(hostPath: String, containerPath: String, permissions: String = "rwm") {
+    public init(hostPath: String, containerPath: String, permissions: String = "rwm",
+                fileMode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
         self.hostPath = hostPath
         self.containerPath = containerPath
         self.permissions = permissions
+        self.fileMode = fileMode
+        self.uid = uid
+        self.gid = gid
     }
 }
 

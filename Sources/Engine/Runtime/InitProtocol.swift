@@ -31,6 +31,9 @@ struct InitConfig: Codable {
     var seccompProgram: [UInt8]?
     /// `$SWCOMPOSE_ROOT` (compiled seccomp programs are cached under it).
     var stateRoot: String?
+    /// The OCI state hooks read on their stdin (the helper's pid, as the host sees it), with `%STATUS%`
+    /// for the lifecycle point; nil when the container has no hooks.
+    var hookState: String?
     /// The terminal's size, when the caller attaches one.
     var terminalRows: UInt16 = 0
     var terminalColumns: UInt16 = 0
@@ -39,10 +42,13 @@ struct InitConfig: Codable {
 /// Messages on the sync socket (a SOCK_SEQPACKET pair: one message per packet).
 ///
 ///   launcher → helper: the `InitConfig`, then `go` once the cgroup is joined and the network is ready
-///   helper → launcher: `T` with the pty master attached; `E` naming a failed step; `exec` right before
-///   execve, after which the socket closing (it is close-on-exec) means the process was exec'd.
+///   helper → launcher: `T` with the pty master attached; `E` naming a failed step; `hooks` when its
+///   mounts are made and the launcher is to run the createRuntime hooks (it answers `go` or an `E`);
+///   `exec` right before execve, after which the socket closing (it is close-on-exec) means the
+///   process was exec'd.
 enum InitMessage {
     static let go: [UInt8] = Array("go".utf8)
+    static let hooks: [UInt8] = Array("hooks".utf8)
     /// Sent right before execve: a closed socket after it means the exec succeeded.
     static let exec: [UInt8] = Array("exec".utf8)
     static let ttyPrefix: UInt8 = UInt8(ascii: "T")

@@ -197,6 +197,20 @@ enum MountSetup {
                 default: propagation = UInt(MS_PRIVATE) | UInt(MS_REC)
                 }
                 try mount("", dest, nil, propagation, nil, step: "set propagation of \(m.destination)")
+                if let restrictions = m.bindFlags, !restrictions.isEmpty {
+                    var flags: UInt = 0
+                    for r in restrictions {
+                        switch r {
+                        case "nosuid": flags |= UInt(MS_NOSUID)
+                        case "nodev": flags |= UInt(MS_NODEV)
+                        case "noexec": flags |= UInt(MS_NOEXEC)
+                        default: break
+                        }
+                    }
+                    do { try Sys.remountBind(dest, adding: flags) } catch {
+                        throw StepFailure("remount \(m.destination) \(restrictions.joined(separator: ","))", error)
+                    }
+                }
                 if m.readOnly {
                     if m.readOnlySubmounts == "readonly" {
                         do { try Sys.remountReadOnlyRecursively(dest) } catch {
@@ -304,8 +318,8 @@ enum MountSetup {
                 if Sys.exists(path) { continue }
                 let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? dev
                 if !Sys.isDirectory(parent) { try Sys.mkdirAll(parent) }
-                try Sys.mknod(path, kind | (st.st_mode & 0o7777), st.st_rdev)
-                try Sys.chown(path, st.st_uid, st.st_gid)
+                try Sys.mknod(path, kind | (d.fileMode.map { $0 & 0o7777 } ?? (st.st_mode & 0o7777)), st.st_rdev)
+                try Sys.chown(path, d.uid ?? st.st_uid, d.gid ?? st.st_gid)
             }
             for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                                    ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")] where !Sys.exists(dev + "/" + link) {

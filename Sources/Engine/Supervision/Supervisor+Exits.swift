@@ -108,6 +108,14 @@ extension Supervisor {
         let oom = cgroup.oomKills > 0
         do { try cgroup.destroy() } catch { Self.writeError("cgroup of \(m.spec.name): \(error)\n") }
         for name in ["stdout", "stderr", "stdin"] { try? Sys.unlink(runtime.containerDirectory(id) + "/" + name) }
+        if let hooks = m.spec.hooks, !hooks.poststop.isEmpty {
+            // As runc's delete: after the container is gone; a failure is a warning.
+            let state = HookRunner.state(id: id, status: "stopped", pid: 0, bundle: runtime.containerDirectory(id) + "/bundle",
+                                         annotations: m.spec.annotations)
+            for failure in HookRunner.runEach(hooks.poststop, point: "poststop", state: state) {
+                Self.writeError("\(m.spec.name): \(failure)\n")
+            }
+        }
 
         m.state.pid = 0
         m.state.pidStartTime = 0

@@ -150,6 +150,7 @@ extension Supervisor {
                 return
             case .started(let process):
                 Trace.mark("started \(m.spec.name)")
+                for warning in pending.warnings { Self.writeError("\(m.spec.name): \(warning)\n") }
                 unwatch(socket)
                 m.pending = nil
                 m.pidfd = process.pidfd

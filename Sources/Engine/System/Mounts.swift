@@ -67,9 +67,16 @@ extension Sys {
 
     public static func remountReadOnly(_ path: String, recursive: Bool = true) throws(SystemError) {
         if recursive && cl_mount_setattr_ro_recursive(AT_FDCWD, path) == 0 { return }
+        try remountBind(path, adding: UInt(MS_RDONLY))
+    }
+
+    /// Remounts the bind mount at `path` with `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) added
+    /// to those it has (a bind remount must repeat the locked ones).
+    public static func remountBind(_ path: String, adding extra: UInt) throws(SystemError) {
         var vfs = statvfs()
         try check("statvfs", path) { statvfs(path, &vfs) }
-        var flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY)
+        var flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | extra
+        if vfs.f_flag & 1 != 0 { flags |= UInt(MS_RDONLY) }
         let f = UInt(vfs.f_flag)
         // statvfs's ST_* bits: NOSUID 2, NODEV 4, NOEXEC 8, NOATIME 1024, NODIRATIME 2048, RELATIME 4096.
         let pairs: [(UInt, UInt)] = [(2, UInt(MS_NOSUID)), (4, UInt(MS_NODEV)), (8, UInt(MS_NOEXEC)),
