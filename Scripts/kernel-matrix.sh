@@ -15,7 +15,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 swiftlib=$(cd "$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux" && pwd)
 [ -x .build/debug/swcomposePackageTests.xctest ] && [ -x .build/debug/swcompose ] || swift build --build-tests
 configs=(${SWCOMPOSE_MATRIX:-6.1 5.10 6.1-systemd})
-root_suites="RuntimeKeysTests|MacvlanTests|LoggingDriverTests|BuildTests|OverlayTests|LauncherTests|CgroupTests|SupervisorTests|NetlinkKernelTests|LayerUnpackerTests|KernelPathDecisionTests|DeviceFilterProgramTests|KernelMatrixTests|LifecycleTests|NetworkingTests|CopyTests|WatchTests|EventsTests|LogsFollowTests|AttachTests"
+root_suites="CDITests|BuildKeysTests|RuntimeKeysTests|MacvlanTests|LoggingDriverTests|BuildTests|OverlayTests|LauncherTests|CgroupTests|SupervisorTests|NetlinkKernelTests|LayerUnpackerTests|KernelPathDecisionTests|DeviceFilterProgramTests|KernelMatrixTests|LifecycleTests|NetworkingTests|CopyTests|WatchTests|EventsTests|LogsFollowTests|AttachTests"
 systemd_suites="BuildTests|SupervisorTests|KernelMatrixTests|LifecycleTests"
 logs=.build/kernel-matrix
 mkdir -p "$logs"

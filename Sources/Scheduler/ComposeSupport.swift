@@ -37,6 +37,16 @@ public struct KeySupport: Sendable {
         })
     }
 
+    /// A list honoured for the items `accepted` describes; `check` refuses an item, at the item.
+    public static func honouredItems(for accepted: String, check: @escaping @Sendable (Node) -> String?) -> KeySupport {
+        KeySupport(status: .honoured, reason: accepted, check: { node in
+            for item in node.items ?? [node] {
+                if let problem = check(item) { return (problem, item.location) }
+            }
+            return nil
+        })
+    }
+
     public static func inert(_ reason: String) -> KeySupport { KeySupport(status: .inert, reason: reason) }
     public static func refused(_ reason: String) -> KeySupport { KeySupport(status: .refused, reason: reason) }
 }
@@ -235,10 +245,23 @@ public enum ComposeSupport {
         }, "services.*.build.isolation")
         set(.inert("attestations are BuildKit's; docker's builder on Linux without BuildKit makes none either, and swcompose's builder records none"),
             "services.*.build.provenance", "services.*.build.sbom")
-        set(.refused("build.pull is not supported yet: run `swcompose build --pull`"), "services.*.build.pull")
-        set(.refused("build caches from registries are not supported yet"), "services.*.build.cache_from", "services.*.build.cache_to")
-        set(.refused("no_cache_filter is not supported yet"), "services.*.build.no_cache_filter")
-        set(.refused("build entitlements are not supported yet: use build.privileged"), "services.*.build.entitlements")
+        // A git repository as the context is fetched with git (GitContext); no_cache_filter is honoured
+        // though docker compose 2.40.3 does not pass it to its builder.
+        set(.honoured, "services.*.build.pull", "services.*.build.no_cache_filter")
+        set(.honouredItems(for: "type=registry (or a bare image reference) and type=local, swcompose's own cache format") { item in
+            guard let text = item.scalarText else { return nil }
+            if case .failure(let e) = BuildCacheEntry.parse(text, export: false) { return e.message }
+            return nil
+        }, "services.*.build.cache_from")
+        set(.honouredItems(for: "type=registry and type=local, in swcompose's own cache format (an OCI artifact)") { item in
+            guard let text = item.scalarText else { return nil }
+            if case .failure(let e) = BuildCacheEntry.parse(text, export: true) { return e.message }
+            return nil
+        }, "services.*.build.cache_to")
+        set(.honouredItems(for: "network.host and security.insecure") { item in
+            guard let text = item.scalarText, !["network.host", "security.insecure"].contains(text) else { return nil }
+            return "build entitlement \(text) is not supported: swcompose's builder grants network.host (RUN --network=host) and security.insecure (RUN --security=insecure)"
+        }, "services.*.build.entitlements")
 
         // Networks.
         set(.honoured, "networks.*.name", "networks.*.external", "networks.*.external.name", "networks.*.internal",

@@ -110,9 +110,12 @@ extension Orchestrator {
         }
         let location = service.locations["build"] ?? service.location
         var context = b.context.isEmpty ? project.workingDirectory : b.context
-        if !context.hasPrefix("/") { context = project.workingDirectory + "/" + context }
-        if context.contains("://") || context.hasPrefix("git@") {
-            throw SwcomposeError(.unsupported, "service \"\(service.name)\": a build context from a URL (\(b.context)) is not supported; clone it and point context at the directory", at: location)
+        if let git = GitContext(context) {
+            context = try git.checkout(into: runtime.root.path + "/build-tmp", service: service.name, environment: processEnvironment, at: location)
+        } else if context.contains("://") {
+            throw SwcomposeError(.unsupported, "service \"\(service.name)\": a build context from a URL that is not a git repository (\(b.context)) is not supported: download it and point context at the directory", at: location)
+        } else if !context.hasPrefix("/") {
+            context = project.workingDirectory + "/" + context
         }
         for p in b.platforms where p != Platform.host.description && p != "linux/" + Platform.host.architecture {
             throw SwcomposeError(.unsupported, "service \"\(service.name)\": platform \(p) cannot be built on this \(Platform.host) host (swcompose builds for the host's platform only)", at: location)
@@ -130,8 +133,11 @@ extension Orchestrator {
                     throw SwcomposeError(.invalidArgument, "service \"\(service.name)\": additional context \(name) names service \(other), which has no build section", at: location)
                 }
                 r.namedContexts[name] = .image(imageName(for: s))
-            } else if value.contains("://") || value.hasPrefix("git@") || value.hasPrefix("oci-layout:") {
-                throw SwcomposeError(.unsupported, "service \"\(service.name)\": additional context \(name) (\(value)) is not supported: only directories, docker-image:// and service: are", at: location)
+            } else if let git = GitContext(value) {
+                r.namedContexts[name] = .directory(try git.checkout(into: runtime.root.path + "/build-tmp", service: service.name,
+                                                                    environment: processEnvironment, at: location))
+            } else if value.contains("://") || value.hasPrefix("oci-layout:") {
+                throw SwcomposeError(.unsupported, "service \"\(service.name)\": additional context \(name) (\(value)) is not supported: only directories, git repositories, docker-image:// and service: are", at: location)
             } else {
                 let path = value.hasPrefix("/") ? value : context + "/" + value
                 guard Sys.isDirectory(path) else {
@@ -140,7 +146,14 @@ extension Orchestrator {
                 r.namedContexts[name] = .directory(path)
             }
         }
-        r.allowInsecure = b.privileged
+        for e in b.entitlements where !["network.host", "security.insecure"].contains(e) {
+            throw SwcomposeError(.unsupported, "service \"\(service.name)\": build entitlement \(e) is not supported (network.host and security.insecure are)", at: location)
+        }
+        r.allowInsecure = b.privileged || b.entitlements.contains("security.insecure")
+        // As buildx: a build whose network is the host's has the entitlement for it.
+        r.allowHostNetwork = b.entitlements.contains("network.host") || b.network == "host"
+        r.pull = options.pull || b.pull
+        r.noCacheStages = Set(b.noCacheFilter.map { $0.lowercased() })
         for (id, path) in b.ssh {
             r.ssh[id] = path.isEmpty ? (processEnvironment["SSH_AUTH_SOCK"] ?? "") : path
         }
@@ -244,6 +257,8 @@ extension Orchestrator {
             var image: String
             var request: BuildRequest
             var after: [Int]
+            var cacheFrom: [BuildCacheEntry] = []
+            var cacheTo: [BuildCacheEntry] = []
         }
         var planned: [Planned] = []
         var builtBy: [String: Int] = [:]
@@ -261,15 +276,24 @@ extension Orchestrator {
                 return builtBy[imageName(for: other)]
             }
             builtBy[image] = planned.count
-            planned.append(Planned(service: name, image: image, request: request, after: after))
+            var plan = Planned(service: name, image: image, request: request, after: after)
+            if let b = service.build {
+                plan.cacheFrom = try cacheEntries(b, service: service, export: false)
+                plan.cacheTo = try cacheEntries(b, service: service, export: true)
+            }
+            planned.append(plan)
         }
+        defer { GitContext.removeCheckouts(in: runtime.root.path + "/build-tmp") }
         let store = images
-        let pullAlways = options.pull
         let environment = processEnvironment
         let reporter = SerializedReporter(progress, quiet: false)
-        let builder = Builder(runtime: runtime, images: store, base: { reference in
-            try Self.baseImage(reference, store: store, pull: pullAlways, environment: environment)
+        for plan in planned where !plan.cacheFrom.isEmpty && !plan.request.noCache {
+            importCaches(plan.cacheFrom, service: plan.service, reporter: reporter)
+        }
+        let builder = Builder(runtime: runtime, images: store, base: { reference, pull in
+            try Self.baseImage(reference, store: store, pull: pull, environment: environment)
         }, output: { line in reporter.line(line) }, fetch: { url, path in try Self.download(url, to: path, environment: environment) })
+        let exportFailures = Mutex<[SwcomposeError]>([])
         defer { builder.finish() }
         let announce = options.progress != .quiet && !options.quietUntilChanged
         var outcomes: [Int: Result<ImageRecord, BuildError>] = [:]
@@ -285,6 +309,11 @@ extension Orchestrator {
                 do throws(BuildError) { outcome = .success(try b.build(build.request)) } catch {
                     outcome = .failure(error)
                     if case .interrupted = error {} else { b.cancel() }
+                }
+                if case .success = outcome, !build.cacheTo.isEmpty {
+                    do throws(SwcomposeError) { try self.exportCaches(build.cacheTo, builder: b, service: build.service, reporter: reporter) } catch {
+                        exportFailures.withLock { $0.append(error) }
+                    }
                 }
                 if case .success = outcome, options.progress != .quiet, !options.quietUntilChanged || b.ranSteps {
                     reporter.event("Image", build.image, String(format: "Built (%.1fs)", MonotonicClock.now() - started))
@@ -303,6 +332,7 @@ extension Orchestrator {
             throw Self.swcomposeError(error, service: planned[i].service)
         }
         if interrupted { throw Self.swcomposeError(.interrupted, service: nil) }
+        if let failure = exportFailures.withLock({ $0.first }) { throw failure }
         if options.progress == .quiet && !options.quietUntilChanged {
             for i in planned.indices {
                 if case .success(let record) = outcomes[i] { Array((record.id.description + "\n").utf8).withUnsafeBytes { try? Sys.write(1, $0) } }

@@ -128,7 +128,7 @@ struct ImageBuild: ParsableCommand {
     @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.")
     var noCache = false
 
-    @Option(name: .customLong("allow"), help: ArgumentHelp("Allow an entitlement (security.insecure).", valueName: "ENTITLEMENT"))
+    @Option(name: .customLong("allow"), help: ArgumentHelp("Allow an entitlement (security.insecure, network.host).", valueName: "ENTITLEMENT"))
     var allow: [String] = []
 
     @Flag(name: .customLong("pull"), help: "Always attempt to pull a newer version of the FROM images.")
@@ -156,6 +156,7 @@ struct ImageBuild: ParsableCommand {
         request.network = network
         request.explain = explain
         request.allowInsecure = allow.contains("security.insecure")
+        request.allowHostNetwork = allow.contains("network.host") || network == "host"
         request.progress = quiet ? .quiet : progress == "plain" ? .plain : progress == "quiet" ? .quiet : .auto
         for l in labels {
             let parts = l.split(separator: "=", maxSplits: 1)
@@ -182,8 +183,9 @@ struct ImageBuild: ParsableCommand {
         }
         let environment = Terminal.environment
         let pullAlways = pull
-        let builder = Builder(runtime: Runtime(root: root), images: store, base: { reference in
-            try Orchestrator.baseImage(reference, store: store, pull: pullAlways, environment: environment)
+        request.pull = pullAlways
+        let builder = Builder(runtime: Runtime(root: root), images: store, base: { reference, pull in
+            try Orchestrator.baseImage(reference, store: store, pull: pullAlways || pull, environment: environment)
         }, output: { Terminal.writeError($0 + "\n") }, fetch: { url, path in try Orchestrator.download(url, to: path, environment: environment) })
         defer { builder.finish() }
         do throws(BuildError) {

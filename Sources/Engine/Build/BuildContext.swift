@@ -239,8 +239,12 @@ struct BuildCache: Sendable {
     }
 
     func store(_ key: Digest, _ added: AddedLayer) {
+        store(BuildCacheStep(key: key, diffID: added.layer.diffID, created: added.created))
+    }
+
+    func store(_ step: BuildCacheStep) {
         try? Sys.mkdirAll(directory + "/steps", 0o700)
-        try? Files.writeAtomically(directory + "/steps/" + key.hex, "\(added.layer.diffID) \(added.created)", durable: false)
+        try? Files.writeAtomically(directory + "/steps/" + step.key.hex, "\(step.diffID) \(step.created)", durable: false)
     }
 }
 

@@ -22,6 +22,12 @@ public struct BuildRequest: Sendable {
     public var network: String = "default"
     public var extraHosts: [HostEntry] = []
     public var noCache = false
+    /// Stages (by name) whose steps are not taken from the cache (compose's `no_cache_filter`,
+    /// BuildKit's `--no-cache-filter`).
+    public var noCacheStages: Set<String> = []
+    /// Fetch FROM (and `COPY --from`) images from their registry even when the store has them
+    /// (`--pull`, compose's `build.pull`).
+    public var pull = false
     /// Which RUN steps (as the plain progress names them) to show the output of; all with `.plain`.
     public var progress: BuildProgress = .auto
     /// Shown in progress lines (`[app 3/7]`); empty: none.
@@ -32,6 +38,9 @@ public struct BuildRequest: Sendable {
     /// `RUN --security=insecure` is allowed (compose's `build.privileged`, the `security.insecure`
     /// entitlement); refused otherwise, as BuildKit does.
     public var allowInsecure = false
+    /// `RUN --network=host` is allowed (the `network.host` entitlement, or the build's network is
+    /// the host's); refused otherwise, as BuildKit does.
+    public var allowHostNetwork = false
     /// ssh agents RUN may mount (`type=ssh,id=ID`): id → socket; `default` is `SSH_AUTH_SOCK`'s.
     public var ssh: [String: String] = [:]
     /// Say why each step that is not cached runs (`build --explain`).

@@ -62,7 +62,7 @@ extension Builder {
                 namedDirectory = true
             } else if case .image(let reference)? = request.namedContexts[name] {
                 let image: ImageRecord
-                do { image = try base(reference) } catch { throw fail("COPY --from=\(name) (\(reference)): \(error)", at: fromFlag.location) }
+                do { image = try base(reference, request.pull) } catch { throw fail("COPY --from=\(name) (\(reference)): \(error)", at: fromFlag.location) }
                 do { layers = try images.layers(of: image).map(\.directory) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
                 fromKey = image.id.description
             } else if let n = stageIndex(name, stages: stages), let s = results[n] {
@@ -70,7 +70,7 @@ extension Builder {
                 fromKey = s.key.description
             } else {
                 let image: ImageRecord
-                do { image = try base(name) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
+                do { image = try base(name, request.pull) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
                 do { layers = try images.layers(of: image).map(\.directory) } catch { throw fail("COPY --from=\(name): \(error)", at: fromFlag.location) }
                 fromKey = image.id.description
             }

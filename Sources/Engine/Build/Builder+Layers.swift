@@ -17,6 +17,7 @@ extension Builder.StageState {
     mutating func apply(_ added: AddedLayer, instruction: String, key: Digest) {
         layers.append(added.layer)
         layerDescriptors.append(added.descriptor)
+        steps.append(BuildCacheStep(key: key, diffID: added.layer.diffID, created: added.created))
         history.append(ImageConfiguration.History(created: added.created, createdBy: instruction, comment: "buildkit.dockerfile.v0"))
         lastCreated = added.created
         self.key = key
@@ -28,12 +29,17 @@ extension Builder {
         parent.map { Digest.of("\($0) \(diffID)") } ?? diffID
     }
 
-    /// The layer a step made before, if the cache knows the key and the layer and its blob are still
-    /// in the store.
+    /// The layer a step made before, if the cache knows the key and the layer's blob is still in the
+    /// store (a layer imported from a cache, `cache_from`, is unpacked at its place in the chain).
     func cachedLayer(_ key: Digest, parent: StageState) -> AddedLayer? {
         guard let (diffID, created) = cache.lookup(key), images.content.contains(diffID),
-              let layer = images.layers.layer(Self.chain(parent.layers.last?.chainID, diffID)),
               let size = images.content.size(diffID) else { return nil }
+        let chain = Self.chain(parent.layers.last?.chainID, diffID)
+        var found = images.layers.layer(chain)
+        if found == nil {
+            found = try? images.layers.unpack(blobPath: images.content.path(diffID), blob: diffID, chainID: chain, expectedDiffID: diffID)
+        }
+        guard let layer = found else { return nil }
         return AddedLayer(layer: layer, descriptor: Descriptor(mediaType: MediaType.ociLayer, digest: diffID, size: size), created: created)
     }
 

@@ -80,6 +80,9 @@ extension Builder {
         if let flag = i.flag("security"), flag.value == "insecure", !request.allowInsecure {
             throw .failed("RUN --security=insecure needs the security.insecure entitlement: set privileged: true in the service's build section", location: flag.location)
         }
+        if networkMode == "host" && !request.allowHostNetwork {
+            throw .failed("RUN --network=host needs the network.host entitlement: add it to the service's build.entitlements", location: i.flag("network")?.location ?? i.location)
+        }
         if i.flag("security")?.value == "insecure" {
             security.privileged = true
             security.capabilities = (try? Capabilities.resolve(add: [], drop: [], privileged: true)) ?? security.capabilities

@@ -12,8 +12,8 @@ import Synchronization
 public final class Builder {
     public let runtime: Runtime
     public let images: ImageStore
-    /// Finds (or pulls) a FROM image.
-    let base: (String) throws -> ImageRecord
+    /// Finds (or pulls) a FROM image; pulls it even when the store has it when asked to (`pull`).
+    let base: (_ reference: String, _ pull: Bool) throws -> ImageRecord
     /// Progress lines (to standard error).
     let output: (String) -> Void
     /// Downloads a URL (`ADD https://…`) to a file: its digest, size and Last-Modified time.
@@ -27,11 +27,16 @@ public final class Builder {
     var heldBack: [String]?
     /// Whether the last build ran any step (false: everything came from the cache).
     public private(set) var ranSteps = false
+    /// The steps that made the last build's image, and every stage's steps (what `cache_to` exports,
+    /// in mode `min` and `max`).
+    public private(set) var imageSteps: [BuildCacheStep] = []
+    public private(set) var allSteps: [BuildCacheStep] = []
     var interruptsAtStart: Int32 = 0
     /// Independent stages build at once: what they share (progress, the explainer) goes one at a time.
     let shared = Mutex<Int>(0)
 
-    public init(runtime: Runtime, images: ImageStore, base: @escaping (String) throws -> ImageRecord, output: @escaping (String) -> Void,
+    public init(runtime: Runtime, images: ImageStore, base: @escaping (_ reference: String, _ pull: Bool) throws -> ImageRecord,
+                output: @escaping (String) -> Void,
                 fetch: ((String, String) throws -> (digest: Digest, size: Int64, modified: Int64?))? = nil) {
         self.runtime = runtime
         self.images = images
@@ -92,6 +97,8 @@ public final class Builder {
         var history: [ImageConfiguration.History] = []
         /// The cache key of the image so far.
         var key: Digest
+        /// The cached steps whose layers the image so far has (a stage built on another has its steps).
+        var steps: [BuildCacheStep] = []
         /// ARGs in scope (name → value; nil when declared without a value).
         var args: [String: String] = [:]
         /// The global ARGs (before the first FROM), as a stage's `ARG NAME` finds their defaults.
@@ -201,6 +208,11 @@ public final class Builder {
         heldBack = request.quietUntilChanged ? [] : nil
         defer { heldBack = nil }
         ranSteps = false
+        imageSteps = []
+        allSteps = []
+        for name in request.noCacheStages.sorted() where !stages.contains(where: { $0.name == name }) {
+            progress(request, "WARNING: no_cache_filter names \(name), which is not a stage of \(request.dockerfileInline == nil ? file : "the Dockerfile")")
+        }
         var results: [Int: StageState] = [:]
         var steps = 0
         /// A stage's state, and its number of steps as BuildKit counts them (FROM and each instruction
@@ -208,6 +220,8 @@ public final class Builder {
         func buildStage(_ i: Int, _ results: [Int: StageState], _ network: inout BuildNetwork?) throws(BuildError) -> (StageState, Int) {
             let s = stages[i]
             let label = (request.label.isEmpty ? "" : request.label + " ") + (s.name.map { "\($0) " } ?? (stages.count > 1 ? "stage-\(i) " : ""))
+            var request = request
+            if let name = s.name, request.noCacheStages.contains(name) { request.noCache = true }
             var (state, base) = try from(s, meta: meta, results: results, stages: stages, escape: dockerfile.escape, request: request)
             var vertex = 1
             // The base image's ONBUILD triggers run first, as the child's own instructions.
@@ -270,6 +284,9 @@ public final class Builder {
             final.config.labels = labels
         }
         let image = try commit(final, tags: request.tags)
+        imageSteps = final.steps
+        var seen: Set<Digest> = []
+        allSteps = results.keys.sorted().flatMap { results[$0]!.steps }.filter { seen.insert($0.key).inserted }
         if request.progress != .quiet && heldBack == nil {
             output(" => exporting to image")
             for t in request.tags { output(" => => naming to \(t.description)") }
@@ -411,7 +428,7 @@ public final class Builder {
             return (st, written)
         }
         let image: ImageRecord
-        do { image = try base(reference) } catch {
+        do { image = try base(reference, request.pull) } catch {
             throw .failed("\(reference): \(error)", location: s.from.textLocation)
         }
         let layers: [LayerStore.Layer]

@@ -28,12 +28,18 @@ public struct ImagePusher: Sendable {
     /// Returns the manifest digest and size.
     public func push(_ image: ImageRecord, to ref: ImageReference,
                      progress: @escaping @Sendable (Digest, PushProgress) -> Void = { _, _ in }) async throws -> (digest: Digest, size: Int) {
+        try await push(manifest: image.manifest, digest: image.manifestDigest, label: "image \(image.id.short)", to: ref, progress: progress)
+    }
+
+    /// Pushes a manifest of the content store (an image's, or a build cache artifact's) with its blobs.
+    public func push(manifest: ImageManifest, digest: Digest, label: String, to ref: ImageReference,
+                     progress: @escaping @Sendable (Digest, PushProgress) -> Void = { _, _ in }) async throws -> (digest: Digest, size: Int) {
         let manifestBytes: [UInt8]
-        do { manifestBytes = try store.content.read(image.manifestDigest) } catch {
-            throw RegistryError(.local, "the manifest of image \(image.id.short) is missing from the store: \(error)")
+        do { manifestBytes = try store.content.read(digest) } catch {
+            throw RegistryError(.local, "the manifest of \(label) is missing from the store: \(error)")
         }
         let scope = "repository:\(ref.path):pull,push"
-        let blobs = image.manifest.layers + [image.manifest.config]
+        let blobs = manifest.layers + [manifest.config]
         for d in blobs { progress(d.digest, .preparing) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
@@ -48,7 +54,7 @@ public struct ImagePusher: Sendable {
                     }
                     let path = store.content.path(d.digest)
                     guard let size = store.content.size(d.digest) else {
-                        throw RegistryError(.local, "blob \(d.digest) of image \(image.id.short) is missing from the store")
+                        throw RegistryError(.local, "blob \(d.digest) of \(label) is missing from the store")
                     }
                     progress(d.digest, .pushing(done: 0, total: size))
                     try await client.upload(ref, d.digest, size: size) {
@@ -60,9 +66,9 @@ public struct ImagePusher: Sendable {
             for _ in 0..<3 { addNext() }
             while try await group.next() != nil { addNext() }
         }
-        let mediaType = image.manifest.mediaType ?? MediaType.ociManifest
+        let mediaType = manifest.mediaType ?? MediaType.ociManifest
         try await client.putManifest(ref, reference: ref.digest?.description ?? ref.tag ?? "latest", mediaType: mediaType, bytes: manifestBytes)
-        return (image.manifestDigest, manifestBytes.count)
+        return (digest, manifestBytes.count)
     }
 }
 
