@@ -192,7 +192,8 @@ import Glibc
                 "\(device.stderr)")
     }
 
-    @Test func gitRepositoriesAreContextsAtARefAndSubdirectory() throws {
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/git"), "needs git"))
+    func gitRepositoriesAreContextsAtARefAndSubdirectory() throws {
         let repos = TemporaryDirectory("git-repos")
         let work = repos.sub("work")
         func git(_ args: String...) throws {
