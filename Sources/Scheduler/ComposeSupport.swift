@@ -280,7 +280,8 @@ public enum ComposeSupport {
         set(.honoured(for: "the default IPAM driver") { node in
             ["", "default"].contains(node.scalar) ? nil : "IPAM driver \(node.scalar) is not available: swcompose allocates addresses itself (`default`)"
         }, "networks.*.ipam.driver")
-        set(.refused("IPAM options are not supported yet"), "networks.*.ipam.options")
+        set(.inert("options of the IPAM driver: kept with the network (`network inspect` shows them) as dockerd keeps them; its default IPAM driver, which swcompose's is, takes none"),
+            "networks.*.ipam.options")
         set(.honoured, "networks.*.ipam.config.aux_addresses")
         set(.inert("lets swarm services' standalone containers join an overlay network; any container of the project can join a swcompose bridge"),
             "networks.*.attachable")

@@ -129,6 +129,7 @@ extension Orchestrator {
         spec.labels[ComposeLabels.version] = planner.composeVersion
         spec.internal = config?.internal ?? false
         spec.enableIPv6 = config?.enableIPv6 == true
+        spec.ipamOptions = config?.ipamOptions ?? [:]
         var seen4 = false, seen6 = false
         for pool in config?.ipamConfig ?? [] {
             if let subnet = IPv4Network(pool.subnet) {

@@ -176,8 +176,13 @@ import Glibc
                   com.docker.network.bridge.host_binding_ipv4: "127.0.0.1"
                   com.docker.network.driver.mtu: "1280"
                   com.docker.network.bridge.enable_ip_masquerade: "false"
+                ipam:
+                  options: {com.example.pool: blue}
             """)
         #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        // IPAM options are kept with the network, as dockerd keeps them.
+        let inspect = try p.run(["network", "inspect", "\(p.project)_tuned"]).stdout
+        #expect(inspect.contains("\"IPAM\": {\"Driver\": \"default\", \"Options\": {\"com.example.pool\": \"blue\"}"), "\(inspect)")
         // Published on the network's default host address only.
         #expect(try p.run(["port", "web", "80"]).stdout == "127.0.0.1:\(port)\n")
         #expect(try p.run(["exec", "-T", "web", "cat", "/sys/class/net/eth0/mtu"]).stdout == "1280\n")

@@ -105,6 +105,9 @@ struct NetworkCommand: ParsableCommand {
                 if let subnet6 = n.subnet6, let gateway6 = n.gateway6 {
                     pools.append("{\"Subnet\": \(JSONText.string(subnet6.description)), \"Gateway\": \(JSONText.string(gateway6.description))}")
                 }
+                let ipamOptions = n.ipamOptions.map { o in
+                    "{" + o.keys.sorted().map { JSONText.string($0) + ": " + JSONText.string(o[$0]!) }.joined(separator: ", ") + "}"
+                } ?? "null"
                 var options = n.isSubinterfaceNetwork ? [("parent", n.parent ?? "")] : [("com.docker.network.bridge.name", n.bridge)]
                 if let mode = n.mode { options.append((n.driver == "ipvlan" ? "ipvlan_mode" : "macvlan_mode", mode)) }
                 if let mtu = n.mtu { options.append(("com.docker.network.driver.mtu", String(mtu))) }
@@ -116,7 +119,7 @@ struct NetworkCommand: ParsableCommand {
                         "Scope": "local",
                         "Driver": \(JSONText.string(n.driver ?? "bridge")),
                         "EnableIPv6": \(n.subnet6 != nil),
-                        "IPAM": {"Driver": "default", "Config": [\(pools.joined(separator: ", "))]},
+                        "IPAM": {"Driver": "default", "Options": \(ipamOptions), "Config": [\(pools.joined(separator: ", "))]},
                         "Internal": \(n.internal),
                         "Containers": {\(endpoints.isEmpty ? "" : "\n" + endpoints.joined(separator: ",\n") + "\n    ")},
                         "Options": {\(options.map { JSONText.string($0.0) + ": " + JSONText.string($0.1) }.joined(separator: ", "))},

@@ -36,6 +36,9 @@ public struct NetworkSpec: Codable, Sendable, Equatable {
     public var mode: String?
     /// ipvlan: bridge, private, vepa.
     public var ipvlanFlag: String?
+    /// IPAM driver options: kept with the network (`network inspect` shows them); dockerd's default
+    /// IPAM driver, which is swcompose's, takes none and ignores them.
+    public var ipamOptions: [String: String] = [:]
 
     public init(name: String) { self.name = name }
 }
@@ -93,6 +96,7 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var mode: String?
     public var ipvlanFlag: String?
     public var createdParent: String?
+    public var ipamOptions: [String: String]?
 
     /// Containers get interfaces of their own on a host link, not veths on a bridge.
     public var isSubinterfaceNetwork: Bool { driver == "macvlan" || driver == "ipvlan" }
@@ -233,6 +237,7 @@ public struct NetworkStore: Sendable {
                                    bridge: spec.bridgeName ?? "sw-" + String(id.prefix(12)))
         record.mtu = spec.mtu
         record.reserved = spec.reserved.isEmpty ? nil : spec.reserved
+        record.ipamOptions = spec.ipamOptions.isEmpty ? nil : spec.ipamOptions
         if spec.enableIPv6 {
             let subnet6 = spec.subnet6.map { IPv6Network(address: $0.base, prefix: $0.prefix) } ?? IPv6Network.uniqueLocal(seed: id)
             if let clash = list().compactMap(\.subnet6).first(where: { $0.overlaps(subnet6) }) {
