@@ -179,14 +179,14 @@ public enum ComposeSupport {
             "services.*.volumes.bind.propagation", "services.*.volumes.volume", "services.*.volumes.volume.nocopy",
             "services.*.volumes.volume.subpath", "services.*.volumes.tmpfs", "services.*.volumes.tmpfs.mode",
             "services.*.volumes.tmpfs.size")
-        set(.honoured(for: "bind, volume and tmpfs") { node in
-            ["bind", "volume", "tmpfs"].contains(node.scalar) ? nil
-                : "volume type \(node.scalar) is not supported (bind, volume, tmpfs)"
+        set(.honoured(for: "bind, volume, tmpfs and image") { node in
+            ["bind", "volume", "tmpfs", "image"].contains(node.scalar) ? nil
+                : "volume type \(node.scalar) is not supported (bind, volume, tmpfs, image)"
         }, "services.*.volumes.type")
         set(.inert("a macOS file-sharing setting (Docker Desktop); docker on Linux ignores it"), "services.*.volumes.consistency")
         set(.honoured, "services.*.volumes.bind.selinux", "services.*.volumes.bind.recursive")
         set(.honoured, "services.*.volumes.volume.labels")
-        set(.refused("image mounts are not supported yet"), "services.*.volumes.image", "services.*.volumes.image.subpath")
+        set(.honoured, "services.*.volumes.image", "services.*.volumes.image.subpath")
         set(.honoured, "services.*.volumes_from")
         set(.honoured, "services.*.secrets", "services.*.secrets.source", "services.*.secrets.target",
             "services.*.secrets.uid", "services.*.secrets.gid", "services.*.secrets.mode",

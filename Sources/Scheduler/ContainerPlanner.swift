@@ -648,8 +648,23 @@ public struct ContainerPlanner {
                 m.tmpfsSize = v.tmpfs?.size ?? 0
                 m.tmpfsMode = UInt32(v.tmpfs?.mode ?? 0)
                 result.append(m)
+            case "image":
+                // docker's image mounts (Engine 28): the image's filesystem, read-only.
+                let store = ImageStore(root: runtime.root)
+                guard let image = try? store.resolve(v.source) else {
+                    throw PlanError("image \(v.source) of the image mount at \(v.target) is not in the image store (pull it, or let up pull it)", at: loc)
+                }
+                var m = MountSpec(kind: .image, source: image.id.description, destination: v.target, readOnly: true)
+                do { m.imageLayers = try store.layers(of: image).map(\.directory) } catch {
+                    throw PlanError("image \(v.source) of the image mount at \(v.target): \(error)", at: loc)
+                }
+                m.subpath = v.imageSubpath ?? ""
+                guard !m.subpath.hasPrefix("/"), !m.subpath.split(separator: "/").contains("..") else {
+                    throw PlanError("image.subpath \"\(m.subpath)\" must be a relative path inside the image", at: loc)
+                }
+                result.append(m)
             default:
-                throw PlanError("volume type \"\(v.type)\" is not supported (bind, volume, tmpfs)", at: loc)
+                throw PlanError("volume type \"\(v.type)\" is not supported (bind, volume, tmpfs, image)", at: loc)
             }
         }
         for entry in service.tmpfs {

@@ -220,9 +220,16 @@ extension Orchestrator {
             let job = try pullJob(service)
             if try shouldPull(service, job: job, override: effective, present: isStored(job, stored)) { jobs.append(job) }
         }
-        // The images of pre_start hooks, when the store lacks them.
+        // The images of pre_start hooks and of image mounts, when the store lacks them.
         var hookJobs: [PullJob] = []
         for name in names {
+            for v in project.services[name]?.volumes ?? [] where v.type == "image" {
+                guard let reference = try? ImageReference(parsing: v.source) else {
+                    throw SwcomposeError(.invalidArgument, "service \"\(name)\": invalid image \(v.source) of the image mount at \(v.target)", at: v.location)
+                }
+                let job = PullJob(service: name, reference: reference, platform: nil)
+                if !isStored(job, stored) && !hookJobs.contains(where: { $0.reference == reference }) { hookJobs.append(job) }
+            }
             for hook in project.services[name]?.preStart ?? [] where !hook.image.isEmpty {
                 guard let reference = try? ImageReference(parsing: hook.image) else {
                     throw SwcomposeError(.invalidArgument, "service \"\(name)\": invalid pre_start image \(hook.image)", at: hook.location)
@@ -233,7 +240,8 @@ extension Orchestrator {
         }
         if !hookJobs.isEmpty && !dryRun {
             if let failure = runPulls(hookJobs, quiet: quiet).first {
-                throw SwcomposeError(.notFound, "cannot pull the pre_start image of service \"\(failure.service)\": \(failure.message)")
+                let wanted = hookJobs.filter { $0.service == failure.service }.map(\.reference.familiar).joined(separator: ", ")
+                throw SwcomposeError(.notFound, "cannot pull \(wanted) (mounted by service \"\(failure.service)\" or run as its pre_start hook): \(failure.message)")
             }
         }
         guard !jobs.isEmpty else { return }

@@ -59,6 +59,36 @@ import Glibc
         #expect(p.store.list().isEmpty)
     }
 
+    @Test func imageMountsShowAnImageReadOnlyAndKeepItFromRemoval() throws {
+        let p = try ProjectFixture("imgmount", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                volumes:
+                  - {type: image, source: assets:1, target: /assets, image: {subpath: srv/assets}}
+                  - {type: image, source: assets:1, target: /whole}
+                command: ["sleep", "1000"]
+            """, files: ["assets/Dockerfile": "FROM swcompose/busybox\nRUN mkdir -p /srv/assets && echo asset > /srv/assets/a\n"])
+        let built = try p.run(["image", "build", "-t", "assets:1", p.directory + "/assets"])
+        #expect(built.status == 0, "\(built.stderr)")
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        func inside(_ script: String) throws -> Swcompose.Result { try p.run(["exec", "-T", "app", "sh", "-c", script]) }
+        #expect(try inside("cat /assets/a").stdout == "asset\n")
+        #expect(try inside("cat /whole/srv/assets/a /whole/srv/www/index.html").stdout == "asset\nfrom the image\n")
+        #expect(try inside("touch /assets/b").status != 0, "read-only")
+        #expect(try inside("grep ' /assets ' /proc/self/mountinfo | cut -d' ' -f6").stdout.hasPrefix("ro"))
+        // The image stays while a container mounts it.
+        let rm = try p.run(["image", "rm", "assets:1"])
+        #expect(rm.status == 1 && rm.stderr.contains(p.container("app")!.name), "\(rm.stderr)")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        #expect(try p.run(["image", "rm", "assets:1"]).status == 0)
+        // A missing image is pulled by up; one that cannot be is refused before anything is made.
+        let missing = try p.run(["up", "-d"])
+        #expect(missing.status == 1 && missing.stderr.contains("assets:1"), "\(missing.stderr)")
+        #expect(p.store.list().isEmpty)
+    }
+
     @Test func namespacesAreJoinedAndTheHostsAreTheHosts() throws {
         let p = try ProjectFixture("ns", compose: """
             services:

@@ -119,7 +119,7 @@ public enum ContainerInit {
         // The root must be a mount point of its own for pivot_root; the overlay is.
         try MountSetup.mountStandard(root: root, spec: spec, sharedNetwork: config.sharedNetwork, shm: config.shmSource,
                                      ownCgroupNamespace: config.ownCgroupNamespace)
-        try MountSetup.mountUser(root: root, mounts: spec.mounts, copyUp: config.copyUp)
+        try MountSetup.mountUser(root: root, mounts: spec.mounts, copyUp: config.copyUp, scratch: config.containerDirectory)
         try MountSetup.writeFiles(root: root, spec.files)
         try MountSetup.makeRuntimeEntries(root: root)
         try MountSetup.mountEtcFiles(root: root, directory: config.etcDirectory ?? config.containerDirectory, mounts: spec.mounts,

@@ -192,6 +192,8 @@ public struct ProcessSpec: Codable, Sendable, Equatable {
 public struct MountSpec: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         case bind, volume, tmpfs
+        /// An image's filesystem, read-only (`source` is the image's ID, `imageLayers` its layers).
+        case image
     }
 
     public var kind: Kind
@@ -221,6 +223,8 @@ public struct MountSpec: Codable, Sendable, Equatable {
     public var selinuxRelabel: String?
     /// Flags a bind is remounted with (`nosuid`, `nodev`, `noexec`: what CDI mounts ask for).
     public var bindFlags: [String]?
+    /// An image mount's unpacked layer directories, bottom first.
+    public var imageLayers: [String]?
 
     public init(kind: Kind, source: String, destination: String, readOnly: Bool = false) {
         self.kind = kind

@@ -146,15 +146,29 @@ enum MountSetup {
     }
 
     /// Binds, volumes and tmpfs mounts, parents before children (docker sorts by depth).
-    static func mountUser(root: String, mounts: [MountSpec], copyUp: [String] = []) throws(StepFailure) {
+    static func mountUser(root: String, mounts: [MountSpec], copyUp: [String] = [], scratch: String = "") throws(StepFailure) {
         let ordered = mounts.enumerated().sorted { a, b in
             let da = a.element.destination.split(separator: "/").count
             let db = b.element.destination.split(separator: "/").count
             return da != db ? da < db : a.offset < b.offset
         }.map(\.element)
-        for m in ordered {
+        for (n, m) in ordered.enumerated() {
             let dest = try target(root, m.destination)
             switch m.kind {
+            case .image:
+                // The image's layers as an overlay of this mount namespace's own (in the container's
+                // directory), its root or subpath bound read-only.
+                let view = RootFilesystem(directory: scratch + "/image-mounts/\(n)")
+                do { try view.mount(layers: m.imageLayers ?? []) } catch {
+                    throw StepFailure("mount image \(m.source) on \(m.destination)", error)
+                }
+                let source = m.subpath.isEmpty ? view.merged : try target(view.merged, m.subpath)
+                guard let st = try? Sys.fileStatus(source, follow: true) else {
+                    throw StepFailure("mount image \(m.source) on \(m.destination)", "the image has no \(m.subpath)")
+                }
+                if (st.st_mode & S_IFMT) == S_IFDIR { try ensureDirectory(dest) } else { try ensureFile(dest) }
+                try mount(source, dest, nil, UInt(MS_BIND) | UInt(MS_REC), nil, step: "mount image \(m.source) on \(m.destination)")
+                try remountReadOnly(dest, step: "make \(m.destination) read-only", recursive: true)
             case .tmpfs:
                 try ensureDirectory(dest)
                 var options: [String] = []

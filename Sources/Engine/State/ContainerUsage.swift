@@ -2,8 +2,16 @@
 public enum ContainerUsage {
     struct Minimal: Decodable {
         struct Image: Decodable { var id: String }
+        struct Mount: Decodable {
+            var kind: String
+            var source: String
+        }
         var name: String
         var image: Image
+        var mounts: [Mount]?
+
+        /// Its image and the images it mounts.
+        var images: [String] { [image.id] + (mounts ?? []).filter { $0.kind == "image" }.map(\.source) }
     }
 
     static func records(root: StateRoot) -> [Minimal] {
@@ -19,11 +27,11 @@ public enum ContainerUsage {
 
     /// Names of the containers whose image is `imageID`.
     public static func containers(using imageID: Digest, root: StateRoot) -> [String] {
-        records(root: root).filter { $0.image.id == imageID.description }.map(\.name).sorted()
+        records(root: root).filter { $0.images.contains(imageID.description) }.map(\.name).sorted()
     }
 
     /// Every image ID some container uses.
     public static func imagesInUse(root: StateRoot) -> Set<String> {
-        Set(records(root: root).map(\.image.id))
+        Set(records(root: root).flatMap(\.images))
     }
 }

@@ -653,6 +653,8 @@ public struct KubeConverter {
                     let shown = v.source.hasPrefix(dir + "/") ? "./" + v.source.dropFirst(dir.count + 1) : v.source
                     warnings.append(.warning("service \"\(s.name)\": bind mount \(shown):\(v.target) has no Kubernetes form (the node has no such directory); left out — use a named volume, or --host-path to mount it from the node", at: at))
                 }
+            case "image":
+                warnings.append(.warning("service \"\(s.name)\": the image mount of \(v.source) at \(v.target) is left out: Kubernetes' image volumes need 1.31 or later with the ImageVolume feature gate", at: at))
             default:
                 warnings.append(.warning("service \"\(s.name)\": a \(v.type) mount (\(v.target)) has no Kubernetes form; left out", at: at))
             }
