@@ -109,7 +109,7 @@ public enum ComposeSupport {
             "services.*.cpu_count", "services.*.cpu_percent")
         set(.refused("real-time CPU budgets need the kernel's RT group scheduling, which swcompose does not set up: remove cpu_rt_period and cpu_rt_runtime"),
             "services.*.cpu_rt_period", "services.*.cpu_rt_runtime")
-        set(.refused("cgroup_parent is not supported yet: swcompose places containers under its own cgroup"), "services.*.cgroup_parent")
+        set(.honoured, "services.*.cgroup_parent")
         set(.refused("credential_spec is " + windows + "; remove it"), "services.*.credential_spec", "services.*.credential_spec.config",
             "services.*.credential_spec.file", "services.*.credential_spec.registry")
         set(.honoured(for: "`default` (the only isolation on Linux)") { node in

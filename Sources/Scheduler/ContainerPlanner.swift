@@ -151,6 +151,13 @@ public struct ContainerPlanner {
                 spec.sysctls[key] = value
             }
         }
+        if !service.cgroupParent.isEmpty {
+            let parent = service.cgroupParent
+            guard !parent.split(separator: "/").contains(".."), !parent.contains(where: { $0.isNewline || $0 == "\0" }) else {
+                throw PlanError("cgroup_parent \"\(parent)\" must be a cgroup path without .. (or a systemd slice name)", at: at("cgroup_parent"))
+            }
+            spec.cgroupParent = parent
+        }
         spec.rlimits = try rlimits(service)
         spec.resources = resources(service)
         spec.resources.io = try ioLimits(service)

@@ -89,6 +89,35 @@ import Glibc
         #expect(p.store.list().isEmpty)
     }
 
+    @Test func cgroupParentPlacesTheContainerAndItsLimits() throws {
+        let parent = "swcompose-test-parent-\(UInt16.random(in: 0...UInt16.max))"
+        let hierarchies = CgroupHierarchies.detect()
+        let mounts = Set(hierarchies.v1.values).union([hierarchies.unified].compactMap { $0 })
+        defer { for m in mounts { rmdir(m + "/" + parent) } }
+        let p = try ProjectFixture("cgparent", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                cgroup_parent: \(parent)
+                mem_limit: 64m
+                command: ["sleep", "1000"]
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let record = try #require(p.container("app"))
+        let pid = p.store.state(record.id).pid
+        let own = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+        #expect(own.contains("/\(parent)/\(record.id)\n"), "\(own)")
+        let memory = hierarchies.isV2 ? hierarchies.unified! + "/\(parent)/\(record.id)/memory.max"
+            : hierarchies.v1["memory"]! + "/\(parent)/\(record.id)/memory.limit_in_bytes"
+        #expect(try String(contentsOfFile: memory, encoding: .utf8) == "67108864\n")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        // Its own cgroup goes with it; the parent is the user's, and stays (as under docker).
+        for m in mounts {
+            #expect(!FileManager.default.fileExists(atPath: m + "/\(parent)/\(record.id)"))
+        }
+    }
+
     @Test func namespacesAreJoinedAndTheHostsAreTheHosts() throws {
         let p = try ProjectFixture("ns", compose: """
             services:

@@ -112,6 +112,12 @@ import Glibc
 
 /// Where cgroups go: a delegated systemd scope (in system.slice) on systemd hosts with cgroup v2, `swcompose/` otherwise.
 @Suite struct CgroupPlacementTests {
+    @Test func cgroupParentsAreNamedAsDockersDriversNameThem() {
+        #expect(CgroupPlacement.path(parent: "/ci/jobs/", id: "abc") == "ci/jobs/abc")
+        #expect(CgroupPlacement.path(parent: "app.slice", id: "abc") == "app.slice/swcompose-abc.scope")
+        #expect(CgroupPlacement.path(parent: "app-web-db.slice", id: "abc") == "app.slice/app-web.slice/app-web-db.slice/swcompose-abc.scope")
+    }
+
     @Test func systemdScopeOnlyWhereSystemdOwnsTheUnifiedTree() {
         #expect(CgroupPlacement.mode(systemdRunning: true, cgroupV2: true, systemdRun: "/usr/bin/systemd-run") == .systemdScope(systemdRun: "/usr/bin/systemd-run"))
         #expect(CgroupPlacement.mode(systemdRunning: true, cgroupV2: false, systemdRun: "/usr/bin/systemd-run") == .cgroupfs, "hybrid v1: cgroupfs")

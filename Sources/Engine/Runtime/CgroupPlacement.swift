@@ -66,6 +66,24 @@ public enum CgroupPlacement {
         return path
     }
 
+    /// A container's cgroup under a parent of the user's (`cgroup_parent`), as docker names it: under a
+    /// path, the container's id; under a systemd slice (`app-web.slice`, expanded to
+    /// `app.slice/app-web.slice` as systemd nests slices), a `swcompose-<id>.scope`.
+    public static func path(parent: String, id: String) -> String {
+        var p = parent
+        while p.hasPrefix("/") { p.removeFirst() }
+        while p.hasSuffix("/") { p.removeLast() }
+        guard p.hasSuffix(".slice"), !p.contains("/") else { return p.isEmpty ? id : p + "/" + id }
+        let name = String(p.dropLast(".slice".count))
+        var parts: [String] = []
+        var prefix = ""
+        for piece in name.split(separator: "-") {
+            prefix += (prefix.isEmpty ? "" : "-") + piece
+            parts.append(prefix + ".slice")
+        }
+        return (parts + ["swcompose-\(id).scope"]).joined(separator: "/")
+    }
+
     /// This process's cgroup2 path (relative to the unified root).
     static var ownUnifiedCgroup: String {
         let text = (try? Files.readText("/proc/self/cgroup")) ?? ""

@@ -51,6 +51,11 @@ public struct Runtime: Sendable {
     /// supervisor's delegated systemd scope: `CgroupPlacement`).
     public func cgroup(_ id: String) -> Cgroup { Cgroup(path: CgroupPlacement.parent + "/" + id) }
 
+    /// The cgroup a container is started in: under its `cgroupParent`, else swcompose's.
+    public func cgroup(for spec: ContainerSpec) -> Cgroup {
+        spec.cgroupParent.map { Cgroup(path: CgroupPlacement.path(parent: $0, id: spec.id)) } ?? cgroup(spec.id)
+    }
+
     /// The cgroup a container was started in (recorded in its state; a pre-spawned helper brings its own).
     public func cgroup(id: String, state: ContainerState) -> Cgroup {
         state.cgroup.isEmpty ? cgroup(id) : Cgroup(path: state.cgroup)
@@ -290,7 +295,7 @@ public enum ContainerLauncher {
                              layerDirectories: [String], peers: NamespacePeers = NamespacePeers(), terminalSize: (UInt16, UInt16)? = nil,
                              spare: SpareHelper? = nil,
                              beforeRelease: (Int32) throws -> Void = { _ in }) throws -> PendingLaunch {
-        let cgroup = runtime.cgroup(spec.id)
+        let cgroup = runtime.cgroup(for: spec)
         Trace.mark("begin \(spec.name)")
         // Volumes by name become their data directories; new ones are filled from the image on mount.
         var spec = spec
@@ -356,7 +361,7 @@ public enum ContainerLauncher {
             config.terminalColumns = terminalSize.1
         }
 
-        if let spare, !spare.taken, !sharedNetwork, spec.namespaces.allOwn, !madeHostMounts, spare.isAlive {
+        if let spare, !spare.taken, !sharedNetwork, spec.namespaces.allOwn, !madeHostMounts, spec.cgroupParent == nil, spare.isAlive {
             spare.taken = true
             let pending = PendingLaunch(id: spec.id, pid: spare.pid, pidfd: spare.pidfd, channel: spare.channel, cgroup: spare.cgroup)
             Trace.mark("took spare helper \(spare.pid)")

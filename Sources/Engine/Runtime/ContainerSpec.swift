@@ -50,6 +50,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var files: [InjectedFile] = []
     /// OCI hooks (from CDI specs), run at their points of the start sequence.
     public var hooks: OCIHooks?
+    /// The cgroup its own is made under instead of swcompose's (`cgroup_parent`): a path from each
+    /// hierarchy's root, or a systemd slice name (`app.slice`).
+    public var cgroupParent: String?
     public var created: String = ""
 
     public init(id: String, name: String, image: ImageBinding, process: ProcessSpec, hostname: String) {
@@ -65,7 +68,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, name, image, process, hostname, domainname, mounts, readOnlyRootfs, security, sysctls, rlimits
         case resources, devices, deviceRules, shmSize, initProcess, namespaces, stopSignal, stopTimeout, restartPolicy
-        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, hooks, created
+        case healthcheck, labels, group, annotations, network, ports, logging, extraHosts, dns, links, files, hooks, cgroupParent, created
     }
 
     /// Fields a record written by an earlier version lacks take their defaults.
@@ -103,6 +106,7 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
         links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
         files = try c.decodeIfPresent([InjectedFile].self, forKey: .files) ?? []
         hooks = try c.decodeIfPresent(OCIHooks.self, forKey: .hooks)
+        cgroupParent = try c.decodeIfPresent(String.self, forKey: .cgroupParent)
         created = try c.decodeIfPresent(String.self, forKey: .created) ?? ""
     }
 }
