@@ -143,7 +143,7 @@ public enum ComposeSupport {
             "services.*.use_api_socket")
         set(.refused("AI models need Docker Model Runner, which swcompose does not provide"), "services.*.models",
             "services.*.models.*.endpoint_var", "services.*.models.*.model_var")
-        set(.refused("provider services are run by docker compose plugins (docker model, cloud providers), which swcompose does not run: run the service as a container"),
+        set(.honoured,
             "services.*.provider", "services.*.provider.options", "services.*.provider.type")
 
         // Services: logging.

@@ -126,6 +126,12 @@ extension Orchestrator {
             if !orphans.isEmpty && options.services.isEmpty { warnAboutOrphans() }
         }
         try stopAndRemove(records, timeout: options.timeout, removeVolumes: options.removeVolumes)
+        // Provider services, their dependents gone: their plugins take down what they made.
+        for level in graph.startLevels.reversed() {
+            for name in level.sorted() where options.services.isEmpty || options.services.contains(name) {
+                if let service = project.services[name], service.provider != nil { try runProvider(service, "down") }
+            }
+        }
         if options.services.isEmpty { try removeNetworks() }
         if let which = options.removeImages { try removeImages(all: which == "all") }
         if options.removeVolumes && options.services.isEmpty {

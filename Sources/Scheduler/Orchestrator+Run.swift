@@ -20,7 +20,6 @@ extension Orchestrator {
         try checkServices([options.service])
         try checkOwnership()
         try checkPlans(services: [options.service])
-        let service = project.services[options.service]!
         if !options.noDeps {
             let deps = graph.closure(of: [options.service]).subtracting([options.service])
             if !deps.isEmpty {
@@ -33,6 +32,8 @@ extension Orchestrator {
         // As `up` would: the networks the service joins (its volumes come with the container), so that
         // `run` works in a checkout that was never brought up.
         try createNetworks(for: [options.service])
+        // Read after the dependencies came up: a provider among them gave it variables.
+        let service = project.services[options.service]!
         let image = try self.image(for: service)
         var overrides = options.overrides
         let slug = String(ContainerStore.newID().prefix(12))

@@ -43,6 +43,11 @@ extension Orchestrator {
         for level in graph.startLevels {
             for name in level where selected.contains(name) {
                 guard let service = project.services[name] else { continue }
+                // A provider's plugin makes what it provides now: its dependents are created with its variables.
+                if service.provider != nil {
+                    try runProvider(service, "up")
+                    continue
+                }
                 let (records, recreated) = try ensureContainers(service, count: options.scale[name] ?? service.replicaCount, options: options)
                 planned[name] = records
                 if recreated { recreatedServices.insert(name) }
@@ -214,6 +219,8 @@ extension Orchestrator {
     /// Blocks until every dependency of `service` satisfies its `depends_on` condition.
     func waitForDependencies(of service: String, selected: Set<String>) throws(SwcomposeError) {
         for edge in graph.dependencies[service] ?? [] {
+            // As docker compose: a provider service is not waited for (it has no containers).
+            if project.services[edge.dependency]?.provider != nil { continue }
             let deps = containers(services: [edge.dependency])
             guard Reconcile.waitsOn(edge, hasContainers: !deps.isEmpty, selected: selected.contains(edge.dependency),
                                     inProject: project.services[edge.dependency] != nil) else { continue }

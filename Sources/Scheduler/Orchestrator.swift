@@ -22,11 +22,12 @@ extension ProgressReporter {
 /// creating and starting them in dependency order (independent ones in parallel), stopping and
 /// removing them in reverse order.
 public final class Orchestrator {
-    public let project: Project
+    /// The project; provider services' variables are added to their dependents' environment as `up` runs them.
+    public private(set) var project: Project
     public let runtime: Runtime
     public let store: ContainerStore
     public let images: ImageStore
-    public let planner: ContainerPlanner
+    public private(set) var planner: ContainerPlanner
     public let graph: ServiceGraph
     let progress: ProgressReporter
     /// `--dry-run`: say what would be done, with reasons, and do nothing.
@@ -52,6 +53,12 @@ public final class Orchestrator {
     }
 
     public var group: String { project.name }
+
+    /// The project with what `up` learned (provider variables), and a planner for it.
+    func replaceProject(_ updated: Project) {
+        project = updated
+        planner = ContainerPlanner(project: updated, runtime: runtime)
+    }
 
     public func progressEvent(_ kind: String, _ name: String, _ status: String) { progress.event(kind, name, status) }
 

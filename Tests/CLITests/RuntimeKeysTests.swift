@@ -118,6 +118,53 @@ import Glibc
         }
     }
 
+    @Test func providerServicesRunTheirPluginAndHandTheirVariablesToDependents() throws {
+        let plugins = TemporaryDirectory("provider")
+        try FileManager.default.createDirectory(atPath: plugins.sub("cli-plugins"), withIntermediateDirectories: true)
+        let log = plugins.sub("calls")
+        // A provider plugin as docker compose runs one: metadata, then up/down with JSON messages.
+        try """
+            #!/bin/sh
+            if [ "$2" = metadata ]; then
+              echo '{"description":"fake cloud","up":{"parameters":[{"name":"size","required":true},{"name":"tags"}]},"down":{"parameters":[]}}'
+              exit 0
+            fi
+            echo "$*" >> "$PROVIDER_LOG"
+            if [ "$FAIL" = yes ]; then echo '{"type":"error","message":"quota exceeded"}'; exit 1; fi
+            echo '{"type":"info","message":"provisioning"}'
+            echo '{"type":"setenv","message":"URL=fake://db:1234"}{"type":"debug","message":"x"}'
+            echo '{"type":"setenv","message":"TOKEN=s3=cret"}'
+            """.write(toFile: plugins.sub("cli-plugins/docker-fakecloud"), atomically: true, encoding: .utf8)
+        chmod(plugins.sub("cli-plugins/docker-fakecloud"), 0o755)
+        let p = try ProjectFixture("provider", compose: """
+            services:
+              db:
+                provider:
+                  type: fakecloud
+                  options: {size: small, tags: [a, b], unknown: dropped}
+              app:
+                image: swcompose/busybox
+                depends_on: {db: {condition: service_healthy}}
+                command: ["sleep", "1000"]
+            """)
+        let env = ["DOCKER_CONFIG": plugins.path, "PROVIDER_LOG": log]
+        let up = try p.run(["up", "-d"], extraEnvironment: env)
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stderr.contains("db Created"), "\(up.stderr)")
+        let seen = try p.run(["exec", "-T", "app", "sh", "-c", "echo $DB_URL $DB_TOKEN"]).stdout
+        #expect(seen == "fake://db:1234 s3=cret\n")
+        #expect(try p.run(["down", "-t", "0"], extraEnvironment: env).status == 0)
+        let calls = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(calls == "compose --project-name=\(p.project) up --size=small --tags=a --tags=b db\ncompose --project-name=\(p.project) down db\n", "\(calls)")
+        // An error from the plugin fails up with its message; the dependent is not created.
+        let failed = try p.run(["up", "-d"], extraEnvironment: env.merging(["FAIL": "yes"]) { $1 })
+        #expect(failed.status == 1 && failed.stderr.contains("quota exceeded"), "\(failed.stderr)")
+        #expect(p.container("app") == nil)
+        // No such plugin: what to install.
+        let missing = try p.run(["up", "-d"], extraEnvironment: ["DOCKER_CONFIG": plugins.sub("none"), "PATH": "/usr/bin:/bin"])
+        #expect(missing.status == 1 && missing.stderr.contains("provider fakecloud is not installed"), "\(missing.stderr)")
+    }
+
     @Test func namespacesAreJoinedAndTheHostsAreTheHosts() throws {
         let p = try ProjectFixture("ns", compose: """
             services:

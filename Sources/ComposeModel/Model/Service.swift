@@ -36,7 +36,7 @@ public struct ServiceConfig: Sendable {
     public var dockerfile: String = ""
     public var domainName: String = ""
     public var entrypoint: [String]?
-    public var provider: Node?
+    public var provider: ServiceProvider?
     /// Variables with a nil value are declared but unset.
     public var environment: [String: String?] = [:]
     public var envFiles: [EnvFile] = []
@@ -201,7 +201,7 @@ public struct ServiceConfig: Sendable {
             case "dockerfile": dockerfile = v.text
             case "domainname": domainName = v.text
             case "entrypoint": entrypoint = Self.shellCommand(v, ctx, p)
-            case "provider": provider = v
+            case "provider": provider = ServiceProvider(v, ctx, p)
             case "environment": environment = v.optionalStringMap(ctx, p)
             case "env_file":
                 envFiles = (v.items ?? []).map { e in
@@ -362,7 +362,7 @@ public struct ServiceConfig: Sendable {
         s.string("dockerfile", dockerfile)
         s.string("domainname", domainName)
         s.command("entrypoint", entrypoint.map { $0.goValue })
-        s.value("provider", provider.map(GoValue.init))
+        s.value("provider", provider?.goValue(f))
         s.collection("environment", environment.goValue)
         s.collection("env_file", .list(envFiles.map { $0.goValue(f) }))
         s.strings("expose", expose)

@@ -405,3 +405,42 @@ public struct EnvFile: Sendable, Equatable {
         return s.value
     }
 }
+
+/// A service run by a provider plugin instead of as a container (`provider: {type, options}`):
+/// compose-go's `ServiceProviderConfig`, whose options are lists (a scalar is a list of one).
+public struct ServiceProvider: Sendable, Equatable {
+    public var type: String = ""
+    public var options: [String: [String]] = [:]
+    public var extensions: [String: Node] = [:]
+    public var location: SourceLocation?
+
+    public static func == (a: ServiceProvider, b: ServiceProvider) -> Bool {
+        a.type == b.type && a.options == b.options
+    }
+
+    init(_ node: Node, _ ctx: DecodeContext, _ path: String) {
+        location = node.location
+        node.forEachEntry(ctx, path) { key, v in
+            switch key {
+            case "type": type = v.text
+            case "options":
+                for entry in v.entries ?? [] {
+                    if let items = entry.value.items {
+                        options[entry.key] = items.map { $0.scalarText ?? "" }
+                    } else {
+                        options[entry.key] = [entry.value.scalarText ?? ""]
+                    }
+                }
+            default: if key.hasPrefix("x-") { extensions[key] = v }
+            }
+        }
+    }
+
+    func goValue(_ f: OutputFormat) -> GoValue {
+        var s = StructEncoder(f)
+        s.string("type", type)
+        s.collection("options", .map(options.mapValues { .list($0.map(GoValue.string)) }))
+        s.extensions(extensions)
+        return s.value
+    }
+}
