@@ -397,7 +397,37 @@ int cl_attach_device_filter(int cgroup_fd, const void *insns, size_t count, char
     return cl_attach_cgroup_program(cgroup_fd, BPF_PROG_TYPE_CGROUP_DEVICE, BPF_CGROUP_DEVICE, insns, count, log, log_size);
 }
 
+/* Before Linux 5.11 a BPF program's memory is charged to its user's locked memory and checked against
+ * the loader's RLIMIT_MEMLOCK (64 KiB by default): a few containers' device and socket programs
+ * exhaust it, and the next load fails with EPERM. The limit is lifted for the load (to the hard limit
+ * when this process may not raise that) and put back after, so that the processes this one starts
+ * (containers) keep the limit they would have; later kernels ignore it. */
+static void lift_memlock(struct rlimit *saved) {
+    if (getrlimit(RLIMIT_MEMLOCK, saved) != 0) { saved->rlim_cur = saved->rlim_max = 0; return; }
+    struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+    if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0) return;
+    struct rlimit raised = { saved->rlim_max, saved->rlim_max };
+    setrlimit(RLIMIT_MEMLOCK, &raised);
+}
+
+static void restore_memlock(const struct rlimit *saved) {
+    if (saved->rlim_max == 0 && saved->rlim_cur == 0) return;
+    int e = errno;
+    setrlimit(RLIMIT_MEMLOCK, saved);
+    errno = e;
+}
+
+static int attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size);
+
 int cl_attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size) {
+    struct rlimit saved;
+    lift_memlock(&saved);
+    int result = attach_cgroup_program(cgroup_fd, prog_type, attach_type, insns, count, log, log_size);
+    restore_memlock(&saved);
+    return result;
+}
+
+static int attach_cgroup_program(int cgroup_fd, int prog_type, int attach_type, const void *insns, size_t count, char *log, size_t log_size) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.prog_type = (uint32_t)prog_type;
@@ -441,7 +471,10 @@ int cl_probe_device_filter(void) {
     attr.insns = (uint64_t)(uintptr_t)insns;
     attr.insn_cnt = 2;
     attr.license = (uint64_t)(uintptr_t)"Apache";
+    struct rlimit saved;
+    lift_memlock(&saved);
     int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    restore_memlock(&saved);
     if (prog < 0) return -1;
     close(prog);
     return 0;

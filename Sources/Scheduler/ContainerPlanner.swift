@@ -624,6 +624,9 @@ public struct ContainerPlanner {
                     guard v.readOnly else {
                         throw PlanError("bind.recursive: \(v.bind!.recursive) applies to a read-only bind (set read_only: true)", at: loc)
                     }
+                    if v.bind?.recursive == "readonly" && !Sys.hasRecursiveReadOnly {
+                        throw PlanError("bind.recursive: readonly needs Linux 5.12 (mount_setattr), which this kernel lacks: use enabled (read-only where the kernel can) or writable", at: loc)
+                    }
                     m.readOnlySubmounts = v.bind?.recursive
                 default:
                     throw PlanError("invalid bind.recursive \"\(v.bind!.recursive)\" (enabled, disabled, writable, readonly)", at: loc)

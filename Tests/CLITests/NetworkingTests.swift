@@ -272,7 +272,8 @@ import Engine
               vault:
                 internal: true
             """)
-        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        let up = try p.run(["up", "-d", "--wait"])
+        #expect(up.status == 0, "\(up.stderr)")
         func run(_ service: String, _ cmd: String) throws -> Swcompose.Result { try p.run(["exec", "-T", service, "sh", "-c", cmd]) }
         #expect(try run("backend", "wget -qO- http://database-alias/").stdout == "api\n")
         #expect(try run("frontend", "wget -qO- http://api/").stdout == "api\n")
@@ -286,6 +287,31 @@ import Engine
         #expect(try run("sealed", "timeout 2 wget -qO- http://\(apiOnFront)/").status != 0)
         #expect(try run("frontend", "ip route").stdout.contains("default via"))
         #expect(try p.run(["down"]).status == 0)
+    }
+
+    /// Each container has cgroup programs of its own (its device filter, its resolver's redirects).
+    /// Before Linux 5.11 they are charged to root's locked memory: a dozen containers must still start,
+    /// and the containers keep the locked-memory limit they were started with.
+    @Test func aDozenContainersEachWithTheirCgroupPrograms() throws {
+        let p = try ProjectFixture("many", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                scale: 12
+                command: ["sleep", "1000"]
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let running = p.store.list().filter { p.store.state($0.id).status == .running }
+        #expect(running.count == 12)
+        // This process's soft limit (swcompose inherits it), from /proc/self/limits.
+        let limits = try String(contentsOfFile: "/proc/self/limits", encoding: .utf8)
+        let soft = limits.split(separator: "\n").first { $0.hasPrefix("Max locked memory") }?
+            .dropFirst("Max locked memory".count).split(separator: " ").first.map(String.init) ?? ""
+        let expected = soft == "unlimited" ? "unlimited\n" : "\((Int(soft) ?? 0) / 1024)\n"
+        #expect(try p.run(["exec", "-T", "--index", "12", "app", "sh", "-c", "ulimit -l"]).stdout == expected)
+        #expect(try p.run(["exec", "-T", "--index", "12", "app", "nslookup", "app"]).status == 0)
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
     @Test func udpPortsEphemeralPortsAndHostIP() throws {

@@ -21,6 +21,15 @@ extension Sys {
         return cl_setns(fd, Int32(truncatingIfNeeded: Namespaces.uts.rawValue)) == 0 ? 0 : errno
     }
 
+    /// mount_setattr on an empty path (nothing is changed): ENOENT where the call exists (Linux 5.12),
+    /// ENOSYS before.
+    public static func probeMountSetattr() -> Int32 {
+        cl_mount_setattr_ro_recursive(AT_FDCWD, "") == 0 ? 0 : errno
+    }
+
+    /// Whether recursive read-only mounts can be made (`bind.recursive: readonly`).
+    public static let hasRecursiveReadOnly = probeMountSetattr() != ENOSYS
+
     /// Whether a cgroup device program loads (cgroup BPF, Linux 4.15, and the kernel's config).
     public static func probeDeviceFilter() -> Int32 { cl_probe_device_filter() == 0 ? 0 : errno }
 
