@@ -28,6 +28,25 @@ import TestSupport
         }
     }
 
+    /// ca-certificates names certificates (and links to them) in UTF-8: packed and unpacked whatever the
+    /// process's locale (libarchive in the C locale could not translate them and failed the layer).
+    @Test func namesBeyondASCIIArePackedAndUnpackedAsTheyAre() throws {
+        let source = dir.sub("utf8-src")
+        try Sys.mkdirAll(source + "/etc/ssl/certs")
+        let name = "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem"
+        try Files.writeAtomically(source + "/etc/ssl/certs/" + name, "cert\n", mode: 0o644)
+        try Sys.symlink(name, source + "/etc/ssl/certs/988a38cb.0")
+        let content = ContentStore(root: dir.sub("utf8-content"))
+        let packed = try LayerPacker.pack(source, into: content)
+        let target = dir.sub("utf8-out")
+        try Sys.mkdir(target)
+        var unpacker = try LayerUnpacker(root: target)
+        defer { unpacker.close() }
+        try unpacker.unpack(try ArchiveReader(path: content.path(packed.digest)))
+        #expect(try Files.readText(target + "/etc/ssl/certs/" + name) == "cert\n")
+        #expect(try Sys.readlink(target + "/etc/ssl/certs/988a38cb.0") == name)
+    }
+
     @Test func whiteoutsBecomeOverlayWhiteouts() throws {
         let (out, _) = try unpack([
             TestArchives.directory("a"), TestArchives.file("a/.wh.gone", ""), TestArchives.file("a/.wh..wh..opq", ""),

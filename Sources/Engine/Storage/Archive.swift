@@ -39,8 +39,8 @@ public struct ArchiveEntry {
     public var xattrs: [(String, [UInt8])]
 
     init(_ e: OpaquePointer) {
-        path = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
-        let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
+        path = (archive_entry_pathname_utf8(e) ?? archive_entry_pathname(e)).map { String(cString: $0) } ?? ""
+        let hardlink = (archive_entry_hardlink_utf8(e) ?? archive_entry_hardlink(e)).map { String(cString: $0) }
         let type = archive_entry_filetype(e)
         switch UInt32(type) & FileType.mask {
         case FileType.regular: kind = hardlink != nil ? .hardlink : .file
@@ -56,7 +56,7 @@ public struct ArchiveEntry {
         uid = uid_t(truncatingIfNeeded: archive_entry_uid(e))
         gid = gid_t(truncatingIfNeeded: archive_entry_gid(e))
         size = archive_entry_size(e)
-        linkTarget = hardlink ?? archive_entry_symlink(e).map { String(cString: $0) } ?? ""
+        linkTarget = hardlink ?? (archive_entry_symlink_utf8(e) ?? archive_entry_symlink(e)).map { String(cString: $0) } ?? ""
         deviceMajor = UInt32(archive_entry_rdevmajor(e))
         deviceMinor = UInt32(archive_entry_rdevminor(e))
         modified = timespec(tv_sec: time_t(archive_entry_mtime(e)), tv_nsec: Int(archive_entry_mtime_nsec(e)))
@@ -77,6 +77,17 @@ public struct ArchiveEntry {
     }
 }
 
+/// libarchive converts names between the locale's charset and UTF-8 (PAX headers): in the C locale
+/// a name beyond ASCII (ca-certificates' `Főtanúsítvány.pem`) cannot be converted and the entry
+/// fails. Names here are UTF-8 (Swift strings), so the character type is made UTF-8 once, before the
+/// first archive is opened (nothing else in the process depends on LC_CTYPE).
+enum ArchiveLocale {
+    static let ready: Bool = {
+        for name in ["C.UTF-8", "C.utf8", "en_US.UTF-8"] where setlocale(LC_CTYPE, name) != nil { return true }
+        return false
+    }()
+}
+
 /// Reads a tar stream (plain, gzip, zstd, xz, bzip2) with libarchive.
 public final class ArchiveReader {
     let archive: OpaquePointer
@@ -87,6 +98,7 @@ public final class ArchiveReader {
     /// is read (`decompressedDigest` once done), which is how a layer's diff_id is checked.
     public init(path: String, hashingDecompressed: Bool = false) throws(ArchiveError) {
         label = path
+        _ = ArchiveLocale.ready
         archive = archive_read_new()
         if hashingDecompressed {
             let source = try HashingSource(path: path)
@@ -110,6 +122,7 @@ public final class ArchiveReader {
     /// Reads from an open file descriptor (standard input, for instance).
     public init(fd: Int32, label: String) throws(ArchiveError) {
         self.label = label
+        _ = ArchiveLocale.ready
         archive = archive_read_new()
         archive_read_support_filter_all(archive)
         archive_read_support_format_tar(archive)
@@ -239,6 +252,7 @@ public final class ArchiveWriter {
 
     public init(path: String, compression: Compression = .none) throws(ArchiveError) {
         label = path
+        _ = ArchiveLocale.ready
         archive = archive_write_new()
         archive_write_set_format_pax_restricted(archive)
         switch compression {
@@ -251,6 +265,7 @@ public final class ArchiveWriter {
 
     public init(fd: Int32, label: String) throws(ArchiveError) {
         self.label = label
+        _ = ArchiveLocale.ready
         archive = archive_write_new()
         archive_write_set_format_pax_restricted(archive)
         guard archive_write_open_fd(archive, fd) == ARCHIVE_OK else { throw error("open") }
