@@ -287,17 +287,42 @@ extension Orchestrator {
         }
     }
 
-    /// `up --wait`: every container running (healthy, where it has a healthcheck); one-shot
-    /// containers that completed successfully count as done.
+    /// `up --wait`, as docker compose waits: every container running (healthy, where it has a
+    /// healthcheck) — an exit fails the wait, unless another service waits for that one to complete
+    /// successfully (`Reconcile.readiness`).
     public func waitUntilReady(services: [String], timeout: Double?) throws(SwcomposeError) {
-        for r in containers(services: services) {
-            switch Reconcile.readiness(store.state(r.id), name: r.name, hasHealthcheck: r.spec.healthcheck != nil) {
-            case .ready: continue
-            case .failed(let message): throw SwcomposeError(.failedPrecondition, message)
-            case .waiting:
-                progress.event("Container", r.name, "Waiting")
-                try waitHealthy(r, timeout: timeout)
-                progress.event("Container", r.name, "Healthy")
+        let records = containers(services: services)
+        let completing = Set(project.services.values.flatMap { s in
+            s.dependsOn.filter { $0.value.condition == .completedSuccessfully }.map(\.key)
+        })
+        for r in records { progress.event("Container", r.name, "Waiting") }
+        let start = MonotonicClock.now()
+        for r in records {
+            let service = r.spec.labels[ComposeLabels.service] ?? ""
+            let watch = DirectoryWatch(store.runtime.containerDirectory(r.id))
+            while true {
+                let state = store.state(r.id)
+                let started = Timestamp.parseNanoseconds(state.startedAt) ?? 0
+                let runningFor = started > 0 ? Double(Timestamp.nowNanoseconds() - started) / 1e9 : 0
+                let gate = Reconcile.readiness(state, name: r.name, service: service, hasHealthcheck: r.spec.healthcheck != nil,
+                                               expectsCompletion: completing.contains(service), runningFor: runningFor,
+                                               supervisorAlive: state.supervisorPid > 0 && Sys.processExists(state.supervisorPid))
+                switch gate {
+                case .ready:
+                    progress.event("Container", r.name, completing.contains(service) ? "Exited" : "Healthy")
+                case .failed(let message):
+                    progress.event("Container", r.name, "Error")
+                    throw SwcomposeError(.failedPrecondition, message)
+                case .waiting:
+                    if let timeout, MonotonicClock.now() - start > timeout {
+                        throw SwcomposeError(.failedPrecondition, "application not healthy after \(Int(timeout))s")
+                    }
+                    // Woken by the supervisor's next record of the state, or when the settle time is up.
+                    let settle = r.spec.healthcheck == nil && !completing.contains(service) ? max(0.01, Reconcile.settleTime - runningFor) : 0.5
+                    watch.wait(min(0.5, settle))
+                    continue
+                }
+                break
             }
         }
     }

@@ -84,13 +84,32 @@ public enum Reconcile {
         code == 0 ? .ready : .failed("service \"\(dependency)\" didn't complete successfully: exit \(code)")
     }
 
-    /// `up --wait` for one container: one-shot containers that completed successfully are done, those
-    /// that failed fail; with a healthcheck it waits for healthy; running is enough otherwise.
-    public static func readiness(_ state: ContainerState, name: String, hasHealthcheck: Bool) -> Gate {
-        if !state.isAlive && state.status == .exited {
-            return state.exitCode == 0 ? .ready : .failed("container \(name) exited (\(state.exitCode))")
+    /// How long a container without a healthcheck must have been running for `up --wait` to count it
+    /// as up: docker compose looks first 500 ms into its wait, so a process that dies at once fails
+    /// the wait there; here the time counts from the container's own start.
+    public static let settleTime = 0.5
+
+    /// `up --wait` for one container, as docker compose judges it: an exit fails (even with status 0),
+    /// unless another service waits for this one to complete successfully — then only a non-zero
+    /// exit fails; with a healthcheck, healthy is up and unhealthy fails; otherwise running, for
+    /// `settleTime`, is up.
+    public static func readiness(_ state: ContainerState, name: String, service: String, hasHealthcheck: Bool,
+                                 expectsCompletion: Bool, runningFor: Double, supervisorAlive: Bool = true) -> Gate {
+        let ended = state.status == .exited || state.status == .dead
+        if ended {
+            if expectsCompletion { return completion(state.exitCode, dependency: service) }
+            return .failed("container \(name) exited (\(state.exitCode))")
         }
-        return hasHealthcheck ? .waiting : .ready
+        if !state.isAlive && (state.status == .running || state.status == .paused) && !supervisorAlive {
+            return .failed("container \(name) exited while its supervisor was not running")
+        }
+        if expectsCompletion { return .waiting }
+        if hasHealthcheck {
+            if state.health?.status == .healthy { return .ready }
+            if state.health?.status == .unhealthy { return .failed("container \(name) is unhealthy") }
+            return .waiting
+        }
+        return state.status == .running && state.isAlive && runningFor >= settleTime ? .ready : .waiting
     }
 
     /// Whether `up` waits on a dependency at all: one without containers is skipped when it is optional,

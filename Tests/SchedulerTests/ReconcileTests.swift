@@ -112,10 +112,18 @@ import Glibc
     }
 
     @Test func upWaitReadiness() {
-        #expect(Reconcile.readiness(state(.running, alive: true), name: "web", hasHealthcheck: false) == .ready)
-        #expect(Reconcile.readiness(state(.running, alive: true), name: "web", hasHealthcheck: true) == .waiting)
-        #expect(Reconcile.readiness(state(.exited, exit: 0), name: "job", hasHealthcheck: true) == .ready, "a one-shot that completed counts as done")
-        #expect(Reconcile.readiness(state(.exited, exit: 1), name: "job", hasHealthcheck: false) == .failed("container job exited (1)"))
+        func gate(_ s: ContainerState, health: Bool = false, completes: Bool = false, running: Double = 1) -> Reconcile.Gate {
+            Reconcile.readiness(s, name: "p-web-1", service: "web", hasHealthcheck: health, expectsCompletion: completes, runningFor: running)
+        }
+        #expect(gate(state(.running, alive: true)) == .ready)
+        #expect(gate(state(.running, alive: true), running: 0.2) == .waiting, "not yet running for the settle time")
+        #expect(gate(state(.running, alive: true), health: true) == .waiting)
+        // As docker compose: any exit fails the wait, unless another service waits for it to complete.
+        #expect(gate(state(.exited, exit: 0)) == .failed("container p-web-1 exited (0)"))
+        #expect(gate(state(.exited, exit: 1)) == .failed("container p-web-1 exited (1)"))
+        #expect(gate(state(.exited, exit: 0), completes: true) == .ready)
+        #expect(gate(state(.exited, exit: 2), completes: true) == .failed("service \"web\" didn't complete successfully: exit 2"))
+        #expect(gate(state(.running, alive: true), completes: true) == .waiting)
     }
 
     @Test func whichDependenciesAreWaitedOn() throws {

@@ -48,13 +48,13 @@ import ComposeModel
           web:
             image: x
             use_api_socket: true
-            provider: {type: model, options: {a: b}}
+            cpu_rt_runtime: 100
             cpu_count: 2
             deploy: {placement: {constraints: [node.role==manager]}}
         """)
         #expect(found.map(\.message) == [
             "services.web.use_api_socket is not supported: use_api_socket mounts the Docker engine's socket; swcompose has no daemon and no API socket to give a container",
-            "services.web.provider is not supported: provider services are run by docker compose plugins (docker model, cloud providers), which swcompose does not run: run the service as a container",
+            "services.web.cpu_rt_runtime is not supported: real-time CPU budgets need the kernel's RT group scheduling, which swcompose does not set up: remove cpu_rt_period and cpu_rt_runtime",
         ])
         #expect(found.map { $0.location?.line } == [4, 5])
         #expect(found.map { $0.location?.column } == [5, 5])

@@ -28,6 +28,26 @@ public enum Timestamp {
         return s + "Z"
     }
 
+    /// Nanoseconds since the epoch now.
+    public static func nowNanoseconds() -> Int64 {
+        let ts = now()
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// Nanoseconds since the epoch of an RFC 3339 time, its fraction kept, or nil.
+    public static func parseNanoseconds(_ s: String) -> Int64? {
+        guard let seconds = parse(s) else { return nil }
+        var fraction: Int64 = 0, digits = 0
+        if let dot = s.firstIndex(of: ".") {
+            for c in s[s.index(after: dot)...] {
+                guard let d = c.wholeNumberValue, c.isASCII else { break }
+                if digits < 9 { fraction = fraction * 10 + Int64(d); digits += 1 }
+            }
+        }
+        while digits < 9 { fraction *= 10; digits += 1 }
+        return seconds * 1_000_000_000 + fraction
+    }
+
     /// Seconds since the epoch of an RFC 3339 time (fractions and offsets understood), or nil.
     public static func parse(_ s: String) -> Int64? {
         let b = Array(s.utf8)
