@@ -126,10 +126,13 @@ extension Orchestrator {
             if !orphans.isEmpty && options.services.isEmpty { warnAboutOrphans() }
         }
         try stopAndRemove(records, timeout: options.timeout, removeVolumes: options.removeVolumes)
-        // Provider services, their dependents gone: their plugins take down what they made.
+        // Provider services, their dependents gone: their plugins take down what they made. A plugin
+        // that fails (or is gone) fails `down`, after the rest of the project is taken down.
+        var providerFailure: SwcomposeError?
         for level in graph.startLevels.reversed() {
             for name in level.sorted() where options.services.isEmpty || options.services.contains(name) {
-                if let service = project.services[name], service.provider != nil { try runProvider(service, "down") }
+                guard let service = project.services[name], service.provider != nil else { continue }
+                do { try runProvider(service, "down") } catch { providerFailure = providerFailure ?? error }
             }
         }
         if options.services.isEmpty { try removeNetworks() }
@@ -148,6 +151,7 @@ extension Orchestrator {
         // Nothing of the project runs any more: its supervisor goes now rather than after lingering,
         // so that `down` leaves no process, helper or cgroup behind when it returns.
         if options.services.isEmpty && !dryRun { SupervisorClient.release(runtime: runtime, group: group) }
+        if let providerFailure { throw providerFailure }
     }
 
     /// `down --rmi`: the services' images, unless another container still uses them. `local` means

@@ -173,6 +173,10 @@ import Glibc
         // No such plugin: what to install.
         let missing = try p.run(["up", "-d"], extraEnvironment: ["DOCKER_CONFIG": plugins.sub("none"), "PATH": "/usr/bin:/bin"])
         #expect(missing.status == 1 && missing.stderr.contains("provider fakecloud is not installed"), "\(missing.stderr)")
+        // down without the plugin fails, saying so, but takes the rest of the project down.
+        let down = try p.run(["down"], extraEnvironment: ["DOCKER_CONFIG": plugins.sub("none"), "PATH": "/usr/bin:/bin"])
+        #expect(down.status == 1 && down.stderr.contains("provider fakecloud is not installed"), "\(down.stderr)")
+        #expect(NetworkStore(root: StateRoot(path: p.root)).list().isEmpty, "the network is gone")
     }
 
     @Test func namespacesAreJoinedAndTheHostsAreTheHosts() throws {
