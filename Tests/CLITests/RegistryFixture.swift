@@ -25,7 +25,9 @@ final class TestRegistry: @unchecked Sendable {
     /// (`certs/ca.crt`), and with `clientCertificates` it also asks clients for a certificate signed by
     /// that CA (`certs/client.cert`, `certs/client.key`): `certs/` is laid out as docker's certs.d
     /// directory of this registry.
-    init(user: String? = nil, password: String? = nil, tls: Bool = false, clientCertificates: Bool = false) throws {
+    /// With `storage`, it serves that directory (a registry store made before, kept afterwards) rather
+    /// than a fresh one of its own.
+    init(user: String? = nil, password: String? = nil, tls: Bool = false, clientCertificates: Bool = false, storage: String? = nil) throws {
         port = try Self.freePort()
         var tlsConfig = ""
         if tls {
@@ -59,7 +61,7 @@ final class TestRegistry: @unchecked Sendable {
           level: info
         storage:
           filesystem:
-            rootdirectory: \(dir.sub("data"))
+            rootdirectory: \(storage ?? dir.sub("data"))
           delete:
             enabled: true
         http:

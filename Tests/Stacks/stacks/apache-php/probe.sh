@@ -1,0 +1,2 @@
+http WEB_PORT /
+http WEB_PORT /missing
