@@ -16,6 +16,10 @@ rtc_log=.build/runtime-conformance.log
 (
   Tests/RuntimeConformance/make-image.sh .build/debug/swcompose .build/rtc-busybox.tar &&
   RTC_IMAGE_TAR=.build/rtc-busybox.tar RTC_RESULTS=.build/runtime-conformance Tests/RuntimeConformance/check.sh .build/debug/swcompose
+  status=$?
+  # The `limits` fixture's relative cgroup_parent stays after down, as under docker: the test removes it.
+  find /sys/fs/cgroup -depth -type d -name rtc-limits-parent -exec rmdir {} + 2>/dev/null
+  exit $status
 ) >"$rtc_log" 2>&1 &
 rtc_pid=$!
 swift test

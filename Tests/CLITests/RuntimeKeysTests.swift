@@ -100,6 +100,7 @@ import Glibc
     }
 
     @Test func cgroupParentPlacesTheContainerAndItsLimits() throws {
+        // Absolute: from the hierarchies' roots (a relative one hangs beneath swcompose's own cgroup).
         let parent = "swcompose-test-parent-\(UInt16.random(in: 0...UInt16.max))"
         let hierarchies = CgroupHierarchies.detect()
         let mounts = Set(hierarchies.v1.values).union([hierarchies.unified].compactMap { $0 })
@@ -108,7 +109,7 @@ import Glibc
             services:
               app:
                 image: swcompose/busybox
-                cgroup_parent: \(parent)
+                cgroup_parent: /\(parent)
                 mem_limit: 64m
                 command: ["sleep", "1000"]
             """)

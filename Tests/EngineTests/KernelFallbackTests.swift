@@ -113,7 +113,9 @@ import Glibc
 /// Where cgroups go: a delegated systemd scope (in system.slice) on systemd hosts with cgroup v2, `swcompose/` otherwise.
 @Suite struct CgroupPlacementTests {
     @Test func cgroupParentsAreNamedAsDockersDriversNameThem() {
-        #expect(CgroupPlacement.path(parent: "/ci/jobs/", id: "abc") == "ci/jobs/abc")
+        #expect(CgroupPlacement.path(parent: "/ci/jobs/", id: "abc", ownCgroup: "/user/session") == "ci/jobs/abc", "absolute: from the root")
+        #expect(CgroupPlacement.path(parent: "ci/jobs", id: "abc", ownCgroup: "/user/session") == "user/session/ci/jobs/abc", "relative: beneath the engine's")
+        #expect(CgroupPlacement.path(parent: "ci", id: "abc", ownCgroup: "/") == "ci/abc")
         #expect(CgroupPlacement.path(parent: "app.slice", id: "abc") == "app.slice/swcompose-abc.scope")
         #expect(CgroupPlacement.path(parent: "app-web-db.slice", id: "abc") == "app.slice/app-web.slice/app-web-db.slice/swcompose-abc.scope")
     }

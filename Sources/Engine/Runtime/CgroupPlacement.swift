@@ -66,14 +66,22 @@ public enum CgroupPlacement {
         return path
     }
 
-    /// A container's cgroup under a parent of the user's (`cgroup_parent`), as docker names it: under a
-    /// path, the container's id; under a systemd slice (`app-web.slice`, expanded to
-    /// `app.slice/app-web.slice` as systemd nests slices), a `swcompose-<id>.scope`.
-    public static func path(parent: String, id: String) -> String {
+    /// A container's cgroup under a parent of the user's (`cgroup_parent`), as docker's runtime places
+    /// it: an absolute path from the hierarchies' roots; a relative one beneath the engine's own cgroup
+    /// (`ownCgroup`: on cgroup v1 the supervisor's own, on v2 its parent, which holds no processes) —
+    /// the container's id under either; a systemd slice (`app-web.slice`, expanded to
+    /// `app.slice/app-web.slice` as systemd nests slices) holds a `swcompose-<id>.scope`.
+    public static func path(parent: String, id: String, ownCgroup: String = CgroupPlacement.engineCgroup) -> String {
         var p = parent
+        let absolute = p.hasPrefix("/")
         while p.hasPrefix("/") { p.removeFirst() }
         while p.hasSuffix("/") { p.removeLast() }
-        guard p.hasSuffix(".slice"), !p.contains("/") else { return p.isEmpty ? id : p + "/" + id }
+        guard p.hasSuffix(".slice"), !p.contains("/") else {
+            var base = ownCgroup
+            while base.hasPrefix("/") { base.removeFirst() }
+            let under = absolute || base.isEmpty ? p : base + (p.isEmpty ? "" : "/" + p)
+            return under.isEmpty ? id : under + "/" + id
+        }
         let name = String(p.dropLast(".slice".count))
         var parts: [String] = []
         var prefix = ""
@@ -82,6 +90,22 @@ public enum CgroupPlacement {
             parts.append(prefix + ".slice")
         }
         return (parts + ["swcompose-\(id).scope"]).joined(separator: "/")
+    }
+
+    /// Where a relative `cgroup_parent` hangs: this process's own cgroup on v1 (its memory hierarchy's),
+    /// the parent of its cgroup2 one on v2, as runc resolves a relative cgroups path.
+    public static var engineCgroup: String {
+        let text = (try? Files.readText("/proc/self/cgroup")) ?? ""
+        if CgroupHierarchies.detect().isV2 {
+            let own = ownUnifiedCgroup
+            guard let slash = own.lastIndex(of: "/") else { return "" }
+            return String(own[..<slash])
+        }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if fields.count == 3, fields[1].split(separator: ",").contains("memory") { return String(fields[2]) }
+        }
+        return ""
     }
 
     /// This process's cgroup2 path (relative to the unified root).
