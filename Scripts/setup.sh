@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing swcompose needs on a Debian machine (run as root, or with sudo).
 set -euo pipefail
-packages=(libyaml-dev libarchive-dev libseccomp-dev pkg-config python3 python3-pip busybox-static docker-registry skopeo apache2-utils openssl podman catatonit curl git)
+packages=(libyaml-dev libarchive-dev libseccomp-dev pkg-config python3 python3-pip busybox-static docker-registry skopeo apache2-utils openssl podman catatonit runc curl git)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
