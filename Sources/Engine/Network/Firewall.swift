@@ -149,14 +149,12 @@ public enum Firewall {
 
     static func chainID(_ networkID: String) -> String { String(networkID.prefix(12)) }
 
-    /// The rules for one network. `internal` networks reach nothing beyond their bridge (only the
-    /// resolver on their gateway); the others are masqueraded on their way out.
-    @discardableResult
-    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool,
-                                  interContainerTraffic: Bool = true, masquerade: Bool = true) throws(FirewallError) -> Backend {
-        let backend = try selected()
-        let rules = save(backend)
-        let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
+    /// The start of a network's `iptables-restore` input, for IPv4 and IPv6 alike: the engine's base
+    /// chains where `existing` (the table as saved) lacks them, and the network's forward chain —
+    /// traffic within the bridge (`enable_icc: false` drops it), none to other networks' bridges,
+    /// out of the bridge unless internal, back in only as replies.
+    static func forwardRules(existing rules: String, chain f: String, bridge: String, internal isInternal: Bool,
+                             interContainerTraffic: Bool) -> (filter: String, nat: String) {
         var filter = "*filter\n"
         var nat = "*nat\n"
         for (chain, table, parent) in [("SWCOMPOSE-FORWARD", "filter", "FORWARD"), ("SWCOMPOSE-INPUT", "filter", "INPUT"),
@@ -165,14 +163,25 @@ public enum Firewall {
             if table == "filter" { filter += lines } else { nat += lines }
         }
         filter += ":\(f) - [0:0]\n"
-        // `enable_icc: false`: containers on the network do not reach each other either.
         filter += "-A \(f) -i \(bridge) -o \(bridge) -j \(interContainerTraffic ? "ACCEPT" : "DROP")\n"
-        // Containers on different networks cannot reach each other.
         filter += "-A \(f) -i \(bridge) -o sw-+ -j DROP\n"
         filter += isInternal ? "-A \(f) -i \(bridge) -j DROP\n" : "-A \(f) -i \(bridge) -j ACCEPT\n"
         filter += "-A \(f) -o \(bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
         filter += "-A \(f) -o \(bridge) -j DROP\n"
         if !rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-A SWCOMPOSE-FORWARD -j \(f)\n" }
+        return (filter, nat)
+    }
+
+    /// The rules for one network. `internal` networks reach nothing beyond their bridge (only the
+    /// resolver on their gateway); the others are masqueraded on their way out.
+    @discardableResult
+    public static func addNetwork(id: String, bridge: String, subnet: IPv4Network, gateway: IPv4Address, internal isInternal: Bool,
+                                  interContainerTraffic: Bool = true, masquerade: Bool = true) throws(FirewallError) -> Backend {
+        let backend = try selected()
+        let rules = save(backend)
+        let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
+        var (filter, nat) = forwardRules(existing: rules, chain: f, bridge: bridge, internal: isInternal,
+                                         interContainerTraffic: interContainerTraffic)
         if isInternal {
             filter += ":\(i) - [0:0]\n"
             filter += "-A \(i) -i \(bridge) -d \(gateway)/32 -p udp -m udp --dport 53 -j ACCEPT\n"
@@ -195,20 +204,8 @@ public enum Firewall {
                                    interContainerTraffic: Bool, masquerade: Bool, backend: Backend) throws(FirewallError) {
         let rules = save(backend, ipv6: true)
         let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
-        var filter = "*filter\n"
-        var nat = "*nat\n"
-        for (chain, table, parent) in [("SWCOMPOSE-FORWARD", "filter", "FORWARD"), ("SWCOMPOSE-INPUT", "filter", "INPUT"),
-                                       ("SWCOMPOSE-POSTROUTING", "nat", "POSTROUTING")] where !rules.contains(":\(chain) ") {
-            let lines = ":\(chain) - [0:0]\n-I \(parent) 1 -j \(chain)\n"
-            if table == "filter" { filter += lines } else { nat += lines }
-        }
-        filter += ":\(f) - [0:0]\n"
-        filter += "-A \(f) -i \(bridge) -o \(bridge) -j \(interContainerTraffic ? "ACCEPT" : "DROP")\n"
-        filter += "-A \(f) -i \(bridge) -o sw-+ -j DROP\n"
-        filter += isInternal ? "-A \(f) -i \(bridge) -j DROP\n" : "-A \(f) -i \(bridge) -j ACCEPT\n"
-        filter += "-A \(f) -o \(bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
-        filter += "-A \(f) -o \(bridge) -j DROP\n"
-        if !rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-A SWCOMPOSE-FORWARD -j \(f)\n" }
+        var (filter, nat) = forwardRules(existing: rules, chain: f, bridge: bridge, internal: isInternal,
+                                         interContainerTraffic: interContainerTraffic)
         if isInternal {
             filter += ":\(i) - [0:0]\n-A \(i) -i \(bridge) -j DROP\n"
             if !rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-A SWCOMPOSE-INPUT -j \(i)\n" }

@@ -99,17 +99,25 @@ enum MountSetup {
             return
         }
         try mount("tmpfs", path, "tmpfs", nosuidNodevNoexec, "mode=755")
-        var byMount: [String: [String]] = [:]
-        for (controller, mountPoint) in hierarchies.v1 { byMount[mountPoint, default: []].append(controller) }
-        for (mountPoint, controllers) in byMount.sorted(by: { $0.key < $1.key }) {
-            let name = mountPoint.split(separator: "/").last.map(String.init) ?? controllers.sorted().joined(separator: ",")
+        for (_, controllers, name) in v1Hierarchies(hierarchies) {
             let dir = path + "/" + name
             try ensureDirectory(dir)
-            try mount("cgroup", dir, "cgroup", nosuidNodevNoexec | ro, controllers.sorted().joined(separator: ","))
+            try mount("cgroup", dir, "cgroup", nosuidNodevNoexec | ro, controllers.joined(separator: ","))
         }
         if let unified = hierarchies.unified, unified.hasSuffix("/unified") {
             try ensureDirectory(path + "/unified")
             try mount("cgroup2", path + "/unified", "cgroup2", nosuidNodevNoexec | ro, nil)
+        }
+    }
+
+    /// The v1 hierarchies, each once with its controllers (sorted) and the name its directory has
+    /// under /sys/fs/cgroup, in the order of their mount points.
+    static func v1Hierarchies(_ hierarchies: CgroupHierarchies) -> [(mountPoint: String, controllers: [String], name: String)] {
+        var byMount: [String: [String]] = [:]
+        for (controller, mountPoint) in hierarchies.v1 { byMount[mountPoint, default: []].append(controller) }
+        return byMount.sorted(by: { $0.key < $1.key }).map { mountPoint, controllers in
+            let sorted = controllers.sorted()
+            return (mountPoint, sorted, mountPoint.split(separator: "/").last.map(String.init) ?? sorted.joined(separator: ","))
         }
     }
 
@@ -132,10 +140,7 @@ enum MountSetup {
             return
         }
         try mount("tmpfs", path, "tmpfs", nosuidNodevNoexec, "mode=755")
-        var byMount: [String: [String]] = [:]
-        for (controller, mountPoint) in hierarchies.v1 { byMount[mountPoint, default: []].append(controller) }
-        for (mountPoint, controllers) in byMount.sorted(by: { $0.key < $1.key }) {
-            let name = mountPoint.split(separator: "/").last.map(String.init) ?? controllers.sorted().joined(separator: ",")
+        for (mountPoint, controllers, name) in v1Hierarchies(hierarchies) {
             let key = own.keys.first { Set($0.split(separator: ",").map(String.init)) == Set(controllers) }
             guard let key, let cgroup = own[key] else { continue }
             try bind(mountPoint + cgroup, path + "/" + name)

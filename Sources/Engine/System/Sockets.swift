@@ -75,12 +75,7 @@ enum Sockets {
         setOption(fd, SOL_SOCKET, SO_REUSEADDR)
         if reusePort { setOption(fd, SOL_SOCKET, SO_REUSEPORT) }
         if address.isIPv6 { setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY) }
-        let r = address.withSockaddr { bind(fd, $0, $1) }
-        if r != 0 {
-            let e = SystemError("bind", address.description)
-            Sys.close(fd)
-            throw e
-        }
+        try bindOrClose(fd, address)
         return fd
     }
 
@@ -91,12 +86,7 @@ enum Sockets {
         if fd < 0 { throw SystemError("socket in namespace") }
         setOption(fd, SOL_SOCKET, SO_REUSEADDR)
         if freeBind { setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND) }
-        let r = address.withSockaddr { bind(fd, $0, $1) }
-        if r != 0 {
-            let e = SystemError("bind", address.description)
-            Sys.close(fd)
-            throw e
-        }
+        try bindOrClose(fd, address)
         return fd
     }
 
@@ -104,13 +94,18 @@ enum Sockets {
         let fd = try make(address.family, Int32(SOCK_STREAM.rawValue))
         setOption(fd, SOL_SOCKET, SO_REUSEADDR)
         if address.isIPv6 { setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY) }
+        try bindOrClose(fd, address, listenBacklog: 256)
+        return fd
+    }
+
+    /// Binds `fd` (and listens, given a backlog); on failure closes it and throws what bind said.
+    private static func bindOrClose(_ fd: Int32, _ address: SocketAddress, listenBacklog: Int32? = nil) throws(SystemError) {
         let r = address.withSockaddr { bind(fd, $0, $1) }
-        if r != 0 || listen(fd, 256) != 0 {
+        if r != 0 || (listenBacklog.map { listen(fd, $0) != 0 } ?? false) {
             let e = SystemError("bind", address.description)
             Sys.close(fd)
             throw e
         }
-        return fd
     }
 
     /// The address a socket is bound to (for ephemeral ports).
