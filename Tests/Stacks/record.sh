@@ -27,6 +27,6 @@ mkdir -p "$here/expected"
 for stack in "${stacks[@]}"; do
   echo "record.sh: $stack" >&2
   DOCKER_BUILDKIT=0 "$here/run-stack.sh" docker "$stack" >"$here/expected/$stack.txt"
-  # dockerd (its runc) turns on hugetlb in the unified hierarchy, which podman's crun then refuses.
+  # dockerd (its runc) turns on hugetlb in the unified hierarchy's subtree_control: leave the host as it was.
   echo -hugetlb >/sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null || true
 done
