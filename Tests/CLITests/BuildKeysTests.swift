@@ -213,7 +213,8 @@ import Glibc
         _ = try Process.output("/usr/bin/git", ["clone", "-q", "--bare", work, repos.sub("served/app.git")])
         let port = try TestRegistry.freePort()
         let daemon = Process()
-        try TestServer.start(daemon, "/usr/bin/git", ["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)",
+        // git-daemon itself, not `git daemon`: the `git` wrapper would leave it running when killed.
+        try TestServer.start(daemon, "/usr/lib/git-core/git-daemon", ["--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)",
                                                       "--base-path=" + repos.sub("served"), repos.sub("served")], log: repos.sub("daemon.log")) {
             TestRegistry.accepts(port)
         }
