@@ -482,14 +482,16 @@ int cl_probe_device_filter(void) {
 
 #include <linux/netlink.h>
 
-int cl_netlink_route_socket(int netns_fd) {
+int cl_netlink_route_socket(int netns_fd) { return cl_netlink_socket(netns_fd, NETLINK_ROUTE); }
+
+int cl_netlink_socket(int netns_fd, int protocol) {
     int own = -1;
     if (netns_fd >= 0) {
         own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (own < 0) return -1;
         if (setns(netns_fd, CLONE_NEWNET) != 0) { int e = errno; close(own); errno = e; return -1; }
     }
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     int e = errno;
     if (fd >= 0) {
         struct sockaddr_nl addr;
@@ -564,4 +566,57 @@ int cl_arp_broadcast(int fd, int ifindex, const void *payload, size_t length) {
     memset(to.sll_addr, 0xff, 6);
     ssize_t n = sendto(fd, payload, length, 0, (struct sockaddr *)&to, sizeof to);
     return n < 0 ? -1 : 0;
+}
+
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t length) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < length; i++) { h ^= p[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* The legacy x_tables table `table` (IPv4, or IPv6 with ipv6 != 0) as one number: its hooks, entry
+ * count and size, and every entry with its packet and byte counters left out (they move with traffic). */
+int cl_xtables_fingerprint(int ipv6, const char *table, uint64_t *out) {
+    int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd < 0) return -1;
+    int level = ipv6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    struct ipt_getinfo info;   /* the same layout as ip6t_getinfo */
+    memset(&info, 0, sizeof info);
+    strncpy(info.name, table, sizeof info.name - 1);
+    socklen_t length = sizeof info;
+    if (getsockopt(fd, level, ipv6 ? IP6T_SO_GET_INFO : IPT_SO_GET_INFO, &info, &length) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    size_t header = ipv6 ? sizeof(struct ip6t_get_entries) : sizeof(struct ipt_get_entries);
+    char *buffer = calloc(1, header + info.size);
+    if (buffer == NULL) { close(fd); errno = ENOMEM; return -1; }
+    struct ipt_get_entries *entries = (struct ipt_get_entries *)buffer;   /* name and size lead both */
+    strncpy(entries->name, table, sizeof entries->name - 1);
+    entries->size = info.size;
+    length = (socklen_t)(header + info.size);
+    if (getsockopt(fd, level, ipv6 ? IP6T_SO_GET_ENTRIES : IPT_SO_GET_ENTRIES, buffer, &length) != 0) {
+        int e = errno; free(buffer); close(fd); errno = e; return -1;
+    }
+    close(fd);
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv1a(h, &info.valid_hooks, sizeof info.valid_hooks);
+    h = fnv1a(h, info.hook_entry, sizeof info.hook_entry);
+    h = fnv1a(h, info.underflow, sizeof info.underflow);
+    h = fnv1a(h, &info.num_entries, sizeof info.num_entries);
+    h = fnv1a(h, &info.size, sizeof info.size);
+    char *table_start = buffer + header;
+    size_t counters_at = ipv6 ? offsetof(struct ip6t_entry, counters) : offsetof(struct ipt_entry, counters);
+    size_t offset = 0;
+    while (offset < info.size) {
+        char *entry = table_start + offset;
+        unsigned short next = ipv6 ? ((struct ip6t_entry *)entry)->next_offset : ((struct ipt_entry *)entry)->next_offset;
+        if (next == 0 || offset + next > info.size) { free(buffer); errno = EPROTO; return -1; }
+        memset(entry + counters_at, 0, sizeof(struct xt_counters));
+        h = fnv1a(h, entry, next);
+        offset += next;
+    }
+    free(buffer);
+    *out = h;
+    return 0;
 }

@@ -554,6 +554,76 @@ import Engine
         #expect((try? NetworkStore(root: StateRoot(path: owner.root)).inspect("swtest-shared-\(port)")) == nil)
     }
 
+    /// A command on a project whose network has its rules runs no iptables (`run --rm` asks the kernel
+    /// whether the rules are as they were: nf_tables' generation, or the legacy tables); rules taken away
+    /// behind its back are put back by the next command. In a network namespace of the test's own, so
+    /// that the other suites' firewall changes do not count.
+    @Test func aNetworkWithItsRulesInPlaceRunsNoIptablesAndRulesTakenAwayComeBack() throws {
+        let p = try ProjectFixture("fwcheck", compose: """
+            services:
+              app:
+                image: swcompose/busybox
+                command: ["sleep", "1000"]
+            """)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--net", "--", "/bin/sleep", "600"]
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        let netns = "/proc/\(holder.processIdentifier)/ns/net"
+        let own = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        #expect(p.eventually { (try? FileManager.default.destinationOfSymbolicLink(atPath: netns)).map { $0 != own } == true })
+        func inside(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Swcompose.Result {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            process.arguments = ["--net=" + netns, "--", program] + arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
+            var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"]
+            for (k, v) in p.environment.merging(environment, uniquingKeysWith: { $1 }) { env[k] = v }
+            process.environment = env
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Swcompose.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                                    stderr: String(decoding: e, as: UTF8.self))
+        }
+        func swcompose(_ arguments: [String]) throws -> Swcompose.Result {
+            try inside(Swcompose.executable.path, ["-p", p.project] + arguments, environment: ["SWCOMPOSE_TRACE": "1"])
+        }
+        func iptablesRuns(_ r: Swcompose.Result) -> [Substring] {
+            r.stderr.split(separator: "\n").filter { $0.contains("spawn") && $0.contains("tables") }
+        }
+        defer { _ = try? swcompose(["down", "-v", "-t", "0"]) }
+        let up = try swcompose(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(!iptablesRuns(up).isEmpty, "the network's rules are programmed with iptables-restore, and traced: \(up.stderr)")
+        let record = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default")
+        let chain = "SWC-F-" + record.id.prefix(12)
+        let iptables = "/usr/sbin/iptables-" + (record.firewall ?? .nft).rawValue
+
+        for attempt in 1...3 {
+            let run = try swcompose(["run", "--rm", "app", "true"])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(iptablesRuns(run).isEmpty, "run \(attempt) left the rules alone: \(iptablesRuns(run))")
+        }
+
+        // Taken away behind swcompose's back: the next command puts them back.
+        #expect(try inside(iptables, ["-w", "-F", chain]).status == 0)
+        #expect(!(try inside(iptables + "-save", ["-t", "filter"]).stdout.contains("-A \(chain) ")))
+        let again = try swcompose(["run", "--rm", "app", "true"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!iptablesRuns(again).isEmpty)
+        let rules = try inside(iptables + "-save", ["-t", "filter"]).stdout
+        #expect(rules.contains("-A \(chain) -i \(record.bridge) -o \(record.bridge) -j ACCEPT"), "\(rules)")
+        // And left alone from then on.
+        #expect(iptablesRuns(try swcompose(["run", "--rm", "app", "true"])).isEmpty)
+        #expect(try swcompose(["down", "-v", "-t", "0"]).status == 0)
+    }
+
     @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {
         let p = try ProjectFixture("leak", compose: """
             services:

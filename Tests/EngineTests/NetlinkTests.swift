@@ -140,4 +140,61 @@ import TestSupport
         let p = ARP.announcement(mac: [0x02, 0x42, 0x0a, 0x00, 0x00, 0x05], address: IPv4Address("10.0.0.5")!)
         #expect(p == [0, 1, 8, 0, 6, 4, 0, 1, 0x02, 0x42, 0x0a, 0, 0, 5, 10, 0, 0, 5, 0, 0, 0, 0, 0, 0, 10, 0, 0, 5])
     }
+
+    /// `body` on a thread of its own inside the namespace (a thread's network namespace is its own:
+    /// sockets it opens and programs it spawns are in it).
+    func onThread(in ns: TestNetworkNamespace, _ body: @escaping @Sendable () -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        let fd = ns.fd
+        let thread = Thread {
+            defer { done.signal() }
+            guard (try? Sys.enterNamespaces(fd, .network)) != nil else { Issue.record("setns"); return }
+            body()
+        }
+        thread.start()
+        done.wait()
+    }
+
+    /// The firewall fingerprint: the same reading twice while nothing changes, another after a rule
+    /// is added or a chain flushed, and (legacy tables) not moved by the counters traffic advances.
+    @Test func theFirewallFingerprintChangesWithTheRulesOnly() throws {
+        let ns = try TestNetworkNamespace()
+        let lo = try #require(try Netlink(namespaceFD: ns.fd).link(named: "lo"))
+        try Netlink(namespaceFD: ns.fd).setLink(lo.index, up: true)
+        for backend in Firewall.Backend.allCases where backend.programs != nil {
+            try onThread(in: ns) {
+                let setup = "*filter\n:SWC-FP-TEST - [0:0]\n-A OUTPUT -o lo -j ACCEPT\nCOMMIT\n"
+                do { try Firewall.restore(setup, backend) } catch {
+                    // A kernel without the legacy tables (no ip_tables): nothing to read there. nf_tables
+                    // is every supported kernel's.
+                    #expect(backend == .legacy && Firewall.fingerprint(backend, ipv6: false) == nil, "\(backend): \(error)")
+                    return
+                }
+                let first = Firewall.fingerprint(backend, ipv6: false)
+                #expect(first != nil, "\(backend)")
+                #expect(Firewall.fingerprint(backend, ipv6: false) == first, "\(backend): nothing changed")
+                // Traffic through the OUTPUT rule advances its counters.
+                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                var a = sockaddr_in()
+                a.sin_family = sa_family_t(AF_INET)
+                a.sin_port = UInt16(9).bigEndian
+                a.sin_addr.s_addr = inet_addr("127.0.0.1")
+                for _ in 0..<10 {
+                    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                }
+                close(fd)
+                #expect(Firewall.fingerprint(backend, ipv6: false) == first, "\(backend): counters are not rules")
+                try? Firewall.restore("*filter\n-A SWC-FP-TEST -j RETURN\nCOMMIT\n", backend)
+                let added = Firewall.fingerprint(backend, ipv6: false)
+                #expect(added != nil && added != first, "\(backend): a rule added")
+                try? Firewall.restore("*filter\n-F SWC-FP-TEST\nCOMMIT\n", backend)
+                let flushed = Firewall.fingerprint(backend, ipv6: false)
+                #expect(flushed != nil && flushed != added, "\(backend): a chain flushed")
+                if backend == .legacy {
+                    #expect(flushed == first, "legacy: the tables as they were read the same again")
+                }
+            }
+        }
+    }
+
 }

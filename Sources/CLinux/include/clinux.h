@@ -97,6 +97,11 @@ int cl_socket_in_netns(int netns_fd, int domain, int type, int protocol);
 /// A NETLINK_ROUTE socket, bound; in the network namespace `netns_fd` when it is >= 0 (the calling
 /// thread enters it to create the socket and returns to its own).
 int cl_netlink_route_socket(int netns_fd);
+/// A netlink socket of `protocol` (NETLINK_NETFILTER, ...), bound; in `netns_fd` as above.
+int cl_netlink_socket(int netns_fd, int protocol);
+/// The legacy x_tables table `table` (IPv4, or IPv6 when `ipv6`) as one number: its hooks, size and
+/// entries without their counters; equal numbers, equal rules. -1 with errno (ENOENT: no such table).
+int cl_xtables_fingerprint(int ipv6, const char *table, uint64_t *out);
 int cl_probe_device_filter(void);
 /* An AF_PACKET datagram socket for ARP in the network namespace netns_fd, and the index there of the
  * interface named ifname (in *ifindex). -1 with errno on failure. */

@@ -139,7 +139,8 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(operation): \(String(cString: strerror(code)))" }
 }
 
-/// A NETLINK_ROUTE socket, optionally opened inside another network namespace.
+/// A NETLINK_ROUTE socket, optionally opened inside another network namespace (or, for nf_tables'
+/// generation, a NETLINK_NETFILTER one).
 public final class Netlink {
     let fd: Int32
     var sequence: UInt32 = 1
@@ -147,6 +148,11 @@ public final class Netlink {
     /// In this process's network namespace, or in the one `namespaceFD` refers to.
     public init(namespaceFD: Int32 = -1) throws(SystemError) {
         fd = try Sys.netlinkRouteSocket(namespace: namespaceFD)
+    }
+
+    /// A socket of another netlink protocol (`NETLINK_NETFILTER` for nf_tables), in this namespace.
+    public init(protocol: Int32) throws(SystemError) {
+        fd = try Sys.netlinkSocket(protocol: `protocol`)
     }
 
     /// In the network namespace of process `pid`.

@@ -78,6 +78,10 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     public var endpoints: [String: Endpoint] = [:]
     /// The iptables that holds its rules (nil in records from before there was a choice).
     public var firewall: Firewall.Backend?
+    /// The host's rules as `Firewall.fingerprint` read them right after this network's were programmed
+    /// (or found in place): while they read the same, nothing has touched them and they are not
+    /// programmed again.
+    public var firewallFingerprint: String?
     /// The MTU of the bridge and of the containers' interfaces (nil: the kernel's default).
     public var mtu: UInt32?
     /// nil is true (records from before these options).
@@ -199,9 +203,9 @@ public struct NetworkStore: Sendable {
                 return existing
             }
             // A record whose bridge is gone (a killed command, a reboot): bring it back.
-            let before = existing.firewall
+            let before = (existing.firewall, existing.firewallFingerprint)
             try ensureBridge(&existing, mtu: spec.mtu)
-            if existing.firewall != before { try write(existing) }
+            if existing.firewall != before.0 || existing.firewallFingerprint != before.1 { try write(existing) }
             return existing
         }
         guard VolumeStore.isValidName(spec.name) else { throw .invalid("invalid network name \"\(spec.name)\"") }
@@ -303,17 +307,20 @@ public struct NetworkStore: Sendable {
     }
 
     func ensureBridge(_ record: inout NetworkRecord, mtu: UInt32?) throws(NetworkError) {
+        var madeAnew = false
         do {
             let nl = try Netlink()
             var bridge = try nl.link(named: record.bridge)
             if bridge == nil {
                 try nl.addBridge(record.bridge)
                 bridge = try nl.link(named: record.bridge)
+                madeAnew = true
             }
             guard let bridge else { throw NetworkError.system("bridge \(record.bridge) vanished") }
             if let mtu { try nl.setLink(bridge.index, mtu: mtu) }
             if !(try nl.addresses()).contains(where: { $0.index == bridge.index && $0.address == record.gateway }) {
                 try nl.addAddress(bridge.index, record.gateway, prefix: record.subnet.prefix)
+                madeAnew = true
             }
             if let subnet6 = record.subnet6, let gateway6 = record.gateway6 {
                 // IPv6 on the bridge (a host may leave new links without it), its gateway, and routing.
@@ -327,6 +334,13 @@ public struct NetworkStore: Sendable {
         } catch {
             throw .system("network \(record.name): cannot set up bridge \(record.bridge)", cause: error as? any Error & Sendable)
         }
+        // The rules: unless the bridge was just made, and the host's rules read as they did when this
+        // network's were last programmed — then nothing took them away, and no iptables runs.
+        let ipv6 = record.subnet6 != nil
+        if !madeAnew, let backend = record.firewall, let known = record.firewallFingerprint,
+           known == Firewall.fingerprint(backend, ipv6: ipv6) {
+            return
+        }
         do {
             record.firewall = try Firewall.addNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, gateway: record.gateway,
                                                       internal: record.internal, interContainerTraffic: record.interContainerTraffic ?? true,
@@ -339,6 +353,7 @@ public struct NetworkStore: Sendable {
         } catch {
             throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
+        record.firewallFingerprint = record.firewall.flatMap { Firewall.fingerprint($0, ipv6: ipv6) }
     }
 
     // MARK: Removal

@@ -101,6 +101,19 @@ extension Sys {
         try check("netlink socket") { cl_netlink_route_socket(namespace) }
     }
 
+    /// A bound netlink socket of another protocol (`NETLINK_NETFILTER`), in this network namespace or `namespace`'s.
+    public static func netlinkSocket(protocol: Int32, namespace: Int32 = -1) throws(SystemError) -> Int32 {
+        try check("netlink socket") { cl_netlink_socket(namespace, `protocol`) }
+    }
+
+    /// The legacy x_tables table `table` as one number (its rules without their counters):
+    /// `getsockopt(IPT_SO_GET_INFO, IPT_SO_GET_ENTRIES)`, or the IPv6 ones.
+    public static func xtablesFingerprint(table: String, ipv6: Bool) throws(SystemError) -> UInt64 {
+        var value: UInt64 = 0
+        _ = try check("getsockopt IPT_SO_GET_ENTRIES", table) { cl_xtables_fingerprint(ipv6 ? 1 : 0, table, &value) }
+        return value
+    }
+
     /// A network sysctl by its /proc path (`/proc/sys/net/ipv6/conf/eth0/disable_ipv6`: interface names
     /// may hold dots) of the namespace `namespace` (a descriptor), or of this process's own when it is -1.
     public static func writeNetworkSysctl(path: String, _ value: String, namespace: Int32 = -1) throws(SystemError) {

@@ -19,6 +19,7 @@ package enum Subprocess {
             Sys.close(stdin.write)
             throw error
         }
+        Trace.mark("spawn \(path)")
         let pidfd: Int32
         do {
             pidfd = try Sys.spawn(path, [path] + args, environment: environment, fds: [stdin.read, stdout.write, stdout.write]).pidfd
