@@ -559,11 +559,16 @@ import Engine
     /// behind its back are put back by the next command. In a network namespace of the test's own, so
     /// that the other suites' firewall changes do not count.
     @Test func aNetworkWithItsRulesInPlaceRunsNoIptablesAndRulesTakenAwayComeBack() throws {
+        // Two networks: programming one must not make the other's rules look changed.
         let p = try ProjectFixture("fwcheck", compose: """
             services:
               app:
                 image: swcompose/busybox
                 command: ["sleep", "1000"]
+                networks: [front, back]
+            networks:
+              front: {}
+              back: {}
             """)
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
@@ -601,7 +606,7 @@ import Engine
         let up = try swcompose(["up", "-d"])
         #expect(up.status == 0, "\(up.stderr)")
         #expect(!iptablesRuns(up).isEmpty, "the network's rules are programmed with iptables-restore, and traced: \(up.stderr)")
-        let record = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default")
+        let record = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_front")
         let chain = "SWC-F-" + record.id.prefix(12)
         let iptables = "/usr/sbin/iptables-" + (record.firewall ?? .nft).rawValue
 

@@ -167,12 +167,12 @@ import TestSupport
                 do { try Firewall.restore(setup, backend) } catch {
                     // A kernel without the legacy tables (no ip_tables): nothing to read there. nf_tables
                     // is every supported kernel's.
-                    #expect(backend == .legacy && Firewall.fingerprint(backend, ipv6: false) == nil, "\(backend): \(error)")
+                    #expect(backend == .legacy && Firewall.fingerprint(backend) == nil, "\(backend): \(error)")
                     return
                 }
-                let first = Firewall.fingerprint(backend, ipv6: false)
+                let first = Firewall.fingerprint(backend)
                 #expect(first != nil, "\(backend)")
-                #expect(Firewall.fingerprint(backend, ipv6: false) == first, "\(backend): nothing changed")
+                #expect(Firewall.fingerprint(backend) == first, "\(backend): nothing changed")
                 // Traffic through the OUTPUT rule advances its counters.
                 let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
                 var a = sockaddr_in()
@@ -183,12 +183,12 @@ import TestSupport
                     _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, "x", 1, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
                 }
                 close(fd)
-                #expect(Firewall.fingerprint(backend, ipv6: false) == first, "\(backend): counters are not rules")
+                #expect(Firewall.fingerprint(backend) == first, "\(backend): counters are not rules")
                 try? Firewall.restore("*filter\n-A SWC-FP-TEST -j RETURN\nCOMMIT\n", backend)
-                let added = Firewall.fingerprint(backend, ipv6: false)
+                let added = Firewall.fingerprint(backend)
                 #expect(added != nil && added != first, "\(backend): a rule added")
                 try? Firewall.restore("*filter\n-F SWC-FP-TEST\nCOMMIT\n", backend)
-                let flushed = Firewall.fingerprint(backend, ipv6: false)
+                let flushed = Firewall.fingerprint(backend)
                 #expect(flushed != nil && flushed != added, "\(backend): a chain flushed")
                 if backend == .legacy {
                     #expect(flushed == first, "legacy: the tables as they were read the same again")

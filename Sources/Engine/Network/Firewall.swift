@@ -151,6 +151,30 @@ public enum Firewall {
 
     /// The host's rules now, as one string to compare with a later reading, without running iptables:
     /// nf_tables' ruleset generation (the kernel counts every change to any of its tables: one netlink
+    /// request) or, for the legacy backend, the filter and nat tables (IPv6's too where the kernel has
+    /// them) read with getsockopt, without their counters. With the boot and the network namespace,
+    /// since generations start again with each. nil when they cannot be read.
+    public static func fingerprint(_ backend: Backend) -> String? {
+        guard let boot = try? Files.readText("/proc/sys/kernel/random/boot_id").trimmingWhitespace(),
+              let namespace = try? Sys.readlink("/proc/thread-self/ns/net") else { return nil }
+        var parts = [backend.rawValue, boot, namespace]
+        switch backend {
+        case .nft:
+            guard let generation = nftablesGeneration() else { return nil }
+            parts.append(String(generation))
+        case .legacy:
+            for table in ["filter", "nat"] {
+                guard let value = try? Sys.xtablesFingerprint(table: table, ipv6: false) else { return nil }
+                parts.append(String(value, radix: 16))
+            }
+            for table in ["filter", "nat"] {
+                parts.append((try? Sys.xtablesFingerprint(table: table, ipv6: true)).map { String($0, radix: 16) } ?? "-")
+            }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// nf_tables' ruleset generation (the kernel counts every change to any of its tables: one netlink
     /// request) or, for the legacy backend, the filter and nat tables (and IPv6's with `ipv6`) read
     /// with getsockopt, without their counters. With the boot and the network namespace, since
     /// generations start again with each. nil when they cannot be read.

@@ -336,9 +336,9 @@ public struct NetworkStore: Sendable {
         }
         // The rules: unless the bridge was just made, and the host's rules read as they did when this
         // network's were last programmed — then nothing took them away, and no iptables runs.
-        let ipv6 = record.subnet6 != nil
-        if !madeAnew, let backend = record.firewall, let known = record.firewallFingerprint,
-           known == Firewall.fingerprint(backend, ipv6: ipv6) {
+        // (A new network's backend is chosen first: choosing probes the firewall, a change of its own.)
+        let before = (record.firewall ?? (try? Firewall.selected())).flatMap(Firewall.fingerprint)
+        if !madeAnew, let known = record.firewallFingerprint, known == before {
             return
         }
         do {
@@ -353,7 +353,19 @@ public struct NetworkStore: Sendable {
         } catch {
             throw .system("network \(record.name): cannot add its firewall rules", cause: error)
         }
-        record.firewallFingerprint = record.firewall.flatMap { Firewall.fingerprint($0, ipv6: ipv6) }
+        record.firewallFingerprint = record.firewall.flatMap(Firewall.fingerprint)
+        carryFingerprint(from: before, to: record.firewallFingerprint, except: record.id)
+    }
+
+    /// The other networks whose rules were in place when the host's rules read `before`: a change of
+    /// ours alone (one network's chains added or removed) leaves them in place, so they are known
+    /// to be in place at `after` too, and are not programmed again because of it.
+    func carryFingerprint(from before: String?, to after: String?, except id: String) {
+        guard let before, let after, before != after else { return }
+        for var other in list() where other.id != id && other.firewallFingerprint == before {
+            other.firewallFingerprint = after
+            try? write(other)
+        }
     }
 
     // MARK: Removal
@@ -379,6 +391,7 @@ public struct NetworkStore: Sendable {
             try? Sys.unlink(path(record.name))
             return
         }
+        let before = record.firewall.flatMap(Firewall.fingerprint)
         do {
             try Firewall.removeNetwork(id: record.id, bridge: record.bridge, subnet: record.subnet, backend: record.firewall)
             if let subnet6 = record.subnet6 {
@@ -387,6 +400,7 @@ public struct NetworkStore: Sendable {
         } catch {
             throw .system("network \(record.name): cannot remove its firewall rules", cause: error)
         }
+        carryFingerprint(from: before, to: record.firewall.flatMap(Firewall.fingerprint), except: record.id)
         if let nl = try? Netlink(), let link = try? nl.link(named: record.bridge) {
             do { try nl.deleteLink(link.index) } catch { throw .system("network \(record.name): cannot delete bridge \(record.bridge)", cause: error) }
         }
