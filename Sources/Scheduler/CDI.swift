@@ -134,37 +134,13 @@ struct CDIRegistry {
             case "env":
                 edits.env = (value.items ?? []).compactMap(\.scalarText)
             case "deviceNodes":
-                for (i, d) in (value.items ?? []).enumerated() {
-                    guard let p = d["path"]?.scalarText, p.hasPrefix("/") else { throw CDIError("\(path).deviceNodes[\(i)]: path must be absolute") }
-                    func number(_ key: String) -> Int64? { d[key]?.intValue ?? d[key]?.scalarText.flatMap { Int64($0) } }
-                    edits.deviceNodes.append(DeviceNodeEdit(
-                        path: p, hostPath: d["hostPath"]?.scalarText ?? p, type: d["type"]?.scalarText ?? "",
-                        major: number("major"), minor: number("minor"), fileMode: number("fileMode").map { UInt32(truncatingIfNeeded: $0) },
-                        permissions: d["permissions"]?.scalarText ?? "", uid: number("uid").map { UInt32(truncatingIfNeeded: $0) },
-                        gid: number("gid").map { UInt32(truncatingIfNeeded: $0) }))
-                }
+                for (i, d) in (value.items ?? []).enumerated() { edits.deviceNodes.append(try deviceNode(d, where: "\(path).deviceNodes[\(i)]")) }
             case "mounts":
-                for (i, m) in (value.items ?? []).enumerated() {
-                    guard let host = m["hostPath"]?.scalarText, let target = m["containerPath"]?.scalarText, target.hasPrefix("/") else {
-                        throw CDIError("\(path).mounts[\(i)]: hostPath and an absolute containerPath are required")
-                    }
-                    edits.mounts.append(MountEdit(hostPath: host, containerPath: target,
-                                                  options: (m["options"]?.items ?? []).compactMap(\.scalarText), type: m["type"]?.scalarText ?? ""))
-                }
+                for (i, m) in (value.items ?? []).enumerated() { edits.mounts.append(try mount(m, where: "\(path).mounts[\(i)]")) }
             case "hooks":
-                for (i, h) in (value.items ?? []).enumerated() {
-                    guard let name = h["hookName"]?.scalarText, let p = h["path"]?.scalarText, p.hasPrefix("/") else {
-                        throw CDIError("\(path).hooks[\(i)]: hookName and an absolute path are required")
-                    }
-                    guard ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].contains(name) else {
-                        throw CDIError("\(path).hooks[\(i)]: unknown hookName \"\(name)\"")
-                    }
-                    let timeout = h["timeout"]?.intValue.map(Int.init)
-                    edits.hooks.append(HookEdit(name: name, hook: OCIHook(path: p, args: (h["args"]?.items ?? []).compactMap(\.scalarText),
-                                                                        env: (h["env"]?.items ?? []).compactMap(\.scalarText), timeout: timeout)))
-                }
+                for (i, h) in (value.items ?? []).enumerated() { edits.hooks.append(try hook(h, where: "\(path).hooks[\(i)]")) }
             case "additionalGids", "additionalGIDs":
-                edits.additionalGIDs = (value.items ?? []).compactMap { $0.intValue.map { UInt32(truncatingIfNeeded: $0) } }
+                edits.additionalGIDs = gids(value)
             case "intelRdt":
                 throw CDIError("\(path).intelRdt: Intel RDT classes are not supported by swcompose")
             case "netDevices":
@@ -174,6 +150,58 @@ struct CDIRegistry {
             }
         }
         return edits
+    }
+
+    @inline(never)
+    static func gids(_ node: Node) -> [UInt32] {
+        var out: [UInt32] = []
+        for item in node.items ?? [] {
+            if let n = item.intValue { out.append(UInt32(truncatingIfNeeded: n)) }
+        }
+        return out
+    }
+
+    // (Out of line: Swift 6.3.1's optimizer crashes on parseEdits with these inlined into it.)
+
+    /// A number written as YAML's integer or as a string of one (spec files have both).
+    @inline(never)
+    static func number(_ node: Node?) -> Int64? {
+        guard let node else { return nil }
+        if let value = node.intValue { return value }
+        return node.scalarText.flatMap { Int64($0) }
+    }
+
+    @inline(never)
+    static func deviceNode(_ d: Node, where path: String) throws -> DeviceNodeEdit {
+        guard let p = d["path"]?.scalarText, p.hasPrefix("/") else { throw CDIError("\(path): path must be absolute") }
+        let fileMode = number(d["fileMode"]).map { UInt32(truncatingIfNeeded: $0) }
+        let uid = number(d["uid"]).map { UInt32(truncatingIfNeeded: $0) }
+        let gid = number(d["gid"]).map { UInt32(truncatingIfNeeded: $0) }
+        return DeviceNodeEdit(path: p, hostPath: d["hostPath"]?.scalarText ?? p, type: d["type"]?.scalarText ?? "",
+                              major: number(d["major"]), minor: number(d["minor"]), fileMode: fileMode,
+                              permissions: d["permissions"]?.scalarText ?? "", uid: uid, gid: gid)
+    }
+
+    @inline(never)
+    static func mount(_ m: Node, where path: String) throws -> MountEdit {
+        guard let host = m["hostPath"]?.scalarText, let target = m["containerPath"]?.scalarText, target.hasPrefix("/") else {
+            throw CDIError("\(path): hostPath and an absolute containerPath are required")
+        }
+        return MountEdit(hostPath: host, containerPath: target, options: (m["options"]?.items ?? []).compactMap(\.scalarText),
+                         type: m["type"]?.scalarText ?? "")
+    }
+
+    @inline(never)
+    static func hook(_ h: Node, where path: String) throws -> HookEdit {
+        guard let name = h["hookName"]?.scalarText, let p = h["path"]?.scalarText, p.hasPrefix("/") else {
+            throw CDIError("\(path): hookName and an absolute path are required")
+        }
+        guard ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].contains(name) else {
+            throw CDIError("\(path): unknown hookName \"\(name)\"")
+        }
+        let timeout = number(h["timeout"]).map(Int.init)
+        return HookEdit(name: name, hook: OCIHook(path: p, args: (h["args"]?.items ?? []).compactMap(\.scalarText),
+                                                 env: (h["env"]?.items ?? []).compactMap(\.scalarText), timeout: timeout))
     }
 
     // MARK: - Names
