@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Engine
 
 /// `kube generate` as users run it: on every conformance fixture it accepts, checked strictly against
 /// the Kubernetes OpenAPI schemas (`kubernetes-validate`, Kubernetes 1.30 and the newest it ships);
@@ -187,10 +188,25 @@ import TestSupport
         // crun refuses every container on a hybrid host whose unified hierarchy holds a controller
         // (this machine's hugetlb, which no v1 hierarchy takes); runc, podman's other runtime, does not.
         let runtime = Self.crunRefusesThisHost ? ["--runtime", "runc"] : []
+        // What podman keeps after `kube down` (the kube network it makes, its CNI bridges) goes too,
+        // where this test made it.
+        func podmanNetworks() -> Set<String> {
+            Set(((try? Self.execute("podman", ["network", "ls", "--format", "{{.Name}}"]).output) ?? "").split(separator: "\n").map(String.init))
+        }
+        func cniBridges() -> Set<String> {
+            Set(((try? Netlink().links()) ?? []).map(\.name).filter { $0.hasPrefix("cni-podman") })
+        }
+        let networksBefore = podmanNetworks(), bridgesBefore = cniBridges()
         let play = try Self.execute("podman", runtime + ["kube", "play", p.directory + "/k8s.yaml"], environment: env)
         defer {
             _ = try? Self.execute("podman", runtime + ["kube", "down", p.directory + "/k8s.yaml"], environment: env)
             _ = try? Self.execute("podman", ["volume", "rm", "-f", "\(p.project)-shared"])
+            for network in podmanNetworks().subtracting(networksBefore) { _ = try? Self.execute("podman", ["network", "rm", "-f", network]) }
+            if let nl = try? Netlink() {
+                for link in ((try? nl.links()) ?? []) where cniBridges().subtracting(bridgesBefore).contains(link.name) {
+                    try? nl.deleteLink(link.index)
+                }
+            }
         }
         #expect(play.status == 0, "\(play.output)")
         func fetch(_ port: UInt16) throws -> String { try Self.execute("curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/"]).output }
