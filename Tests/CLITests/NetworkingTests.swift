@@ -580,22 +580,8 @@ import Engine
         let own = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
         #expect(p.eventually { (try? FileManager.default.destinationOfSymbolicLink(atPath: netns)).map { $0 != own } == true })
         func inside(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Swcompose.Result {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-            process.arguments = ["--net=" + netns, "--", program] + arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: p.directory)
-            var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"]
-            for (k, v) in p.environment.merging(environment, uniquingKeysWith: { $1 }) { env[k] = v }
-            process.environment = env
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Swcompose.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                                    stderr: String(decoding: e, as: UTF8.self))
+            try Swcompose.execute("/usr/bin/nsenter", ["--net=" + netns, "--", program] + arguments, in: URL(fileURLWithPath: p.directory),
+                                  environment: p.environment.merging(environment, uniquingKeysWith: { $1 }))
         }
         func swcompose(_ arguments: [String]) throws -> Swcompose.Result {
             try inside(Swcompose.executable.path, ["-p", p.project] + arguments, environment: ["SWCOMPOSE_TRACE": "1"])

@@ -24,8 +24,15 @@ enum Swcompose {
     }()
 
     static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:], stdin: String? = nil) throws -> Result {
+        try execute(executable.path, arguments, in: directory, environment: environment, stdin: stdin)
+    }
+
+    /// Any program, run as `run` runs swcompose: in `directory`, with PATH, HOME and `environment`,
+    /// both outputs captured.
+    static func execute(_ program: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:],
+                        stdin: String? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": "/root"]

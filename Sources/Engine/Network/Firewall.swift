@@ -174,27 +174,6 @@ public enum Firewall {
         return parts.joined(separator: " ")
     }
 
-    /// nf_tables' ruleset generation (the kernel counts every change to any of its tables: one netlink
-    /// request) or, for the legacy backend, the filter and nat tables (and IPv6's with `ipv6`) read
-    /// with getsockopt, without their counters. With the boot and the network namespace, since
-    /// generations start again with each. nil when they cannot be read.
-    public static func fingerprint(_ backend: Backend, ipv6: Bool) -> String? {
-        guard let boot = try? Files.readText("/proc/sys/kernel/random/boot_id").trimmingWhitespace(),
-              let namespace = try? Sys.readlink("/proc/thread-self/ns/net") else { return nil }
-        var parts = [backend.rawValue, boot, namespace]
-        switch backend {
-        case .nft:
-            guard let generation = nftablesGeneration() else { return nil }
-            parts.append(String(generation))
-        case .legacy:
-            for (table, v6) in [("filter", false), ("nat", false)] + (ipv6 ? [("filter", true), ("nat", true)] : []) {
-                guard let value = try? Sys.xtablesFingerprint(table: table, ipv6: v6) else { return nil }
-                parts.append(String(value, radix: 16))
-            }
-        }
-        return parts.joined(separator: " ")
-    }
-
     /// nf_tables' ruleset generation in this network namespace (`NFT_MSG_GETGEN`).
     static func nftablesGeneration() -> UInt32? {
         let NETLINK_NETFILTER: Int32 = 12, NFNL_SUBSYS_NFTABLES: UInt16 = 10, NFT_MSG_GETGEN: UInt16 = 16, NFTA_GEN_ID: UInt16 = 1
