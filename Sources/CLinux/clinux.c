@@ -363,6 +363,14 @@ int cl_waitid_pidfd(int pidfd, int *code, int *status, int options) {
 int cl_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 int cl_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 
+long cl_splice(int from, int to, unsigned long length) {
+    ssize_t n;
+    do { n = splice(from, NULL, to, NULL, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+int cl_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
 int cl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
 int cl_epoll_ctl(int epfd, int op, int fd, unsigned int events) {

@@ -616,6 +616,95 @@ import Engine
         #expect(try swcompose(["down", "-v", "-t", "0"]).status == 0)
     }
 
+    /// Published ports are the kernel's (connections rewritten to the container, as fast as going
+    /// to it directly), and keep what the forwarder gave: another container reaches a published port
+    /// through the host (hairpin), the container reaches its own, a port bound to 127.0.0.1 is this
+    /// host's alone — a packet for 127.0.0.1 routed to the host from another machine (a network
+    /// namespace behind a veth, as a neighbour on the LAN) reaches nothing, where a port bound to every
+    /// address answers it — and a one-off's published port leaves no rule behind.
+    @Test func publishedPortsAreTheKernelsAndA127BindingStaysOnThisHost() throws {
+        let local = Self.freePort(), open = Self.freePort(), oneOff = Self.freePort()
+        let localUDP = Self.freePort(), openUDP = Self.freePort()
+        // A UDP sink printing what reaches it (the host's Python, its /usr mounted read-only): UDP goes
+        // one way, so what reaches the container is seen even where no answer could return.
+        let p = try ProjectFixture("kports", compose: """
+            services:
+            \(Self.webService("    ports: [\"127.0.0.1:\(local):80\", \"\(open):80\"]"))
+              client:
+                image: swcompose/busybox
+                command: sleep 1000
+              sink:
+                image: swcompose/busybox
+                command: ["/usr/bin/python3", "-u", "-c", "import socket\\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\\ns.bind(('0.0.0.0',7))\\nwhile True: print(s.recv(100).decode())"]
+                volumes: ["/usr:/usr:ro", "/lib64:/lib64:ro", "/usr/lib:/lib:ro"]
+                ports: ["127.0.0.1:\(localUDP):7/udp", "\(openUDP):7/udp"]
+            """)
+        defer { _ = try? p.run(["down", "-t", "0"]) }
+        let up = try p.run(["up", "-d", "--wait"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let page = try p.run(["exec", "-T", "web", "cat", "/tmp/index.html"]).stdout
+        let address = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
+        let rules = Firewall.save()
+        #expect(rules.contains("-d 127.0.0.1/32 -p tcp -m tcp --dport \(local) -j DNAT --to-destination \(address):80"), "\(rules)")
+        #expect(rules.contains("-p tcp -m tcp --dport \(open) -j DNAT --to-destination \(address):80"), "\(rules)")
+        #expect(Self.http("http://127.0.0.1:\(local)/") == page)
+        let gateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default").gateway
+        #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://\(gateway):\(open)/"]).stdout == page, "hairpin")
+        #expect(try p.run(["exec", "-T", "web", "wget", "-qO-", "http://\(gateway):\(open)/"]).stdout == page, "its own port")
+
+        // The neighbour: 10.213.77.2 behind a veth whose host end is 10.213.77.1, routing 127.0.0.1 to
+        // the host (its own loopback routes taken away, as an attacker's machine would).
+        let ns = "swc-lan-\(getpid())"
+        func ip(_ arguments: [String]) throws -> Swcompose.Result {
+            try Swcompose.execute("/usr/sbin/ip", arguments, in: URL(fileURLWithPath: p.directory))
+        }
+        #expect(try ip(["netns", "add", ns]).status == 0)
+        defer { _ = try? ip(["netns", "delete", ns]) }
+        for step in [["link", "add", "swclan\(getpid() % 10000)", "type", "veth", "peer", "name", "nv", "netns", ns],
+                     ["addr", "add", "10.213.77.1/30", "dev", "swclan\(getpid() % 10000)"],
+                     ["link", "set", "swclan\(getpid() % 10000)", "up"],
+                     ["-n", ns, "addr", "add", "10.213.77.2/30", "dev", "nv"],
+                     ["-n", ns, "link", "set", "nv", "up"],
+                     ["-n", ns, "link", "set", "lo", "up"],
+                     ["-n", ns, "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"],
+                     ["-n", ns, "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local"],
+                     ["-n", ns, "route", "add", "127.0.0.1/32", "via", "10.213.77.1", "dev", "nv"]] {
+            let r = try ip(step)
+            #expect(r.status == 0, "ip \(step.joined(separator: " ")): \(r.stderr)")
+        }
+        for sysctl in ["all", "nv"] {
+            #expect(try ip(["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.\(sysctl).route_localnet=1"]).status == 0)
+        }
+        func fromNeighbour(_ url: String) throws -> Swcompose.Result {
+            try ip(["netns", "exec", ns, "curl", "-s", "--max-time", "2", url])
+        }
+        #expect(try fromNeighbour("http://10.213.77.1:\(open)/").stdout == page, "a port on every address is the LAN's")
+        let exposed = try fromNeighbour("http://127.0.0.1:\(local)/")
+        #expect(exposed.status != 0 && exposed.stdout.isEmpty, "127.0.0.1:\(local) answered the neighbour: \(exposed.stdout)")
+        #expect(try fromNeighbour("http://10.213.77.1:\(local)/").status != 0)
+        // The same for UDP, seen from the container: the datagram for 127.0.0.1 never reaches it, the
+        // one for the host's address (sent after it) does.
+        func send(_ text: String, to host: String, _ port: UInt16) throws {
+            let r = try ip(["netns", "exec", ns, "/usr/bin/python3", "-c",
+                            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'\(text)', ('\(host)', \(port)))"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        try send("first", to: "10.213.77.1", openUDP)
+        #expect(p.eventually { ((try? p.run(["logs", "sink"]))?.stdout ?? "").contains("first") }, "the sink listens")
+        try send("exposed", to: "127.0.0.1", localUDP)
+        try send("second", to: "10.213.77.1", openUDP)
+        #expect(p.eventually { ((try? p.run(["logs", "sink"]))?.stdout ?? "").contains("second") })
+        let received = try p.run(["logs", "sink"]).stdout
+        #expect(!received.contains("exposed"), "a datagram for 127.0.0.1 from another machine reached the container: \(received)")
+
+        // A one-off's published port, and nothing of it after `run --rm`.
+        let run = try p.run(["run", "--rm", "-p", "127.0.0.1:\(oneOff):80", "web", "sh", "-c", "wget -qO- http://\(gateway):\(open)/ >/dev/null && echo reached"])
+        #expect(run.status == 0 && run.stdout == "reached\n", "\(run.stderr)")
+        #expect(!Firewall.save().contains("--dport \(oneOff) "), "the one-off's rule went with it")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+        #expect(!Firewall.save().contains("\(address)/32 "), "no rule leads to the container after down")
+    }
+
     @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {
         let p = try ProjectFixture("leak", compose: """
             services:
@@ -647,6 +736,9 @@ import Engine
                 // (The subnet may already serve another test's network: only a route via our bridge counts.)
                 if routes.contains("\(n.subnet) dev \(n.bridge) ") { found.append("route \(n.subnet)") }
                 if rules.contains(n.bridge) || rules.contains(String(n.id.prefix(12))) { found.append("rules of \(n.bridge)") }
+                for e in n.endpoints.values where rules.contains("\(e.address)/32 ") || rules.contains("\(e.address):") {
+                    found.append("published port rules of \(e.address)")
+                }
             }
             return found
         }

@@ -284,6 +284,7 @@ public enum Firewall {
         if rules.contains(":\(i) ") { filter += "-F \(i)\n-X \(i)\n" }
         let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
         if rules.contains(masquerade) { nat += "-D" + masquerade.dropFirst(2) + "\n" }
+        try unpublish(subnet: subnet, existing: rules, backend: backend)
         try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
         try removeBaseIfUnused(backend)
     }

@@ -588,6 +588,19 @@ public struct NetworkStore: Sendable {
     }
 
     /// Forgets a container's endpoints (its veths went with its network namespace).
+    /// Runs a change of the host's firewall that is not a network's own (a container's published
+    /// ports), serialised host-wide as the networks' changes are; the networks whose rules were in
+    /// place before it are known to be in place after it.
+    public func changeFirewall(_ change: () throws -> Void) throws {
+        let host = try hostLock()
+        let held = try lock()
+        defer { _ = (held, host) }
+        let backend = try? Firewall.selected()
+        let before = backend.flatMap(Firewall.fingerprint)
+        try change()
+        carryFingerprint(from: before, to: backend.flatMap(Firewall.fingerprint), except: "")
+    }
+
     public func detach(containerID: String) {
         guard let held = try? lock() else { return }
         defer { _ = held }

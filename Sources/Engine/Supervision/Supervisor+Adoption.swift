@@ -17,6 +17,7 @@ extension Supervisor {
             guard [.running, .paused, .restarting].contains(st.status) else { continue }
             let m = Managed(spec: record.spec, state: st, log: LogWriter(path: logPath(record.id), options: record.spec.logging))
             managed[record.id] = m
+            adoptKernelPorts(m)
             if st.isAlive, st.status != .restarting {
                 let pidfd = (try? Sys.pidfd(st.pid)) ?? -1
                 if pidfd >= 0 && ProcessInfoReader.startTime(of: st.pid) == st.pidStartTime {
@@ -46,6 +47,7 @@ extension Supervisor {
             }
             // It ended while nobody watched.
             try? runtime.cgroup(of: record).destroy()
+            unpublishInKernel(m)
             NetworkStore(root: runtime.root).detach(containerID: record.id)
             m.state.networks = [:]
             m.state.ports = []

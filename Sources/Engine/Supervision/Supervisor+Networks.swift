@@ -12,18 +12,56 @@ final class NetworkServices {
         var binding: PublishedPort
     }
 
+    /// A forwarded TCP connection: what each side sends goes through a pipe of its own to the other
+    /// side, moved by splice(2), so that the bytes never enter the supervisor's memory.
     final class Connection {
         let client: Int32
         let backend: Int32
         var connected = false
-        var toBackend: [UInt8] = []
-        var toClient: [UInt8] = []
+        /// client → backend, and backend → client.
+        var up: Pipe
+        var down: Pipe
         var clientDone = false
         var backendDone = false
+        var clientShut = false
+        var backendShut = false
 
-        init(client: Int32, backend: Int32) {
+        init(client: Int32, backend: Int32, up: Pipe, down: Pipe) {
             self.client = client
             self.backend = backend
+            self.up = up
+            self.down = down
+        }
+    }
+
+    /// One direction of a connection: a pipe, and how many bytes it holds.
+    struct Pipe {
+        var read: Int32
+        var write: Int32
+        var capacity: Int
+        var held = 0
+        /// The input had more than the pipe took.
+        var stalled = false
+    }
+
+    /// Emptied pipes of closed connections, for the next ones (a pipe is two descriptors and two
+    /// system calls to make).
+    var sparePipes: [Pipe] = []
+
+    func takePipe() -> Pipe? {
+        if let p = sparePipes.popLast() { return p }
+        guard let fds = try? Sys.pipe(nonBlocking: true) else { return nil }
+        return Pipe(read: fds.read, write: fds.write, capacity: Sys.setPipeCapacity(fds.write, 256 * 1024))
+    }
+
+    func givePipe(_ p: Pipe) {
+        if p.held == 0 && sparePipes.count < 32 {
+            var p = p
+            p.stalled = false
+            sparePipes.append(p)
+        } else {
+            Sys.close(p.read)
+            Sys.close(p.write)
         }
     }
 
@@ -169,6 +207,7 @@ extension Supervisor {
             Sys.exists(runtime.containerDirectory(id) + "/config.json")
         }
         m.state.networks = made
+        publishInKernel(m)
         startAnnouncing(m, pid: pid)
         var resolverAddress: String?
         if startContainerResolver(m, pid: pid) {
@@ -199,6 +238,7 @@ extension Supervisor {
     }
 
     func detachNetworks(_ m: Managed) {
+        unpublishInKernel(m)
         m.announcements = nil
         stopContainerResolver(m)
         guard case .bridged = m.spec.network else { return }

@@ -62,6 +62,53 @@ extension Supervisor {
         for l in made { watch(l.fd, l.binding.proto == "udp" ? .udpListener(m.spec.id) : .portListener(m.spec.id)) }
     }
 
+    /// The container's IPv4 published ports as rules of the kernel (`Firewall.publish`), made
+    /// before its process runs: the listeners stay, holding the ports and forwarding what the rules
+    /// do not rewrite (IPv6, or every port where the host's firewall cannot take the rules).
+    func publishInKernel(_ m: Managed) {
+        guard !m.state.ports.isEmpty, case .bridged(let endpoints) = m.spec.network, let first = endpoints.first,
+              let endpoint = m.state.networks[first.network] else { return }
+        let store = NetworkStore(root: runtime.root)
+        guard let record = try? store.inspect(first.network), !record.internal, record.driver == nil else { return }
+        let rules = m.state.ports.compactMap { p -> Firewall.PortRule? in
+            let host: IPv4Address?
+            if p.hostIP.isEmpty || p.hostIP == "0.0.0.0" {
+                host = nil
+            } else if let a = IPv4Address(p.hostIP) {
+                host = a
+            } else {
+                return nil   // IPv6: the forwarder
+            }
+            return .init(hostAddress: host, hostPort: p.hostPort, proto: p.proto, address: endpoint.address,
+                         port: p.containerPort, subnet: record.subnet)
+        }
+        guard !rules.isEmpty else { return }
+        do {
+            try store.changeFirewall { try Firewall.publish(rules, bridge: record.bridge) }
+            m.publishedAddress = endpoint.address
+        } catch {
+            Self.writeError("\(m.spec.name): published ports are forwarded in user space: \(error)\n")
+        }
+    }
+
+    /// A container a previous supervisor started with published ports: the rules it made for them
+    /// (whether the container still runs or not) are this supervisor's to take away.
+    func adoptKernelPorts(_ m: Managed) {
+        guard !m.state.ports.isEmpty, case .bridged(let endpoints) = m.spec.network, let first = endpoints.first else { return }
+        m.publishedAddress = m.state.networks[first.network]?.address
+    }
+
+    /// Takes the container's port rules away (see `publishInKernel`).
+    func unpublishInKernel(_ m: Managed) {
+        guard let address = m.publishedAddress else { return }
+        m.publishedAddress = nil
+        do {
+            try NetworkStore(root: runtime.root).changeFirewall { try Firewall.unpublish(address: address) }
+        } catch {
+            Self.writeError("\(m.spec.name): cannot take its published ports' rules away: \(error)\n")
+        }
+    }
+
     func releasePorts(_ id: String) {
         for l in net.listeners[id] ?? [] {
             unwatch(l.fd)
@@ -86,7 +133,18 @@ extension Supervisor {
                 Sys.close(client)
                 continue
             }
-            let c = NetworkServices.Connection(client: client, backend: backend)
+            guard let up = net.takePipe() else {
+                Sys.close(client)
+                Sys.close(backend)
+                continue
+            }
+            guard let down = net.takePipe() else {
+                net.givePipe(up)
+                Sys.close(client)
+                Sys.close(backend)
+                continue
+            }
+            let c = NetworkServices.Connection(client: client, backend: backend, up: up, down: down)
             net.connections[client] = c
             net.connections[backend] = c
             watch(client, .proxy, events: 0)
@@ -94,48 +152,67 @@ extension Supervisor {
         }
     }
 
+    /// Either side of a forwarded connection is ready: each direction moves what it can in the
+    /// kernel, each side is shut for writing once its peer has finished and everything is through.
     func proxyEvent(_ fd: Int32) {
         guard let c = net.connections[fd] else { return }
-        if fd == c.backend && !c.connected {
+        if !c.connected {
+            guard fd == c.backend else { return }
             if Sockets.pendingError(c.backend) != 0 { return closeConnection(c) }
             c.connected = true
         }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        func pump(_ from: Int32, into pending: inout [UInt8], done: inout Bool) -> Bool {
-            guard pending.isEmpty, !done else { return true }
-            switch Sys.readAvailable(from, into: &buffer) {
-            case .data(let n): pending = Array(buffer[0..<n])
-            case .end: done = true
-            case .wouldBlock: break
-            }
-            return true
+        guard Self.pump(from: c.client, through: &c.up, to: c.backend, done: &c.clientDone),
+              Self.pump(from: c.backend, through: &c.down, to: c.client, done: &c.backendDone) else { return closeConnection(c) }
+        if c.clientDone && c.up.held == 0 && !c.backendShut {
+            Sys.shutdownWrite(c.backend)
+            c.backendShut = true
         }
-        func flush(_ to: Int32, _ pending: inout [UInt8]) -> Bool {
-            guard !pending.isEmpty else { return true }
-            guard let n = Sys.sendAvailable(to, pending) else { return false }
-            pending.removeFirst(n)
-            return true
+        if c.backendDone && c.down.held == 0 && !c.clientShut {
+            Sys.shutdownWrite(c.client)
+            c.clientShut = true
         }
-        if fd == c.client {
-            guard pump(c.client, into: &c.toBackend, done: &c.clientDone) else { return closeConnection(c) }
-        } else if c.connected {
-            guard pump(c.backend, into: &c.toClient, done: &c.backendDone) else { return closeConnection(c) }
-        }
-        guard !c.connected || flush(c.backend, &c.toBackend), flush(c.client, &c.toClient) else { return closeConnection(c) }
-        if c.clientDone && c.toBackend.isEmpty { Sys.shutdownWrite(c.backend) }
-        if c.backendDone && c.toClient.isEmpty { Sys.shutdownWrite(c.client) }
-        if c.clientDone && c.backendDone && c.toBackend.isEmpty && c.toClient.isEmpty { return closeConnection(c) }
+        if c.clientShut && c.backendShut { return closeConnection(c) }
         var clientEvents: UInt32 = 0, backendEvents: UInt32 = 0
-        if c.connected {
-            if c.toBackend.isEmpty && !c.clientDone { clientEvents |= Self.epollIn }
-            if c.toClient.isEmpty && !c.backendDone { backendEvents |= Self.epollIn }
-            if !c.toBackend.isEmpty { backendEvents |= Self.epollOut }
-            if !c.toClient.isEmpty { clientEvents |= Self.epollOut }
-        } else {
-            backendEvents = Self.epollOut
-        }
+        if !c.clientDone && c.up.held < c.up.capacity && !c.up.stalled { clientEvents |= Self.epollIn }
+        if !c.backendDone && c.down.held < c.down.capacity && !c.down.stalled { backendEvents |= Self.epollIn }
+        if c.up.held > 0 { backendEvents |= Self.epollOut }
+        if c.down.held > 0 { clientEvents |= Self.epollOut }
         rewatch(c.client, events: clientEvents)
         rewatch(c.backend, events: backendEvents)
+    }
+
+    /// Moves what `from` has into the pipe and what the pipe holds on into `to`, until neither moves:
+    /// false when the connection is gone.
+    static func pump(from: Int32, through pipe: inout NetworkServices.Pipe, to: Int32, done: inout Bool) -> Bool {
+        while true {
+            var drained = true
+            if !done && pipe.held < pipe.capacity {
+                let room = pipe.capacity - pipe.held
+                switch Sys.splice(from: from, to: pipe.write, length: room) {
+                case .moved(let n):
+                    pipe.held += n
+                    drained = n < room
+                case .end: done = true
+                // Nothing to read, or a pipe whose slots are full of partial pages: wait for the
+                // output before reading again.
+                case .wouldBlock: pipe.stalled = pipe.held > 0
+                case .failed: return false
+                }
+            }
+            var flushed = true
+            if pipe.held > 0 {
+                switch Sys.splice(from: pipe.read, to: to, length: pipe.held) {
+                case .moved(let n):
+                    pipe.held -= n
+                    pipe.stalled = false
+                    flushed = pipe.held == 0
+                case .wouldBlock: flushed = false
+                case .end, .failed: return false
+                }
+            }
+            // Another round only while the input may have more and the output takes everything.
+            if drained || !flushed { return true }
+        }
     }
 
     func closeConnection(_ c: NetworkServices.Connection) {
@@ -144,6 +221,8 @@ extension Supervisor {
             Sys.close(fd)
             net.connections[fd] = nil
         }
+        net.givePipe(c.up)
+        net.givePipe(c.down)
     }
 
     func udpListenerEvent(_ fd: Int32, container id: String) {

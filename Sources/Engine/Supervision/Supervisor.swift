@@ -90,6 +90,8 @@ public final class Supervisor {
         var backoff = 0.1
         var startedMonotonic = 0.0
         var adopted = false
+        /// Its published ports are rules of the kernel leading to this address (`publishInKernel`).
+        var publishedAddress: IPv4Address?
         var nextProbe: Double?
         var probe: Probe?
         /// Until the first probe docker would run (one interval after the start), probes run early, at

@@ -36,6 +36,33 @@ extension Sys {
         }
     }
 
+    /// What a `splice` moved.
+    public enum SpliceOutcome: Equatable {
+        case moved(Int)
+        /// The end of the input.
+        case end
+        /// Nothing now: the input has nothing or the output takes nothing (EAGAIN).
+        case wouldBlock
+        /// The connection is gone (reset, or its reader closed).
+        case failed
+    }
+
+    /// Moves up to `length` bytes between a socket and a pipe in the kernel (splice(2)), never
+    /// blocking on the pipe (the socket blocks or not as it was opened) and never raising SIGPIPE
+    /// in a process that ignores it.
+    public static func splice(from: Int32, to: Int32, length: Int) -> SpliceOutcome {
+        let n = cl_splice(from, to, UInt(length))
+        if n > 0 { return .moved(n) }
+        if n == 0 { return .end }
+        return Int32(-n) == EAGAIN ? .wouldBlock : .failed
+    }
+
+    /// Sets a pipe's capacity (F_SETPIPE_SZ): the capacity it has afterwards.
+    public static func setPipeCapacity(_ fd: Int32, _ bytes: Int) -> Int {
+        let got = cl_set_pipe_size(fd, Int32(bytes))
+        return got > 0 ? Int(got) : Int(fcntl(fd, 1032 /* F_GETPIPE_SZ */))
+    }
+
     public static func setNonBlocking(_ fd: Int32) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
