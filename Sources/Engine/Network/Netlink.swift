@@ -266,7 +266,7 @@ extension Netlink {
         return m
     }
 
-    static let IFLA_LINK: UInt16 = 5
+    static let IFLA_LINK: UInt16 = 5, IFLA_EXT_MASK: UInt16 = 29
 
     /// `ip link add link PARENT name NAME [address MAC] netns FD type macvlan mode MODE` (modes:
     /// private 1, vepa 2, bridge 4, passthru 8), or `type ipvlan mode MODE FLAG` (l2 0, l3 1, l3s 2;
@@ -480,21 +480,33 @@ extension Netlink {
     public func links() throws(NetlinkError) -> [LinkInfo] {
         var m = NetlinkMessage(type: NetlinkMessage.getLink, flags: NetlinkMessage.request | NetlinkMessage.dump)
         m.ifinfo()
-        return try request(m, "list links").compactMap { r in
-            guard r.type == NetlinkMessage.newLink, r.body.count >= 16 else { return nil }
-            let index = Int32(bitPattern: NetlinkReply.u32(r.body, at: 4)!)
-            let flags = NetlinkReply.u32(r.body, at: 8)!
-            let attrs = r.attributes(after: 16)
-            let info = attrs[Self.IFLA_LINKINFO].map { NetlinkReply.attributes($0) }
-            return LinkInfo(index: index, name: NetlinkReply.string(attrs[Self.IFLA_IFNAME]) ?? "",
-                            kind: NetlinkReply.string(info?[Self.IFLA_INFO_KIND]) ?? "",
-                            master: Int32(bitPattern: NetlinkReply.u32(attrs[Self.IFLA_MASTER]) ?? 0), up: flags & Self.IFF_UP != 0,
-                            mac: attrs[Self.IFLA_ADDRESS].map(Array.init) ?? [])
-        }
+        return try request(m, "list links").compactMap(Self.linkInfo)
     }
 
+    static func linkInfo(_ r: NetlinkReply) -> LinkInfo? {
+        guard r.type == NetlinkMessage.newLink, r.body.count >= 16 else { return nil }
+        let index = Int32(bitPattern: NetlinkReply.u32(r.body, at: 4)!)
+        let flags = NetlinkReply.u32(r.body, at: 8)!
+        let attrs = r.attributes(after: 16)
+        let info = attrs[Self.IFLA_LINKINFO].map { NetlinkReply.attributes($0) }
+        return LinkInfo(index: index, name: NetlinkReply.string(attrs[Self.IFLA_IFNAME]) ?? "",
+                        kind: NetlinkReply.string(info?[Self.IFLA_INFO_KIND]) ?? "",
+                        master: Int32(bitPattern: NetlinkReply.u32(attrs[Self.IFLA_MASTER]) ?? 0), up: flags & Self.IFF_UP != 0,
+                        mac: attrs[Self.IFLA_ADDRESS].map(Array.init) ?? [])
+    }
+
+    /// One link by name: asked for alone (a dump of every link, with their statistics, costs what
+    /// the host has: hundreds of veths on a large stack).
     public func link(named name: String) throws(NetlinkError) -> LinkInfo? {
-        try links().first { $0.name == name }
+        var m = NetlinkMessage(type: NetlinkMessage.getLink, flags: NetlinkMessage.request)
+        m.ifinfo()
+        m.attribute(Self.IFLA_IFNAME, string: name)
+        m.attribute(Self.IFLA_EXT_MASK, u32: 1 << 3)   // RTEXT_FILTER_SKIP_STATS
+        do {
+            return try request(m, "get link \(name)").lazy.compactMap(Self.linkInfo).first
+        } catch where error.code == ENODEV {
+            return nil
+        }
     }
 
     public func addresses() throws(NetlinkError) -> [AddressInfo] {
