@@ -97,7 +97,9 @@ public final class Orchestrator {
 
     /// The project's containers, by service and number; one-off (`run`) containers only when asked.
     public func containers(services: [String] = [], oneOff: Bool? = false) -> [ContainerRecord] {
-        store.list(labels: [ComposeLabels.project: project.name]).filter { r in
+        var labels = [ComposeLabels.project: project.name]
+        if services.count == 1 { labels[ComposeLabels.service] = services[0] }
+        return store.list(labels: labels).filter { r in
             let service = r.spec.labels[ComposeLabels.service] ?? ""
             let isOneOff = r.spec.labels[ComposeLabels.oneOff] == "True"
             if let oneOff, oneOff != isOneOff { return false }

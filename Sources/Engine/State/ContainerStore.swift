@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -132,8 +133,23 @@ public enum ContainerStoreError: Error, Sendable, CustomStringConvertible {
 /// The containers under `$SWCOMPOSE_ROOT/containers`, one directory each.
 public struct ContainerStore: Sendable {
     public let runtime: Runtime
+    /// The specs this store has read: a container's config.json is written once, when it is made, so
+    /// a listing reads each only once however often a command lists (it would otherwise read every
+    /// container's record for every service of a stack: the square of the stack).
+    let specs = SpecCache()
 
     public init(runtime: Runtime) { self.runtime = runtime }
+
+    final class SpecCache: Sendable {
+        let byID = Mutex<[String: ContainerSpec]>([:])
+
+        func spec(_ id: String, read: () throws(ContainerStoreError) -> ContainerSpec) throws(ContainerStoreError) -> ContainerSpec {
+            if let known = byID.withLock({ $0[id] }) { return known }
+            let spec = try read()
+            byID.withLock { $0[id] = spec }
+            return spec
+        }
+    }
 
     /// `containers/.names/<name>` holds the id of the container with that name: made with O_EXCL, it
     /// keeps names unique without reading every record.
@@ -302,16 +318,18 @@ public struct ContainerStore: Sendable {
 
     /// Every container with a readable record.
     public func list() -> [ContainerRecord] {
-        var result: [ContainerRecord] = []
-        for id in (try? Sys.list(runtime.root.containers)) ?? [] where id.count == 64 {
-            if let r = try? record(id) { result.append(r) }
-        }
-        return result
+        list(labels: [:])
     }
 
-    /// Containers carrying every one of `labels`.
+    /// Containers carrying every one of `labels` (only their states are read: specs are known).
     public func list(labels: [String: String]) -> [ContainerRecord] {
-        list().filter { r in labels.allSatisfy { r.spec.labels[$0.key] == $0.value } }
+        var result: [ContainerRecord] = []
+        for id in (try? Sys.list(runtime.root.containers)) ?? [] where id.count == 64 {
+            guard let spec = try? specs.spec(id, read: { () throws(ContainerStoreError) in try self.spec(id) }),
+                  labels.allSatisfy({ spec.labels[$0.key] == $0.value }) else { continue }
+            result.append(ContainerRecord(spec: spec, state: state(id)))
+        }
+        return result
     }
 
     /// By exact name, full ID, or unique ID prefix.
