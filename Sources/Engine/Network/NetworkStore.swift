@@ -54,6 +54,11 @@ public struct Endpoint: Codable, Sendable, Equatable {
     public var macAddress: String?
     /// Its IPv6 address on a network with IPv6.
     public var address6: IPv6Address?
+    /// Whether it announces itself (gratuitous ARP): where neighbours may have cached another MAC for
+    /// its address — a network where MAC addresses were ever set by hand. Elsewhere every MAC is
+    /// derived from its address, so a cached one is right already (and 200 endpoints announcing
+    /// themselves to every port of their bridge cost the square of the stack).
+    public var announces: Bool?
 
     public init(containerID: String, address: IPv4Address, names: [String], interface: String, macAddress: String? = nil) {
         self.containerID = containerID
@@ -82,6 +87,8 @@ public struct NetworkRecord: Codable, Sendable, Equatable {
     /// (or found in place): while they read the same, nothing has touched them and they are not
     /// programmed again.
     public var firewallFingerprint: String?
+    /// A container on it had a MAC address set by hand (see `Endpoint.announces`).
+    public var setMACs: Bool?
     /// The MTU of the bridge and of the containers' interfaces (nil: the kernel's default).
     public var mtu: UInt32?
     /// nil is true (records from before these options).
@@ -533,6 +540,8 @@ public struct NetworkStore: Sendable {
                 var endpoint = Endpoint(containerID: containerID, address: address, names: attachment.names, interface: interface,
                                         macAddress: Netlink.formatMAC(mac))
                 endpoint.address6 = address6
+                if attachment.macAddress != nil { record.setMACs = true }
+                if record.setMACs == true { endpoint.announces = true }
                 record.endpoints[containerID] = endpoint
                 records[n] = record
                 try write(record)
@@ -587,7 +596,6 @@ public struct NetworkStore: Sendable {
         throw .exhausted("no available IPv4 addresses on network \(record.name)")
     }
 
-    /// Forgets a container's endpoints (its veths went with its network namespace).
     /// Runs a change of the host's firewall that is not a network's own (a container's published
     /// ports), serialised host-wide as the networks' changes are; the networks whose rules were in
     /// place before it are known to be in place after it.
@@ -601,6 +609,7 @@ public struct NetworkStore: Sendable {
         carryFingerprint(from: before, to: backend.flatMap(Firewall.fingerprint), except: "")
     }
 
+    /// Forgets a container's endpoints (its veths went with its network namespace).
     public func detach(containerID: String) {
         guard let held = try? lock() else { return }
         defer { _ = held }

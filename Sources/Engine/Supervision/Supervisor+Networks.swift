@@ -162,7 +162,7 @@ extension Supervisor {
         guard let nsfd = try? Sys.open("/proc/\(pid)/ns/net", O_RDONLY) else { return }
         defer { Sys.close(nsfd) }
         var endpoints: [Announcements.Endpoint] = []
-        for e in m.state.networks.values {
+        for e in m.state.networks.values where e.announces == true {
             guard let text = e.macAddress, let mac = Netlink.parseMAC(text), let socket = try? Sys.arpSocket(namespace: nsfd, interface: e.interface) else { continue }
             endpoints.append(.init(fd: socket.fd, index: socket.index, payload: ARP.announcement(mac: mac, address: e.address)))
         }
