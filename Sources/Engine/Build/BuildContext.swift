@@ -188,7 +188,7 @@ final class FileHashCache: @unchecked Sendable {
     var loaded = false
     var dirty = false
 
-    struct Entry: Codable {
+    struct Entry {
         var inode: UInt64
         var size: Int64
         var mtime: Int64
@@ -205,7 +205,7 @@ final class FileHashCache: @unchecked Sendable {
     private func locked(_ file: String, _ st: stat) -> Digest? {
         if !loaded {
             loaded = true
-            if let bytes = try? Files.read(path), let e = try? JSON.decode([String: Entry].self, bytes) { entries = e }
+            if let bytes = try? Files.read(path) { entries = Self.parse(bytes) }
         }
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
@@ -218,10 +218,40 @@ final class FileHashCache: @unchecked Sendable {
         return d
     }
 
+    /// The file's first line, then one line per file: `inode size mtime ctime sha256-hex path`. Read
+    /// on every build of a context (3,000 entries: JSON decoding took most of a no-op rebuild).
+    static let header = "swcompose file digests 1"
+
+    static func parse(_ bytes: [UInt8]) -> [String: Entry] {
+        var entries: [String: Entry] = [:]
+        var lines = bytes.split(separator: 0x0a, omittingEmptySubsequences: true)[...]
+        guard let first = lines.popFirst(), String(decoding: first, as: UTF8.self) == header else { return [:] }
+        entries.reserveCapacity(lines.count)
+        for line in lines {
+            let fields = line.split(separator: 0x20, maxSplits: 5, omittingEmptySubsequences: false)
+            guard fields.count == 6, fields[4].count == 64,
+                  let inode = UInt64(String(decoding: fields[0], as: UTF8.self)),
+                  let size = Int64(String(decoding: fields[1], as: UTF8.self)),
+                  let mtime = Int64(String(decoding: fields[2], as: UTF8.self)),
+                  let ctime = Int64(String(decoding: fields[3], as: UTF8.self)) else { continue }
+            let digest = Digest(sha256: String(decoding: fields[4], as: UTF8.self))
+            entries[String(decoding: fields[5], as: UTF8.self)] = Entry(inode: inode, size: size, mtime: mtime, ctime: ctime, digest: digest)
+        }
+        return entries
+    }
+
+    static func format(_ entries: [String: Entry]) -> String {
+        var text = header + "\n"
+        for (file, e) in entries where !file.contains("\n") {
+            text += "\(e.inode) \(e.size) \(e.mtime) \(e.ctime) \(e.digest.hex) \(file)\n"
+        }
+        return text
+    }
+
     func save() {
-        guard dirty, let bytes = try? JSON.encode(entries) else { return }
+        guard dirty else { return }
         try? Sys.mkdirAll(String(path[..<path.lastIndex(of: "/")!]), 0o700)
-        try? Files.writeAtomically(path, bytes, durable: false)
+        try? Files.writeAtomically(path, Self.format(entries), durable: false)
         dirty = false
     }
 }
