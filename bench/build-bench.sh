@@ -114,3 +114,11 @@ for t in "${tools[@]}"; do
       "$(ratio "${cold[$t]}" "${cold[swcompose]}")" "$(ratio "${noop[$t]}" "${noop[swcompose]}")" "$(ratio "${one[$t]}" "${one[swcompose]}")"
   fi
 done
+
+# The goal of issue 23: a no-op rebuild under 100 ms.
+if [ "$(echo "${noop[swcompose]} < 0.1" | bc)" = 1 ]; then
+  echo "met    no-op rebuild under 100 ms: $(echo "${noop[swcompose]} * 1000" | bc | cut -d. -f1) ms"
+else
+  echo "MISSED no-op rebuild under 100 ms: $(echo "${noop[swcompose]} * 1000" | bc | cut -d. -f1) ms"
+  exit 1
+fi
