@@ -64,4 +64,12 @@ for name, x in r.items():
     if name != 'swcompose run --rm':
         line += f"   ({x['mean']/ours:.2f}x swcompose)"
     print(line)
+# The goals of issue 23: under 50 ms, and at least 10x docker compose where it was measured.
+goals = [("run --rm under 50 ms", ours * 1000 < 50, f"{ours*1000:.1f} ms")]
+if 'docker compose run --rm' in r:
+    ratio = r['docker compose run --rm']['mean'] / ours
+    goals.append(("run --rm >= 10x docker compose", ratio >= 10, f"{ratio:.1f}x"))
+for name, ok, value in goals:
+    print(f"{'met   ' if ok else 'MISSED'} {name}: {value}")
+sys.exit(0 if all(ok for _, ok, _ in goals) else 1)
 PY
