@@ -7,6 +7,7 @@
 #include <linux/if_ether.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <sys/syscall.h>
 
 int cl_openat(int dirfd, const char *path, int flags, mode_t mode) { return openat(dirfd, path, flags, mode); }
@@ -370,6 +371,8 @@ long cl_splice(int from, int to, unsigned long length) {
 }
 
 int cl_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+void cl_malloc_trim(void) { malloc_trim(0); }
 
 int cl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

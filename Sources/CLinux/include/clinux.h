@@ -130,6 +130,8 @@ int cl_accept(int fd);
 int cl_pipe2(int fds[2], int flags);
 /* splice(2) between a socket and a pipe, never blocking on the pipe; -errno on failure. */
 long cl_splice(int from, int to, unsigned long length);
+/* Returns the heap's free memory to the kernel (malloc_trim(0)). */
+void cl_malloc_trim(void);
 /* Sets a pipe's capacity (F_SETPIPE_SZ); the capacity it got, or -1. */
 int cl_set_pipe_size(int fd, int size);
 int cl_epoll_ctl(int epfd, int op, int fd, unsigned int events);

@@ -390,7 +390,7 @@ public enum Sys {
         return (text(u.machine), text(u.release), text(u.nodename))
     }
 
-    /// Hands back the pages of the running executable's read-only mappings (code, constants) that
+    /// Hands back the pages of the executable's and its libraries' read-only mappings (code, constants) that
     /// only this process maps: `madvise(MADV_PAGEOUT)` (Linux 5.4+; a no-op before). A long-lived
     /// process calls it once it is quiet, so that what it touched while starting stops counting
     /// against it; what it needs again is read back on first use. Returns the bytes asked about.
@@ -400,13 +400,18 @@ public enum Sys {
         var total = 0
         for line in maps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[5] == exe, !fields[1].contains("w") else { continue }
+            // The executable's pages and its libraries' (shared pages of a library other processes
+            // use stay: the kernel reclaims only pages mapped once), their data too: what was only
+            // read there is clean, what was written stays (there is nothing to write it to).
+            guard fields.count >= 6, fields[5] == exe || fields[5].hasPrefix("/") else { continue }
             let range = fields[0].split(separator: "-")
             guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) else { continue }
             if madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), 21 /* MADV_PAGEOUT */) == 0 {
                 total += Int(end - start)
             }
         }
+        // And the heap's free memory back to the kernel (what starting containers used and freed).
+        cl_malloc_trim()
         return total
     }
 
