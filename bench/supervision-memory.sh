@@ -51,6 +51,7 @@ sup=$(pgrep -f "__supervise $SWCOMPOSE_ROOT membench")
 spares=$(pgrep -P "$sup" -f "__init --join" || true)
 read -r rss pss < <(measure $sup $spares)
 report "swcompose supervisor" "$rss" "$pss" "$(echo $sup $spares | wc -w)"
+ours_rss=$rss
 
 # conmon + runc, as podman runs them: one conmon per container.
 mkdir -p "$work/bundle/rootfs" "$work/conmon"
@@ -84,4 +85,12 @@ if docker info >/dev/null 2>&1; then
   report "containerd-shim-runc-v2" "$rss" "$pss" "$(echo $shims | wc -w)"
 else
   echo "(docker is not reachable: no containerd-shim reference)"
+fi
+
+# The goal of issue 23: under 0.5 MB RSS per container (run with 20 and with 200).
+if [ "$ours_rss" -lt $((n * 512)) ]; then
+  echo "met    supervision under 0.5 MB RSS per container: $((ours_rss / n)) kB"
+else
+  echo "MISSED supervision under 0.5 MB RSS per container: $((ours_rss / n)) kB"
+  exit 1
 fi
