@@ -676,9 +676,11 @@ import Engine
             #expect(try ip(["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.\(sysctl).route_localnet=1"]).status == 0)
         }
         func fromNeighbour(_ url: String) throws -> Swcompose.Result {
-            try ip(["netns", "exec", ns, "curl", "-s", "--max-time", "2", url])
+            try ip(["netns", "exec", ns, "/usr/bin/python3", "-c",
+                    "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('\(url)', timeout=2).read().decode())"])
         }
-        #expect(try fromNeighbour("http://10.213.77.1:\(open)/").stdout == page, "a port on every address is the LAN's")
+        let lan = try fromNeighbour("http://10.213.77.1:\(open)/")
+        #expect(lan.stdout == page, "a port on every address is the LAN's: \(lan.stderr)")
         let exposed = try fromNeighbour("http://127.0.0.1:\(local)/")
         #expect(exposed.status != 0 && exposed.stdout.isEmpty, "127.0.0.1:\(local) answered the neighbour: \(exposed.stdout)")
         #expect(try fromNeighbour("http://10.213.77.1:\(local)/").status != 0)
@@ -703,6 +705,55 @@ import Engine
         #expect(!Firewall.save().contains("--dport \(oneOff) "), "the one-off's rule went with it")
         #expect(try p.run(["down", "-t", "0"]).status == 0)
         #expect(!Firewall.save().contains("\(address)/32 "), "no rule leads to the container after down")
+    }
+
+    /// `run --rm` beside a running service, with a published port: when it returns, nothing of the
+    /// one-off is left — no rule for its address or port, no veth, no cgroup, no process, no record.
+    @Test func aOneOffLeavesNoRuleLinkCgroupOrProcess() throws {
+        let port = Self.freePort()
+        let p = try ProjectFixture("oneoff", compose: "services:\n" + Self.webService())
+        defer { _ = try? p.run(["down", "-t", "0"]) }
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        for _ in 1...3 {
+            let marker = "one-off-\(UInt32.random(in: 0...UInt32.max))"
+            let run = try p.run(["run", "--rm", "-p", "127.0.0.1:\(port):80", "web", "sh", "-c",
+                                 "ip -4 -o addr show eth0; cat /sys/class/net/eth0/iflink; echo \(marker)"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let lines = run.stdout.split(separator: "\n").map(String.init)
+            let address = try #require(lines.first?.split(separator: " ").first { $0.contains("/") }?.split(separator: "/").first.map(String.init))
+            let veth = try #require(lines.dropFirst().first.flatMap { Int32($0) })
+            #expect(lines.last == marker, "\(run.stdout)")
+            // Its ID, from the event journal (its record is gone).
+            let journal = (try? String(contentsOfFile: p.root + "/events.jsonl", encoding: .utf8)) ?? ""
+            let id = try #require(journal.split(separator: "\n").last { $0.contains("\"action\":\"destroy\"") && $0.contains("-web-run-") }
+                .flatMap { line in line.range(of: "\"id\":\"").map { String(line[$0.upperBound...].prefix(64)) } })
+            let rules = Firewall.save()
+            #expect(!rules.contains("\(address)/32 ") && !rules.contains("\(address):") && !rules.contains("--dport \(port) "), "\(rules)")
+            // Its veth goes with its network namespace, which the kernel takes down in the background:
+            // within a second.
+            #expect(p.eventually(1) { !((try? Netlink().links()) ?? []).contains { $0.index == veth } }, "its veth (\(veth)) is gone")
+            // No cgroup of it in any hierarchy (swcompose/<id>, or under a systemd scope).
+            let h = CgroupHierarchies.detect()
+            var found: [String] = []
+            func look(_ dir: String, depth: Int) {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+                    if name.contains(id) { found.append(dir + "/" + name) } else if depth > 0 { look(dir + "/" + name, depth: depth - 1) }
+                }
+            }
+            for root in Set(Array(h.v1.values) + [h.unified].compactMap { $0 }) {
+                look(root + "/" + CgroupPlacement.cgroupfsParent, depth: 1)
+                look(root + "/" + CgroupPlacement.slice, depth: 2)
+            }
+            #expect(found.isEmpty, "its cgroups are gone: \(found)")
+            let processes = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+                Int32(entry) != nil && (FileManager.default.contents(atPath: "/proc/\(entry)/cmdline").map { String(decoding: $0, as: UTF8.self).contains(marker) } ?? false)
+            }
+            #expect(processes.isEmpty, "no process of it runs: \(processes)")
+            #expect(!p.store.list().contains { $0.name.contains("-web-run-") }, "its record is gone")
+        }
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
     }
 
     @Test func repeatedUpAndDownLeaveTheHostAsItWas() throws {
