@@ -33,30 +33,34 @@ make_busybox_tar "$work/busybox.tar"
 "$bin" image import "$work/busybox.tar" swcompose-bench/busybox --change 'ENV PATH=/bin' --change 'CMD ["sh"]' >/dev/null
 ours=$(free_port)
 mkdir -p "$work/project"
-cat > "$work/project/compose.yaml" <<YAML
-name: portbench
-services:
-  web:
-    image: swcompose-bench/busybox
-    pull_policy: never
-    command: ["sh", "-c", "dd if=/dev/zero of=/www/big bs=1M count=512 2>/dev/null; echo hello > /www/index.html; exec httpd -f -p 80 -h /www"]
-    tmpfs: ["/www:size=600m"]
-    ports: ["127.0.0.1:$ours:80"]
-    healthcheck:
-      test: ["CMD", "wget", "-qO", "/dev/null", "http://127.0.0.1/index.html"]
-      interval: 1s
-YAML
+# Three identical servers, one per target: each path gets a container (an address) of its own, so that
+# the connections one target leaves behind (TIME_WAIT sockets in the server, conntrack entries of
+# masqueraded connections, two minutes) cannot slow the next target's connections to the same
+# address and port — which of them went last would otherwise decide the request rates.
+{
+  echo "name: portbench"
+  echo "services:"
+  for s in web proxied direct; do
+    printf '  %s:\n    image: swcompose-bench/busybox\n    pull_policy: never\n' "$s"
+    printf '    command: ["sh", "-c", "dd if=/dev/zero of=/www/big bs=1M count=512 2>/dev/null; echo hello > /www/index.html; exec httpd -f -p 80 -h /www"]\n'
+    printf '    tmpfs: ["/www:size=600m"]\n'
+    printf '    healthcheck:\n      test: ["CMD", "wget", "-qO", "/dev/null", "http://127.0.0.1/index.html"]\n      interval: 1s\n'
+    if [ "$s" = web ]; then printf '    ports: ["127.0.0.1:%s:80"]\n' "$ours"; fi
+  done
+} > "$work/project/compose.yaml"
 cd "$work/project"
 "$bin" up -d --wait >/dev/null
-ip=$("$bin" exec -T web sh -c "ip -4 -o addr show eth0" | awk '{split($4, a, "/"); print a[1]}')
+address() { "$bin" exec -T "$1" sh -c "ip -4 -o addr show eth0" | awk '{split($4, a, "/"); print a[1]}'; }
+ip=$(address direct)
+proxied=$(address proxied)
 dp=$(free_port)
 # It reports readiness on descriptor 3, and closes it: give it one to close.
-docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port "$dp" -container-ip "$ip" -container-port 80 3>/dev/null &
+docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port "$dp" -container-ip "$proxied" -container-port 80 3>/dev/null &
 proxy=$!
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$dp/index.html" && break; sleep 0.1; done
 
 machine
-echo "busybox httpd in a container; 512 MB download: median of $rounds (curl); ab -n 20000 -c 50: median of 3; targets taken in turn"
+echo "busybox httpd, a container per target; 512 MB download: median of $rounds (curl); ab -n 20000 -c 50: median of 3; targets in turn"
 python3 - "$rounds" "127.0.0.1:$ours" "127.0.0.1:$dp" "$ip:80" <<'PY'
 import statistics, subprocess, sys
 rounds = int(sys.argv[1])
