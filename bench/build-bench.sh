@@ -91,6 +91,9 @@ else
 fi
 if command -v buildah >/dev/null; then
   tools+=(buildah)
+  # crun (buildah's default) refuses every container on a cgroup v1 host whose unified hierarchy
+  # offers a controller (this VM's hugetlb): RUN steps go through runc where it is installed.
+  if command -v runc >/dev/null; then export BUILDAH_RUNTIME=$(command -v runc); fi
   buildah rmi -f localhost/swcompose-bench/busybox >/dev/null 2>&1 || true
   podman import --change 'ENV PATH=/bin' --change 'CMD ["sh"]' "$work/busybox.tar" localhost/swcompose-bench/busybox >/dev/null 2>&1 ||
     { c=$(buildah from scratch); buildah add "$c" "$work/busybox.tar" / >/dev/null; buildah config --env PATH=/bin --cmd sh "$c"; buildah commit -q "$c" localhost/swcompose-bench/busybox >/dev/null; buildah rm "$c" >/dev/null; }

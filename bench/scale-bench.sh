@@ -54,9 +54,9 @@ for t in "${tools[@]}"; do
   c=$(run_tool "$t")
   r=$runs; [ "$t" = docker ] && r=1
   for n in "${sizes[@]}"; do
-    hyperfine --shell=bash --warmup 1 --runs "$r" --prepare "cd $work/p$n && $c down -t 0 >/dev/null 2>&1" \
+    hyperfine --shell=bash --warmup 1 --runs "$r" --prepare "cd $work/p$n && $c down -t 0 >/dev/null 2>&1; true" \
       -n "$t $n up" "cd $work/p$n && $c up -d >/dev/null 2>&1" --export-json "$work/$t-$n-up.json" >/dev/null
-    hyperfine --shell=bash --warmup 1 --runs "$r" --prepare "cd $work/p$n && $c up -d >/dev/null 2>&1" \
+    hyperfine --shell=bash --warmup 1 --runs "$r" --prepare "cd $work/p$n && $c up -d >/dev/null 2>&1; true" \
       -n "$t $n down" "cd $work/p$n && $c down >/dev/null 2>&1" --export-json "$work/$t-$n-down.json" >/dev/null
   done
   (cd "$work/p200" && $c up -d >/dev/null 2>&1)
