@@ -629,21 +629,30 @@ import Engine
         // one way, so what reaches the container is seen even where no answer could return.
         let p = try ProjectFixture("kports", compose: """
             services:
-            \(Self.webService("    ports: [\"127.0.0.1:\(local):80\", \"\(open):80\"]"))
+            \(Self.webService("    ports: [\"127.0.0.1:\(local):80\", \"\(open):80\"]\n    networks: [default, back]"))
               client:
                 image: swcompose/busybox
                 command: sleep 1000
+              backclient:
+                image: swcompose/busybox
+                command: sleep 1000
+                networks: [back]
               sink:
                 image: swcompose/busybox
                 command: ["/usr/bin/python3", "-u", "-c", "import socket\\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\\ns.bind(('0.0.0.0',7))\\nwhile True: print(s.recv(100).decode())"]
                 volumes: ["/usr:/usr:ro", "/lib64:/lib64:ro", "/usr/lib:/lib:ro"]
                 ports: ["127.0.0.1:\(localUDP):7/udp", "\(openUDP):7/udp"]
+            networks:
+              back: {}
             """)
         defer { _ = try? p.run(["down", "-t", "0"]) }
         let up = try p.run(["up", "-d", "--wait"])
         #expect(up.status == 0, "\(up.stderr)")
         let page = try p.run(["exec", "-T", "web", "cat", "/tmp/index.html"]).stdout
-        let address = try #require(p.store.state(p.container("web")!.id).networks.values.first?.address)
+        // Ports lead to its address on its first network (as the forwarder's did).
+        let web = try #require(p.container("web"))
+        guard case .bridged(let endpoints) = web.spec.network, let first = endpoints.first?.network else { Issue.record("web is bridged"); return }
+        let address = try #require(p.store.state(web.id).networks[first]?.address)
         let rules = Firewall.save()
         #expect(rules.contains("-d 127.0.0.1/32 -p tcp -m tcp --dport \(local) -j DNAT --to-destination \(address):80"), "\(rules)")
         #expect(rules.contains("-p tcp -m tcp --dport \(open) -j DNAT --to-destination \(address):80"), "\(rules)")
@@ -651,6 +660,12 @@ import Engine
         let gateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_default").gateway
         #expect(try p.run(["exec", "-T", "client", "wget", "-qO-", "http://\(gateway):\(open)/"]).stdout == page, "hairpin")
         #expect(try p.run(["exec", "-T", "web", "wget", "-qO-", "http://\(gateway):\(open)/"]).stdout == page, "its own port")
+        // From a container on web's other network too (one of client and backclient is), through its
+        // gateway: web's answer must come back the way the question went, not straight out of its
+        // interface on the asker's network.
+        let backGateway = try NetworkStore(root: StateRoot(path: p.root)).inspect("\(p.project)_back").gateway
+        #expect(try p.run(["exec", "-T", "backclient", "timeout", "3", "wget", "-qO-", "http://\(backGateway):\(open)/"]).stdout == page,
+                "from web's second network")
 
         // The neighbour: 10.213.77.2 behind a veth whose host end is 10.213.77.1, routing 127.0.0.1 to
         // the host (its own loopback routes taken away, as an attacker's machine would).

@@ -27,16 +27,18 @@ extension Firewall {
         public var proto: String
         public var address: IPv4Address
         public var port: UInt16
-        /// The container's network: connections from it come back through the gateway (hairpin).
-        public var subnet: IPv4Network
+        /// The container's networks: connections from them are masqueraded to the gateway, so that the
+        /// answer comes back through the host (hairpin) — not straight out of the container's own
+        /// interface on the asker's network, past the rewriting.
+        public var subnets: [IPv4Network]
 
-        public init(hostAddress: IPv4Address?, hostPort: UInt16, proto: String, address: IPv4Address, port: UInt16, subnet: IPv4Network) {
+        public init(hostAddress: IPv4Address?, hostPort: UInt16, proto: String, address: IPv4Address, port: UInt16, subnets: [IPv4Network]) {
             self.hostAddress = hostAddress
             self.hostPort = hostPort
             self.proto = proto
             self.address = address
             self.port = port
-            self.subnet = subnet
+            self.subnets = subnets
         }
 
         /// What its rewriting rule matches: the host address (if any) and port.
@@ -53,8 +55,9 @@ extension Firewall {
             return [
                 rewrite,
                 "-A SWCOMPOSE-PORTS-MASQ -s 127.0.0.0/8 -d \(address)/32 \(match) --dport \(port) -j MASQUERADE",
-                "-A SWCOMPOSE-PORTS-MASQ -s \(subnet) -d \(address)/32 \(match) --dport \(port) -m conntrack --ctstate DNAT -j MASQUERADE",
-            ]
+            ] + subnets.map {
+                "-A SWCOMPOSE-PORTS-MASQ -s \($0) -d \(address)/32 \(match) --dport \(port) -m conntrack --ctstate DNAT -j MASQUERADE"
+            }
         }
 
         var filter: [String] {

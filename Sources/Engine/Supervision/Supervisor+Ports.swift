@@ -70,6 +70,7 @@ extension Supervisor {
               let endpoint = m.state.networks[first.network] else { return }
         let store = NetworkStore(root: runtime.root)
         guard let record = try? store.inspect(first.network), !record.internal, record.driver == nil else { return }
+        let subnets = endpoints.compactMap { e in (e.network == first.network ? record : try? store.inspect(e.network)).map(\.subnet) }
         let rules = m.state.ports.compactMap { p -> Firewall.PortRule? in
             let host: IPv4Address?
             if p.hostIP.isEmpty || p.hostIP == "0.0.0.0" {
@@ -80,7 +81,7 @@ extension Supervisor {
                 return nil   // IPv6: the forwarder
             }
             return .init(hostAddress: host, hostPort: p.hostPort, proto: p.proto, address: endpoint.address,
-                         port: p.containerPort, subnet: record.subnet)
+                         port: p.containerPort, subnets: subnets)
         }
         guard !rules.isEmpty else { return }
         do {
