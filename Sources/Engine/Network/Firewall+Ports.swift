@@ -158,13 +158,14 @@ extension Firewall {
         if !script.isEmpty { try restore(script.text, backend) }
     }
 
-    /// The container address a port rule leads to or comes from.
+    /// The container address a port rule leads to or comes from: its DNAT target, else its first
+    /// single address (masquerading rules name subnets as sources, never a /32).
     static func targetAddress(_ line: String) -> IPv4Address? {
         let words = line.split(separator: " ")
         for (i, w) in words.enumerated() where i + 1 < words.count {
             if w == "--to-destination" { return IPv4Address(String(words[i + 1].prefix { $0 != ":" })) }
         }
-        for (i, w) in words.enumerated() where i + 1 < words.count && (w == "-d" || (w == "-s" && !line.contains("-j MASQUERADE"))) {
+        for (i, w) in words.enumerated() where i + 1 < words.count && (w == "-d" || w == "-s") {
             let text = words[i + 1]
             if text.hasSuffix("/32"), let a = IPv4Address(String(text.dropLast(3))) { return a }
         }
@@ -173,8 +174,6 @@ extension Firewall {
 
     /// The port rules in `existing` that lead to or come from `address`.
     static func stale(_ existing: String, address: IPv4Address) -> [String] {
-        existing.split(separator: "\n").filter { $0.hasPrefix("-A SWCOMPOSE-PORTS") }.map(String.init).filter {
-            $0.hasPrefix("-A SWCOMPOSE-PORTS-MASQ ") ? $0.contains("-d \(address)/32 ") : targetAddress($0) == address
-        }
+        existing.split(separator: "\n").filter { $0.hasPrefix("-A SWCOMPOSE-PORTS") }.map(String.init).filter { targetAddress($0) == address }
     }
 }

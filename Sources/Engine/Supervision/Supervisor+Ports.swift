@@ -67,7 +67,7 @@ extension Supervisor {
     /// do not rewrite (IPv6, or every port where the host's firewall cannot take the rules).
     func publishInKernel(_ m: Managed) {
         guard !m.state.ports.isEmpty, case .bridged(let endpoints) = m.spec.network, let first = endpoints.first,
-              let endpoint = m.state.networks[first.network] else { return }
+              let address = Self.portAddress(m) else { return }
         let store = NetworkStore(root: runtime.root)
         guard let record = try? store.inspect(first.network), !record.internal, record.driver == nil else { return }
         let subnets = endpoints.compactMap { e in (e.network == first.network ? record : try? store.inspect(e.network)).map(\.subnet) }
@@ -80,13 +80,13 @@ extension Supervisor {
             } else {
                 return nil   // IPv6: the forwarder
             }
-            return .init(hostAddress: host, hostPort: p.hostPort, proto: p.proto, address: endpoint.address,
+            return .init(hostAddress: host, hostPort: p.hostPort, proto: p.proto, address: address,
                          port: p.containerPort, subnets: subnets)
         }
         guard !rules.isEmpty else { return }
         do {
             try store.changeFirewall { try Firewall.publish(rules, bridge: record.bridge) }
-            m.publishedAddress = endpoint.address
+            m.publishedAddress = address
         } catch {
             Self.writeError("\(m.spec.name): published ports are forwarded in user space: \(error)\n")
         }
@@ -95,8 +95,8 @@ extension Supervisor {
     /// A container a previous supervisor started with published ports: the rules it made for them
     /// (whether the container still runs or not) are this supervisor's to take away.
     func adoptKernelPorts(_ m: Managed) {
-        guard !m.state.ports.isEmpty, case .bridged(let endpoints) = m.spec.network, let first = endpoints.first else { return }
-        m.publishedAddress = m.state.networks[first.network]?.address
+        guard !m.state.ports.isEmpty else { return }
+        m.publishedAddress = Self.portAddress(m)
     }
 
     /// Takes the container's port rules away (see `publishInKernel`).
@@ -119,11 +119,17 @@ extension Supervisor {
         net.listeners[id] = nil
     }
 
-    /// Where a published port of the container leads: its address on its first network.
+    /// Where the container's published ports lead, in the kernel's rules and the forwarder alike: its
+    /// address on its first network.
+    static func portAddress(_ m: Managed) -> IPv4Address? {
+        guard case .bridged(let endpoints) = m.spec.network, let first = endpoints.first else { return nil }
+        return m.state.networks[first.network]?.address
+    }
+
+    /// Where the forwarder sends a connection to a published port of the (running) container.
     func target(_ id: String, port: UInt16) -> SocketAddress? {
-        guard let m = managed[id], m.isRunning, case .bridged(let endpoints) = m.spec.network,
-              let first = endpoints.first, let endpoint = m.state.networks[first.network] else { return nil }
-        return SocketAddress(ip: endpoint.address.description, port: port)
+        guard let m = managed[id], m.isRunning, let address = Self.portAddress(m) else { return nil }
+        return SocketAddress(ip: address.description, port: port)
     }
 
     func acceptConnection(_ fd: Int32, container id: String) {

@@ -31,8 +31,8 @@ public final class Supervisor {
     let spareLifetime = 10.0
     var spareExpires: Double?
     let net = NetworkServices()
-    /// When the executable's startup pages are handed back: a quiet moment after the last burst of
-    /// starts and stops (see `Sys.pageOutExecutable`).
+    /// When the memory touched while starting is handed back: a quiet moment after the last burst of
+    /// starts and stops (see `Sys.handBackStartupMemory`).
     var pageOutAt: Double?
     let quietPeriod = 10.0
     /// Seconds of idleness (nothing to watch, nobody connected) before exiting.
@@ -305,7 +305,7 @@ public final class Supervisor {
                 pageOutAt = expires + 0.1
             } else {
                 pageOutAt = nil
-                Sys.pageOutExecutable()
+                Sys.handBackStartupMemory()
             }
         }
         if let expires = spareExpires, expires <= now {

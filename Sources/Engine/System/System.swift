@@ -390,12 +390,13 @@ public enum Sys {
         return (text(u.machine), text(u.release), text(u.nodename))
     }
 
-    /// Hands back the pages of the executable's and its libraries' read-only mappings (code, constants) that
-    /// only this process maps: `madvise(MADV_PAGEOUT)` (Linux 5.4+; a no-op before). A long-lived
-    /// process calls it once it is quiet, so that what it touched while starting stops counting
-    /// against it; what it needs again is read back on first use. Returns the bytes asked about.
+    /// Hands back the pages of the executable's and its libraries' mappings (code, constants, data
+    /// only read) that only this process maps — `madvise(MADV_PAGEOUT)` (Linux 5.4+; a no-op before)
+    /// — and the heap's free memory. A long-lived process calls it once it is quiet, so that what it
+    /// touched while starting stops counting against it; what it needs again is read back on first
+    /// use. Returns the bytes of mappings asked about.
     @discardableResult
-    public static func pageOutExecutable() -> Int {
+    public static func handBackStartupMemory() -> Int {
         guard let exe = try? readlink("/proc/self/exe"), let maps = try? Files.readText("/proc/self/maps") else { return 0 }
         var total = 0
         for line in maps.split(separator: "\n") {
