@@ -128,6 +128,55 @@ import TestSupport
         _ = try Process.output("/usr/bin/tar", ["-cf", repacked, "-C", tampered, "."])
         #expect { try store.load(path: repacked) } throws: { "\($0)".contains("does not match the image") }
         #expect(try store.list().isEmpty)
+        // What was unpacked while the archive was read went with the failure.
+        #expect(staged().isEmpty)
+    }
+
+    /// Layer trees waiting in the layer store (unpacked, not published).
+    func staged() -> [String] {
+        ((try? Sys.list(store.layers.root)) ?? []).filter { $0.hasPrefix("tmp-") }
+    }
+
+    @Test func layersAreUnpackedWhileTheArchiveIsReadAndCheckedAsAnUnpackChecksThem() throws {
+        // A gzip-compressed layer in a docker-save archive: its diff_id is the digest of the
+        // decompressed stream, computed by the receiver; the plain one's is its blob digest.
+        let gz = try bytes(try TestArchives.write([TestArchives.directory("srv"), TestArchives.file("srv/a", "compressed", mode: 0o640)],
+                                                  to: dir.sub("gz-layer.tar.gz"), compression: .gzip))
+        let plainOfGz = try bytes(try TestArchives.write([TestArchives.directory("srv"), TestArchives.file("srv/a", "compressed", mode: 0o640)],
+                                                         to: dir.sub("gz-layer-plain.tar")))
+        let plain = try bytes(try TestArchives.write([TestArchives.file("srv/b", "plain")], to: dir.sub("plain-layer.tar")))
+        func archive(_ layers: [[UInt8]], diffIDs: [Digest], tag: String) throws -> String {
+            let config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\(diffIDs.map { "\"\($0)\"" }.joined(separator: ","))]}}"
+            var entries: [TestArchives.Entry] = [TestArchives.file("blobs/sha256/\(Digest.of(config).hex)", config)]
+            for l in layers {
+                var h = ArchiveWriter.Header(path: "blobs/sha256/\(Digest.of(l).hex)")
+                h.mtime = 0
+                entries.append((h, l))
+            }
+            let manifest = "[{\"Config\":\"blobs/sha256/\(Digest.of(config).hex)\",\"RepoTags\":[\"\(tag)\"],\"Layers\":[\(layers.map { "\"blobs/sha256/\(Digest.of($0).hex)\"" }.joined(separator: ","))]}]"
+            entries.append(TestArchives.file("manifest.json", manifest))
+            return try TestArchives.write(entries, to: dir.sub("\(UUID().uuidString).tar"))
+        }
+        let loaded = try store.load(path: try archive([gz, plain], diffIDs: [Digest.of(plainOfGz), Digest.of(plain)], tag: "streamed:1"))
+        let layers = try store.layers(of: loaded[0].image)
+        #expect(layers.map(\.diffID) == [Digest.of(plainOfGz), Digest.of(plain)])
+        #expect(try String(contentsOfFile: layers[0].directory + "/srv/a", encoding: .utf8) == "compressed")
+        #expect(try Sys.fileStatus(layers[0].directory + "/srv/a").st_mode & 0o7777 == 0o640)
+        #expect(try String(contentsOfFile: layers[1].directory + "/srv/b", encoding: .utf8) == "plain")
+        #expect(staged().isEmpty)
+
+        // A compressed layer whose decompressed stream is not the diff_id the image declares.
+        #expect { try store.load(path: try archive([gz], diffIDs: [Digest.of(plain)], tag: "liar:2")) } throws: {
+            "\($0)".contains("does not match the image") && "\($0)".contains(Digest.of(plainOfGz).description)
+        }
+        // A layer that climbs out is refused entry by entry while it streams, naming the entry.
+        let evil = try bytes(try TestArchives.write([TestArchives.file("../../escaped", "x")], to: dir.sub("evil.tar")))
+        #expect { try store.load(path: try archive([evil], diffIDs: [Digest.of(evil)], tag: "evil:1")) } throws: {
+            "\($0)".contains("../../escaped") && "\($0)".contains("contains '..'")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("escaped")) && !FileManager.default.fileExists(atPath: dir.path + "/../escaped"))
+        #expect(try store.list().map(\.references.first?.familiar) == ["streamed:1"])
+        #expect(staged().isEmpty)
     }
 
     @Test func tagRemoveAndPrune() throws {

@@ -26,6 +26,14 @@ extension ImageStore {
         var added: Set<Digest> = []
         var small: [String: [UInt8]] = [:]
         var aliases: [String: String] = [:]
+        /// Layers unpacked while the archive was read, by blob digest.
+        var received: [Digest: LayerReceiver.Outcome] = [:]
+
+        /// Removes what receivers staged that no image took.
+        mutating func discardReceived(_ layers: LayerStore) {
+            for case .staged(let staged) in received.values { layers.discard(staged) }
+            received = [:]
+        }
 
         func lookup(_ path: String) -> (digest: Digest, size: Int64)? {
             var p = ArchiveContents.normalize(path)
@@ -63,6 +71,8 @@ extension ImageStore {
     /// read back from the store: small ones only, and not too many of them, so that an archive of
     /// many large files costs no more memory than one block.
     static let keptFileSize: Int64 = 64 << 10
+    /// A tar holds at least its end marker (two 512-byte blocks); smaller files are not layers.
+    static let smallestLayer: Int64 = 1024
     static let keptTotal = 8 << 20
 
     func readArchive(_ reader: ArchiveReader, label: String, into contents: inout ArchiveContents, journal: LoadJournal) throws(ImageStoreError) {
@@ -78,13 +88,18 @@ extension ImageStore {
                 do { writer = try BlobWriter(store: content) } catch { throw .content(error) }
                 var kept: [UInt8] = []
                 let keep = entry.size <= Self.keptFileSize && keptBytes + Int(entry.size) <= Self.keptTotal
+                // A file that may be a layer is unpacked while it is copied (the receiver looks at its
+                // first bytes): never read back from the store.
+                let receiver = entry.size >= Self.smallestLayer ? LayerReceiver(store: layers, label: "\(label): \(path)") : nil
                 do {
                     _ = try reader.forEachBlock { (block, _) throws(SystemError) in
                         try writer.write(block)
+                        receiver?.feed(block)
                         if keep { kept.append(contentsOf: block) }
                     }
                 } catch {
                     writer.abandon()
+                    receiver?.discard()
                     throw .archive(error)
                 }
                 var expected: Digest?
@@ -93,10 +108,18 @@ extension ImageStore {
                 do {
                     digest = try writer.commit(expected: expected, durable: false)
                 } catch {
+                    receiver?.discard()
                     if case .mismatch(let m) = error {
                         throw .invalidArchive("\(label): \(path) is corrupt: its content hashes to \(m.actual)")
                     }
                     throw .content(error)
+                }
+                if let receiver {
+                    let outcome = receiver.finish(blob: digest)
+                    if case .skipped = outcome {} else {
+                        if case .staged(let previous) = contents.received[digest] { layers.discard(previous) }
+                        contents.received[digest] = outcome
+                    }
                 }
                 contents.files[path] = (digest, writer.size)
                 if writer.addedNewBlob {
@@ -180,6 +203,7 @@ extension ImageStore {
                 if (try? readIndex())?.manifests.contains(where: { $0.digest == blob }) == true { continue }
                 try? content.remove(blob)
             }
+            contents.discardReceived(layers)
             journal.finish()
         }
         try readArchive(reader, label: label, into: &contents, journal: journal)
@@ -261,7 +285,7 @@ extension ImageStore {
             }
             let c = try configuration(m.config.digest)
             var image = ImageRecord(id: m.config.digest, manifestDigest: descriptor.digest, manifest: m, configuration: c, references: refs)
-            _ = try layers(of: image)
+            _ = try layers(of: image, received: &contents.received)
             try record(manifest: descriptor, references: refs)
             image.references = refs
             loaded.append(LoadedImage(image: image, references: refs))

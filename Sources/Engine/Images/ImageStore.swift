@@ -186,13 +186,19 @@ public struct ImageStore: Sendable {
 
     /// The unpacked layers of an image, bottom first (unpacking any that are missing).
     public func layers(of image: ImageRecord) throws(ImageStoreError) -> [LayerStore.Layer] {
+        var none: [Digest: LayerReceiver.Outcome] = [:]
+        return try layers(of: image, received: &none)
+    }
+
+    /// `layers(of:)`, taking missing layers from what receivers unpacked while the blobs arrived.
+    func layers(of image: ImageRecord, received: inout [Digest: LayerReceiver.Outcome]) throws(ImageStoreError) -> [LayerStore.Layer] {
         let diffIDs = image.configuration.rootfs.diffIDs
         guard diffIDs.count == image.manifest.layers.count else {
             throw .invalidArchive("image \(image.id.short) has \(image.manifest.layers.count) layers but \(diffIDs.count) diff_ids")
         }
         do {
             return try layers.ensure(diffIDs: diffIDs, blobs: image.manifest.layers.map { content.path($0.digest) },
-                                     blobDigests: image.manifest.layers.map(\.digest))
+                                     blobDigests: image.manifest.layers.map(\.digest), received: &received)
         } catch {
             throw .layer(error)
         }

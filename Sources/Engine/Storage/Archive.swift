@@ -101,16 +101,7 @@ public final class ArchiveReader {
         _ = ArchiveLocale.ready
         archive = archive_read_new()
         if hashingDecompressed {
-            let source = try HashingSource(path: path)
-            self.source = source
-            archive_read_support_format_tar(archive)
-            archive_read_support_format_gnutar(archive)
-            let context = Unmanaged.passUnretained(source).toOpaque()
-            let status = archive_read_open(archive, context, nil, { _, context, buffer in
-                let source = Unmanaged<HashingSource>.fromOpaque(context!).takeUnretainedValue()
-                return source.read(buffer!)
-            }, nil)
-            guard status == ARCHIVE_OK else { throw error("open") }
+            try openHashing(try HashingSource(path: path))
         } else {
             archive_read_support_filter_all(archive)
             archive_read_support_format_tar(archive)
@@ -119,15 +110,33 @@ public final class ArchiveReader {
         }
     }
 
-    /// Reads from an open file descriptor (standard input, for instance).
-    public init(fd: Int32, label: String) throws(ArchiveError) {
+    /// Reads from an open file descriptor (standard input, a pipe). With `hashingDecompressed`, as
+    /// for a file: the decompressed stream's SHA-256 is computed on the way.
+    public init(fd: Int32, label: String, hashingDecompressed: Bool = false) throws(ArchiveError) {
         self.label = label
         _ = ArchiveLocale.ready
         archive = archive_read_new()
+        if hashingDecompressed {
+            try openHashing(try HashingSource(fd: fd, label: label))
+            return
+        }
         archive_read_support_filter_all(archive)
         archive_read_support_format_tar(archive)
         archive_read_support_format_gnutar(archive)
         guard archive_read_open_fd(archive, fd, 1 << 20) == ARCHIVE_OK else { throw error("open") }
+    }
+
+    /// Reads the tar from `source`'s decompressed bytes.
+    private func openHashing(_ source: HashingSource) throws(ArchiveError) {
+        self.source = source
+        archive_read_support_format_tar(archive)
+        archive_read_support_format_gnutar(archive)
+        let context = Unmanaged.passUnretained(source).toOpaque()
+        let status = archive_read_open(archive, context, nil, { _, context, buffer in
+            let source = Unmanaged<HashingSource>.fromOpaque(context!).takeUnretainedValue()
+            return source.read(buffer!)
+        }, nil)
+        guard status == ARCHIVE_OK else { throw error("open") }
     }
 
     deinit {
@@ -201,19 +210,27 @@ final class HashingSource {
     let capacity = 1 << 20
     var failure: String?
 
-    init(path: String) throws(ArchiveError) {
+    convenience init(path: String) throws(ArchiveError) {
+        try self.init(label: path) { raw in archive_read_open_filename(raw, path, 1 << 20) }
+    }
+
+    convenience init(fd: Int32, label: String) throws(ArchiveError) {
+        try self.init(label: label) { raw in archive_read_open_fd(raw, fd, 1 << 20) }
+    }
+
+    init(label: String, open: (OpaquePointer) -> Int32) throws(ArchiveError) {
         raw = archive_read_new()
         archive_read_support_filter_all(raw)
         archive_read_support_format_raw(raw)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        guard archive_read_open_filename(raw, path, 1 << 20) == ARCHIVE_OK else {
+        guard open(raw) == ARCHIVE_OK else {
             let message = archive_error_string(raw).map { String(cString: $0) } ?? "cannot open"
-            throw ArchiveError("\(path): \(message)")
+            throw ArchiveError("\(label): \(message)")
         }
         var entry: OpaquePointer?
         guard archive_read_next_header(raw, &entry) == ARCHIVE_OK else {
             let message = archive_error_string(raw).map { String(cString: $0) } ?? "empty"
-            throw ArchiveError("\(path): \(message)")
+            throw ArchiveError("\(label): \(message)")
         }
     }
 

@@ -67,6 +67,14 @@ public struct LayerStore: Sendable {
 
     /// Makes sure every layer of an image is unpacked, unpacking the missing ones from their blobs.
     public func ensure(diffIDs: [Digest], blobs: [String], blobDigests: [Digest]) throws(Failure) -> [Layer] {
+        var none: [Digest: LayerReceiver.Outcome] = [:]
+        return try ensure(diffIDs: diffIDs, blobs: blobs, blobDigests: blobDigests, received: &none)
+    }
+
+    /// `ensure`, taking a missing layer from what receivers unpacked while its blob arrived (by blob
+    /// digest; each is used once and removed from `received`) before unpacking it from the blob.
+    public func ensure(diffIDs: [Digest], blobs: [String], blobDigests: [Digest],
+                       received: inout [Digest: LayerReceiver.Outcome]) throws(Failure) -> [Layer] {
         let chains = Self.chainIDs(diffIDs)
         var layers: [Layer] = []
         for i in chains.indices {
@@ -74,7 +82,14 @@ public struct LayerStore: Sendable {
                 layers.append(existing)
                 continue
             }
-            layers.append(try unpack(blobPath: blobs[i], blob: blobDigests[i], chainID: chains[i], expectedDiffID: diffIDs[i]))
+            switch received.removeValue(forKey: blobDigests[i]) {
+            case .staged(let staged):
+                layers.append(try publish(staged, chainID: chains[i], expectedDiffID: diffIDs[i]))
+            case .failed(let failure):
+                throw .unpack(blob: blobDigests[i], failure)
+            case .skipped, nil:
+                layers.append(try unpack(blobPath: blobs[i], blob: blobDigests[i], chainID: chains[i], expectedDiffID: diffIDs[i]))
+            }
         }
         return layers
     }

@@ -50,3 +50,43 @@ public enum Threads {
         for t in threads { pthread_join(t, nil) }
     }
 }
+
+/// One thread started now and joined later (work that runs beside the caller's, such as a layer
+/// unpacked while its bytes still arrive). Started with every signal blocked, as `Threads`' are.
+public final class BackgroundThread {
+    var thread = pthread_t()
+    let started: Bool
+    var joined = false
+
+    /// Starts `body` on a thread of its own; when no thread can be made it runs here, now.
+    public init(stackSize: Int = 8 << 20, _ body: @escaping () -> Void) {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, stackSize)
+        var all = sigset_t()
+        sigfillset(&all)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &all, &previous)
+        let job = Unmanaged.passRetained(Threads.Job({ _ in body() }, 0)).toOpaque()
+        started = pthread_create(&thread, &attributes, { raw in
+            let job = Unmanaged<Threads.Job>.fromOpaque(raw!).takeRetainedValue()
+            job.body(job.index)
+            return nil
+        }, job) == 0
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        if !started {
+            Unmanaged<Threads.Job>.fromOpaque(job).release()
+            body()
+        }
+    }
+
+    /// Waits for the body to return (once; later calls return at once).
+    public func join() {
+        guard started, !joined else { return }
+        joined = true
+        pthread_join(thread, nil)
+    }
+
+    deinit { join() }
+}
