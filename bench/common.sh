@@ -24,3 +24,39 @@ make_busybox_tar() {
 machine() {
   echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), cgroup $( [ -f /sys/fs/cgroup/cgroup.controllers ] && echo v2 || echo v1)"
 }
+
+# The "large image" of the load and pull benches, as a docker-save archive at $1, named
+# bench/large:$3: Debian bookworm minbase (Scripts/debian-base.sh, cached) plus two COPY layers (this
+# machine's /usr/lib/python3.11 and /usr/share/perl) — three uncompressed layers, ~190 MB, ~9,000
+# files. Variant $3 has a file of its own in the base layer, so that no two variants share a layer:
+# each is a first load for docker too, with nothing removed in between. Scratch state goes to $2.
+make_large_image_archive() {
+  local out=$1 scratch=$2 variant=$3 base
+  base=$(Scripts/debian-base.sh)
+  mkdir -p "$scratch/context" "$scratch/variant/etc"
+  [ -f "$scratch/context/Dockerfile" ] || {
+    cp -a /usr/lib/python3.11 "$scratch/context/py"
+    cp -a /usr/share/perl "$scratch/context/perl"
+  }
+  zcat "$base" > "$scratch/base.tar"
+  echo "$variant" > "$scratch/variant/etc/bench-variant"
+  tar -rf "$scratch/base.tar" -C "$scratch/variant" ./etc/bench-variant
+  SWCOMPOSE_ROOT=$scratch/root "$bin" image import "$scratch/base.tar" "bench/debian:$variant" >/dev/null
+  rm "$scratch/base.tar"
+  printf 'FROM bench/debian:%s\nCOPY py /usr/lib/python3.11\nCOPY perl /usr/share/perl\n' "$variant" > "$scratch/context/Dockerfile"
+  SWCOMPOSE_ROOT=$scratch/root "$bin" image build -q -t "bench/large:$variant" "$scratch/context" >/dev/null
+  SWCOMPOSE_ROOT=$scratch/root "$bin" image save -o "$out" "bench/large:$variant"
+}
+
+# After setup removed files: a journal-less ext4 (this VM's) scans past every inode freed in the last
+# minute each time it allocates one (fs/ext4/ialloc.c, recently_deleted), so a run right after a
+# removal of thousands of files measures the removal. The benches wait that minute out once.
+let_file_system_forget() {
+  sync
+  echo "(waiting 61 s: inodes freed by the setup are still 'recently deleted' to ext4 without a journal)"
+  sleep 61
+}
+
+# Milliseconds between two `date +%s%N` readings, and the median of numbers on standard input.
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -82,16 +82,27 @@ public struct LayerStore: Sendable {
                 layers.append(existing)
                 continue
             }
-            switch received.removeValue(forKey: blobDigests[i]) {
-            case .staged(let staged):
-                layers.append(try publish(staged, chainID: chains[i], expectedDiffID: diffIDs[i]))
-            case .failed(let failure):
-                throw .unpack(blob: blobDigests[i], failure)
-            case .skipped, nil:
-                layers.append(try unpack(blobPath: blobs[i], blob: blobDigests[i], chainID: chains[i], expectedDiffID: diffIDs[i]))
-            }
+            layers.append(try ensureLayer(chainID: chains[i], diffID: diffIDs[i], blobPath: blobs[i], blob: blobDigests[i],
+                                          received: received.removeValue(forKey: blobDigests[i])))
         }
         return layers
+    }
+
+    /// One layer of a stack, its chain id known: the store's, or the one a receiver staged (published),
+    /// or unpacked from its blob. A staged copy the store does not need is removed.
+    public func ensureLayer(chainID: Digest, diffID: Digest, blobPath: String, blob: Digest, received: LayerReceiver.Outcome?) throws(Failure) -> Layer {
+        if let existing = layer(chainID) {
+            if case .staged(let staged) = received { discard(staged) }
+            return existing
+        }
+        switch received {
+        case .staged(let staged):
+            return try publish(staged, chainID: chainID, expectedDiffID: diffID)
+        case .failed(let failure):
+            throw .unpack(blob: blob, failure)
+        case .skipped, nil:
+            return try unpack(blobPath: blobPath, blob: blob, chainID: chainID, expectedDiffID: diffID)
+        }
     }
 
     /// Unpacks a blob whose diff_id is not known yet (`image import`): returns the layer and its

@@ -122,9 +122,9 @@ public struct ImagePuller: Sendable {
                 let job = jobs[next]
                 next += 1
                 group.addTask {
-                    let bytes = try await retrying { try await fetchBlob(ref, job.descriptor, progress: progress) }
+                    let (bytes, received) = try await retrying { try await fetchBlob(ref, job.descriptor, progress: progress) }
                     progress(job.descriptor.digest, .extracting)
-                    try await unpack(blob: job.descriptor.digest, chainID: chains[job.index], diffID: diffIDs[job.index])
+                    try await unpack(blob: job.descriptor.digest, chainID: chains[job.index], diffID: diffIDs[job.index], received: received)
                     progress(job.descriptor.digest, .pullComplete)
                     return bytes
                 }
@@ -240,8 +240,11 @@ public struct ImagePuller: Sendable {
         }
     }
 
-    /// Downloads one blob into the content store, resuming a partial copy; returns the bytes fetched.
-    func fetchBlob(_ ref: ImageReference, _ d: Descriptor, progress: @escaping @Sendable (Digest, LayerProgress) -> Void) async throws -> Int64 {
+    /// Downloads one blob into the content store, resuming a partial copy; returns the bytes fetched
+    /// and the layer unpacked while they arrived (`.skipped` when the download resumed or the store
+    /// had the blob: then it is unpacked from the blob).
+    func fetchBlob(_ ref: ImageReference, _ d: Descriptor,
+                   progress: @escaping @Sendable (Digest, LayerProgress) -> Void) async throws -> (Int64, LayerReceiver.Outcome) {
         let hex = d.digest.hex
         let lockPath = "\(ingestDirectory)/\(hex).lock"
         let partial = "\(ingestDirectory)/\(hex).partial"
@@ -257,7 +260,7 @@ public struct ImagePuller: Sendable {
         defer { withExtendedLifetime(lock) {} }
         if store.content.contains(d.digest) {
             progress(d.digest, .downloadComplete)
-            return 0
+            return (0, .skipped)
         }
 
         // What a previous attempt left: hashed again, then continued.
@@ -274,11 +277,15 @@ public struct ImagePuller: Sendable {
         }
         var lastReport: Double = 0
         progress(d.digest, .downloading(done: writer.size, total: d.size))
+        // A download from the first byte is unpacked as it arrives (on a thread of its own).
+        let receiver = offset == 0 ? LayerReceiver(store: store.layers, label: "blob \(d.digest) of \(ref.familiarName)") : nil
+        defer { receiver?.discard() }
         do {
             for try await chunk in response.body {
                 var failure: SystemError?
                 chunk.withUnsafeReadableBytes { bytes in
                     do throws(SystemError) { try writer.write(bytes) } catch { failure = error }
+                    receiver?.feed(bytes)
                 }
                 if let failure { throw RegistryError(.local, failure.description) }
                 if writer.size > d.size {
@@ -313,19 +320,18 @@ public struct ImagePuller: Sendable {
         }
         try? Sys.unlink(lockPath)
         progress(d.digest, .downloadComplete)
-        return written - offset
+        return (written - offset, receiver?.finish(blob: d.digest) ?? .skipped)
     }
 
-    /// Unpacks a layer (checking its diff_id) on a thread of its own: libarchive blocks.
-    func unpack(blob: Digest, chainID: Digest, diffID: Digest) async throws {
+    /// Unpacks a layer (checking its diff_id) on a thread of its own, libarchive blocks — or publishes
+    /// what was unpacked while it downloaded.
+    func unpack(blob: Digest, chainID: Digest, diffID: Digest, received: LayerReceiver.Outcome) async throws {
         let layers = store.layers
         let path = store.content.path(blob)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             DispatchQueue.global().async {
                 do throws(LayerStore.Failure) {
-                    if layers.layer(chainID) == nil {
-                        _ = try layers.unpack(blobPath: path, blob: blob, chainID: chainID, expectedDiffID: diffID)
-                    }
+                    _ = try layers.ensureLayer(chainID: chainID, diffID: diffID, blobPath: path, blob: blob, received: received)
                     continuation.resume()
                 } catch {
                     continuation.resume(throwing: RegistryError(.corrupt, error.description))
