@@ -169,7 +169,7 @@ extension Supervisor {
                 if let hc = m.spec.healthcheck {
                     m.state.health = HealthState()
                     let first = Self.now() + Double(hc.startPeriod > 0 ? min(hc.startInterval, hc.interval) : hc.interval) / 1e9
-                    m.earlyProbeDelay = 0.025
+                    m.earlyProbeDelay = Self.firstEarlyProbe
                     m.earlyProbesUntil = first
                     m.nextProbe = min(first, Self.now() + m.earlyProbeDelay)
                 } else {

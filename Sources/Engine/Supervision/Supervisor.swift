@@ -26,6 +26,10 @@ public final class Supervisor {
     /// so that the next one skips the helper's exec).
     var spare: SpareHelper?
     var wantSpare = false
+    /// The first early probe, this long after the container's process started (5 ms, then 10, 20…:
+    /// a probe that passes at once — a dependency ready as it starts — costs its dependents 5 ms; one
+    /// that fails costs the container a probe or two more in its first 50 ms than at 25 ms).
+    static let firstEarlyProbe = 0.005
     /// An unused spare is kept this long after the start that asked for it (starts come in bursts:
     /// `up`, scripts running `run --rm`); then it goes, so that a quiet project costs only the supervisor.
     let spareLifetime = 10.0
@@ -95,10 +99,11 @@ public final class Supervisor {
         var nextProbe: Double?
         var probe: Probe?
         /// Until the first probe docker would run (one interval after the start), probes run early, at
-        /// doubling delays from 25 ms, and their failures are forgiven: a dependency is healthy as soon
-        /// as it is, not an interval later. nil once that time is reached or the container is healthy.
+        /// doubling delays from `firstEarlyProbe`, and their failures are forgiven: a dependency is
+        /// healthy as soon as it is, not an interval later. nil once that time is reached or the
+        /// container is healthy.
         var earlyProbesUntil: Double?
-        var earlyProbeDelay = 0.025
+        var earlyProbeDelay = Supervisor.firstEarlyProbe
         /// Gratuitous ARPs still to send for the container's endpoints (see `ARP.schedule`).
         var announcements: Announcements?
         /// Its embedded resolver's socket (127.0.0.11 in its network namespace), while it runs.
@@ -215,7 +220,10 @@ public final class Supervisor {
                 handle(fd, source, events: events)
             }
             runTimers()
-            if wantSpare && running && spare == nil {
+            // The spare is made when no start is under way: made during one, it would take a CPU
+            // from the container starting (and, for a one-off, from its whole run) to save the next
+            // start the same work.
+            if wantSpare && running && spare == nil && !managed.values.contains(where: { $0.pending != nil }) {
                 wantSpare = false
                 do {
                     spare = try ContainerLauncher.spawnSpare(runtime: runtime)
