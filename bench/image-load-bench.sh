@@ -31,7 +31,7 @@ for i in $(seq "$runs"); do
   printf 'services:\n  probe:\n    image: bench/large:%s\n    command: ["true"]\n' "$i" > "$work/project-$i/compose.yaml"
 done
 size=$(stat -c %s "$work/image-1.tar")
-let_file_system_forget
+let_file_system_forget "$work"
 
 machine
 echo "image: 3 layers, archive $((size / 1000000)) MB; median of $runs runs; page cache warm, dirty pages flushed before each run"

@@ -53,7 +53,7 @@ done
 compressed=$(( $(du -cb "$work"/registry/docker/registry/v2/blobs | tail -1 | cut -f1) / runs ))
 unpacked=$(stat -c %s "$work/image.tar")
 rm "$work/image.tar"
-let_file_system_forget
+let_file_system_forget "$work"
 
 machine
 echo "image: 3 layers, $((compressed / 1000000)) MB gzip-compressed, $((unpacked / 1000000)) MB unpacked; median of $runs runs"
