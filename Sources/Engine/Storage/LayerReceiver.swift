@@ -78,17 +78,24 @@ public final class LayerReceiver {
             return false
         }
         _ = Sys.setPipeCapacity(ends.write, 1 << 20)
-        self.staging = staging
-        pipe = ends
         let readFD = ends.read
         let label = self.label
-        thread = BackgroundThread { [self] in
+        guard let thread = BackgroundThread({ [self] in
             self.unpack(from: readFD, into: staging + "/diff", label: label, hashing: compressed)
             // Whatever happened, the writer must never block on a pipe nobody reads.
             var scratch = [UInt8](repeating: 0, count: 64 << 10)
             while ((try? Sys.read(readFD, into: &scratch)) ?? 0) > 0 {}
             Sys.close(readFD)
+        }) else {
+            // No thread: the layer is unpacked from the blob once it is whole.
+            Sys.close(ends.read)
+            Sys.close(ends.write)
+            try? Sys.removeAll(staging)
+            return false
         }
+        self.thread = thread
+        self.staging = staging
+        pipe = ends
         return true
     }
 
@@ -99,17 +106,12 @@ public final class LayerReceiver {
             failure = .system(directory, error)
             return
         }
-        defer { unpacker.close() }
         do {
-            let reader = try ArchiveReader(fd: fd, label: label, hashingDecompressed: hashing)
-            try unpacker.unpack(reader)
-            if hashing { decompressedDigest = try reader.finishDecompressedDigest() }
-        } catch let failure as LayerUnpacker.Failure {
-            self.failure = failure
-        } catch let error as ArchiveError {
-            failure = .archive(error)
+            decompressedDigest = try unpacker.unpackAll { () throws(ArchiveError) in
+                try ArchiveReader(fd: fd, label: label, hashingDecompressed: hashing)
+            }
         } catch {
-            failure = .archive(ArchiveError("\(label): \(error)"))
+            failure = error
         }
         unpackedBytes = unpacker.bytes
     }
@@ -180,16 +182,14 @@ extension LayerStore {
             try? Sys.removeAll(staged.staging)
             throw .diffIDMismatch(blob: staged.blob, expected: expectedDiffID, actual: staged.diffID)
         }
-        let lockName = "\(root)/\(chainID.hex).lock"
-        let lock: FileLock
-        do { lock = try FileLock(lockName) } catch { throw .system(error) }
-        defer { _ = lock; try? Sys.unlink(lockName) }
-        if let existing = layer(chainID) {
-            try? Sys.removeAll(staged.staging)
-            return existing
+        return try locked(chainID) { () throws(Failure) -> Layer in
+            if let existing = layer(chainID) {
+                try? Sys.removeAll(staged.staging)
+                return existing
+            }
+            return try publish(staged.staging, LayerMeta(diffID: staged.diffID, blob: staged.blob, size: staged.size, unpacked: Timestamp.rfc3339()),
+                               chain: chainID)
         }
-        return try publish(staged.staging, LayerMeta(diffID: staged.diffID, blob: staged.blob, size: staged.size, unpacked: Timestamp.rfc3339()),
-                           chain: chainID)
     }
 
     /// Removes a staged layer nothing published.

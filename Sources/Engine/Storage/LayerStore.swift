@@ -78,10 +78,6 @@ public struct LayerStore: Sendable {
         let chains = Self.chainIDs(diffIDs)
         var layers: [Layer] = []
         for i in chains.indices {
-            if let existing = layer(chains[i]) {
-                layers.append(existing)
-                continue
-            }
             layers.append(try ensureLayer(chainID: chains[i], diffID: diffIDs[i], blobPath: blobs[i], blob: blobDigests[i],
                                           received: received.removeValue(forKey: blobDigests[i])))
         }
@@ -112,55 +108,47 @@ public struct LayerStore: Sendable {
     }
 
     package func unpack(blobPath: String, blob: Digest, chainID: Digest?, expectedDiffID: Digest?) throws(Failure) -> Layer {
-        do {
-            try Sys.mkdirAll(root, 0o700)
-        } catch {
-            throw .system(error)
-        }
         // Without a chain id yet (a first layer whose diff_id is unknown), lock on the blob.
-        let lockName = "\(root)/\((chainID ?? blob).hex).lock"
+        try locked(chainID ?? blob) { () throws(Failure) -> Layer in
+            if let chainID, let existing = layer(chainID) { return existing }
+            let staging = "\(root)/tmp-\((chainID ?? blob).short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
+            do throws(SystemError) {
+                try Sys.mkdir(staging, 0o700)
+                try Sys.mkdir(staging + "/diff", 0o755)
+            } catch {
+                throw .system(error)
+            }
+            var unpacker: LayerUnpacker
+            do throws(SystemError) { unpacker = try LayerUnpacker(root: staging + "/diff") } catch {
+                try? Sys.removeAll(staging)
+                throw .system(error)
+            }
+            let diffID: Digest
+            do throws(LayerUnpacker.Failure) {
+                let digest = try unpacker.unpackAll { () throws(ArchiveError) in try ArchiveReader(path: blobPath, hashingDecompressed: true) }
+                guard let digest else { throw LayerUnpacker.Failure.archive(ArchiveError("no digest")) }
+                diffID = digest
+            } catch {
+                try? Sys.removeAll(staging)
+                throw .unpack(blob: blob, error)
+            }
+            if let expectedDiffID, expectedDiffID != diffID {
+                try? Sys.removeAll(staging)
+                throw .diffIDMismatch(blob: blob, expected: expectedDiffID, actual: diffID)
+            }
+            return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: unpacker.bytes, unpacked: Timestamp.rfc3339()), chain: chainID ?? diffID)
+        }
+    }
+
+    /// Runs `body` holding the store's lock on `name` (a chain id; a blob's digest while the chain is
+    /// not known), so that two processes never make the same layer at once; the lock file goes after.
+    func locked(_ name: Digest, _ body: () throws(Failure) -> Layer) throws(Failure) -> Layer {
+        do { try Sys.mkdirAll(root, 0o700) } catch { throw .system(error) }
+        let lockName = "\(root)/\(name.hex).lock"
         let lock: FileLock
         do { lock = try FileLock(lockName) } catch { throw .system(error) }
         defer { _ = lock; try? Sys.unlink(lockName) }
-        if let chainID, let existing = layer(chainID) { return existing }
-
-        let staging = "\(root)/tmp-\((chainID ?? blob).short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
-        do {
-            try Sys.mkdir(staging, 0o700)
-            try Sys.mkdir(staging + "/diff", 0o755)
-        } catch {
-            throw .system(error)
-        }
-        var unpacker: LayerUnpacker
-        do { unpacker = try LayerUnpacker(root: staging + "/diff") } catch {
-            try? Sys.removeAll(staging)
-            throw .system(error)
-        }
-        let diffID: Digest
-        do {
-            let reader = try ArchiveReader(path: blobPath, hashingDecompressed: true)
-            try unpacker.unpack(reader)
-            unpacker.close()
-            guard let d = try reader.finishDecompressedDigest() else { throw LayerUnpacker.Failure.archive(ArchiveError("no digest")) }
-            diffID = d
-        } catch let failure as LayerUnpacker.Failure {
-            unpacker.close()
-            try? Sys.removeAll(staging)
-            throw .unpack(blob: blob, failure)
-        } catch let error as ArchiveError {
-            unpacker.close()
-            try? Sys.removeAll(staging)
-            throw .unpack(blob: blob, .archive(error))
-        } catch {
-            unpacker.close()
-            try? Sys.removeAll(staging)
-            throw .unpack(blob: blob, .archive(ArchiveError("\(error)")))
-        }
-        if let expectedDiffID, expectedDiffID != diffID {
-            try? Sys.removeAll(staging)
-            throw .diffIDMismatch(blob: blob, expected: expectedDiffID, actual: diffID)
-        }
-        return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: unpacker.bytes, unpacked: Timestamp.rfc3339()), chain: chainID ?? diffID)
+        return try body()
     }
 
     /// Makes a staged layer (its `diff` complete) visible: layer.json written, the tree durable, then
@@ -191,26 +179,23 @@ public struct LayerStore: Sendable {
     /// and sockets (no tar holds them) are removed first. The directory is gone afterwards, also when
     /// the store had the layer already.
     public func adopt(_ directory: String, diffID: Digest, blob: Digest, chainID: Digest) throws(Failure) -> Layer {
-        do { try Sys.mkdirAll(root, 0o700) } catch { throw .system(error) }
-        let lockName = "\(root)/\(chainID.hex).lock"
-        let lock: FileLock
-        do { lock = try FileLock(lockName) } catch { throw .system(error) }
-        defer { _ = lock; try? Sys.unlink(lockName) }
-        if let existing = layer(chainID) {
-            try? Sys.removeAll(directory)
-            return existing
+        try locked(chainID) { () throws(Failure) -> Layer in
+            if let existing = layer(chainID) {
+                try? Sys.removeAll(directory)
+                return existing
+            }
+            let staging = "\(root)/tmp-\(chainID.short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
+            let size: Int64
+            do throws(SystemError) {
+                size = try Self.normalize(directory)
+                try Sys.mkdir(staging, 0o700)
+                try Sys.rename(directory, staging + "/diff")
+            } catch {
+                try? Sys.removeAll(staging)
+                throw .system(error)
+            }
+            return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: size, unpacked: Timestamp.rfc3339()), chain: chainID)
         }
-        let staging = "\(root)/tmp-\(chainID.short)-\(Sys.pid)-\(UInt32.random(in: 0...UInt32.max))"
-        let size: Int64
-        do {
-            size = try Self.normalize(directory)
-            try Sys.mkdir(staging, 0o700)
-            try Sys.rename(directory, staging + "/diff")
-        } catch {
-            try? Sys.removeAll(staging)
-            throw .system(error)
-        }
-        return try publish(staging, LayerMeta(diffID: diffID, blob: blob, size: size, unpacked: Timestamp.rfc3339()), chain: chainID)
     }
 
     /// Overlay's bookkeeping xattrs and sockets out of a tree; the bytes of file content it holds

@@ -76,6 +76,17 @@ public struct LayerUnpacker {
         directoryTimes = []
     }
 
+    /// Unpacks everything the reader `open` makes, then closes the unpacker: the digest of the
+    /// decompressed stream when the reader hashes it (a layer's diff_id), else nil. What fails is
+    /// said as the unpack's failure (`bytes` tells what was written).
+    public mutating func unpackAll(_ open: () throws(ArchiveError) -> ArchiveReader) throws(Failure) -> Digest? {
+        defer { close() }
+        let reader: ArchiveReader
+        do { reader = try open() } catch { throw .archive(error) }
+        try unpack(reader)
+        do { return try reader.finishDecompressedDigest() } catch { throw .archive(error) }
+    }
+
     /// Splits a tar path into clean components, refusing anything that could climb out.
     static func components(_ path: String) throws(Refusal) -> [Substring] {
         var result: [Substring] = []
