@@ -66,3 +66,42 @@ let_file_system_forget() {
 # Milliseconds between two `date +%s%N` readings, and the median of numbers on standard input.
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) / 1e6 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Time to a first container, run by run ($runs of them, the page cache flushed before each): `$2 i`
+# fetches variant i (load or pull), `$3 i` runs a first container of it; "fetch run total" in ms per
+# line to $1. `first_container_row LABEL FETCH-WORD FILE` prints the medians;
+# `first_container_goal OURS THEIRS` the ratio of the totals' medians against the 3x goal (exit 1
+# when missed). `down_runs` takes the swcompose runs' projects ($work/project-i, root $work/root-i) down.
+time_to_first_container() {
+  local out=$1 fetch=$2 run=$3 i a b c
+  : > "$out"
+  for i in $(seq "$runs"); do
+    sync
+    a=$(date +%s%N); "$fetch" "$i" >/dev/null
+    b=$(date +%s%N); "$run" "$i" >/dev/null 2>&1
+    c=$(date +%s%N)
+    echo "$(ms "$a" "$b") $(ms "$b" "$c") $(ms "$a" "$c")" >> "$out"
+  done
+}
+first_container_row() {
+  printf '%-44s %s %6s ms  first run %5s ms  total %6s ms\n' "$1" "$2" \
+    "$(cut -d' ' -f1 "$3" | median)" "$(cut -d' ' -f2 "$3" | median)" "$(cut -d' ' -f3 "$3" | median)"
+}
+first_container_goal() {
+  local ratio
+  ratio=$(awk -v a="$(cut -d' ' -f3 "$2" | median)" -v b="$(cut -d' ' -f3 "$1" | median)" 'BEGIN { printf "%.1f", a / b }')
+  if awk -v r="$ratio" 'BEGIN { exit !(r >= 3) }'; then
+    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x met"
+  else
+    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x MISSED"
+    return 1
+  fi
+}
+# A first container of variant $1 in its project, on its own state root.
+swcompose_first_run() { (cd "$work/project-$1" && SWCOMPOSE_ROOT=$work/root-$1 "$bin" run --rm --pull never probe true); }
+down_runs() {
+  local i
+  for i in $(seq "$runs"); do
+    [ -d "$work/root-$i" ] && (cd "$work/project-$i" && SWCOMPOSE_ROOT=$work/root-$i "$bin" down >/dev/null 2>&1) || true
+  done
+}

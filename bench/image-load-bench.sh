@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 work=$(mktemp -d /var/tmp/swcompose-load-bench.XXXXXX)
 cleanup() {
-  for i in $(seq "$runs"); do [ -d "$work/root-$i" ] && (cd "$work/project-$i" && SWCOMPOSE_ROOT=$work/root-$i "$bin" down >/dev/null 2>&1) || true; done
+  down_runs
   if [ -n "${DOCKER_READY:-}" ]; then for i in $(seq "$runs"); do docker rmi -f "bench/large:$i" >/dev/null 2>&1 || true; done; fi
   rm -rf "$work"
 }
@@ -36,39 +36,17 @@ let_file_system_forget "$work"
 machine
 echo "image: 3 layers, archive $((size / 1000000)) MB; median of $runs runs; page cache warm, dirty pages flushed before each run"
 
-now() { date +%s%N; }
-
-: > "$work/ours"
-for i in $(seq "$runs"); do
-  root=$work/root-$i
-  sync
-  a=$(now); SWCOMPOSE_ROOT=$root "$bin" image load -i "$work/image-$i.tar" >/dev/null
-  b=$(now); (cd "$work/project-$i" && SWCOMPOSE_ROOT=$root "$bin" run --rm probe true >/dev/null 2>&1)
-  c=$(now)
-  echo "$(ms "$a" "$b") $(ms "$b" "$c") $(ms "$a" "$c")" >> "$work/ours"
-done
-ours_load=$(cut -d' ' -f1 "$work/ours" | median); ours_run=$(cut -d' ' -f2 "$work/ours" | median); ours=$(cut -d' ' -f3 "$work/ours" | median)
-printf '%-44s load %6s ms  first run %5s ms  total %6s ms\n' "swcompose image load + run --rm:" "$ours_load" "$ours_run" "$ours"
+ours_load() { SWCOMPOSE_ROOT=$work/root-$1 "$bin" image load -i "$work/image-$1.tar"; }
+time_to_first_container "$work/ours" ours_load swcompose_first_run
+first_container_row "swcompose image load + run --rm:" load "$work/ours"
 
 if docker info >/dev/null 2>&1; then
   DOCKER_READY=1
-  : > "$work/theirs"
-  for i in $(seq "$runs"); do
-    sync
-    a=$(now); docker load -i "$work/image-$i.tar" >/dev/null
-    b=$(now); docker run --rm "bench/large:$i" true
-    c=$(now)
-    echo "$(ms "$a" "$b") $(ms "$b" "$c") $(ms "$a" "$c")" >> "$work/theirs"
-  done
-  theirs_load=$(cut -d' ' -f1 "$work/theirs" | median); theirs_run=$(cut -d' ' -f2 "$work/theirs" | median); theirs=$(cut -d' ' -f3 "$work/theirs" | median)
-  printf '%-44s load %6s ms  first run %5s ms  total %6s ms\n' "docker load + docker run --rm:" "$theirs_load" "$theirs_run" "$theirs"
-  ratio=$(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.1f", a / b }')
-  if awk -v r="$ratio" 'BEGIN { exit !(r >= 3) }'; then
-    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x met"
-  else
-    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x MISSED"
-    exit 1
-  fi
+  docker_load() { docker load -i "$work/image-$1.tar"; }
+  docker_first_run() { docker run --rm "bench/large:$1" true; }
+  time_to_first_container "$work/theirs" docker_load docker_first_run
+  first_container_row "docker load + docker run --rm:" load "$work/theirs"
+  first_container_goal "$work/ours" "$work/theirs" || exit 1
 else
   echo "docker is not reachable: no reference to compare with"
 fi

@@ -20,7 +20,7 @@ runs=${1:-5}
 work=$(mktemp -d /var/tmp/swcompose-pull-bench.XXXXXX)
 registry_pid=""
 cleanup() {
-  for i in $(seq "$runs"); do [ -d "$work/root-$i" ] && (cd "$work/project-$i" && SWCOMPOSE_ROOT=$work/root-$i "$bin" down >/dev/null 2>&1) || true; done
+  down_runs
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
   if [ -n "${DOCKER_READY:-}" ]; then for i in $(seq "$runs"); do docker rmi -f "$repo:$i" >/dev/null 2>&1 || true; done; fi
   rm -rf "$work"
@@ -57,46 +57,22 @@ let_file_system_forget "$work"
 
 machine
 echo "image: 3 layers, $((compressed / 1000000)) MB gzip-compressed, $((unpacked / 1000000)) MB unpacked; median of $runs runs"
-now() { date +%s%N; }
+ours_pull() { SWCOMPOSE_ROOT=$work/root-$1 "$bin" image pull -q "$repo:$1"; }
+time_to_first_container "$work/ours" ours_pull swcompose_first_run
+first_container_row "swcompose image pull + run --rm:" pull "$work/ours"
 
-: > "$work/ours"
-for i in $(seq "$runs"); do
-  root=$work/root-$i
-  sync
-  a=$(now); SWCOMPOSE_ROOT=$root "$bin" image pull -q "$repo:$i" >/dev/null
-  b=$(now); (cd "$work/project-$i" && SWCOMPOSE_ROOT=$root "$bin" run --rm --pull never probe true >/dev/null 2>&1)
-  c=$(now)
-  echo "$(ms "$a" "$b") $(ms "$b" "$c") $(ms "$a" "$c")" >> "$work/ours"
-done
-row() { printf '%-40s pull %6s ms  first run %5s ms  total %6s ms\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)" "$(cut -d' ' -f3 "$2" | median)"; }
-row "swcompose image pull + run --rm:" "$work/ours"
-
-: > "$work/skopeo"
-for i in $(seq "$runs"); do
-  a=$(now); skopeo copy --quiet --src-tls-verify=false "docker://$repo:$i" "dir:$work/skopeo-$i"; b=$(now)
-  echo "$(ms "$a" "$b") 0 $(ms "$a" "$b")" >> "$work/skopeo"
-done
-row "skopeo copy to a directory (no unpack):" "$work/skopeo"
+skopeo_copy() { skopeo copy --quiet --src-tls-verify=false "docker://$repo:$1" "dir:$work/skopeo-$1"; }
+no_run() { :; }
+time_to_first_container "$work/skopeo" skopeo_copy no_run
+first_container_row "skopeo copy to a directory (no unpack):" pull "$work/skopeo"
 
 if docker info >/dev/null 2>&1; then
   DOCKER_READY=1
-  : > "$work/theirs"
-  for i in $(seq "$runs"); do
-    sync
-    a=$(now); docker pull -q "$repo:$i" >/dev/null
-    b=$(now); docker run --rm "$repo:$i" true
-    c=$(now)
-    echo "$(ms "$a" "$b") $(ms "$b" "$c") $(ms "$a" "$c")" >> "$work/theirs"
-  done
-  row "docker pull + docker run --rm:" "$work/theirs"
-  ours=$(cut -d' ' -f3 "$work/ours" | median); theirs=$(cut -d' ' -f3 "$work/theirs" | median)
-  ratio=$(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.1f", a / b }')
-  if awk -v r="$ratio" 'BEGIN { exit !(r >= 3) }'; then
-    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x met"
-  else
-    echo "swcompose is ${ratio}x faster to a first container: goal >= 3x MISSED"
-    exit 1
-  fi
+  docker_pull() { docker pull -q "$repo:$1"; }
+  docker_first_run() { docker run --rm "$repo:$1" true; }
+  time_to_first_container "$work/theirs" docker_pull docker_first_run
+  first_container_row "docker pull + docker run --rm:" pull "$work/theirs"
+  first_container_goal "$work/ours" "$work/theirs" || exit 1
 else
   echo "docker is not reachable: no reference to compare with"
 fi
