@@ -184,6 +184,7 @@ extension Orchestrator {
         for r in records {
             if store.state(r.id).isAlive { continue }
             progress.event("Container", r.name, "Starting")
+            Trace.mark("cli: start \(r.name)")
             let c = try client()
             do { try c.send(.start(id: r.id, attach: false)) } catch { throw SwcomposeError(.unavailable, "cannot ask the supervisor to start container \(r.name)", cause: error) }
             inFlight.append((r, c))
@@ -266,7 +267,9 @@ extension Orchestrator {
         while true {
             let state = store.state(r.id)
             switch Reconcile.health(state, name: r.name, supervisorAlive: state.supervisorPid > 0 && Sys.processExists(state.supervisorPid)) {
-            case .ready: return
+            case .ready:
+                Trace.mark("cli: \(r.name) healthy")
+                return
             case .failed(let message): throw SwcomposeError(.failedPrecondition, message)
             case .waiting: break
             }

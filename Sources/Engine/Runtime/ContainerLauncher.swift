@@ -434,7 +434,9 @@ public enum ContainerLauncher {
         do {
             try parentEnd.send(try Wire.encode(config))
             if !joinedAtBirth { try cgroup.join(pid: pid) }
+            Trace.mark("config sent")
             try beforeRelease(pid)
+            Trace.mark("networks attached")
             try parentEnd.send(InitMessage.go)
         } catch let error as SystemError {
             throw pending.abort("prepare container", error.description)

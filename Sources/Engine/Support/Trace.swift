@@ -3,10 +3,12 @@ import Glibc
 #endif
 
 /// Timing marks on standard error when `SWCOMPOSE_TRACE` is set (the supervisor's go to its log):
-/// `trace 12.345 ms [pid] label`. For finding where a start spends its time.
+/// `trace 12.345 ms [pid] label`. For finding where a start spends its time. `SWCOMPOSE_TRACE=abs`
+/// counts from the machine's monotonic origin instead of the process's start, so that the marks of
+/// the CLI, the supervisor and the helpers sort into one timeline.
 public enum Trace {
     public static let enabled: Bool = getenv("SWCOMPOSE_TRACE") != nil
-    static let origin = MonotonicClock.now()
+    static let origin = getenv("SWCOMPOSE_TRACE").map { String(cString: $0) } == "abs" ? 0 : MonotonicClock.now()
 
     public static func mark(_ label: @autoclosure () -> String) {
         guard enabled else { return }
@@ -17,5 +19,5 @@ public enum Trace {
     }
 
     /// The environment to hand to helpers so that they trace too.
-    public static var environment: [String] { enabled ? ["SWCOMPOSE_TRACE=1"] : [] }
+    public static var environment: [String] { enabled ? ["SWCOMPOSE_TRACE=\(origin == 0 ? "abs" : "1")"] : [] }
 }
