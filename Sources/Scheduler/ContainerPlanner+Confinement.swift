@@ -91,7 +91,7 @@ extension ContainerPlanner {
         default: throw PlanError("invalid uts mode \"\(service.uts)\" (host)", at: at("uts"))
         }
         switch service.cgroup {
-        case "": n.cgroup = CgroupHierarchies.detect().isV2 ? .own : .host
+        case "": n.cgroup = CgroupHierarchies.current.isV2 ? .own : .host
         case "host": n.cgroup = .host
         case "private": n.cgroup = .own
         default: throw PlanError("invalid cgroup mode \"\(service.cgroup)\" (host, private)", at: at("cgroup"))

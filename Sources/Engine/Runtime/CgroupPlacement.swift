@@ -31,7 +31,7 @@ public enum CgroupPlacement {
     }
 
     public static var hostMode: Mode {
-        mode(systemdRunning: Sys.exists("/run/systemd/system"), cgroupV2: CgroupHierarchies.detect().isV2,
+        mode(systemdRunning: Sys.exists("/run/systemd/system"), cgroupV2: CgroupHierarchies.current.isV2,
              systemdRun: ["/usr/bin/systemd-run", "/bin/systemd-run"].first(where: Sys.isExecutable))
     }
 
@@ -96,7 +96,7 @@ public enum CgroupPlacement {
     /// the parent of its cgroup2 one on v2, as runc resolves a relative cgroups path.
     public static var engineCgroup: String {
         let text = (try? Files.readText("/proc/self/cgroup")) ?? ""
-        if CgroupHierarchies.detect().isV2 {
+        if CgroupHierarchies.current.isV2 {
             let own = ownUnifiedCgroup
             guard let slash = own.lastIndex(of: "/") else { return "" }
             return String(own[..<slash])
@@ -123,7 +123,7 @@ public enum CgroupPlacement {
     /// Run by the supervisor first: in a delegated scope, move into its `supervisor` leaf (cgroup v2
     /// keeps processes out of cgroups whose children have controllers), enable the controllers for
     /// the containers beside it, and make the scope their parent. Elsewhere nothing changes.
-    public static func enterDelegation(hierarchies: CgroupHierarchies = .detect()) throws(SystemError) {
+    public static func enterDelegation(hierarchies: CgroupHierarchies = .current) throws(SystemError) {
         guard hierarchies.isV2, let root = hierarchies.unified, let scope = delegatedScope(ownCgroup: ownUnifiedCgroup) else { return }
         let dir = root + "/" + scope
         let leaf = dir + "/supervisor"

@@ -21,6 +21,11 @@ public struct CgroupHierarchies: Sendable, Equatable {
         self.unifiedControllers = unifiedControllers
     }
 
+    /// This process's hierarchies, read once: they are mounted at boot and stay as they are while a
+    /// process runs, and re-reading /proc/self/mountinfo for every cgroup a supervisor names (each
+    /// start, each probe) was a measurable part of its work.
+    public static let current = detect()
+
     /// Read from /proc/self/mountinfo.
     public static func detect() -> CgroupHierarchies {
         var v1: [String: String] = [:]
@@ -99,7 +104,7 @@ public struct Cgroup: Sendable {
     /// Relative to each hierarchy's root, e.g. `swcompose/<id>`.
     public let path: String
 
-    public init(path: String, hierarchies: CgroupHierarchies = .detect()) {
+    public init(path: String, hierarchies: CgroupHierarchies = .current) {
         var p = path
         while p.hasPrefix("/") { p.removeFirst() }
         self.path = p
@@ -179,7 +184,7 @@ public struct Cgroup: Sendable {
     /// A descriptor of the cgroup2 directory, for clone3's CLONE_INTO_CGROUP (born inside it).
     /// The cgroup2 directory a process is in (`0::` of /proc/PID/cgroup), where the unified hierarchy is
     /// mounted.
-    public static func unifiedDirectory(ofProcess pid: Int32, hierarchies: CgroupHierarchies = .detect()) -> String? {
+    public static func unifiedDirectory(ofProcess pid: Int32, hierarchies: CgroupHierarchies = .current) -> String? {
         guard let unified = hierarchies.unified, let text = try? Files.readText("/proc/\(pid)/cgroup") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("0::") {
             return unified + String(line.dropFirst(3))
@@ -242,7 +247,7 @@ public struct Cgroup: Sendable {
 
     /// Removes cgroups under `parent` (e.g. `swcompose`) that hold no process, are not in `keep`, and are
     /// older than `minimumAge` seconds: what a killed supervisor's unused spare helper left behind.
-    public static func sweep(parent: String, keep: Set<String>, minimumAge: Int = 10, hierarchies: CgroupHierarchies = .detect()) {
+    public static func sweep(parent: String, keep: Set<String>, minimumAge: Int = 10, hierarchies: CgroupHierarchies = .current) {
         let probe = hierarchies.unified ?? hierarchies.v1["pids"] ?? hierarchies.v1.values.first
         guard let probe, let names = try? Sys.list(probe + "/" + parent) else { return }
         let now = Int(Timestamp.now().tv_sec)
