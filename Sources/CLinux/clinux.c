@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <malloc.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
+#include <pthread.h>
 
 int cl_openat(int dirfd, const char *path, int flags, mode_t mode) { return openat(dirfd, path, flags, mode); }
 dev_t cl_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
@@ -103,6 +105,99 @@ int cl_cloexec_from(int first) {
     return 0;
 }
 
+/* What the child of cl_spawn runs until execve: async-signal-safe calls only. It never returns. */
+struct cl_spawn_child {
+    const cl_spawn_attr *attr;
+    int errfd;
+};
+
+static int spawn_child(void *p) {
+    const struct cl_spawn_child *c = p;
+    const cl_spawn_attr *attr = c->attr;
+    int errfd = c->errfd;
+    /* Default dispositions first, then every signal unblocked (the parent blocked them all around a
+     * clone sharing its memory, so that none of its handlers runs here). */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (attr->parent_death_signal > 0) prctl(PR_SET_PDEATHSIG, attr->parent_death_signal, 0, 0, 0);
+    if (attr->legacy_clone && attr->cgroup_fd >= 0) {
+        /* No CLONE_INTO_CGROUP: join the cgroup before anything runs in it. */
+        int procs = openat(attr->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (procs < 0 || write(procs, "0", 1) != 1) child_fail(errfd, errno);
+        close(procs);
+    }
+    /* Move every source above the target range first, so that dup2 never clobbers a source. */
+    int base = attr->nfds + 3;
+    if (errfd < base) {
+        int moved = fcntl(errfd, F_DUPFD_CLOEXEC, base);
+        if (moved < 0) child_fail(errfd, errno);
+        errfd = moved;
+        base = moved + 1;
+    }
+    int moved[256];
+    int n = attr->nfds > 256 ? 256 : attr->nfds;
+    for (int i = 0; i < n; i++) {
+        moved[i] = -1;
+        if (attr->fds[i] < 0) continue;
+        moved[i] = fcntl(attr->fds[i], F_DUPFD_CLOEXEC, base);
+        if (moved[i] < 0) child_fail(errfd, errno);
+    }
+    for (int i = 0; i < n; i++) {
+        if (moved[i] < 0) { close(i); continue; }
+        if (dup2(moved[i], i) < 0) child_fail(errfd, errno);
+    }
+    if (attr->new_session && setsid() < 0) child_fail(errfd, errno);
+    if (attr->controlling_tty >= 0 && ioctl(attr->controlling_tty, TIOCSCTTY, 0) < 0) child_fail(errfd, errno);
+    /* Everything at or above n is close-on-exec or closed now (the moved copies are CLOEXEC). */
+    if (syscall(SYS_close_range, (unsigned)n, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
+        /* CLOSE_RANGE_CLOEXEC is Linux 5.11, close_range 5.9: mark them one by one. */
+        if (cl_cloexec_from(n) != 0) child_fail(errfd, errno);
+    }
+    int keep = fcntl(errfd, F_SETFD, FD_CLOEXEC);
+    (void)keep;
+    execve(attr->path, attr->argv, attr->envp);
+    child_fail(errfd, errno);
+    return 127;
+}
+
+#if defined(__x86_64__)
+/* clone3 with CLONE_VM | CLONE_VFORK, as posix_spawn clones: the child shares the caller's memory
+ * (no copy of its page tables, none of the copy-on-write faults a fork costs the caller afterwards)
+ * and runs `fn(arg)` on its own stack while the caller waits for its execve or exit. Returns what
+ * the syscall returns (a negative errno on failure). The child's registers are the caller's at the
+ * syscall, its stack pointer the top of args->stack: fn and arg travel in r8 and r9, which the
+ * syscall preserves. */
+long cl_clone3_vm(struct cl_clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(
+    ".text\n"
+    ".globl cl_clone3_vm\n"
+    ".hidden cl_clone3_vm\n"
+    ".type cl_clone3_vm,@function\n"
+    "cl_clone3_vm:\n"
+    "    mov %rdx, %r8\n"
+    "    mov %rcx, %r9\n"
+    "    mov $435, %eax\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xor %ebp, %ebp\n"
+    "    and $-16, %rsp\n"
+    "    mov %r9, %rdi\n"
+    "    call *%r8\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size cl_clone3_vm, .-cl_clone3_vm\n");
+#define CL_HAVE_CLONE3_VM 1
+#endif
+
 int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) return -1;
@@ -113,6 +208,7 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
     if (pidfd) { args.flags |= CLONE_PIDFD; args.pidfd = (uint64_t)(uintptr_t)&pfd; }
     if (attr->cgroup_fd >= 0 && !attr->legacy_clone) { args.flags |= 0x200000000ULL /* CLONE_INTO_CGROUP */; args.cgroup = (uint64_t)attr->cgroup_fd; }
     args.exit_signal = SIGCHLD;
+    struct cl_spawn_child child = { attr, errpipe[1] };
     /* Joining a pid namespace: setns sets this thread's namespace for children only. */
     int own_pid_ns = -1;
     if (attr->pid_namespace_fd >= 0) {
@@ -127,8 +223,33 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         /* clone(2) with no new stack: fork semantics. x86_64 and arm64 order: flags, stack, parent_tid
          * (the pidfd with CLONE_PIDFD), child_tid, tls. */
         pid = syscall(SYS_clone, (unsigned long)(args.flags | SIGCHLD), NULL, pidfd ? &pfd : NULL, NULL, 0);
+        if (pid == 0) spawn_child(&child);
     } else {
+#ifdef CL_HAVE_CLONE3_VM
+        /* The child's stack; every signal blocked across the clone (the child unblocks them once its
+         * dispositions are the defaults). */
+        size_t stack_size = 64 * 1024;
+        void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            pid = -1;
+        } else {
+            sigset_t all, saved;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &saved);
+            args.flags |= CLONE_VM | CLONE_VFORK;
+            args.stack = (uint64_t)(uintptr_t)stack;
+            args.stack_size = stack_size;
+            long r = cl_clone3_vm(&args, sizeof args, spawn_child, &child);
+            int e = r < 0 ? (int)-r : 0;
+            pthread_sigmask(SIG_SETMASK, &saved, NULL);
+            munmap(stack, stack_size);
+            pid = r < 0 ? -1 : r;
+            errno = e;
+        }
+#else
         pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0) spawn_child(&child);
+#endif
     }
     if (pid != 0 && own_pid_ns >= 0) {
         int e = errno;
@@ -141,56 +262,6 @@ int cl_spawn(const cl_spawn_attr *attr, int *pidfd) {
         close(errpipe[0]); close(errpipe[1]);
         errno = e;
         return -1;
-    }
-    if (pid == 0) {
-        /* Child: async-signal-safe calls only. */
-        int errfd = errpipe[1];
-        sigset_t all;
-        sigfillset(&all);
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        if (attr->parent_death_signal > 0) prctl(PR_SET_PDEATHSIG, attr->parent_death_signal, 0, 0, 0);
-        if (attr->legacy_clone && attr->cgroup_fd >= 0) {
-            /* No CLONE_INTO_CGROUP: join the cgroup before anything runs in it. */
-            int procs = openat(attr->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-            if (procs < 0 || write(procs, "0", 1) != 1) child_fail(errfd, errno);
-            close(procs);
-        }
-        /* Move every source above the target range first, so that dup2 never clobbers a source. */
-        int base = attr->nfds + 3;
-        if (errfd < base) {
-            int moved = fcntl(errfd, F_DUPFD_CLOEXEC, base);
-            if (moved < 0) child_fail(errfd, errno);
-            errfd = moved;
-            base = moved + 1;
-        }
-        int moved[256];
-        int n = attr->nfds > 256 ? 256 : attr->nfds;
-        for (int i = 0; i < n; i++) {
-            moved[i] = -1;
-            if (attr->fds[i] < 0) continue;
-            moved[i] = fcntl(attr->fds[i], F_DUPFD_CLOEXEC, base);
-            if (moved[i] < 0) child_fail(errfd, errno);
-        }
-        for (int i = 0; i < n; i++) {
-            if (moved[i] < 0) { close(i); continue; }
-            if (dup2(moved[i], i) < 0) child_fail(errfd, errno);
-        }
-        if (attr->new_session && setsid() < 0) child_fail(errfd, errno);
-        if (attr->controlling_tty >= 0 && ioctl(attr->controlling_tty, TIOCSCTTY, 0) < 0) child_fail(errfd, errno);
-        /* Everything at or above n is close-on-exec or closed now (the moved copies are CLOEXEC). */
-        if (syscall(SYS_close_range, (unsigned)n, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) {
-            /* CLOSE_RANGE_CLOEXEC is Linux 5.11, close_range 5.9: mark them one by one. */
-            if (cl_cloexec_from(n) != 0) child_fail(errfd, errno);
-        }
-        int keep = fcntl(errfd, F_SETFD, FD_CLOEXEC);
-        (void)keep;
-        execve(attr->path, attr->argv, attr->envp);
-        child_fail(errfd, errno);
     }
     close(errpipe[1]);
     int err = 0;
