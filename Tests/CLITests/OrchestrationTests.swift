@@ -111,6 +111,78 @@ import Engine
         #expect(p.store.state(p.container("app")!.id).status == .running)
     }
 
+    /// A dependency ready as it starts is healthy within its first probe, a few milliseconds after the
+    /// start (its helper was spawned as the container started, so the probe costs only its own run);
+    /// that helper is the first probe's alone, and one never used goes with its container.
+    @Test func theFirstProbeRunsMillisecondsAfterTheStartAndItsHelperNeverOutlivesTheContainer() throws {
+        let p = try ProjectFixture("firstprobe", compose: """
+            services:
+              db:
+                image: swcompose/busybox
+                command: sleep 1000
+                healthcheck: {test: ["CMD", "true"], interval: 1m}
+              app:
+                image: swcompose/busybox
+                command: sleep 1000
+                depends_on:
+                  db: {condition: service_healthy}
+              brief:
+                image: swcompose/busybox
+                command: "true"
+                healthcheck: {test: ["CMD", "true"], interval: 1m}
+            """)
+        let up = try p.run(["up", "-d"])
+        #expect(up.status == 0, "\(up.stderr)")
+        let db = p.store.state(p.container("db")!.id)
+        let probe = try #require(db.health?.log.first)
+        let started = Timestamp.parseNanoseconds(db.startedAt) ?? 0, ended = Timestamp.parseNanoseconds(probe.end) ?? Int64.max
+        #expect(probe.exitCode == 0 && db.health?.status == .healthy)
+        #expect(ended - started < 100_000_000, "first probe done \((ended - started) / 1_000_000) ms after the start (docker: 1m)")
+        #expect(p.store.state(p.container("app")!.id).status == .running)
+
+        // `brief` exits before its first probe is due: the helper spawned for it is gone with it, and
+        // db's (used) is gone too: no exec helper is left waiting under the supervisor.
+        let brief = try #require(p.container("brief")).id
+        #expect(WatchTests.until(5) { p.store.state(brief).status == .exited } != nil)
+        let supervisor = db.supervisorPid
+        func helpers() -> [String] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(supervisor)/task")) ?? []
+            let children = tasks.flatMap { t in
+                ((try? String(contentsOfFile: "/proc/\(supervisor)/task/\(t)/children", encoding: .utf8)) ?? "").split(separator: " ")
+            }
+            return children.compactMap { pid in
+                let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                return cmdline.contains("__exec") ? String(pid) : nil
+            }
+        }
+        #expect(supervisor > 0)
+        #expect(helpers().isEmpty, "exec helpers left under the supervisor: \(helpers())")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
+    /// Probes that change nothing but the health log are written together, within a second: what
+    /// `inspect` shows of a healthy container's probes is at most a second old.
+    @Test func aHealthyContainersProbesReachItsHealthLogWithinASecond() throws {
+        let p = try ProjectFixture("healthlog", compose: """
+            services:
+              web:
+                image: swcompose/busybox
+                command: sleep 1000
+                healthcheck: {test: ["CMD", "true"], interval: 100ms}
+            """)
+        #expect(try p.run(["up", "-d", "--wait"]).status == 0)
+        let id = try #require(p.container("web")).id
+        Thread.sleep(forTimeInterval: 1.6)
+        // Healthy at the first probe, then one probe each 100 ms: at least five more by now, and the
+        // newest written no more than a second (and a probe) ago.
+        let health = try #require(p.store.state(id).health)
+        #expect(health.status == .healthy && health.log.count == 5, "\(health.log)")
+        let newest = Timestamp.parseNanoseconds(health.log.last?.end ?? "") ?? 0
+        let age = Double(Timestamp.nowNanoseconds() - newest) / 1e9
+        #expect(age < 1.5, "the newest probe written is \(age) s old")
+        #expect(try p.run(["down", "-t", "0"]).status == 0)
+    }
+
     @Test func recreationOnConfigurationChangeOnlyWithReasons() throws {
         let p = try ProjectFixture("recon", compose: """
             services:

@@ -50,6 +50,57 @@ public struct ExecRequest: Codable, Sendable {
     }
 }
 
+/// An exec helper spawned and waiting for its request (`ContainerExec.prepare`). Sending hands its
+/// pidfd to the caller; one never sent is killed and reaped when discarded or released.
+public final class PreparedExec {
+    public let pid: Int32
+    let pidfd: Int32
+    let channel: PacketSocket
+    let bornIn: String?
+    let stateRoot: String
+    private var done = false
+
+    init(pid: Int32, pidfd: Int32, channel: PacketSocket, bornIn: String?, stateRoot: String) {
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+        self.bornIn = bornIn
+        self.stateRoot = stateRoot
+    }
+
+    /// Still waiting for its request (not dead).
+    public var isAlive: Bool { !done && (try? Sys.wait(pidfd: pidfd, block: false)) == .some(nil) }
+
+    /// Sends the request: the helper's pid and pidfd, the pidfd now the caller's to close.
+    public func send(_ request: ExecRequest) throws -> (Int32, Int32) {
+        precondition(!done, "an exec helper takes one request")
+        var request = request
+        if request.stateRoot == nil { request.stateRoot = stateRoot }
+        request.bornIn = bornIn
+        do {
+            try channel.send(try Wire.encode(request))
+        } catch {
+            discard()
+            throw error
+        }
+        done = true
+        channel.close()
+        return (pid, pidfd)
+    }
+
+    /// Kills and reaps a helper that was never sent a request.
+    public func discard() {
+        guard !done else { return }
+        done = true
+        channel.close()
+        Sys.signal(pidfd: pidfd, SIGKILL)
+        _ = try? Sys.wait(pidfd: pidfd)
+        Sys.close(pidfd)
+    }
+
+    deinit { discard() }
+}
+
 /// `exec`: the helper `swcompose __exec` joins the container's cgroup and namespaces (one setns on a
 /// pidfd), forks the process into its pid namespace with the container's user, capabilities and
 /// seccomp filter, relays a terminal when asked, and exits with the process's status.
@@ -76,45 +127,34 @@ public enum ContainerExec {
 
     /// Starts the helper without waiting: its pid and pidfd.
     public static func start(_ request: ExecRequest, runtime: Runtime, stdio: (Int32, Int32, Int32)) throws -> (Int32, Int32) {
-        var request = request
-        if request.stateRoot == nil { request.stateRoot = runtime.root.path }
+        try prepare(cgroupDirectories: request.cgroupDirectories, runtime: runtime, stdio: stdio).send(request)
+    }
+
+    /// Spawns the helper for a process of the container whose cgroup directories are given, ready for
+    /// its request: the helper starts up (loads, links, initialises) while the caller still waits for
+    /// the moment to send it — a healthcheck's first probe, due a few milliseconds after the start.
+    public static func prepare(cgroupDirectories: [String], runtime: Runtime, stdio: (Int32, Int32, Int32)) throws -> PreparedExec {
         let (parentEnd, childEnd) = try PacketSocket.pair()
-        defer { parentEnd.close() }
-        var pidfd: Int32 = -1
-        var pid: Int32 = -1
+        defer { childEnd.close() }
         // Born in the container's cgroup2 directory when the kernel can (no slow cgroup.procs write).
-        let unified = CgroupHierarchies.detect().unified.flatMap { root in
-            request.cgroupDirectories.first { $0.hasPrefix(root + "/") }
+        let unified = CgroupHierarchies.current.unified.flatMap { root in
+            cgroupDirectories.first { $0.hasPrefix(root + "/") }
         }
         if let unified, let fd = try? Sys.open(unified, O_RDONLY | O_DIRECTORY) {
             defer { Sys.close(fd) }
-            request.bornIn = unified
-            if let spawned = try? Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
-                                            fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], cgroup: fd) {
-                (pid, pidfd) = spawned
-            } else {
-                request.bornIn = nil
+            if let (pid, pidfd) = try? Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+                                                 fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], cgroup: fd) {
+                return PreparedExec(pid: pid, pidfd: pidfd, channel: parentEnd, bornIn: unified, stateRoot: runtime.root.path)
             }
         }
-        if pid < 0 {
-            do {
-                (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
-                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd])
-            } catch {
-                childEnd.close()
-                throw error
-            }
-        }
-        childEnd.close()
         do {
-            try parentEnd.send(try Wire.encode(request))
+            let (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd])
+            return PreparedExec(pid: pid, pidfd: pidfd, channel: parentEnd, bornIn: nil, stateRoot: runtime.root.path)
         } catch {
-            Sys.signal(pidfd: pidfd, SIGKILL)
-            _ = try? Sys.wait(pidfd: pidfd)
-            Sys.close(pidfd)
+            parentEnd.close()
             throw error
         }
-        return (pid, pidfd)
     }
 
     static func fail(_ message: String) -> Int32 {

@@ -58,6 +58,7 @@ extension Supervisor {
     func handle(_ request: SupervisorRequest, client: Int32, fds: [Int32]) {
         switch request {
         case .start(let id, let attach, let rows, let columns):
+            Trace.mark("start request \(id.prefix(12))")
             guard let m = load(id) else {
                 fds.forEach(Sys.close)
                 reply(client, .failed(message: "no such container: \(id)"))
@@ -162,6 +163,7 @@ extension Supervisor {
     func logPath(_ id: String) -> String { runtime.logPath(id) }
 
     func persist(_ m: Managed) {
+        m.persistAt = nil
         do {
             try store.write(m.state, id: m.spec.id)
         } catch {

@@ -82,6 +82,10 @@ extension Supervisor {
         m.pidfd = -1
         m.stopDeadline = nil
         m.nextProbe = nil
+        if let prepared = m.preparedProbe {
+            m.preparedProbe = nil
+            discardPreparedProbe(prepared)
+        }
         if let probe = m.probe {
             Sys.signal(pidfd: probe.pidfd, SIGKILL)
             finishProbe(m, probe, exitCode: nil)

@@ -16,22 +16,68 @@ extension Supervisor {
         }
         var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(id: m.spec.id, state: m.state), args: args)
         request.killOnTerminate = true
-        guard let output = try? Sys.pipe(), let null = try? Sys.open("/dev/null", O_RDONLY) else { return }
-        defer { Sys.close(null) }
+        let prepared = m.preparedProbe
+        m.preparedProbe = nil
+        let exec: PreparedExec
+        let output: Int32
+        if let prepared, prepared.exec.isAlive {
+            (exec, output) = prepared
+        } else {
+            if let prepared { discardPreparedProbe(prepared) }
+            guard let made = makeProbeHelper(m) else {
+                recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: no exec helper")
+                return
+            }
+            (exec, output) = made
+        }
         do {
-            let (_, pidfd) = try ContainerExec.start(request, runtime: Runtime(root: runtime.root, helper: runtime.helper), stdio: (null, output.write, output.write))
-            Sys.close(output.write)
-            Sys.setNonBlocking(output.read)
-            let probe = Probe(pidfd: pidfd, output: output.read, deadline: Self.now() + Double(hc.timeout) / 1e9)
+            let (_, pidfd) = try exec.send(request)
+            Sys.setNonBlocking(output)
+            let probe = Probe(pidfd: pidfd, output: output, deadline: Self.now() + Double(hc.timeout) / 1e9)
             m.probe = probe
             probe.died = EventJournal(root: runtime.root).recordExec(args, m.spec)
-            watch(output.read, .probeOutput(m.spec.id))
+            watch(output, .probeOutput(m.spec.id))
             watch(pidfd, .probeExit(m.spec.id))
+            Trace.mark("probe started \(m.spec.name)")
         } catch {
-            Sys.close(output.read)
-            Sys.close(output.write)
+            Sys.close(output)
             recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: \(error)")
         }
+    }
+
+    /// An exec helper for a probe of `m`, its output (both streams) into a pipe whose read end is
+    /// returned with it; nil when no helper could be made.
+    func makeProbeHelper(_ m: Managed) -> (exec: PreparedExec, output: Int32)? {
+        guard let output = try? Sys.pipe() else { return nil }
+        defer { Sys.close(output.write) }
+        guard let null = try? Sys.open("/dev/null", O_RDONLY) else {
+            Sys.close(output.read)
+            return nil
+        }
+        defer { Sys.close(null) }
+        do {
+            let exec = try ContainerExec.prepare(cgroupDirectories: runtime.cgroup(id: m.spec.id, state: m.state).directories,
+                                                 runtime: Runtime(root: runtime.root, helper: runtime.helper),
+                                                 stdio: (null, output.write, output.write))
+            return (exec, output.read)
+        } catch {
+            Sys.close(output.read)
+            return nil
+        }
+    }
+
+    /// As a container with a healthcheck starts, the helper of its first probe is spawned, so that it
+    /// has loaded by the time the probe is due (`firstEarlyProbe` later): the probe then costs a
+    /// dependent waiting on it only the probe's own run.
+    func prepareProbe(_ m: Managed) {
+        guard m.spec.healthcheck != nil, m.preparedProbe == nil, m.isRunning else { return }
+        m.preparedProbe = makeProbeHelper(m)
+    }
+
+    /// A prepared probe helper not used (the container exited first): killed, reaped, closed.
+    func discardPreparedProbe(_ prepared: (exec: PreparedExec, output: Int32)) {
+        prepared.exec.discard()
+        Sys.close(prepared.output)
     }
 
     func readProbe(_ id: String) {
@@ -83,7 +129,7 @@ extension Supervisor {
     func recordProbe(_ m: Managed, start: String, exitCode: Int32, output: String) {
         guard let hc = m.spec.healthcheck else { return }
         var health = m.state.health ?? HealthState()
-        let was = health.status
+        let was = health.status, streak = health.failingStreak
         health.log.append(HealthState.Probe(start: start, end: Timestamp.rfc3339(), exitCode: exitCode, output: output))
         if health.log.count > 5 { health.log.removeFirst(health.log.count - 5) }
         let now = Self.now()
@@ -97,7 +143,12 @@ extension Supervisor {
             if health.failingStreak >= max(1, hc.retries) { health.status = .unhealthy }
         }
         m.state.health = health
-        persist(m)
+        if health.status != was || health.failingStreak != streak {
+            persist(m)
+        } else if m.persistAt == nil {
+            m.persistAt = now + Self.healthLogDelay
+        }
+        Trace.mark("probe recorded \(m.spec.name): \(health.status.rawValue)")
         if health.status != was { event("health_status: \(health.status.rawValue)", m) }
         if early, health.status == .starting, let until = m.earlyProbesUntil {
             m.earlyProbeDelay *= 2

@@ -66,6 +66,7 @@ extension Supervisor {
             }
             try bindPorts(m)
             let peers = try namespacePeers(spec)
+            Trace.mark("output, ports, peers ready")
             let pending = try ContainerLauncher.begin(spec, runtime: runtime, stdio: stdio, layerDirectories: layerDirectories,
                                                       peers: peers, terminalSize: terminalSize, spare: usable,
                                                       beforeRelease: { pid in try self.attachNetworks(m, pid: pid) })
@@ -74,6 +75,7 @@ extension Supervisor {
             m.pending = pending
             m.startReply = client.map { ($0, attach) }
             watch(pending.socket, .pending(spec.id))
+            Trace.mark("released \(spec.name)")
         } catch let error as StartError {
             fail(error.description, code: Self.exitCode(for: error))
         } catch {
@@ -189,6 +191,7 @@ extension Supervisor {
                 if let reply {
                     self.reply(reply.client, .started(pid: process.pid), fds: reply.attach && m.terminal >= 0 ? [m.terminal] : [])
                 }
+                if m.earlyProbesUntil != nil { prepareProbe(m) }
             }
         } catch {
             unwatch(socket)

@@ -26,6 +26,10 @@ public final class Supervisor {
     /// so that the next one skips the helper's exec).
     var spare: SpareHelper?
     var wantSpare = false
+    /// How long a probe result that changed neither the health status nor the failing streak may wait
+    /// to be written (see `Managed.persistAt`).
+    static let healthLogDelay = 1.0
+
     /// The first early probe, this long after the container's process started (5 ms, then 10, 20…:
     /// a probe that passes at once — a dependency ready as it starts — costs its dependents 5 ms; one
     /// that fails costs the container a probe or two more in its first 50 ms than at 25 ms).
@@ -98,6 +102,13 @@ public final class Supervisor {
         var publishedAddress: IPv4Address?
         var nextProbe: Double?
         var probe: Probe?
+        /// The first probe's helper, spawned as the container started (`prepareProbe`), and the read
+        /// end of its output.
+        var preparedProbe: (exec: PreparedExec, output: Int32)?
+        /// A probe that changed nothing but the health log is written by then (a second later at
+        /// most, with whatever else changes meanwhile): a container probed every 200 ms does not
+        /// replace its state file five times a second.
+        var persistAt: Double?
         /// Until the first probe docker would run (one interval after the start), probes run early, at
         /// doubling delays from `firstEarlyProbe`, and their failures are forgiven: a dependency is
         /// healthy as soon as it is, not an interval later. nil once that time is reached or the
@@ -240,6 +251,7 @@ public final class Supervisor {
                 running = false
             }
         }
+        for m in managed.values where m.persistAt != nil { persist(m) }
     }
 
     func nextTimeout() -> Int32 {
@@ -254,6 +266,7 @@ public final class Supervisor {
             consider(m.stopDeadline)
             consider(m.restartAt)
             consider(m.nextProbe)
+            consider(m.persistAt)
             consider(m.announcements?.next)
             if let p = m.probe, !p.timedOut { consider(p.deadline) }
         }
@@ -335,6 +348,7 @@ public final class Supervisor {
                 Sys.signal(pidfd: probe.pidfd, SIGTERM)
             }
             if let next = m.announcements?.next, next <= now { announce(m) }
+            if let at = m.persistAt, at <= now { persist(m) }
             if let r = m.restartAt, r <= now {
                 m.restartAt = nil
                 m.state.restartCount += 1
