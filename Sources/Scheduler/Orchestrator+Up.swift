@@ -37,6 +37,14 @@ extension Orchestrator {
         try checkPlans(services: selected.sorted())
         if !options.noStart && !dryRun { try checkPorts(services: selected.sorted()) }
         if options.removeOrphans { try removeOrphans() } else { warnAboutOrphans() }
+        // The supervisor starts while networks and containers are made.
+        if !options.noStart && !dryRun && supervisorStartup == nil {
+            supervisorStartup = SupervisorStartup(runtime: runtime, group: group)
+        }
+        defer {
+            supervisorStartup?.finish()
+            supervisorStartup = nil
+        }
         try createNetworks(for: selected.sorted())
         var planned: [String: [ContainerRecord]] = [:]
         var recreatedServices: Set<String> = []

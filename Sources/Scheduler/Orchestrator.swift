@@ -62,7 +62,11 @@ public final class Orchestrator {
 
     public func progressEvent(_ kind: String, _ name: String, _ status: String) { progress.event(kind, name, status) }
 
+    /// The supervisor being started while `up` makes what it needs (`SupervisorStartup`).
+    var supervisorStartup: SupervisorStartup?
+
     func client() throws(SwcomposeError) -> SupervisorClient {
+        supervisorStartup?.wait()
         do {
             return try SupervisorClient.connect(runtime: runtime, group: group)
         } catch {

@@ -164,6 +164,7 @@ public final class Supervisor {
     static func now() -> Double { MonotonicClock.now() }
 
     func run() -> Int32 {
+        Trace.mark("supervisor: running")
         do {
             try runtime.root.ensure(paths.directory)
         } catch {
@@ -193,7 +194,9 @@ public final class Supervisor {
             Self.writeError("\(error)\n")
             return 1
         }
+        Trace.mark("supervisor: listening")
         adoptExisting()
+        Trace.mark("supervisor: adopted \(managed.count)")
         pageOutAt = Self.now() + quietPeriod
         // Tell the command that spawned us that the socket is ready.
         if Sys.isOpen(3) {

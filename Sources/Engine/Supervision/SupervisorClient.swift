@@ -16,6 +16,38 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A supervisor started on a thread of its own while the command does other work first (`up` makes
+/// networks and containers): its start-up — exec, adopting what runs — is then not waited for after
+/// that work. The connection it holds keeps the supervisor from leaving, idle, before the first start.
+public final class SupervisorStartup {
+    final class Slot: @unchecked Sendable { var client: SupervisorClient? }
+    let slot = Slot()
+    var thread: BackgroundThread?
+
+    /// Starts connecting (and the supervisor, when none runs); when no thread can be made, nothing is
+    /// started here and the first request starts it as always.
+    public init(runtime: Runtime, group: String) {
+        let slot = self.slot
+        thread = BackgroundThread(stackSize: 1 << 20) {
+            slot.client = try? SupervisorClient.connect(runtime: runtime, group: group)
+        }
+    }
+
+    /// Waits until the supervisor is up (or the attempt failed: the caller's own connect reports why).
+    public func wait() {
+        thread?.join()
+        thread = nil
+    }
+
+    /// Waits, then lets the held connection go.
+    public func finish() {
+        wait()
+        slot.client = nil
+    }
+
+    deinit { finish() }
+}
+
 /// A connection to a project's supervisor, which is started on first use.
 public final class SupervisorClient {
     let fd: Int32
@@ -67,6 +99,7 @@ public final class SupervisorClient {
     /// manages the cgroups: `CgroupPlacement`) and waits until it listens (or gives way to one
     /// already running).
     static func spawn(runtime: Runtime, group: String) throws {
+        Trace.mark("cli: starting the supervisor of \(group)")
         let mode = CgroupPlacement.hostMode
         if try !spawn(runtime: runtime, group: group, mode: mode), mode != .cgroupfs {
             // systemd-run could not make the scope (no access to systemd): supervise without it.
