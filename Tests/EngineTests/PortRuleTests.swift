@@ -16,4 +16,33 @@ import Testing
         #expect(Firewall.stale(saved, address: try #require(IPv4Address("172.18.0.3"))).isEmpty)
         for line in ruleA.nat + ruleA.filter { #expect(Firewall.targetAddress(line) == a, "\(line)") }
     }
+
+    /// The base chains go in the transaction that removes the last network's chains, never while
+    /// another network's chain or masquerade remains; in the filter table they are flushed before the
+    /// network's chains are removed and removed after.
+    @Test func theBaseChainsGoWithTheLastNetworkOnly() {
+        let one = """
+            :SWC-F-aaaaaaaaaaaa - [0:0]
+            :SWCOMPOSE-FORWARD - [0:0]
+            :SWCOMPOSE-INPUT - [0:0]
+            -A INPUT -j SWCOMPOSE-INPUT
+            -A FORWARD -j SWCOMPOSE-FORWARD
+            -A SWCOMPOSE-FORWARD -j SWC-F-aaaaaaaaaaaa
+            :SWCOMPOSE-POSTROUTING - [0:0]
+            -A POSTROUTING -j SWCOMPOSE-POSTROUTING
+            -A SWCOMPOSE-POSTROUTING -s 172.18.0.0/16 ! -o sw-aaaaaaaaaaaa -j MASQUERADE
+            """
+        let masquerade = "-A SWCOMPOSE-POSTROUTING -s 172.18.0.0/16 ! -o sw-aaaaaaaaaaaa -j MASQUERADE"
+        let last = Firewall.baseRemoval(one, without: ["SWC-F-aaaaaaaaaaaa", "SWC-I-aaaaaaaaaaaa"], masquerade: masquerade)
+        #expect(last.unhook == "-D FORWARD -j SWCOMPOSE-FORWARD\n-F SWCOMPOSE-FORWARD\n-D INPUT -j SWCOMPOSE-INPUT\n-F SWCOMPOSE-INPUT\n")
+        #expect(last.remove == "-X SWCOMPOSE-FORWARD\n-X SWCOMPOSE-INPUT\n")
+        #expect(last.nat == "-D POSTROUTING -j SWCOMPOSE-POSTROUTING\n-F SWCOMPOSE-POSTROUTING\n-X SWCOMPOSE-POSTROUTING\n")
+        // Another network's chain, or only its masquerade: nothing of the base goes.
+        let two = one + "\n:SWC-F-bbbbbbbbbbbb - [0:0]"
+        #expect(Firewall.baseRemoval(two, without: ["SWC-F-aaaaaaaaaaaa"], masquerade: masquerade) == ("", "", ""))
+        let otherMasquerade = one + "\n-A SWCOMPOSE-POSTROUTING -s 172.19.0.0/16 ! -o sw-bbbbbbbbbbbb -j MASQUERADE"
+        #expect(Firewall.baseRemoval(otherMasquerade, without: ["SWC-F-aaaaaaaaaaaa"], masquerade: masquerade) == ("", "", ""))
+        // Not asked to leave this network out: its own chain keeps the base.
+        #expect(Firewall.baseRemoval(one) == ("", "", ""))
+    }
 }

@@ -99,10 +99,30 @@ public enum Firewall {
 
     static let chosen = Mutex<Backend?>(nil)
 
-    /// The backend this process programs, chosen once (see `choose`); a clear refusal when neither
-    /// iptables can program the kernel.
+    /// Where the choice is remembered for the commands that come after, in this boot and network
+    /// namespace (/run is emptied at boot): the probe is a transaction of its own, with a process of
+    /// its own, which a command creating a network would otherwise pay each time.
+    static let rememberedChoice = "/run/swcompose/firewall-backend"
+
+    /// What the remembered choice is valid for: this boot, this network namespace, the host's own
+    /// iptables as it is configured now.
+    static func choiceKey(configured: Backend?) -> String? {
+        guard let boot = try? Files.readText("/proc/sys/kernel/random/boot_id").trimmingWhitespace(),
+              let namespace = try? Sys.readlink("/proc/thread-self/ns/net") else { return nil }
+        return "\(boot) \(namespace) \(configured?.rawValue ?? "-")"
+    }
+
+    /// The backend this process programs, chosen once (see `choose`) or remembered from an earlier
+    /// command of this boot; a clear refusal when neither iptables can program the kernel.
     public static func selected() throws(FirewallError) -> Backend {
         if let b = chosen.withLock({ $0 }) { return b }
+        let configured = self.configured
+        let key = choiceKey(configured: configured)
+        if let key, let text = try? Files.readText(rememberedChoice), text.hasPrefix(key + " "),
+           let b = Backend(rawValue: String(text.dropFirst(key.count + 1)).trimmingWhitespace()), b.programs != nil {
+            chosen.withLock { $0 = b }
+            return b
+        }
         var failures: [String] = []
         let installed = Backend.allCases.filter { $0.programs != nil }
         let pick = choose(configured: configured, installed: installed) { b in
@@ -123,6 +143,9 @@ public enum Firewall {
             throw FirewallError(message: "neither iptables backend can program this kernel's firewall (\(failures.joined(separator: "; "))); load the netfilter modules (nf_tables with nft_chain_nat, or ip_tables with iptable_filter and iptable_nat)")
         }
         chosen.withLock { $0 = pick }
+        if let key, (try? Sys.makeDirectory("/run/swcompose", 0o700)) != nil {
+            try? Files.writeAtomically(rememberedChoice, key + " " + pick.rawValue + "\n", mode: 0o600, durable: false)
+        }
         return pick
     }
 
@@ -276,35 +299,53 @@ public enum Firewall {
         if let recorded { backend = recorded } else { backend = try selected() }
         let rules = save(backend)
         let f = "SWC-F-" + chainID(id), i = "SWC-I-" + chainID(id)
-        var filter = "*filter\n"
-        var nat = "*nat\n"
-        if rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-D SWCOMPOSE-FORWARD -j \(f)\n" }
-        if rules.contains(":\(f) ") { filter += "-F \(f)\n-X \(f)\n" }
-        if rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-D SWCOMPOSE-INPUT -j \(i)\n" }
-        if rules.contains(":\(i) ") { filter += "-F \(i)\n-X \(i)\n" }
         let masquerade = "-A SWCOMPOSE-POSTROUTING -s \(subnet) ! -o \(bridge) -j MASQUERADE"
-        if rules.contains(masquerade) { nat += "-D" + masquerade.dropFirst(2) + "\n" }
+        // The last network's rules and the base chains go in one transaction: the base chains
+        // flushed (their jumps to this network's chains with them), this network's chains removed,
+        // then the base chains.
+        let base = baseRemoval(rules, without: [f, i], masquerade: masquerade)
+        var filter = "*filter\n" + base.unhook
+        var nat = "*nat\n"
+        if base.unhook.isEmpty {
+            if rules.contains("-A SWCOMPOSE-FORWARD -j \(f)") { filter += "-D SWCOMPOSE-FORWARD -j \(f)\n" }
+            if rules.contains("-A SWCOMPOSE-INPUT -j \(i)") { filter += "-D SWCOMPOSE-INPUT -j \(i)\n" }
+            if rules.contains(masquerade) { nat += "-D" + masquerade.dropFirst(2) + "\n" }
+        }
+        if rules.contains(":\(f) ") { filter += "-F \(f)\n-X \(f)\n" }
+        if rules.contains(":\(i) ") { filter += "-F \(i)\n-X \(i)\n" }
         try unpublish(subnet: subnet, existing: rules, backend: backend)
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend)
-        try removeBaseIfUnused(backend)
+        try restore(filter + base.remove + "COMMIT\n" + nat + base.nat + "COMMIT\n", backend)
     }
 
-    static func removeBaseIfUnused(_ backend: Backend, ipv6: Bool = false) throws(FirewallError) {
-        let rules = save(backend, ipv6: ipv6)
-        let networkChains = rules.split(separator: "\n").contains { $0.hasPrefix(":SWC-F-") || $0.hasPrefix(":SWC-I-") }
-        let masquerades = rules.split(separator: "\n").contains { $0.hasPrefix("-A SWCOMPOSE-POSTROUTING ") }
-        guard !networkChains && !masquerades else { return }
-        var filter = "*filter\n"
-        var nat = "*nat\n"
+    /// What removes the base chains (SWCOMPOSE-FORWARD, -INPUT, -POSTROUTING and their jumps) from
+    /// `rules` once no network's chain (but those `without`) nor masquerade (but `masquerade`) is left
+    /// in them; empty while one is. In the filter table, `unhook` (the jumps to them deleted, they
+    /// flushed) comes before the network chains `without` are removed, `remove` after; `nat` whole.
+    /// (iptables-nft refuses a rule deleted by hand and again by its chain's flush in one transaction.)
+    static func baseRemoval(_ rules: String, without chains: [String] = [], masquerade: String? = nil) -> (unhook: String, remove: String, nat: String) {
+        let lines = rules.split(separator: "\n")
+        let networkChains = lines.contains { line in
+            (line.hasPrefix(":SWC-F-") || line.hasPrefix(":SWC-I-")) && !chains.contains { line.hasPrefix(":\($0) ") }
+        }
+        let masquerades = lines.contains { $0.hasPrefix("-A SWCOMPOSE-POSTROUTING ") && String($0) != masquerade }
+        guard !networkChains && !masquerades else { return ("", "", "") }
+        var unhook = "", remove = "", nat = ""
         for (chain, parent) in [("SWCOMPOSE-FORWARD", "FORWARD"), ("SWCOMPOSE-INPUT", "INPUT")] where rules.contains(":\(chain) ") {
-            if rules.contains("-A \(parent) -j \(chain)") { filter += "-D \(parent) -j \(chain)\n" }
-            filter += "-F \(chain)\n-X \(chain)\n"
+            if rules.contains("-A \(parent) -j \(chain)") { unhook += "-D \(parent) -j \(chain)\n" }
+            unhook += "-F \(chain)\n"
+            remove += "-X \(chain)\n"
         }
         if rules.contains(":SWCOMPOSE-POSTROUTING ") {
             if rules.contains("-A POSTROUTING -j SWCOMPOSE-POSTROUTING") { nat += "-D POSTROUTING -j SWCOMPOSE-POSTROUTING\n" }
             nat += "-F SWCOMPOSE-POSTROUTING\n-X SWCOMPOSE-POSTROUTING\n"
         }
-        try restore(filter + "COMMIT\n" + nat + "COMMIT\n", backend, ipv6: ipv6)
+        return (unhook, remove, nat)
+    }
+
+    static func removeBaseIfUnused(_ backend: Backend, ipv6: Bool = false) throws(FirewallError) {
+        let base = baseRemoval(save(backend, ipv6: ipv6))
+        guard !base.unhook.isEmpty || !base.nat.isEmpty else { return }
+        try restore("*filter\n" + base.unhook + base.remove + "COMMIT\n*nat\n" + base.nat + "COMMIT\n", backend, ipv6: ipv6)
     }
 
     /// Routing between the bridges and the host's interfaces (docker enables it too).
