@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ComposeModel
 import Engine
+import Synchronization
 
 /// Stopping and removing: `down`, orphans, the services' images.
 extension Orchestrator {
@@ -78,17 +79,35 @@ extension Orchestrator {
             for r in records { progress.event("Container", r.name, "Remove") }
             return
         }
-        for r in records {
-            if !quiet { progress.event("Container", r.name, "Removing") }
-            do {
-                try store.remove(r.id)
-            } catch {
-                throw SwcomposeError(.failed, "cannot remove container \(r.name)", cause: error)
+        // Stopped containers are independent: removed a few at a time, as docker compose removes
+        // them (their files and cgroups; the first failure is reported once all have been tried).
+        let failure = Mutex<SwcomposeError?>(nil)
+        let next = Atomic<Int>(0)
+        Threads.concurrently(min(records.count, Self.removalsAtOnce), stackSize: 1 << 20) { _ in
+            while true {
+                let n = next.add(1, ordering: .relaxed).oldValue
+                guard n < records.count else { return }
+                let r = records[n]
+                if !quiet { self.progress.event("Container", r.name, "Removing") }
+                do throws(SwcomposeError) {
+                    do {
+                        try self.store.remove(r.id)
+                    } catch {
+                        throw SwcomposeError(.failed, "cannot remove container \(r.name)", cause: error)
+                    }
+                    if removeVolumes { try self.removeAnonymousVolumes(of: r) }
+                } catch {
+                    failure.withLock { $0 = $0 ?? error }
+                    continue
+                }
+                if !quiet { self.progress.event("Container", r.name, "Removed") }
             }
-            if removeVolumes { try removeAnonymousVolumes(of: r) }
-            if !quiet { progress.event("Container", r.name, "Removed") }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
+
+    /// How many containers `remove` removes at once.
+    static let removalsAtOnce = 4
 
     func removeAnonymousVolumes(of r: ContainerRecord) throws(SwcomposeError) {
         let volumes = VolumeStore(root: runtime.root)
