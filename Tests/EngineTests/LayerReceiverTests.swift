@@ -90,4 +90,36 @@ import TestSupport
         }
         #expect(staged().isEmpty)
     }
+
+    /// A compressed layer is decompressed (and hashed) on a thread of its own beside the unpacker:
+    /// the diff_id still covers the whole decompressed stream, what follows the tar's end marker too;
+    /// an entry refused mid-stream fails the layer without leaving either thread waiting.
+    @Test func aCompressedLayerIsDecompressedBesideItsUnpackAndHashedWhole() throws {
+        var entries: [TestArchives.Entry] = []
+        for i in 0..<30 { entries.append(TestArchives.file("f\(i)", String(repeating: "\(i)-", count: 40_000))) }
+        // The tar, then 64 KiB of zeros after its end marker (as some layer writers pad).
+        let tarPath = try TestArchives.write(entries, to: dir.sub("padded.tar"))
+        let plain = try bytes(tarPath) + [UInt8](repeating: 0, count: 65_536)
+        try Data(plain).write(to: URL(fileURLWithPath: tarPath))
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gzip.arguments = ["-kf", tarPath]
+        try gzip.run()
+        gzip.waitUntilExit()
+        let gz = try bytes(tarPath + ".gz")
+        let r = LayerReceiver(store: store, label: "padded")
+        feed(r, gz, block: 32_768)
+        guard case .staged(let s) = r.finish(blob: Digest.of(gz)) else { Issue.record("not staged"); return }
+        #expect(s.diffID == Digest.of(plain), "the digest of everything decompressed")
+        store.discard(s)
+
+        // An entry climbing out of the layer, followed by more than the pipes hold.
+        var bad: [TestArchives.Entry] = [TestArchives.file("ok", "ok"), TestArchives.file("../escape", "x")]
+        for i in 0..<20 { bad.append(TestArchives.file("g\(i)", String(repeating: "\(i)+", count: 60_000))) }
+        let badGz = try bytes(try TestArchives.write(bad, to: dir.sub("bad.tar.gz"), compression: .gzip))
+        let refused = LayerReceiver(store: store, label: "refused")
+        feed(refused, badGz, block: 32_768)
+        guard case .failed = refused.finish(blob: Digest.of(badGz)) else { Issue.record("a climbing entry was not refused"); return }
+        #expect(staged().isEmpty)
+    }
 }

@@ -93,6 +93,7 @@ public final class ArchiveReader {
     let archive: OpaquePointer
     let label: String
     var source: HashingSource?
+    var decompressor: DecompressingPipe?
 
     /// Opens a file. With `hashingDecompressed`, the decompressed stream's SHA-256 is computed while it
     /// is read (`decompressedDigest` once done), which is how a layer's diff_id is checked.
@@ -111,11 +112,20 @@ public final class ArchiveReader {
     }
 
     /// Reads from an open file descriptor (standard input, a pipe). With `hashingDecompressed`, as
-    /// for a file: the decompressed stream's SHA-256 is computed on the way.
-    public init(fd: Int32, label: String, hashingDecompressed: Bool = false) throws(ArchiveError) {
+    /// for a file: the decompressed stream's SHA-256 is computed on the way — with
+    /// `decompressingAside`, on a thread of its own that hands the tar to this reader through a pipe,
+    /// so that decompressing and unpacking use two cores (a layer arriving from a registry).
+    public init(fd: Int32, label: String, hashingDecompressed: Bool = false, decompressingAside: Bool = false) throws(ArchiveError) {
         self.label = label
         _ = ArchiveLocale.ready
         archive = archive_read_new()
+        if hashingDecompressed && decompressingAside, let pipe = try DecompressingPipe(fd: fd, label: label) {
+            decompressor = pipe
+            archive_read_support_format_tar(archive)
+            archive_read_support_format_gnutar(archive)
+            guard archive_read_open_fd(archive, pipe.output, 1 << 20) == ARCHIVE_OK else { throw error("open") }
+            return
+        }
         if hashingDecompressed {
             try openHashing(try HashingSource(fd: fd, label: label))
             return
@@ -141,6 +151,7 @@ public final class ArchiveReader {
 
     deinit {
         archive_read_free(archive)
+        decompressor?.abandon()
     }
 
     func error(_ step: String) -> ArchiveError {
@@ -154,7 +165,7 @@ public final class ArchiveReader {
         let status = archive_read_next_header(archive, &entry)
         if status == ARCHIVE_EOF { return nil }
         guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-            if let failure = source?.failure { throw ArchiveError("\(label): \(failure)") }
+            if let failure = source?.failure ?? decompressor?.abandon() { throw ArchiveError("\(label): \(failure)") }
             throw error("read")
         }
         return ArchiveEntry(entry)
@@ -195,6 +206,7 @@ public final class ArchiveReader {
     /// Hashes whatever follows the tar end marker, then returns the digest of the whole decompressed
     /// stream (nil when not hashing).
     public func finishDecompressedDigest() throws(ArchiveError) -> Digest? {
+        if let decompressor { return try decompressor.finish() }
         guard let source else { return nil }
         try source.drain()
         return source.hasher.finalize()
@@ -258,6 +270,74 @@ final class HashingSource {
             if n == 0 { return }
         }
     }
+}
+
+/// A compressed stream decompressed, and its decompressed bytes hashed, on a thread of its own into a
+/// pipe whose read end (`output`) a tar reader reads.
+final class DecompressingPipe {
+    let source: HashingSource
+    let output: Int32
+    var thread: BackgroundThread?
+    /// Set by the thread (read after it is joined): the decompressor's failure.
+    var failure: String?
+
+    /// nil when no pipe or thread can be made (the caller decompresses in line).
+    init?(fd: Int32, label: String) throws(ArchiveError) {
+        source = try HashingSource(fd: fd, label: label)
+        guard let ends = try? Sys.pipe() else { return nil }
+        _ = Sys.setPipeCapacity(ends.write, 1 << 20)
+        output = ends.read
+        let source = self.source, write = ends.write
+        let box = FailureBox()
+        guard let thread = BackgroundThread({
+            var chunk: UnsafeRawPointer?
+            while true {
+                let n = source.read(&chunk)
+                if n < 0 { box.failure = source.failure ?? "decompression failed"; break }
+                if n == 0 { break }
+                // The reader gone (a refused layer): the rest is still read, to hash nothing less.
+                if !box.readerGone {
+                    do { try Sys.write(write, UnsafeRawBufferPointer(start: chunk, count: n)) } catch { box.readerGone = true }
+                }
+            }
+            Sys.close(write)
+        }) else {
+            Sys.close(ends.read)
+            Sys.close(ends.write)
+            return nil
+        }
+        self.thread = thread
+        self.box = box
+    }
+
+    final class FailureBox: @unchecked Sendable {
+        var failure: String?
+        var readerGone = false
+    }
+    var box = FailureBox()
+
+    /// Reads what the tar reader left (after its end marker) and waits for the thread: the digest of
+    /// the whole decompressed stream, or the decompressor's failure.
+    func finish() throws(ArchiveError) -> Digest {
+        var scratch = [UInt8](repeating: 0, count: 64 << 10)
+        while ((try? Sys.read(output, into: &scratch)) ?? 0) > 0 {}
+        if let failure = abandon() { throw ArchiveError(failure) }
+        return source.hasher.finalize()
+    }
+
+    /// The reader is done early (it refused an entry, or its stream was cut short): the thread reads
+    /// the rest without writing it, and is waited for. The decompressor's failure, if it had one.
+    @discardableResult
+    func abandon() -> String? {
+        if !closed {
+            closed = true
+            Sys.close(output)
+        }
+        thread?.join()
+        thread = nil
+        return box.failure
+    }
+    var closed = false
 }
 
 /// Writes tar streams (for `image save` and for tests' generated archives).

@@ -108,7 +108,7 @@ public final class LayerReceiver {
         }
         do {
             decompressedDigest = try unpacker.unpackAll { () throws(ArchiveError) in
-                try ArchiveReader(fd: fd, label: label, hashingDecompressed: hashing)
+                try ArchiveReader(fd: fd, label: label, hashingDecompressed: hashing, decompressingAside: hashing)
             }
         } catch {
             failure = error
