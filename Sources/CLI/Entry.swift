@@ -11,7 +11,7 @@ import Glibc
 enum Entry {
     static func main() {
         let arguments = CommandLine.arguments
-        if arguments.count > 1, let status = HiddenMode.run(arguments[1], Array(arguments.dropFirst(2))) {
+        if let status = HelperMode.run(arguments) {
             exit(status)
         }
         let (global, rest) = GlobalOptions.split(Array(arguments.dropFirst()))
@@ -62,17 +62,6 @@ enum CommandThread {
         pthread_sigmask(SIG_BLOCK, &all, nil)
         pthread_join(thread, nil)
         exit(0)
-    }
-}
-
-enum HiddenMode {
-    static func run(_ mode: String, _ arguments: [String]) -> Int32? {
-        switch mode {
-        case "__init": return ContainerInit.main(arguments)
-        case "__supervise": return Supervisor.main(arguments)
-        case "__exec": return ContainerExec.main()
-        default: return nil
-        }
     }
 }
 

@@ -94,7 +94,7 @@ public final class Orchestrator {
 
     func isSupervisor(_ pid: Int32) -> Bool {
         guard let cmd = try? Files.read("/proc/\(pid)/cmdline") else { return false }
-        return cmd.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "__supervise"
+        return HelperMode.of(commandLine: cmd) == .supervise
     }
 
     // MARK: - Queries

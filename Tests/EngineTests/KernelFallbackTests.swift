@@ -149,3 +149,20 @@ import Glibc
         #expect(CgroupPlacement.delegatedScope(ownCgroup: "/user.slice/swcompose-x.scope") == nil, "only under system.slice")
     }
 }
+
+/// The helper's modes, spelled once (`HelperMode`): how each is started, and how a process's command
+/// line is recognised as one.
+@Suite struct HelperModeTests {
+    @Test func modesAreStartedAndRecognisedByOneSpelling() {
+        #expect(HelperMode.exec.arguments() == ["swcompose", "__exec"])
+        #expect(HelperMode.containerInit.arguments(["--join", "/t"]) == ["swcompose", "__init", "--join", "/t"])
+        for mode in HelperMode.allCases {
+            let cmdline = Array((["/usr/local/bin/swcompose-runtime"] + [mode.rawValue, "x"]).joined(separator: "\0").utf8) + [0]
+            #expect(HelperMode.of(commandLine: cmdline) == mode)
+        }
+        #expect(HelperMode.of(commandLine: Array("swcompose\0up\0".utf8)) == nil)
+        #expect(HelperMode.of(commandLine: []) == nil)
+        #expect(HelperMode.run(["swcompose", "up"]) == nil, "not a helper mode: the CLI parses it")
+        #expect(HelperMode.run(["swcompose"]) == nil)
+    }
+}

@@ -142,13 +142,13 @@ public enum ContainerExec {
         }
         if let unified, let fd = try? Sys.open(unified, O_RDONLY | O_DIRECTORY) {
             defer { Sys.close(fd) }
-            if let (pid, pidfd) = try? Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+            if let (pid, pidfd) = try? Sys.spawn(runtime.helper, HelperMode.exec.arguments(), environment: Trace.environment,
                                                  fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], cgroup: fd) {
                 return PreparedExec(pid: pid, pidfd: pidfd, channel: parentEnd, bornIn: unified, stateRoot: runtime.root.path)
             }
         }
         do {
-            let (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__exec"], environment: Trace.environment,
+            let (pid, pidfd) = try Sys.spawn(runtime.helper, HelperMode.exec.arguments(), environment: Trace.environment,
                                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd])
             return PreparedExec(pid: pid, pidfd: pidfd, channel: parentEnd, bornIn: nil, stateRoot: runtime.root.path)
         } catch {

@@ -264,7 +264,7 @@ public enum ContainerLauncher {
         let unified = cgroup.openUnified()
         defer { if let unified { Sys.close(unified) } }
         // Born in the cgroup2 directory; the v1 hierarchies it joins itself (the fast way).
-        let args = ["swcompose", "__init", "--join"] + cgroup.v1TaskFiles
+        let args = HelperMode.containerInit.arguments(["--join"] + cgroup.v1TaskFiles)
         do {
             (pid, pidfd) = try Sys.spawn(runtime.helper, args, environment: Trace.environment, fds: [null, null, null, childEnd.fd],
                                          namespaces: namespaces, cgroup: unified ?? -1, parentDeathSignal: SIGKILL)
@@ -403,7 +403,7 @@ public enum ContainerLauncher {
         var joinedAtBirth = false
         if let unified = cgroup.openUnified() {
             defer { Sys.close(unified) }
-            if let spawned = try? Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
+            if let spawned = try? Sys.spawn(runtime.helper, HelperMode.containerInit.arguments(), environment: Trace.environment,
                                             fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces, cgroup: unified,
                                             pidNamespace: pidNamespace) {
                 (pid, pidfd) = spawned
@@ -412,7 +412,7 @@ public enum ContainerLauncher {
         }
         if pid < 0 {
             do {
-                (pid, pidfd) = try Sys.spawn(runtime.helper, ["swcompose", "__init"], environment: Trace.environment,
+                (pid, pidfd) = try Sys.spawn(runtime.helper, HelperMode.containerInit.arguments(), environment: Trace.environment,
                                              fds: [stdio.0, stdio.1, stdio.2, childEnd.fd], namespaces: namespaces,
                                              pidNamespace: pidNamespace)
             } catch {

@@ -117,7 +117,7 @@ public final class SupervisorClient {
         defer { Sys.close(null) }
         let log = try Sys.open(paths.log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { Sys.close(log) }
-        let command = CgroupPlacement.supervisorCommand(mode, helper: runtime.helper, arguments: ["__supervise", runtime.root.path, group],
+        let command = CgroupPlacement.supervisorCommand(mode, helper: runtime.helper, arguments: [HelperMode.supervise.rawValue, runtime.root.path, group],
                                                         group: group, nonce: UInt32.random(in: 0...UInt32.max))
         let pidfd: Int32
         do {
