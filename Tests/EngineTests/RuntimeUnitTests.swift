@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Engine
 
 @Suite struct WireTests {
@@ -216,5 +217,24 @@ import Testing
         #expect(Sys.handBackStartupMemory() > 0)
         let after = Self.residentCode()
         #expect(after < before, "\(before) KiB before, \(after) KiB after")
+    }
+}
+
+/// The event journal's order is its events' time order, however many threads write it at once (`down`
+/// removes containers side by side, each recording `destroy`).
+@Suite struct EventJournalOrderTests {
+    @Test func eventsWrittenAtOnceAreJournalledInTimeOrder() throws {
+        let dir = TemporaryDirectory("journal")
+        let journal = EventJournal(root: StateRoot(path: dir.path))
+        let spec = ContainerSpec(id: String(repeating: "c", count: 64), name: "p-x-1",
+                                 image: ImageBinding(reference: "busybox", id: "sha256:" + String(repeating: "d", count: 64), chainIDs: []),
+                                 process: ProcessSpec(args: ["sh"], env: []), hostname: "h")
+        Threads.concurrently(8, stackSize: 1 << 20) { n in
+            for i in 0..<100 { journal.record("event \(n).\(i)", spec) }
+        }
+        var position = EventJournal.Position()
+        let times = journal.read(from: &position).compactMap { Timestamp.parseNanoseconds($0.time) }
+        #expect(times.count == 800)
+        #expect(times == times.sorted(), "journalled out of time order")
     }
 }

@@ -14,8 +14,9 @@ public struct ContainerEvent: Codable, Sendable, Equatable {
 }
 
 /// The state root's record of container events, there being no daemon to ask: each command and
-/// supervisor appends a JSON line as things happen (one `write` with O_APPEND, so writers never
-/// interleave), and `events` reads it back and follows it. Past 8 MiB it is rotated to
+/// supervisor appends a JSON line as things happen (one `write` with O_APPEND under an exclusive
+/// lock, so writers never interleave and lines are in time order), and `events` reads it back and
+/// follows it. Past 8 MiB it is rotated to
 /// `events.jsonl.1`, so it never grows without bound.
 public struct EventJournal: Sendable {
     public let path: String
@@ -30,12 +31,15 @@ public struct EventJournal: Sendable {
         attributes["name"] = spec.name
         attributes["image"] = spec.image.reference
         for (k, v) in extra { attributes[k] = v }
-        let event = ContainerEvent(time: Timestamp.rfc3339(), action: action, id: spec.id, attributes: attributes)
-        guard var line = try? JSON.encode(event) else { return }
-        line.append(0x0a)
         if let st = try? Sys.fileStatus(path), Int64(st.st_size) > Self.rotateAt { try? Sys.rename(path, path + ".1") }
         guard let fd = try? Sys.open(path, O_WRONLY | O_APPEND | O_CREAT, 0o600) else { return }
         defer { Sys.close(fd) }
+        // One writer at a time, its time read under the lock: the journal's order is its events' time
+        // order across the threads and processes that write it (containers removed side by side).
+        try? Sys.lock(fd)
+        let event = ContainerEvent(time: Timestamp.rfc3339(), action: action, id: spec.id, attributes: attributes)
+        guard var line = try? JSON.encode(event) else { return }
+        line.append(0x0a)
         line.withUnsafeBytes { try? Sys.write(fd, $0) }
     }
 
