@@ -93,9 +93,7 @@ public final class PreparedExec {
         guard !done else { return }
         done = true
         channel.close()
-        Sys.signal(pidfd: pidfd, SIGKILL)
-        _ = try? Sys.wait(pidfd: pidfd)
-        Sys.close(pidfd)
+        Sys.killAndReap(pidfd: pidfd)
     }
 
     deinit { discard() }

@@ -172,9 +172,7 @@ public final class PendingLaunch {
 
     func abort(_ step: String, _ message: String) -> StartError {
         finished = true
-        Sys.signal(pidfd: pidfd, SIGKILL)
-        _ = try? Sys.wait(pidfd: pidfd)
-        Sys.close(pidfd)
+        Sys.killAndReap(pidfd: pidfd)
         channel.close()
         if let terminal { Sys.close(terminal) }
         terminal = nil
@@ -207,9 +205,7 @@ public final class SpareHelper {
     public func discard() {
         guard !taken else { return }
         taken = true
-        Sys.signal(pidfd: pidfd, SIGKILL)
-        _ = try? Sys.wait(pidfd: pidfd)
-        Sys.close(pidfd)
+        Sys.killAndReap(pidfd: pidfd)
         channel.close()
         try? cgroup.destroy()
     }

@@ -278,8 +278,9 @@ final class DecompressingPipe {
     let source: HashingSource
     let output: Int32
     var thread: BackgroundThread?
-    /// Set by the thread (read after it is joined): the decompressor's failure.
-    var failure: String?
+    /// Written by the thread, read after it is joined.
+    let box = FailureBox()
+    var closed = false
 
     /// nil when no pipe or thread can be made (the caller decompresses in line).
     init?(fd: Int32, label: String) throws(ArchiveError) {
@@ -287,8 +288,7 @@ final class DecompressingPipe {
         guard let ends = try? Sys.pipe() else { return nil }
         _ = Sys.setPipeCapacity(ends.write, 1 << 20)
         output = ends.read
-        let source = self.source, write = ends.write
-        let box = FailureBox()
+        let source = self.source, box = self.box, write = ends.write
         guard let thread = BackgroundThread({
             var chunk: UnsafeRawPointer?
             while true {
@@ -307,14 +307,13 @@ final class DecompressingPipe {
             return nil
         }
         self.thread = thread
-        self.box = box
     }
 
+    /// The decompressor's failure, and whether the tar reader stopped reading.
     final class FailureBox: @unchecked Sendable {
         var failure: String?
         var readerGone = false
     }
-    var box = FailureBox()
 
     /// Reads what the tar reader left (after its end marker) and waits for the thread: the digest of
     /// the whole decompressed stream, or the decompressor's failure.
@@ -337,7 +336,6 @@ final class DecompressingPipe {
         thread = nil
         return box.failure
     }
-    var closed = false
 }
 
 /// Writes tar streams (for `image save` and for tests' generated archives).

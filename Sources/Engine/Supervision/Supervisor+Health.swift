@@ -14,7 +14,8 @@ extension Supervisor {
         case "CMD-SHELL": args = ["/bin/sh", "-c", hc.test.dropFirst().joined(separator: " ")]
         default: args = hc.test
         }
-        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: runtime.cgroup(id: m.spec.id, state: m.state), args: args)
+        let cgroup = runtime.cgroup(id: m.spec.id, state: m.state)
+        var request = ExecRequest(record: ContainerRecord(spec: m.spec, state: m.state), cgroup: cgroup, args: args)
         request.killOnTerminate = true
         let prepared = m.preparedProbe
         m.preparedProbe = nil
@@ -24,7 +25,7 @@ extension Supervisor {
             (exec, output) = prepared
         } else {
             if let prepared { discardPreparedProbe(prepared) }
-            guard let made = makeProbeHelper(m) else {
+            guard let made = makeProbeHelper(cgroup) else {
                 recordProbe(m, start: Timestamp.rfc3339(), exitCode: -1, output: "health probe failed to start: no exec helper")
                 return
             }
@@ -45,9 +46,9 @@ extension Supervisor {
         }
     }
 
-    /// An exec helper for a probe of `m`, its output (both streams) into a pipe whose read end is
-    /// returned with it; nil when no helper could be made.
-    func makeProbeHelper(_ m: Managed) -> (exec: PreparedExec, output: Int32)? {
+    /// An exec helper for a probe of the container in `cgroup`, its output (both streams) into a pipe
+    /// whose read end is returned with it; nil when no helper could be made.
+    func makeProbeHelper(_ cgroup: Cgroup) -> (exec: PreparedExec, output: Int32)? {
         guard let output = try? Sys.pipe() else { return nil }
         defer { Sys.close(output.write) }
         guard let null = try? Sys.open("/dev/null", O_RDONLY) else {
@@ -56,7 +57,7 @@ extension Supervisor {
         }
         defer { Sys.close(null) }
         do {
-            let exec = try ContainerExec.prepare(cgroupDirectories: runtime.cgroup(id: m.spec.id, state: m.state).directories,
+            let exec = try ContainerExec.prepare(cgroupDirectories: cgroup.directories,
                                                  runtime: Runtime(root: runtime.root, helper: runtime.helper),
                                                  stdio: (null, output.write, output.write))
             return (exec, output.read)
@@ -71,7 +72,7 @@ extension Supervisor {
     /// dependent waiting on it only the probe's own run.
     func prepareProbe(_ m: Managed) {
         guard m.spec.healthcheck != nil, m.preparedProbe == nil, m.isRunning else { return }
-        m.preparedProbe = makeProbeHelper(m)
+        m.preparedProbe = makeProbeHelper(runtime.cgroup(id: m.spec.id, state: m.state))
     }
 
     /// A prepared probe helper not used (the container exited first): killed, reaped, closed.

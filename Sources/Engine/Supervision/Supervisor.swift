@@ -204,6 +204,8 @@ public final class Supervisor {
             Sys.close(3)
         }
         loop()
+        // Health logs still waiting to be written (`Managed.persistAt`).
+        for m in managed.values where m.persistAt != nil { persist(m) }
         closeNetworkServices()
         spare?.discard()
         try? Sys.unlink(paths.socket)
@@ -254,7 +256,6 @@ public final class Supervisor {
                 running = false
             }
         }
-        for m in managed.values where m.persistAt != nil { persist(m) }
     }
 
     func nextTimeout() -> Int32 {

@@ -121,6 +121,13 @@ extension Sys {
         return error
     }
 
+    /// Kills a child that is no longer wanted, reaps it and closes its pidfd.
+    public static func killAndReap(pidfd: Int32) {
+        signal(pidfd: pidfd, SIGKILL)
+        _ = try? wait(pidfd: pidfd)
+        close(pidfd)
+    }
+
     /// Any child that has exited, without waiting (as an init reaps): its pid and status.
     public static func reapAny() -> (pid: Int32, status: ExitStatus)? {
         var status: Int32 = 0
